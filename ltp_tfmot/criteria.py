@@ -1,0 +1,207 @@
+"""Mask criteria: how weights are ranked for pruning, by name.
+
+A criterion gives every weight a score from its value at the rewind point
+(`initial`) and its trained value (`final`); the highest scores are kept. The
+built-in criteria are those of Zhou et al. (2019), "Deconstructing Lottery
+Tickets"; `register_criterion` adds your own.
+"""
+
+import tensorflow as tf
+
+_REGISTRY = {}
+
+
+class Criterion:
+  """A named rule that scores weights; higher scores are kept.
+
+  Args:
+    name: The name the criterion is looked up by.
+    score_fn: `score_fn(initial, final) -> scores`, elementwise on tensors of
+      one shape. `initial` is None for a criterion with `needs_initial=False`.
+    needs_initial: Whether the scores depend on the rewind snapshot, so that
+      pruning must wait until a snapshot has been taken.
+    description: One line for tables and `--help` output.
+
+  Example:
+
+  ```python
+  ltp_tfmot.register_criterion(ltp_tfmot.Criterion(
+      'large_final_small_init', lambda wi, wf: tf.abs(wf) - 2 * tf.abs(wi)))
+  ```
+  """
+
+  elementwise = True
+
+  def __init__(self, name, score_fn, needs_initial=True, description=''):
+    if not isinstance(name, str) or not name:
+      raise ValueError(f'name must be a non-empty string, got {name!r}')
+    if not callable(score_fn):
+      raise TypeError(f'score_fn must be callable, got {type(score_fn).__name__}')
+    self.name = name
+    self.needs_initial = bool(needs_initial)
+    self.description = description
+    self._score_fn = score_fn
+
+  def score(self, initial, final, alive, seed):
+    """Scores the weights of one tensor (or, if not elementwise, one pool).
+
+    Args:
+      initial: Weights at the rewind point, or None when not `needs_initial`.
+      final: Trained weights.
+      alive: Bool tensor, True where the weight is not pruned yet.
+      seed: A shape-[2] int seed for criteria that draw random numbers.
+
+    Returns:
+      A float tensor shaped like `final`.
+    """
+    del alive, seed
+    return self._score_fn(initial, final)
+
+  def __repr__(self):
+    return f'Criterion({self.name!r})'
+
+
+class _RandomCriterion(Criterion):
+  """Uniform random scores from a stateless seed: the random-pruning control."""
+
+  def __init__(self):
+    super().__init__('random', lambda wi, wf: wf, needs_initial=False,
+                     description='uniform random scores (random-pruning control)')
+
+  def score(self, initial, final, alive, seed):
+    return tf.random.stateless_uniform(tf.shape(final), seed=seed, dtype=tf.float32)
+
+
+def _alive_ranks(values, alive):
+  """Rank of each value among the alive ones (0 = smallest); dead rank lowest."""
+  values = tf.where(alive, tf.cast(values, tf.float32), float('-inf'))
+  order = tf.argsort(values, stable=True)
+  return tf.scatter_nd(order[:, None], tf.range(tf.size(values), dtype=tf.float32), tf.shape(values))
+
+
+class _BothAbovePercentile(Criterion):
+  """Keeps weights whose |initial| and |final| both rank above one percentile.
+
+  The score is the lower of the two ranks among alive weights, so keeping the k
+  highest scores keeps exactly the weights above the percentile q at which k
+  weights pass both tests. Ranks depend on the whole pool, so in global scope
+  the pool is scored as one tensor.
+  """
+
+  elementwise = False
+
+  def __init__(self, name, sign, description):
+    super().__init__(name, lambda wi, wf: wf, needs_initial=True, description=description)
+    self._sign = sign
+
+  def score(self, initial, final, alive, seed):
+    return tf.minimum(_alive_ranks(self._sign * tf.abs(initial), alive),
+                      _alive_ranks(self._sign * tf.abs(final), alive))
+
+
+def _same_sign_first(keep_same):
+  """Scores |final| where the sign test passes; all others rank below them."""
+
+  def score_fn(initial, final):
+    magnitude = tf.abs(final)
+    same = tf.equal(tf.sign(initial), tf.sign(final))
+    passes = same if keep_same else tf.logical_not(same)
+    # -1 / (1 + |w|) is negative and still orders the failing weights by |w|.
+    return tf.where(passes, magnitude, -1.0 / (1.0 + magnitude))
+
+  return score_fn
+
+
+def register_criterion(criterion, overwrite=False):
+  """Adds a criterion to the registry so it can be used by name.
+
+  Args:
+    criterion: A `Criterion`.
+    overwrite: Whether to replace a criterion already registered by that name.
+
+  Returns:
+    The criterion.
+
+  Raises:
+    TypeError: if `criterion` is not a `Criterion`.
+    ValueError: if the name is taken and `overwrite` is False.
+  """
+  if not isinstance(criterion, Criterion):
+    raise TypeError(f'criterion must be a ltp_tfmot.Criterion, got {type(criterion).__name__}')
+  if criterion.name in _REGISTRY and not overwrite:
+    raise ValueError(f'a criterion named {criterion.name!r} is already registered; '
+                     'pass overwrite=True to replace it')
+  _REGISTRY[criterion.name] = criterion
+  return criterion
+
+
+def get_criterion(name_or_criterion):
+  """Returns the registered criterion of that name (or the criterion itself).
+
+  Raises:
+    ValueError: for an unknown name; the message lists the known ones.
+  """
+  if isinstance(name_or_criterion, Criterion):
+    return name_or_criterion
+  if name_or_criterion not in _REGISTRY:
+    raise ValueError(f'criterion must be one of {sorted(_REGISTRY)}, got {name_or_criterion!r}; '
+                     'add your own with ltp_tfmot.register_criterion')
+  return _REGISTRY[name_or_criterion]
+
+
+def criterion_names():
+  """Names of all registered criteria, sorted."""
+  return sorted(_REGISTRY)
+
+
+def score_pool(criterion, initials, finals, alives, seed):
+  """Scores a pool of weight tensors that will share one ranking.
+
+  Elementwise criteria score each tensor on its own (tensor `i` gets the seed
+  `(seed, i)`); pool-dependent ones score the flattened, concatenated pool.
+
+  Args:
+    criterion: A `Criterion`.
+    initials: Rewind-point tensors, or None for criteria not needing them.
+    finals: Trained tensors.
+    alives: Bool tensors, True where not pruned yet.
+    seed: An int seed.
+
+  Returns:
+    A list of float tensors shaped like `finals`.
+  """
+  if initials is None:
+    initials = [None] * len(finals)
+  if criterion.elementwise:
+    return [criterion.score(wi, wf, alive, tf.constant([seed, i], tf.int64))
+            for i, (wi, wf, alive) in enumerate(zip(initials, finals, alives))]
+  flat = lambda tensors: tf.concat([tf.reshape(t, [-1]) for t in tensors], axis=0)
+  scores = criterion.score(flat(initials), flat(finals), flat(alives), tf.constant([seed, 0], tf.int64))
+  sizes = [int(tf.size(wf)) for wf in finals]
+  return [tf.reshape(part, tf.shape(wf)) for part, wf in zip(tf.split(scores, sizes), finals)]
+
+
+for _criterion in [
+    Criterion('large_final', lambda wi, wf: tf.abs(wf), needs_initial=False,
+              description='|w_f|: keep the largest trained weights'),
+    Criterion('small_final', lambda wi, wf: -tf.abs(wf), needs_initial=False,
+              description='-|w_f|: keep the smallest trained weights'),
+    Criterion('large_init', lambda wi, wf: tf.abs(wi),
+              description='|w_i|: keep the largest weights at the rewind point'),
+    Criterion('small_init', lambda wi, wf: -tf.abs(wi),
+              description='-|w_i|: keep the smallest weights at the rewind point'),
+    _BothAbovePercentile('large_init_large_final', 1.0,
+                         '|w_i| and |w_f| both above one percentile'),
+    _BothAbovePercentile('small_init_small_final', -1.0,
+                         '|w_i| and |w_f| both below one percentile'),
+    Criterion('magnitude_increase', lambda wi, wf: tf.abs(wf) - tf.abs(wi),
+              description='|w_f| - |w_i|: keep the weights that grew most'),
+    Criterion('movement', lambda wi, wf: tf.abs(wf - wi),
+              description='|w_f - w_i|: keep the weights that moved most'),
+    _RandomCriterion(),
+    Criterion('large_final_same_sign', _same_sign_first(True),
+              description='|w_f| where sign(w_i) == sign(w_f), the others last'),
+    Criterion('large_final_diff_sign', _same_sign_first(False),
+              description='|w_f| where sign(w_i) != sign(w_f), the others last'),
+]:
+  register_criterion(_criterion)

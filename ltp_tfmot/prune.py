@@ -1,0 +1,212 @@
+"""Wrapping whole models for lottery-ticket pruning, and unwrapping them."""
+
+import tf_keras as keras
+from tensorflow_model_optimization.python.core.sparsity.keras import prune as tfmot_prune
+
+from ltp_tfmot import criteria as criteria_lib
+from ltp_tfmot import rounds as rounds_lib
+from ltp_tfmot import schedule as schedule_lib
+from ltp_tfmot import wrapper as wrapper_lib
+
+
+def check_tf_keras(obj, name='to_prune'):
+  """Raises a clear error for Keras 3 objects, which tfmot cannot wrap."""
+  module = type(obj).__module__
+  if module.startswith('keras') and not isinstance(obj, (keras.layers.Layer, keras.Model)):
+    raise ValueError(f'{name} is a Keras 3 object ({module}.{type(obj).__name__}); tfmot and ltp_tfmot work on '
+                     'Keras 2 models: build it with `import tf_keras as keras` instead of `tf.keras` '
+                     '(or set TF_USE_LEGACY_KERAS=1 before importing TensorFlow)')
+
+
+def _is_sequential_or_functional(model):
+  return isinstance(model, keras.Sequential) or getattr(model, '_is_graph_network', False)
+
+
+def _prunable_layer_names(model):
+  names = []
+  for layer in model.layers:
+    if isinstance(layer, keras.Model):
+      names.extend(_prunable_layer_names(layer))
+    elif wrapper_lib.is_prunable(layer):
+      names.append(layer.name)
+  return names
+
+
+def prune_lottery_ticket(to_prune,
+                         pruning_schedule=None,
+                         criterion='large_final',
+                         scope='layer',
+                         rewind_step=0,
+                         layer_rates=None,
+                         mask_0_action='zero',
+                         mask_1_action='rewind',
+                         dynamic_weight_rescaling=False,
+                         seed=0):
+  """Wraps a layer, a list of layers or a model for lottery-ticket pruning.
+
+  Like `tfmot.sparsity.keras.prune_low_magnitude`: every prunable layer is
+  wrapped in a `PruneLotteryTicket` (a tfmot `PruneLowMagnitude`), other
+  layers are left as they are, and a model comes back uncompiled. Train it with
+  the `UpdateLotteryStep` callback, or run rounds yourself with
+  `run_lottery_round`.
+
+  Args:
+    to_prune: A tf_keras layer, a list of layers, or a Sequential or
+      functional model.
+    pruning_schedule: A `LotteryTicketSchedule` (default: rate 0.2, rounds run
+      by hand).
+    criterion: Name of a registered criterion; see `criterion_names()`.
+    scope: 'layer' or 'global' (one ranking across all wrapped layers).
+    rewind_step: Training step whose weights survivors are rewound to (0 = the
+      initial weights).
+    layer_rates: Optional dict from layer name to a rate in [0, 1) used for that
+      layer instead of the schedule's; 0 never prunes it. The output layer at
+      half rate: `layer_rates={'output': 0.1}`.
+    mask_0_action: 'zero' or 'freeze'; see `PruneLotteryTicket`.
+    mask_1_action: 'rewind', 'reinit', 'reshuffle' or 'signed_constant'.
+    dynamic_weight_rescaling: Rescale survivors by n / n_kept after a rewind.
+    seed: Seed for random criteria and actions.
+
+  Returns:
+    The wrapped layer, list of layers or model.
+
+  Raises:
+    ValueError: for a bad argument (the message names it), a Keras 3 object,
+      a subclassed model, a model with no prunable layer, or a `layer_rates`
+      name that is not a prunable layer of the model. Nothing is changed then.
+    TypeError: for a `to_prune` or `pruning_schedule` of the wrong type.
+
+  Example:
+
+  ```python
+  import tf_keras as keras
+  import ltp_tfmot
+
+  model = keras.Sequential([keras.layers.Dense(300, activation='relu', input_shape=(784,)),
+                            keras.layers.Dense(10, name='output')])
+  schedule = ltp_tfmot.LotteryTicketSchedule(rate=0.2, round_steps=1000, rounds=3)
+  model = ltp_tfmot.prune_lottery_ticket(model, schedule, layer_rates={'output': 0.1})
+  ```
+  """
+  check_tf_keras(to_prune)
+  if pruning_schedule is None:
+    pruning_schedule = schedule_lib.LotteryTicketSchedule()
+  params = dict(
+      pruning_schedule=pruning_schedule,
+      criterion=criterion,
+      scope=scope,
+      mask_0_action=mask_0_action,
+      mask_1_action=mask_1_action,
+      dynamic_weight_rescaling=dynamic_weight_rescaling,
+      rewind_step=rewind_step,
+      seed=seed,
+  )
+  _validate_params(params)
+  layer_rates = _validated_layer_rates(layer_rates)
+
+  def wrap(layer):
+    if isinstance(layer, keras.Model):
+      return keras.models.clone_model(layer, input_tensors=None, clone_function=wrap)
+    if not wrapper_lib.is_prunable(layer):
+      return layer
+    return wrapper_lib.PruneLotteryTicket(layer, layer_rate=layer_rates.get(layer.name), **params)
+
+  if isinstance(to_prune, (list, tuple)):
+    for i, layer in enumerate(to_prune):
+      check_tf_keras(layer, f'to_prune[{i}]')
+    _check_layer_rate_names(layer_rates, [layer.name for layer in to_prune if wrapper_lib.is_prunable(layer)])
+    return [wrap(layer) for layer in to_prune]
+  if isinstance(to_prune, keras.Model):
+    if not _is_sequential_or_functional(to_prune):
+      raise ValueError(f'to_prune is a subclassed model ({type(to_prune).__name__}), whose layers cannot be '
+                       'replaced from outside: wrap its prunable layers with prune_lottery_ticket(layer) '
+                       'inside its __init__, or build it as a Sequential or functional model')
+    names = _prunable_layer_names(to_prune)
+    if not names:
+      raise ValueError(f'model {to_prune.name!r} has no prunable layer (Dense, Conv, DepthwiseConv2D, '
+                       'Embedding, or a tfmot PrunableLayer)')
+    _check_layer_rate_names(layer_rates, names)
+    return wrap(to_prune)
+  if isinstance(to_prune, keras.layers.Layer):
+    _check_layer_rate_names(layer_rates, [to_prune.name] if wrapper_lib.is_prunable(to_prune) else [])
+    if not wrapper_lib.is_prunable(to_prune):
+      raise ValueError(f'layer {to_prune.name!r} ({type(to_prune).__name__}) has no prunable weight')
+    return wrap(to_prune)
+  raise TypeError('to_prune must be a tf_keras layer, a list of layers, or a Sequential or functional model, '
+                  f'got {type(to_prune).__name__}')
+
+
+def _validate_params(params):
+  """Raises for a bad parameter before any layer is touched."""
+  if not isinstance(params['pruning_schedule'], schedule_lib.LotteryTicketSchedule):
+    raise TypeError('pruning_schedule must be a ltp_tfmot.LotteryTicketSchedule, '
+                    f'got {type(params["pruning_schedule"]).__name__}')
+  criteria_lib.get_criterion(params['criterion'])
+  wrapper_lib.check_choice(params['scope'], 'scope', wrapper_lib.SCOPES)
+  wrapper_lib.check_choice(params['mask_0_action'], 'mask_0_action', wrapper_lib.MASK_0_ACTIONS)
+  wrapper_lib.check_choice(params['mask_1_action'], 'mask_1_action', wrapper_lib.MASK_1_ACTIONS)
+  wrapper_lib.check_rewind_step(params['rewind_step'])
+  wrapper_lib.check_seed(params['seed'])
+
+
+def _validated_layer_rates(layer_rates):
+  if layer_rates is None:
+    return {}
+  if not isinstance(layer_rates, dict):
+    raise TypeError(f'layer_rates must be a dict from layer name to rate, got {type(layer_rates).__name__}')
+  return {name: schedule_lib.check_rate(rate, f'layer_rates[{name!r}]', allow_zero=True)
+          for name, rate in layer_rates.items()}
+
+
+def _check_layer_rate_names(layer_rates, prunable_names):
+  unknown = sorted(set(layer_rates) - set(prunable_names))
+  if unknown:
+    raise ValueError(f'layer_rates names {unknown}, which are not prunable layers here; '
+                     f'prunable layers: {prunable_names}')
+
+
+def strip_pruning(model):
+  """Removes the pruning wrappers, keeping the sparsity.
+
+  Masks are applied first (so pruned weights are exactly 0, or frozen), then
+  tfmot's `strip_pruning` unwraps every wrapper, ours and tfmot's.
+
+  Args:
+    model: A tf_keras model.
+
+  Returns:
+    A model with the same layers and no pruning wrapper.
+
+  Raises:
+    ValueError: if `model` is not a tf_keras model.
+  """
+  check_tf_keras(model, 'model')
+  if not isinstance(model, keras.Model):
+    raise ValueError(f'model must be a tf_keras Model, got {type(model).__name__}')
+  if any(w.built for w in rounds_lib.lottery_wrappers(model)):
+    rounds_lib.apply_masks(model)
+  return tfmot_prune.strip_pruning(model)
+
+
+def prune_scope():
+  """A custom-object scope in which wrapped models load (h5, SavedModel, .keras).
+
+  Example:
+
+  ```python
+  with ltp_tfmot.prune_scope():
+    model = tf_keras.models.load_model('ticket.h5')
+  ```
+  """
+  return keras.utils.custom_object_scope(custom_objects())
+
+
+def custom_objects():
+  """The classes needed to load a wrapped model, as a dict for `custom_objects=`."""
+  objects = {
+      'PruneLotteryTicket': wrapper_lib.PruneLotteryTicket,
+      'ltp_tfmot>PruneLotteryTicket': wrapper_lib.PruneLotteryTicket,
+      'PruneLowMagnitude': tfmot_prune.pruning_wrapper.PruneLowMagnitude,
+  }
+  objects.update(schedule_lib.SCHEDULES)
+  return objects

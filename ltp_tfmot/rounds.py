@@ -1,0 +1,315 @@
+"""Round-boundary operations on a wrapped model: snapshot, prune, rewind, mask.
+
+These are the functions `UpdateLotteryStep` calls during `fit`; call them
+yourself in a custom training loop or an experiment runner. All of them work on
+whole tensors with TensorFlow ops, validate everything before changing any
+variable, and accept a model, a layer, or a list of layers.
+"""
+
+import zlib
+
+from absl import logging
+import tensorflow as tf
+import tf_keras as keras
+
+from ltp_tfmot import criteria as criteria_lib
+from ltp_tfmot import masks as masks_lib
+from ltp_tfmot import wrapper as wrapper_lib
+
+
+def lottery_wrappers(model):
+  """All `PruneLotteryTicket` wrappers in a model (nested models included), in order.
+
+  Args:
+    model: A Keras model, a layer, or a list of them.
+
+  Returns:
+    A list of `PruneLotteryTicket` layers.
+  """
+  if isinstance(model, (list, tuple)):
+    return [w for item in model for w in lottery_wrappers(item)]
+  if isinstance(model, wrapper_lib.PruneLotteryTicket):
+    return [model]
+  if isinstance(model, keras.Model):
+    return [w for layer in model.layers for w in lottery_wrappers(layer)]
+  return []
+
+
+def _built_wrappers(model):
+  wrappers = lottery_wrappers(model)
+  if not wrappers:
+    raise ValueError('model has no PruneLotteryTicket layer: wrap it with ltp_tfmot.prune_lottery_ticket first')
+  unbuilt = [w.name for w in wrappers if not w.built]
+  if unbuilt:
+    raise ValueError(f'layers {unbuilt} are not built yet: call the model on data (or model.build) first')
+  return wrappers
+
+
+def _derived_seed(*parts):
+  """A deterministic 31-bit seed from ints and strings."""
+  return zlib.crc32(repr(parts).encode()) & 0x7FFFFFFF
+
+
+def take_snapshot(model, step=0):
+  """Records the current weights of every wrapped layer as the rewind point.
+
+  Args:
+    model: A model, layer or list of layers holding `PruneLotteryTicket` wrappers.
+    step: The training step the weights belong to (kept with the snapshot).
+
+  Example:
+
+  ```python
+  model = ltp_tfmot.prune_lottery_ticket(model)
+  ltp_tfmot.take_snapshot(model)   # rewind point = the initial weights
+  ```
+  """
+  for w in _built_wrappers(model):
+    for snapshot, weight in zip(w.snapshots, w.layer.weights):
+      snapshot.assign(weight)
+    w.snapshot_step.assign(step)
+  logging.info('Took the rewind snapshot at step %d.', step)
+
+
+def _pools(wrappers):
+  """Groups (wrapper, weight index) pairs that share one ranking, with their rate.
+
+  Layer scope (and any layer with its own rate): one pool per weight tensor.
+  Global scope: one pool for all remaining tensors.
+  """
+  pools, global_pool = [], []
+  for w in wrappers:
+    for i in range(len(w.prunable_weights)):
+      if w.scope == 'global' and w.layer_rate is None:
+        global_pool.append((w, i))
+      else:
+        pools.append(([(w, i)], w.rate))
+  if global_pool:
+    rates = {w.rate for w, _ in global_pool}
+    criteria = {w.criterion for w, _ in global_pool}
+    if len(rates) > 1 or len(criteria) > 1:
+      raise ValueError('global-scope layers must share one rate and one criterion, '
+                       f'got rates {sorted(rates)} and criteria {sorted(criteria)}')
+    pools.append((global_pool, rates.pop()))
+  return pools
+
+
+def _check_finite(wrappers):
+  for w in wrappers:
+    for weight, snapshot in zip(w.prunable_weights, w.prunable_snapshots):
+      for name, tensor in ((weight.name, weight), (f'the snapshot of {weight.name}', snapshot)):
+        if not bool(tf.reduce_all(tf.math.is_finite(tensor))):
+          raise ValueError(f'{name} in layer {w.layer.name!r} has NaN or inf values; '
+                           'pruning needs finite weights (lower the learning rate or check the data)')
+
+
+def compute_next_masks(model):
+  """Computes and assigns the masks of the next pruning round.
+
+  Each pool (a weight tensor in layer scope, all global-scope tensors together)
+  keeps `round((1 - rate) ** r * n)` of its `n` weights after round `r`,
+  ranked by the wrappers' criterion among the weights still alive; pruned
+  weights are never revived. Weights themselves are not changed: call
+  `rewind_weights` (or `run_lottery_round`) next.
+
+  Args:
+    model: A model, layer or list of layers holding `PruneLotteryTicket` wrappers.
+
+  Returns:
+    A dict from layer name to the fraction of its prunable weights now pruned.
+
+  Raises:
+    ValueError: if a weight is NaN or inf, if a criterion needs the rewind
+      snapshot and none was taken, or if global-scope layers disagree on rate
+      or criterion. Nothing is changed then.
+  """
+  wrappers = _built_wrappers(model)
+  _check_finite(wrappers)
+  new_masks = []
+  for pool, rate in _pools(wrappers):
+    first = pool[0][0]
+    criterion = criteria_lib.get_criterion(first.criterion)
+    if criterion.needs_initial and not all(w.has_snapshot for w, _ in pool):
+      raise ValueError(f'criterion {criterion.name!r} ranks by the rewind snapshot, and none was taken yet: '
+                       'call ltp_tfmot.take_snapshot(model) or train with UpdateLotteryStep first')
+    rounds = max(int(w.rounds_done.numpy()) for w, _ in pool) + 1
+    masks = [w.pruning_vars[i][1] for w, i in pool]
+    alive = [mask > 0 for mask in masks]
+    total = sum(int(tf.size(mask)) for mask in masks)
+    keep = masks_lib.keep_count(total, (1.0 - rate) ** rounds)
+    if rate == 0 or keep >= sum(int(tf.math.count_nonzero(a)) for a in alive):
+      continue
+    finals = [w.pruning_vars[i][0] for w, i in pool]
+    initials = [w.prunable_snapshots[i] for w, i in pool] if criterion.needs_initial else None
+    seed = _derived_seed(first.seed, first.name, rounds)
+    scores = criteria_lib.score_pool(criterion, initials, finals, alive, seed)
+    kept = masks_lib.keep_top_k(scores, alive, keep)
+    new_masks.extend((mask, tf.cast(k, mask.dtype)) for mask, k in zip(masks, kept))
+  for mask, value in new_masks:
+    mask.assign(value)
+  for w in wrappers:
+    w.rounds_done.assign_add(1)
+  sparsity = layer_sparsity(wrappers)
+  logging.info('Pruning round done; sparsity per layer: %s',
+               ', '.join(f'{name} {value:.2%}' for name, value in sparsity.items()))
+  return sparsity
+
+
+def _survivor_values(w, index, mask, round_seed):
+  """Values the kept weights of one prunable tensor start from."""
+  snapshot = w.prunable_snapshots[index]
+  weight = w.prunable_weights[index]
+  action = w.mask_1_action
+  seed = _derived_seed(w.seed, w.name, index, round_seed)
+  if action == 'rewind':
+    return snapshot
+  if action == 'reinit':
+    return _fresh_value(w.layer, weight, seed)
+  if action == 'signed_constant':
+    return tf.sign(snapshot) * tf.math.reduce_std(snapshot)
+  positions = tf.where(mask > 0)
+  shuffled = tf.random.experimental.stateless_shuffle(tf.gather_nd(snapshot, positions), seed=[seed, 0])
+  return tf.scatter_nd(positions, shuffled, tf.shape(snapshot, out_type=tf.int64))
+
+
+def _fresh_value(layer, weight, seed):
+  initializer = keras.initializers.get(wrapper_lib.initializer_for(layer, weight))
+  config = initializer.get_config()
+  if 'seed' in config:
+    initializer = initializer.__class__.from_config(dict(config, seed=seed))
+  return tf.cast(initializer(weight.shape, dtype=weight.dtype.base_dtype), weight.dtype)
+
+
+def rewind_weights(model):
+  """Sets every wrapped layer's weights for the next round's training.
+
+  Kept weights start from the wrapper's mask-1 action ('rewind' = the
+  snapshot); pruned weights are 0 ('zero') or their snapshot ('freeze'); with
+  dynamic weight rescaling, kept weights are multiplied by n / n_kept. The
+  layers' other weights (biases) are rewound to the snapshot ('reinit': drawn
+  afresh). Layers without a prunable weight, e.g. BatchNormalization, are not
+  wrapped and keep their values.
+
+  Args:
+    model: A model, layer or list of layers holding `PruneLotteryTicket` wrappers.
+
+  Raises:
+    ValueError: if no snapshot was taken yet, or 'reinit' finds no initializer.
+      Nothing is changed then.
+  """
+  wrappers = _built_wrappers(model)
+  missing = [w.layer.name for w in wrappers if not w.has_snapshot]
+  if missing:
+    raise ValueError(f'layers {missing} have no rewind snapshot yet: call ltp_tfmot.take_snapshot(model) '
+                     'or train with UpdateLotteryStep first')
+  updates = []
+  for w in wrappers:
+    round_seed = int(w.rounds_done.numpy())
+    prunable = {weight.ref(): i for i, weight in enumerate(w.prunable_weights)}
+    for weight, snapshot in zip(w.layer.weights, w.snapshots):
+      i = prunable.get(weight.ref())
+      if i is None:
+        value = _fresh_value(w.layer, weight, _derived_seed(w.seed, weight.name, round_seed)) \
+            if w.mask_1_action == 'reinit' else snapshot
+        updates.append((weight, tf.convert_to_tensor(value)))
+        continue
+      mask = w.pruning_vars[i][1]
+      kept = _survivor_values(w, i, mask, round_seed) * mask
+      if w.dynamic_weight_rescaling:
+        n_kept = tf.maximum(tf.reduce_sum(mask), 1.0)
+        kept *= tf.cast(tf.size(mask), mask.dtype) / n_kept
+      pruned = snapshot * (1 - mask) if w.mask_0_action == 'freeze' else 0.0
+      updates.append((weight, tf.cast(kept + pruned, weight.dtype)))
+  for weight, value in updates:
+    weight.assign(value)
+  logging.info('Rewound %d layers (%s).', len(wrappers), ', '.join(sorted({w.mask_1_action for w in wrappers})))
+
+
+def apply_masks(model):
+  """Applies the masks to the weights now: pruned weights become 0 (or frozen).
+
+  Training applies masks at every step, before the forward pass; call this
+  after a custom loop's last optimizer step, before stripping or exporting.
+
+  Args:
+    model: A model, layer or list of layers holding `PruneLotteryTicket` wrappers.
+  """
+  for w in _built_wrappers(model):
+    for value, weight in w.pruning_obj.masked_values():
+      weight.assign(value)
+
+
+def reset_optimizer(optimizer):
+  """Resets an optimizer's state (slots and step count) to that of a new one.
+
+  Args:
+    optimizer: A tf_keras optimizer.
+  """
+  variables = optimizer.variables() if callable(optimizer.variables) else optimizer.variables
+  for variable in variables:
+    variable.assign(tf.zeros_like(variable))
+
+
+def run_lottery_round(model, optimizer=None):
+  """One round boundary: prune by the criterion, rewind, reset the optimizer.
+
+  Args:
+    model: A model, layer or list of layers holding `PruneLotteryTicket` wrappers.
+    optimizer: The optimizer to reset; defaults to `model.optimizer` if any.
+
+  Returns:
+    The sparsity per layer after the round (see `compute_next_masks`).
+
+  Raises:
+    ValueError: as `compute_next_masks` and `rewind_weights`; the model is left
+      unchanged then.
+
+  Example:
+
+  ```python
+  for level in range(5):
+    train(model)                      # your own loop
+    ltp_tfmot.run_lottery_round(model, optimizer)
+  ```
+  """
+  wrappers = _built_wrappers(model)
+  missing = [w.layer.name for w in wrappers if not w.has_snapshot]
+  if missing:
+    raise ValueError(f'layers {missing} have no rewind snapshot yet: call ltp_tfmot.take_snapshot(model) '
+                     'or train with UpdateLotteryStep first')
+  if any(w.mask_1_action == 'reinit' for w in wrappers):
+    for w in wrappers:
+      for weight in w.layer.weights:
+        wrapper_lib.initializer_for(w.layer, weight)
+  sparsity = compute_next_masks(wrappers)
+  rewind_weights(wrappers)
+  if optimizer is None and isinstance(model, keras.Model):
+    optimizer = getattr(model, 'optimizer', None)
+  if optimizer is not None:
+    reset_optimizer(optimizer)
+  return sparsity
+
+
+def layer_sparsity(model):
+  """Fraction of each wrapped layer's prunable weights that are pruned.
+
+  Args:
+    model: A model, layer or list of layers holding `PruneLotteryTicket` wrappers.
+
+  Returns:
+    A dict from layer name (the wrapped layer's) to sparsity in [0, 1].
+  """
+  result = {}
+  for w in _built_wrappers(model):
+    masks = [mask for _, mask, _ in w.pruning_vars]
+    total = sum(int(tf.size(m)) for m in masks)
+    alive = sum(int(tf.math.count_nonzero(m)) for m in masks)
+    result[w.layer.name] = 1.0 - alive / total if total else 0.0
+  return result
+
+
+def weights_remaining(model):
+  """Fraction of all prunable weights of the model that are still alive."""
+  masks = [mask for w in _built_wrappers(model) for _, mask, _ in w.pruning_vars]
+  total = sum(int(tf.size(m)) for m in masks)
+  return sum(int(tf.math.count_nonzero(m)) for m in masks) / total

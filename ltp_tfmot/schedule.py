@@ -1,0 +1,141 @@
+"""Lottery-ticket pruning schedules: tfmot `PruningSchedule`s of rounds."""
+
+import numbers
+
+import tensorflow as tf
+from tensorflow_model_optimization.python.core.sparsity.keras import pruning_schedule as tfmot_schedule
+
+
+def check_rate(rate, name='rate', allow_zero=False):
+  """Raises ValueError unless `rate` is a number in (0, 1) (or [0, 1))."""
+  low_ok = (lambda r: r >= 0) if allow_zero else (lambda r: r > 0)
+  if (isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not low_ok(rate) or not rate < 1):
+    interval = '[0, 1)' if allow_zero else '(0, 1)'
+    raise ValueError(f'{name} must be in {interval}, got {rate!r}')
+  return float(rate)
+
+
+def _check_positive_int(value, name):
+  if value is None:
+    return None
+  if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+    raise ValueError(f'{name} must be an integer >= 1 (or None for rounds run by hand), got {value!r}')
+  return int(value)
+
+
+class LotteryTicketSchedule(tfmot_schedule.PruningSchedule):
+  """Iterative magnitude pruning in rounds: prune `rate` of what is alive, rewind.
+
+  Training step `r * round_steps` (for r = 1..rounds) ends round r: the
+  `UpdateLotteryStep` callback then prunes `rate` of the weights still alive,
+  ranked by the wrapper's criterion, and rewinds the survivors. After round r
+  a layer keeps `(1 - rate) ** r` of its weights (counted exactly, rounded half
+  up). Training on after the last round trains the final ticket, so a full
+  schedule is `total_steps = (rounds + 1) * round_steps` steps.
+
+  With `round_steps=None` and `rounds=None` rounds never start on their own:
+  run them with `ltp_tfmot.run_lottery_round` (custom loops, the experiment
+  runner).
+
+  Called as a tfmot schedule, `schedule(step)` returns `(ends_a_round,
+  target_sparsity)` as tensors.
+
+  Args:
+    rate: Fraction of the alive weights pruned each round, in (0, 1).
+    round_steps: Training steps per round, >= 1, or None.
+    rounds: Number of pruning rounds, >= 1, or None.
+
+  Raises:
+    ValueError: for a rate outside (0, 1), round_steps or rounds below 1, or
+      only one of round_steps and rounds given.
+
+  Example:
+
+  ```python
+  schedule = ltp_tfmot.LotteryTicketSchedule(rate=0.2, round_steps=500, rounds=5)
+  model = ltp_tfmot.prune_lottery_ticket(model, pruning_schedule=schedule)
+  model.fit(x, y, epochs=..., callbacks=[ltp_tfmot.UpdateLotteryStep()])
+  ```
+  """
+
+  def __init__(self, rate=0.2, round_steps=None, rounds=None):
+    self.rate = check_rate(rate)
+    self.round_steps = _check_positive_int(round_steps, 'round_steps')
+    self.rounds = _check_positive_int(rounds, 'rounds')
+    if (self.round_steps is None) != (self.rounds is None):
+      raise ValueError('round_steps and rounds must be given together (or both None for rounds run by hand), '
+                       f'got round_steps={round_steps!r}, rounds={rounds!r}')
+
+  @property
+  def total_steps(self):
+    """Steps to run every round and then train the final ticket, or None."""
+    return None if self.rounds is None else (self.rounds + 1) * self.round_steps
+
+  def density_after(self, rounds_done, rate=None):
+    """Fraction of a layer's weights alive after `rounds_done` rounds at `rate`."""
+    return (1.0 - (self.rate if rate is None else rate)) ** rounds_done
+
+  def rounds_due(self, steps_done):
+    """How many rounds should have ended after `steps_done` training steps."""
+    if self.round_steps is None:
+      return 0
+    return min(self.rounds, max(0, int(steps_done)) // self.round_steps)
+
+  def __call__(self, step):
+    step = tf.cast(step, tf.int64)
+    if self.round_steps is None:
+      return tf.constant(False), tf.constant(0.0, tf.float32)
+    round_steps = tf.constant(self.round_steps, tf.int64)
+    rounds_done = tf.clip_by_value(step // round_steps, 0, self.rounds)
+    ends_a_round = tf.logical_and(
+        tf.logical_and(step > 0, tf.math.floormod(step, round_steps) == 0),
+        step // round_steps <= self.rounds)
+    sparsity = 1.0 - tf.pow(1.0 - self.rate, tf.cast(rounds_done, tf.float32))
+    return ends_a_round, sparsity
+
+  def get_config(self):
+    return {
+        'class_name': self.__class__.__name__,
+        'config': {'rate': self.rate, 'round_steps': self.round_steps, 'rounds': self.rounds},
+    }
+
+  def __eq__(self, other):
+    return type(self) is type(other) and self.get_config() == other.get_config()
+
+  def __repr__(self):
+    return f'{self.__class__.__name__}(rate={self.rate}, round_steps={self.round_steps}, rounds={self.rounds})'
+
+
+class OneShotLotterySchedule(LotteryTicketSchedule):
+  """One-shot lottery ticket: prune to `target_sparsity` once, then rewind.
+
+  Args:
+    target_sparsity: Fraction of each layer's weights pruned, in (0, 1).
+    prune_step: The training step at which the single round ends, >= 1.
+
+  Example:
+
+  ```python
+  schedule = ltp_tfmot.OneShotLotterySchedule(target_sparsity=0.9, prune_step=2000)
+  ```
+  """
+
+  def __init__(self, target_sparsity, prune_step):
+    super().__init__(rate=check_rate(target_sparsity, 'target_sparsity'),
+                     round_steps=_check_positive_int(prune_step, 'prune_step'), rounds=1)
+
+  def get_config(self):
+    return {
+        'class_name': self.__class__.__name__,
+        'config': {'target_sparsity': self.rate, 'prune_step': self.round_steps},
+    }
+
+
+SCHEDULES = {cls.__name__: cls for cls in (LotteryTicketSchedule, OneShotLotterySchedule)}
+
+
+def deserialize_schedule(config):
+  """Rebuilds a schedule from `get_config()` output."""
+  if config['class_name'] not in SCHEDULES:
+    raise ValueError(f'unknown lottery schedule {config["class_name"]!r}; known: {sorted(SCHEDULES)}')
+  return SCHEDULES[config['class_name']].from_config(config['config'])

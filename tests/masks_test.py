@@ -1,0 +1,75 @@
+"""Tests for the exact-count mask maths."""
+
+from absl.testing import parameterized
+import numpy as np
+import tensorflow as tf
+
+from ltp_tfmot import masks
+
+
+def _reference_keep(scores_list, alive_list, k):
+  """Stable-sort reference: keep the k best alive scores, earlier first on ties."""
+  flat_scores = np.concatenate([np.ravel(s) for s in scores_list]).astype(np.float64)
+  flat_alive = np.concatenate([np.ravel(a) for a in alive_list])
+  candidates = np.flatnonzero(flat_alive)
+  order = candidates[np.argsort(-flat_scores[candidates], kind='stable')]
+  keep = np.zeros(flat_scores.size, bool)
+  keep[order[:k]] = True
+  return np.split(keep, np.cumsum([np.size(s) for s in scores_list])[:-1])
+
+
+class KeepTopKTest(tf.test.TestCase, parameterized.TestCase):
+
+  @parameterized.named_parameters(
+      ('normal', lambda rng, n: rng.randn(n)),
+      ('many_ties', lambda rng, n: rng.randint(-3, 4, n).astype(float)),
+      ('all_equal', lambda rng, n: np.full(n, 0.25)),
+      ('wide_range', lambda rng, n: rng.randn(n) * 10.0 ** rng.randint(-30, 30, n)),
+      ('signed_zeros', lambda rng, n: np.where(rng.rand(n) < 0.5, 0.0, -0.0)),
+  )
+  def test_keeps_exact_count_and_matches_stable_sort(self, make_scores):
+    rng = np.random.RandomState(0)
+    shapes = [(7, 5), (13,), (2, 3, 4)]
+    scores = [make_scores(rng, int(np.prod(s))).reshape(s).astype(np.float32) for s in shapes]
+    alive = [rng.rand(*s) < 0.8 for s in shapes]
+    n_alive = sum(int(a.sum()) for a in alive)
+    for k in [0, 1, n_alive // 3, n_alive - 1, n_alive, n_alive + 5]:
+      kept = masks.keep_top_k([tf.constant(s) for s in scores], [tf.constant(a) for a in alive], k)
+      expected = _reference_keep(scores, alive, min(k, n_alive))
+      self.assertEqual(sum(int(np.sum(m)) for m in kept), min(k, n_alive))
+      for got, want, shape in zip(kept, expected, shapes):
+        self.assertAllEqual(got, want.reshape(shape))
+
+  def test_never_keeps_pruned_weights_even_with_top_scores(self):
+    scores = tf.constant([100.0, 50.0, 1.0, 2.0, float('inf')])
+    alive = tf.constant([False, True, True, True, False])
+    kept = masks.keep_top_k([scores], [alive], 2)[0]
+    self.assertAllEqual(kept, [False, True, False, True, False])
+
+  def test_infinite_scores_rank_at_the_ends(self):
+    scores = tf.constant([float('-inf'), -1e30, 0.0, 1e30, float('inf')])
+    alive = tf.ones([5], tf.bool)
+    self.assertAllEqual(masks.keep_top_k([scores], [alive], 2)[0], [False, False, False, True, True])
+    self.assertAllEqual(masks.keep_top_k([scores], [alive], 4)[0], [False, True, True, True, True])
+
+  def test_ties_keep_earlier_weights_across_tensors(self):
+    first = tf.constant([1.0, 1.0])
+    second = tf.constant([1.0, 1.0, 3.0])
+    kept = masks.keep_top_k([first, second], [tf.ones([2], tf.bool), tf.ones([3], tf.bool)], 3)
+    self.assertAllEqual(kept[0], [True, True])
+    self.assertAllEqual(kept[1], [False, False, True])
+
+  def test_large_tensor_matches_numpy_partition_count(self):
+    rng = np.random.RandomState(1)
+    scores = rng.randn(300_000).astype(np.float32)
+    kept = masks.keep_top_k([tf.constant(scores)], [tf.ones(scores.shape, tf.bool)], 123_456)[0].numpy()
+    self.assertEqual(kept.sum(), 123_456)
+    self.assertGreaterEqual(scores[kept].min(), scores[~kept].max())
+
+  @parameterized.parameters((10, 0.2, 1, 8), (10, 0.2, 2, 6), (266_200, 0.2, 1, 212_960), (3, 0.5, 1, 2))
+  def test_keep_count_rounds_half_up(self, total, rate, rounds, expected):
+    self.assertEqual(masks.keep_count(total, (1 - rate) ** rounds), expected)
+
+
+if __name__ == '__main__':
+  tf.test.main()

@@ -1,0 +1,114 @@
+"""Tests for wrapping layers and models with prune_lottery_ticket."""
+
+from absl.testing import parameterized
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
+
+import ltp_tfmot
+from tests import fixtures
+
+
+class PruneLotteryTicketTest(tf.test.TestCase, parameterized.TestCase):
+
+  def test_wraps_every_prunable_layer_of_a_sequential_model(self):
+    model = ltp_tfmot.prune_lottery_ticket(fixtures.mlp())
+    self.assertLen(model.layers, 3)
+    for layer in model.layers:
+      self.assertIsInstance(layer, ltp_tfmot.PruneLotteryTicket)
+      self.assertIsInstance(layer, pruning_wrapper.PruneLowMagnitude)
+
+  def test_wraps_conv_and_depthwise_and_leaves_other_layers_alone(self):
+    model = ltp_tfmot.prune_lottery_ticket(fixtures.convnet())
+    kinds = {type(layer).__name__ for layer in model.layers}
+    self.assertIn('BatchNormalization', kinds)
+    self.assertIn('Flatten', kinds)
+    wrapped = {w.layer.name: [v.name for v in w.prunable_weights] for w in ltp_tfmot.lottery_wrappers(model)}
+    self.assertEqual(sorted(wrapped), ['conv', 'depthwise', 'output'])
+    self.assertIn('depthwise_kernel', wrapped['depthwise'][0])
+
+  def test_wraps_a_single_layer_and_a_list(self):
+    layer = ltp_tfmot.prune_lottery_ticket(keras.layers.Dense(3))
+    self.assertIsInstance(layer, ltp_tfmot.PruneLotteryTicket)
+    layers = ltp_tfmot.prune_lottery_ticket([keras.layers.Dense(3), keras.layers.ReLU(), keras.layers.Dense(2)])
+    self.assertEqual([type(l).__name__ for l in layers], ['PruneLotteryTicket', 'ReLU', 'PruneLotteryTicket'])
+
+  def test_wraps_layers_of_nested_models(self):
+    inner = fixtures.mlp(name='inner')
+    inputs = keras.Input((8,))
+    outer = keras.Model(inputs, keras.layers.Dense(2, name='head')(inner(inputs)))
+    wrapped = ltp_tfmot.prune_lottery_ticket(outer, layer_rates={'hidden1': 0.5})
+    names = [w.layer.name for w in ltp_tfmot.lottery_wrappers(wrapped)]
+    self.assertEqual(names, ['hidden1', 'hidden2', 'output', 'head'])
+    self.assertEqual(ltp_tfmot.lottery_wrappers(wrapped)[0].rate, 0.5)
+
+  def test_layer_rates_override_the_schedule_rate(self):
+    schedule = ltp_tfmot.LotteryTicketSchedule(rate=0.2)
+    model = ltp_tfmot.prune_lottery_ticket(fixtures.mlp(), schedule, layer_rates={'output': 0.1, 'hidden2': 0})
+    self.assertEqual([w.rate for w in model.layers], [0.2, 0.0, 0.1])
+
+  def test_wrapped_model_keeps_the_original_outputs(self):
+    x, _ = fixtures.classification_data()
+    original = fixtures.mlp()
+    expected = original(x)
+    self.assertAllClose(ltp_tfmot.prune_lottery_ticket(original)(x), expected)
+
+
+class PruneLotteryTicketBadInputTest(tf.test.TestCase, parameterized.TestCase):
+
+  @parameterized.named_parameters(
+      ('unknown_criterion', dict(criterion='largest'), ValueError, r"criterion must be one of \[.*got 'largest'"),
+      ('bad_scope', dict(scope='model'), ValueError, r"scope must be one of \['layer', 'global'\], got 'model'"),
+      ('bad_mask_0', dict(mask_0_action='drop'), ValueError, r'mask_0_action must be one of'),
+      ('bad_mask_1', dict(mask_1_action='x'), ValueError, r'mask_1_action must be one of'),
+      ('negative_rewind', dict(rewind_step=-1), ValueError, r'rewind_step must be an integer >= 0'),
+      ('layer_rate_too_big', dict(layer_rates={'output': 1.5}), ValueError,
+       r"layer_rates\['output'\] must be in \[0, 1\), got 1.5"),
+      ('unknown_layer_name', dict(layer_rates={'outptu': 0.1}), ValueError,
+       r"layer_rates names \['outptu'\], which are not prunable layers"),
+      ('schedule_of_tfmot', dict(pruning_schedule='constant'), TypeError,
+       r'pruning_schedule must be a ltp_tfmot.LotteryTicketSchedule'),
+      ('layer_rates_list', dict(layer_rates=[0.1]), TypeError, r'layer_rates must be a dict'),
+  )
+  def test_bad_argument_raises_before_anything_changes(self, kwargs, error, message):
+    model = fixtures.mlp()
+    before = [w.numpy() for w in model.weights]
+    with self.assertRaisesRegex(error, message):
+      ltp_tfmot.prune_lottery_ticket(model, **kwargs)
+    self.assertEqual([type(l).__name__ for l in model.layers], ['Dense'] * 3)
+    for want, got in zip(before, model.weights):
+      self.assertAllEqual(want, got)
+
+  def test_keras_3_model_is_refused_with_the_fix(self):
+    import keras as keras3  # pylint: disable=g-import-not-at-top
+    model = keras3.Sequential([keras3.Input((4,)), keras3.layers.Dense(2)])
+    with self.assertRaisesRegex(ValueError, r'Keras 3 object.*import tf_keras as keras'):
+      ltp_tfmot.prune_lottery_ticket(model)
+
+  def test_subclassed_model_is_refused(self):
+
+    class Subclassed(keras.Model):
+
+      def __init__(self):
+        super().__init__()
+        self.dense = keras.layers.Dense(2)
+
+      def call(self, inputs):
+        return self.dense(inputs)
+
+    with self.assertRaisesRegex(ValueError, r'subclassed model \(Subclassed\)'):
+      ltp_tfmot.prune_lottery_ticket(Subclassed())
+
+  def test_model_without_prunable_layer_is_refused(self):
+    model = keras.Sequential([keras.layers.Flatten(input_shape=(2, 2)), keras.layers.ReLU()])
+    with self.assertRaisesRegex(ValueError, r'has no prunable layer'):
+      ltp_tfmot.prune_lottery_ticket(model)
+
+  def test_non_layer_is_refused(self):
+    with self.assertRaisesRegex(TypeError, r'to_prune must be a tf_keras layer.*got int'):
+      ltp_tfmot.prune_lottery_ticket(3)
+
+
+if __name__ == '__main__':
+  tf.test.main()

@@ -1,0 +1,240 @@
+"""Tests for round-boundary operations: exact counts, rewinding, mask actions."""
+
+import itertools
+
+from absl.testing import parameterized
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+import ltp_tfmot
+from tests import fixtures
+
+CRITERIA = ltp_tfmot.criterion_names()
+
+
+def _wrapped_mlp(**kwargs):
+  model = ltp_tfmot.prune_lottery_ticket(fixtures.mlp(), kwargs.pop('schedule', ltp_tfmot.LotteryTicketSchedule(0.2)),
+                                         **kwargs)
+  model.build((None, 8))
+  return model
+
+
+def _perturb(model, seed=1, scale=0.5):
+  """Stands in for training: moves every weight of the wrapped layers."""
+  rng = np.random.RandomState(seed)
+  for w in ltp_tfmot.lottery_wrappers(model):
+    for weight in w.layer.weights:
+      weight.assign_add(scale * rng.randn(*weight.shape).astype(np.float32))
+
+
+def _alive_counts(model):
+  return [int(np.count_nonzero(mask)) for mask in fixtures.masks_of(model).values()]
+
+
+class ExactCountTest(tf.test.TestCase, parameterized.TestCase):
+
+  @parameterized.parameters(itertools.product(CRITERIA, ['layer', 'global']))
+  def test_each_round_prunes_exact_count(self, criterion, scope):
+    model = _wrapped_mlp(criterion=criterion, scope=scope, schedule=ltp_tfmot.LotteryTicketSchedule(0.3))
+    ltp_tfmot.take_snapshot(model)
+    sizes = [128, 192, 48]
+    for r in range(1, 4):
+      _perturb(model, seed=r)
+      ltp_tfmot.run_lottery_round(model)
+      counts = _alive_counts(model)
+      if scope == 'layer':
+        self.assertEqual(counts, [int(np.floor(n * 0.7 ** r + 0.5)) for n in sizes])
+      else:
+        self.assertEqual(sum(counts), int(np.floor(sum(sizes) * 0.7 ** r + 0.5)))
+
+  def test_global_scope_prunes_exact_count_with_its_own_ranking(self):
+    model = _wrapped_mlp(scope='global', schedule=ltp_tfmot.LotteryTicketSchedule(0.5))
+    ltp_tfmot.take_snapshot(model)
+    weights = [w.layer.kernel for w in model.layers]
+    weights[2].assign(weights[2] * 100.0)  # the output layer dominates a global ranking
+    flat = np.concatenate([np.abs(w.numpy()).ravel() for w in weights])
+    threshold = np.sort(flat)[-184]
+    expected = [int((np.abs(w.numpy()) >= threshold).sum()) for w in weights]
+    ltp_tfmot.compute_next_masks(model)
+    self.assertEqual(_alive_counts(model), expected)
+    self.assertEqual(expected[2], 48)
+
+  def test_layer_rate_zero_excludes_a_layer_and_output_at_half_rate(self):
+    model = _wrapped_mlp(scope='global', layer_rates={'hidden2': 0.0, 'output': 0.1},
+                         schedule=ltp_tfmot.LotteryTicketSchedule(0.2))
+    ltp_tfmot.take_snapshot(model)
+    ltp_tfmot.run_lottery_round(model)
+    self.assertEqual(_alive_counts(model), [102, 192, 43])
+
+  @parameterized.parameters(CRITERIA)
+  def test_masks_never_revive(self, criterion):
+    model = _wrapped_mlp(criterion=criterion, schedule=ltp_tfmot.LotteryTicketSchedule(0.4))
+    ltp_tfmot.take_snapshot(model)
+    previous = fixtures.masks_of(model)
+    for r in range(4):
+      _perturb(model, seed=10 + r, scale=2.0)
+      ltp_tfmot.run_lottery_round(model)
+      current = fixtures.masks_of(model)
+      for name in current:
+        self.assertTrue(np.all(current[name] <= previous[name]), name)
+      previous = current
+
+  def test_same_seed_gives_same_random_masks_and_other_seed_differs(self):
+    masks = []
+    for seed in (3, 3, 4):
+      model = _wrapped_mlp(criterion='random', seed=seed, schedule=ltp_tfmot.LotteryTicketSchedule(0.5))
+      ltp_tfmot.compute_next_masks(model)
+      masks.append(fixtures.masks_of(model))
+    for name in masks[0]:
+      self.assertAllEqual(masks[0][name], masks[1][name])
+    self.assertFalse(all(np.array_equal(masks[0][n], masks[2][n]) for n in masks[0]))
+
+  def test_large_final_keeps_the_largest_trained_weights(self):
+    model = _wrapped_mlp(schedule=ltp_tfmot.LotteryTicketSchedule(0.5))
+    ltp_tfmot.compute_next_masks(model)
+    for w in model.layers:
+      kernel, mask = np.abs(w.layer.kernel.numpy()), w.pruning_vars[0][1].numpy()
+      self.assertGreaterEqual(kernel[mask == 1].min(), kernel[mask == 0].max())
+
+
+class RewindTest(tf.test.TestCase, parameterized.TestCase):
+
+  def test_survivors_equal_snapshot_and_pruned_are_zero_after_rewind(self):
+    model = _wrapped_mlp()
+    ltp_tfmot.take_snapshot(model)
+    snapshot = [w.numpy() for layer in model.layers for w in layer.layer.weights]
+    _perturb(model)
+    ltp_tfmot.run_lottery_round(model)
+    for layer in model.layers:
+      mask = layer.pruning_vars[0][1].numpy()
+      self.assertAllEqual(layer.layer.kernel.numpy(), snapshot.pop(0) * mask)
+      self.assertAllEqual(layer.layer.bias.numpy(), snapshot.pop(0))
+
+  def test_freeze_holds_pruned_weights_at_snapshot(self):
+    model = _wrapped_mlp(mask_0_action='freeze')
+    ltp_tfmot.take_snapshot(model)
+    initial = model.layers[0].layer.kernel.numpy()
+    _perturb(model)
+    ltp_tfmot.run_lottery_round(model)
+    self.assertAllEqual(model.layers[0].layer.kernel.numpy(), initial)
+    _perturb(model, seed=5)
+    ltp_tfmot.apply_masks(model)
+    mask = model.layers[0].pruning_vars[0][1].numpy()
+    self.assertAllEqual(model.layers[0].layer.kernel.numpy()[mask == 0], initial[mask == 0])
+    self.assertNotAllClose(model.layers[0].layer.kernel.numpy()[mask == 1], initial[mask == 1])
+
+  def test_reinit_draws_fresh_values_from_the_initializer(self):
+    model = _wrapped_mlp(mask_1_action='reinit')
+    ltp_tfmot.take_snapshot(model)
+    initial = model.layers[0].layer.kernel.numpy()
+    ltp_tfmot.run_lottery_round(model)
+    kernel, mask = model.layers[0].layer.kernel.numpy(), model.layers[0].pruning_vars[0][1].numpy()
+    self.assertAllEqual(kernel[mask == 0], np.zeros(int((mask == 0).sum())))
+    self.assertFalse(np.any(np.isclose(kernel[mask == 1], initial[mask == 1])))
+    limit = np.sqrt(6 / (8 + 16))  # Glorot-uniform bound of the 8x16 kernel
+    self.assertLessEqual(np.abs(kernel).max(), limit)
+
+  def test_reshuffle_permutes_kept_snapshot_values(self):
+    model = _wrapped_mlp(mask_1_action='reshuffle')
+    ltp_tfmot.take_snapshot(model)
+    initial = model.layers[0].layer.kernel.numpy()
+    _perturb(model)
+    ltp_tfmot.run_lottery_round(model)
+    kernel, mask = model.layers[0].layer.kernel.numpy(), model.layers[0].pruning_vars[0][1].numpy()
+    self.assertAllEqual(np.sort(kernel[mask == 1]), np.sort(initial[mask == 1]))
+    self.assertNotAllEqual(kernel[mask == 1], initial[mask == 1])
+
+  def test_signed_constant_uses_sign_and_layer_std(self):
+    model = _wrapped_mlp(mask_1_action='signed_constant')
+    ltp_tfmot.take_snapshot(model)
+    initial = model.layers[0].layer.kernel.numpy()
+    ltp_tfmot.run_lottery_round(model)
+    kernel, mask = model.layers[0].layer.kernel.numpy(), model.layers[0].pruning_vars[0][1].numpy()
+    self.assertAllClose(kernel, np.sign(initial) * initial.std() * mask)
+
+  def test_dynamic_weight_rescaling_scales_survivors_by_density(self):
+    model = _wrapped_mlp(dynamic_weight_rescaling=True, schedule=ltp_tfmot.LotteryTicketSchedule(0.75))
+    ltp_tfmot.take_snapshot(model)
+    initial = model.layers[0].layer.kernel.numpy()
+    ltp_tfmot.run_lottery_round(model)
+    mask = model.layers[0].pruning_vars[0][1].numpy()
+    self.assertAllClose(model.layers[0].layer.kernel.numpy(), initial * mask * 4.0)
+
+  def test_rewinding_then_masking_is_idempotent(self):
+    model = _wrapped_mlp()
+    ltp_tfmot.take_snapshot(model)
+    _perturb(model)
+    ltp_tfmot.run_lottery_round(model)
+    once = [w.numpy() for w in model.weights]
+    ltp_tfmot.rewind_weights(model)
+    ltp_tfmot.apply_masks(model)
+    for before, after in zip(once, model.weights):
+      self.assertAllEqual(before, after)
+
+  def test_round_resets_the_optimizer_state(self):
+    model = fixtures.compile_for_training(_wrapped_mlp())
+    x, y = fixtures.classification_data()
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[ltp_tfmot.UpdateLotteryStep()])
+    self.assertGreater(int(model.optimizer.iterations.numpy()), 0)
+    ltp_tfmot.run_lottery_round(model)
+    for variable in model.optimizer.variables:
+      self.assertAllEqual(variable, tf.zeros_like(variable))
+
+
+class RoundBadInputTest(tf.test.TestCase, parameterized.TestCase):
+
+  def _state(self, model):
+    return [v.numpy().copy() for v in model.weights]
+
+  def _assert_unchanged(self, model, state):
+    for want, got in zip(state, model.weights):
+      self.assertAllEqual(want, got)
+
+  @parameterized.parameters(float('nan'), float('inf'))
+  def test_non_finite_weight_raises_before_changing_anything(self, bad):
+    model = _wrapped_mlp()
+    ltp_tfmot.take_snapshot(model)
+    kernel = model.layers[1].layer.kernel
+    kernel.assign(tf.tensor_scatter_nd_update(kernel, [[0, 0]], [bad]))
+    state = self._state(model)
+    with self.assertRaisesRegex(ValueError, r"kernel.*in layer 'hidden2' has NaN or inf values"):
+      ltp_tfmot.run_lottery_round(model)
+    self._assert_unchanged(model, state)
+
+  @parameterized.parameters('magnitude_increase', 'large_init', 'large_final_same_sign')
+  def test_init_criterion_without_snapshot_raises(self, criterion):
+    model = _wrapped_mlp(criterion=criterion)
+    state = self._state(model)
+    with self.assertRaisesRegex(ValueError, r'ranks by the rewind snapshot, and none was taken yet'):
+      ltp_tfmot.compute_next_masks(model)
+    self._assert_unchanged(model, state)
+
+  def test_rewind_without_snapshot_raises(self):
+    model = _wrapped_mlp()
+    state = self._state(model)
+    with self.assertRaisesRegex(ValueError, r'no rewind snapshot yet'):
+      ltp_tfmot.run_lottery_round(model)
+    self._assert_unchanged(model, state)
+
+  def test_unwrapped_model_raises(self):
+    with self.assertRaisesRegex(ValueError, r'has no PruneLotteryTicket layer'):
+      ltp_tfmot.compute_next_masks(fixtures.mlp())
+
+  def test_unbuilt_model_raises(self):
+    model = ltp_tfmot.prune_lottery_ticket(keras.Sequential([keras.layers.Dense(2)]))
+    with self.assertRaisesRegex(ValueError, r'not built yet'):
+      ltp_tfmot.take_snapshot(model)
+
+
+class SparsityReportTest(tf.test.TestCase):
+
+  def test_layer_sparsity_and_weights_remaining_read_the_masks(self):
+    model = _wrapped_mlp(schedule=ltp_tfmot.LotteryTicketSchedule(0.25))
+    ltp_tfmot.compute_next_masks(model)
+    self.assertEqual(ltp_tfmot.layer_sparsity(model), {'hidden1': 0.25, 'hidden2': 0.25, 'output': 0.25})
+    self.assertEqual(ltp_tfmot.weights_remaining(model), 0.75)
+
+
+if __name__ == '__main__':
+  tf.test.main()

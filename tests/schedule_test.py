@@ -1,0 +1,69 @@
+"""Tests for the lottery-ticket pruning schedules."""
+
+from absl.testing import parameterized
+import tensorflow as tf
+from tensorflow_model_optimization.python.core.sparsity.keras import pruning_schedule
+
+import ltp_tfmot
+from ltp_tfmot import schedule as schedule_lib
+
+
+class LotteryTicketScheduleTest(tf.test.TestCase, parameterized.TestCase):
+
+  def test_is_a_tfmot_pruning_schedule(self):
+    self.assertIsInstance(ltp_tfmot.LotteryTicketSchedule(0.2, 10, 3), pruning_schedule.PruningSchedule)
+
+  def test_rounds_end_every_round_steps_and_stop_after_the_last(self):
+    schedule = ltp_tfmot.LotteryTicketSchedule(rate=0.5, round_steps=10, rounds=2)
+    fired = [step for step in range(0, 50) if bool(schedule(tf.constant(step))[0])]
+    self.assertEqual(fired, [10, 20])
+    self.assertEqual([schedule.rounds_due(s) for s in (0, 9, 10, 19, 20, 100)], [0, 0, 1, 1, 2, 2])
+
+  def test_target_sparsity_compounds_per_round(self):
+    schedule = ltp_tfmot.LotteryTicketSchedule(rate=0.2, round_steps=5, rounds=3)
+    self.assertAllClose(schedule(tf.constant(15))[1], 1 - 0.8 ** 3)
+    self.assertAllClose(schedule(tf.constant(7))[1], 0.2)
+    self.assertAlmostEqual(schedule.density_after(7), 0.8 ** 7)
+    self.assertEqual(schedule.total_steps, 20)
+
+  def test_schedule_without_rounds_never_fires(self):
+    schedule = ltp_tfmot.LotteryTicketSchedule(rate=0.3)
+    self.assertFalse(bool(schedule(tf.constant(1000))[0]))
+    self.assertEqual(schedule.rounds_due(10 ** 6), 0)
+    self.assertIsNone(schedule.total_steps)
+
+  @parameterized.named_parameters(
+      ('lottery', ltp_tfmot.LotteryTicketSchedule(0.2, 100, 4)),
+      ('by_hand', ltp_tfmot.LotteryTicketSchedule(0.35)),
+      ('one_shot', ltp_tfmot.OneShotLotterySchedule(0.9, 500)),
+  )
+  def test_config_round_trips(self, schedule):
+    config = schedule.get_config()
+    self.assertEqual(config['class_name'], type(schedule).__name__)
+    self.assertEqual(schedule_lib.deserialize_schedule(config), schedule)
+
+  def test_one_shot_prunes_once_to_the_target(self):
+    schedule = ltp_tfmot.OneShotLotterySchedule(target_sparsity=0.9, prune_step=50)
+    self.assertEqual((schedule.rate, schedule.round_steps, schedule.rounds), (0.9, 50, 1))
+    self.assertAllClose(schedule(tf.constant(50))[1], 0.9)
+
+  @parameterized.named_parameters(
+      ('rate_above_one', dict(rate=1.5), r'rate must be in \(0, 1\), got 1.5'),
+      ('rate_zero', dict(rate=0.0), r'rate must be in \(0, 1\), got 0.0'),
+      ('rate_string', dict(rate='0.2'), r"rate must be in \(0, 1\), got '0.2'"),
+      ('round_steps_zero', dict(rate=0.2, round_steps=0, rounds=1), r'round_steps must be an integer >= 1'),
+      ('rounds_zero', dict(rate=0.2, round_steps=5, rounds=0), r'rounds must be an integer >= 1'),
+      ('rounds_float', dict(rate=0.2, round_steps=5, rounds=1.5), r'rounds must be an integer >= 1'),
+      ('only_round_steps', dict(rate=0.2, round_steps=5), r'round_steps and rounds must be given together'),
+  )
+  def test_bad_arguments_raise_naming_the_argument(self, kwargs, message):
+    with self.assertRaisesRegex(ValueError, message):
+      ltp_tfmot.LotteryTicketSchedule(**kwargs)
+
+  def test_one_shot_rejects_bad_target(self):
+    with self.assertRaisesRegex(ValueError, r'target_sparsity must be in \(0, 1\), got 1'):
+      ltp_tfmot.OneShotLotterySchedule(target_sparsity=1, prune_step=10)
+
+
+if __name__ == '__main__':
+  tf.test.main()
