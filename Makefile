@@ -27,7 +27,7 @@ REQUIREMENTS_ID = $(shell cat $(REQUIREMENTS) $(REQUIREMENTS_NODEPS) | cksum | c
 BAZEL_TARGETS ?= //...
 
 # Same TensorFlow environment as the Bazel tests get (see .bazelrc).
-TF_ENV := TF_CPP_MIN_LOG_LEVEL=2 TF_USE_LEGACY_KERAS=1
+TF_ENV := TF_CPP_MIN_LOG_LEVEL=2 TF_USE_LEGACY_KERAS=1 PYTHONPATH=$(CURDIR)
 
 # Use sudo for apt-get only when not root (CI runs as root, often without sudo).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -1,0 +1,46 @@
+"""Packaging for ltp_tfmot: python -m build (or pip install .)."""
+
+import pathlib
+import re
+
+import setuptools
+
+HERE = pathlib.Path(__file__).parent
+VERSION = re.search(r"^__version__ = '([^']+)'", (HERE / 'ltp_tfmot' / '__init__.py').read_text(), re.M).group(1)
+
+setuptools.setup(
+    name='ltp_tfmot',
+    version=VERSION,
+    description='Lottery-ticket pruning for Keras, built on the TensorFlow Model Optimization Toolkit',
+    long_description=(HERE / 'README.md').read_text(encoding='utf-8'),
+    long_description_content_type='text/markdown',
+    author='The ltp_tfmot authors',
+    license='MIT',
+    packages=setuptools.find_packages(include=['ltp_tfmot', 'ltp_tfmot.*']),
+    python_requires='>=3.10',
+    install_requires=[
+        'tensorflow>=2.16,<2.22',
+        'tf-keras>=2.16,<2.22',
+        'tensorflow-model-optimization~=0.8.1',
+        'numpy>=1.26',
+        'absl-py>=1.0',
+    ],
+    extras_require={
+        'examples': ['matplotlib>=3.7', 'mlxtend>=0.23'],
+        'tests': ['pytest>=7', 'mlxtend>=0.23'],
+        'export': ['ai-edge-litert>=2.3'],
+    },
+    keywords=['keras', 'pruning', 'lottery ticket', 'tfmot', 'tflite', 'sparsity', 'tensorflow'],
+    classifiers=[
+        'Development Status :: 3 - Alpha',
+        'Intended Audience :: Science/Research',
+        'Intended Audience :: Developers',
+        'License :: OSI Approved :: MIT License',
+        'Programming Language :: Python :: 3',
+        'Programming Language :: Python :: 3.10',
+        'Programming Language :: Python :: 3.11',
+        'Programming Language :: Python :: 3.12',
+        'Programming Language :: Python :: 3.13',
+        'Topic :: Scientific/Engineering :: Artificial Intelligence',
+    ],
+)

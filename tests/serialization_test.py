@@ -1,0 +1,90 @@
+"""Tests for saving and loading wrapped models, and for strip_pruning."""
+
+import os
+
+from absl.testing import parameterized
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+import ltp_tfmot
+from tests import fixtures
+
+
+LOTTERY_CONFIG_KEYS = ('criterion', 'scope', 'layer_rate', 'mask_0_action', 'mask_1_action',
+                       'dynamic_weight_rescaling', 'rewind_step', 'seed', 'pruning_schedule')
+
+
+def _trained_ticket(**kwargs):
+  schedule = ltp_tfmot.LotteryTicketSchedule(rate=0.5, round_steps=2, rounds=1)
+  model = fixtures.compile_for_training(
+      ltp_tfmot.prune_lottery_ticket(fixtures.mlp(), schedule, criterion='magnitude_increase', **kwargs))
+  x, y = fixtures.classification_data()
+  model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[ltp_tfmot.UpdateLotteryStep()])
+  return model, x
+
+
+def _lottery_state(model):
+  state = {}
+  for w in ltp_tfmot.lottery_wrappers(model):
+    state[w.layer.name] = ([m.numpy() for _, m, _ in w.pruning_vars], [s.numpy() for s in w.snapshots],
+                           int(w.rounds_done.numpy()), int(w.snapshot_step.numpy()),
+                           {key: w.get_config()[key] for key in LOTTERY_CONFIG_KEYS})
+  return state
+
+
+class SerializationTest(tf.test.TestCase, parameterized.TestCase):
+
+  @parameterized.named_parameters(('h5', 'model.h5'), ('saved_model', 'saved_model'), ('keras', 'model.keras'))
+  def test_round_trip_keeps_masks_snapshots_and_schedule(self, filename):
+    model, x = _trained_ticket(layer_rates={'output': 0.25}, mask_0_action='freeze')
+    path = os.path.join(self.get_temp_dir(), filename)
+    model.save(path)
+    with ltp_tfmot.prune_scope():
+      loaded = keras.models.load_model(path)
+    self.assertAllClose(loaded(x), model(x))
+    expected, actual = _lottery_state(model), _lottery_state(loaded)
+    self.assertEqual(sorted(expected), sorted(actual))
+    for name in expected:
+      for want, got in zip(expected[name][0] + expected[name][1], actual[name][0] + actual[name][1]):
+        self.assertAllEqual(want, got)
+      self.assertEqual(expected[name][2:], actual[name][2:])
+    self.assertEqual(loaded.layers[0].pruning_schedule, model.layers[0].pruning_schedule)
+
+  def test_loaded_model_resumes_training_without_repeating_rounds(self):
+    model, x = _trained_ticket()
+    path = os.path.join(self.get_temp_dir(), 'resume.h5')
+    model.save(path)
+    with ltp_tfmot.prune_scope():
+      loaded = keras.models.load_model(path)
+    before = fixtures.masks_of(loaded)
+    _, y = fixtures.classification_data()
+    loaded.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[ltp_tfmot.UpdateLotteryStep()])
+    for name, mask in fixtures.masks_of(loaded).items():
+      self.assertAllEqual(mask, before[name])
+
+  def test_strip_pruning_gives_plain_layers_same_sparsity_and_outputs(self):
+    model, x = _trained_ticket()
+    expected = model(x)
+    sparsity = ltp_tfmot.layer_sparsity(model)
+    stripped = ltp_tfmot.strip_pruning(model)
+    self.assertEqual([type(l).__name__ for l in stripped.layers], ['Dense'] * 3)
+    self.assertAllClose(stripped(x), expected)
+    for layer in stripped.layers:
+      kernel = layer.kernel.numpy()
+      self.assertAllClose(1 - np.count_nonzero(kernel) / kernel.size, sparsity[layer.name])
+
+  def test_stripped_model_saves_and_loads_without_custom_objects(self):
+    model, x = _trained_ticket()
+    stripped = ltp_tfmot.strip_pruning(model)
+    path = os.path.join(self.get_temp_dir(), 'stripped.h5')
+    stripped.save(path)
+    self.assertAllClose(keras.models.load_model(path)(x), stripped(x))
+
+  def test_strip_pruning_refuses_non_models(self):
+    with self.assertRaisesRegex(ValueError, 'model must be a tf_keras Model'):
+      ltp_tfmot.strip_pruning(keras.layers.Dense(2))
+
+
+if __name__ == '__main__':
+  tf.test.main()
