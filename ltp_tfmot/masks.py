@@ -136,3 +136,39 @@ def keep_top_k(scores_list, alive_list, k):
 def keep_count(total, density):
   """Number of weights to keep out of `total` at `density`, rounded half up."""
   return int(math.floor(total * density + 0.5))
+
+
+def _padded_blocks(tensor, block_size, pad_value):
+  """Reshapes a 2-D tensor to [rows/bh, bh, cols/bw, bw], padding the edges."""
+  rows, cols = tensor.shape
+  bh, bw = block_size
+  padded = tf.pad(tensor, [[0, -rows % bh], [0, -cols % bw]], constant_values=pad_value)
+  return tf.reshape(padded, [-(-rows // bh), bh, -(-cols // bw), bw])
+
+
+def block_reduce(tensor, block_size, pooling='AVG'):
+  """Pools a 2-D tensor over non-overlapping blocks (edge blocks may be partial).
+
+  Args:
+    tensor: A 2-D float or bool tensor. Bool tensors are reduced with "any".
+    block_size: (height, width) of a block.
+    pooling: 'AVG' (mean of the block's entries) or 'MAX'.
+
+  Returns:
+    A tensor of shape [ceil(rows / height), ceil(cols / width)].
+  """
+  if tensor.dtype == tf.bool:
+    return tf.reduce_any(_padded_blocks(tensor, block_size, False), axis=[1, 3])
+  tensor = tf.cast(tensor, tf.float32)
+  if pooling == 'MAX':
+    return tf.reduce_max(_padded_blocks(tensor, block_size, float('-inf')), axis=[1, 3])
+  sums = tf.reduce_sum(_padded_blocks(tensor, block_size, 0.0), axis=[1, 3])
+  counts = tf.reduce_sum(_padded_blocks(tf.ones_like(tensor), block_size, 0.0), axis=[1, 3])
+  return sums / counts
+
+
+def block_expand(block_tensor, block_size, shape):
+  """Repeats each block entry over its block and crops to `shape` (inverse of `block_reduce`)."""
+  bh, bw = block_size
+  expanded = tf.repeat(tf.repeat(block_tensor, bh, axis=0), bw, axis=1)
+  return expanded[:shape[0], :shape[1]]

@@ -41,6 +41,8 @@ def prune_lottery_ticket(to_prune,
                          mask_0_action='zero',
                          mask_1_action='rewind',
                          dynamic_weight_rescaling=False,
+                         block_size=(1, 1),
+                         block_pooling_type='AVG',
                          seed=0):
   """Wraps a layer, a list of layers or a model for lottery-ticket pruning.
 
@@ -65,6 +67,11 @@ def prune_lottery_ticket(to_prune,
     mask_0_action: 'zero' or 'freeze'; see `PruneLotteryTicket`.
     mask_1_action: 'rewind', 'reinit', 'reshuffle' or 'signed_constant'.
     dynamic_weight_rescaling: Rescale survivors by n / n_kept after a rewind.
+    block_size: (height, width) of the blocks 2-D kernels are pruned in, as in
+      tfmot; e.g. (4, 1) on a Dense kernel is the 1x4 block TFLite's sparse
+      FULLY_CONNECTED kernel runs directly. Kernels of other ranks are pruned
+      weight by weight; counts are then in blocks.
+    block_pooling_type: How a block's weight scores are pooled: 'AVG' or 'MAX'.
     seed: Seed for random criteria and actions.
 
   Returns:
@@ -98,6 +105,8 @@ def prune_lottery_ticket(to_prune,
       mask_0_action=mask_0_action,
       mask_1_action=mask_1_action,
       dynamic_weight_rescaling=dynamic_weight_rescaling,
+      block_size=block_size,
+      block_pooling_type=block_pooling_type,
       rewind_step=rewind_step,
       seed=seed,
   )
@@ -147,6 +156,12 @@ def _validate_params(params):
   wrapper_lib.check_choice(params['mask_1_action'], 'mask_1_action', wrapper_lib.MASK_1_ACTIONS)
   wrapper_lib.check_rewind_step(params['rewind_step'])
   wrapper_lib.check_seed(params['seed'])
+  block = params['block_size']
+  if (not isinstance(block, (tuple, list)) or len(block) != 2
+      or not all(isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in block)):
+    raise ValueError(f'block_size must be two integers >= 1, e.g. (4, 1), got {block!r}')
+  params['block_size'] = tuple(block)
+  wrapper_lib.check_choice(params['block_pooling_type'], 'block_pooling_type', ('AVG', 'MAX'))
 
 
 def _validated_layer_rates(layer_rates):

@@ -103,13 +103,18 @@ def _check_finite(wrappers):
                            'pruning needs finite weights (lower the learning rate or check the data)')
 
 
+def _blocked(tensor, block, pooling):
+  return tensor if block is None else masks_lib.block_reduce(tensor, block, pooling)
+
+
 def compute_next_masks(model):
   """Computes and assigns the masks of the next pruning round.
 
   Each pool (a weight tensor in layer scope, all global-scope tensors together)
   keeps `round((1 - rate) ** r * n)` of its `n` weights after round `r`,
   ranked by the wrappers' criterion among the weights still alive; pruned
-  weights are never revived. Weights themselves are not changed: call
+  weights are never revived. With a `block_size`, 2-D kernels are ranked and
+  counted in whole blocks (scores pooled per block). Weights are not changed: call
   `rewind_weights` (or `run_lottery_round`) next.
 
   Args:
@@ -135,16 +140,23 @@ def compute_next_masks(model):
     rounds = max(int(w.rounds_done.numpy()) for w, _ in pool) + 1
     masks = [w.pruning_vars[i][1] for w, i in pool]
     alive = [mask > 0 for mask in masks]
-    total = sum(int(tf.size(mask)) for mask in masks)
+    blocks = [w.block_shape(i) for w, i in pool]
+    units = [_blocked(a, block, w.block_pooling_type) for a, block, (w, _) in zip(alive, blocks, pool)]
+    total = sum(int(tf.size(u)) for u in units)
     keep = masks_lib.keep_count(total, (1.0 - rate) ** rounds)
-    if rate == 0 or keep >= sum(int(tf.math.count_nonzero(a)) for a in alive):
+    if rate == 0 or keep >= sum(int(tf.math.count_nonzero(u)) for u in units):
       continue
     finals = [w.pruning_vars[i][0] for w, i in pool]
     initials = [w.prunable_snapshots[i] for w, i in pool] if criterion.needs_initial else None
     seed = _derived_seed(first.seed, first.name, rounds)
     scores = criteria_lib.score_pool(criterion, initials, finals, alive, seed)
-    kept = masks_lib.keep_top_k(scores, alive, keep)
-    new_masks.extend((mask, tf.cast(k, mask.dtype)) for mask, k in zip(masks, kept))
+    unit_scores = [_blocked(s, block, w.block_pooling_type) for s, block, (w, _) in zip(scores, blocks, pool)]
+    kept = masks_lib.keep_top_k(unit_scores, units, keep)
+    for mask, mask_alive, unit_kept, block in zip(masks, alive, kept, blocks):
+      if block is not None:
+        # A partly pruned block (a mask made without blocks) never revives its pruned weights.
+        unit_kept = tf.logical_and(masks_lib.block_expand(unit_kept, block, mask.shape), mask_alive)
+      new_masks.append((mask, tf.cast(unit_kept, mask.dtype)))
   for mask, value in new_masks:
     mask.assign(value)
   for w in wrappers:

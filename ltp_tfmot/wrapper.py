@@ -74,6 +74,10 @@ class _LotteryPruning(pruning_impl.Pruning):
   def conditional_mask_update(self):
     return tf.no_op('lottery_masks_change_at_round_boundaries')
 
+  def _validate_block(self):
+    # Blocks apply to 2-D weights only; others are pruned weight by weight.
+    pass
+
   def masked_values(self):
     """(masked value, weight variable) for each prunable weight."""
     pairs = []
@@ -132,7 +136,10 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
     rewind_step: The training step whose weights are the rewind point (0 =
       the initial weights; k > 0 = late rewinding).
     seed: Seed for the random criterion and the random mask-1 actions.
-    **kwargs: Passed to the Keras layer.
+    **kwargs: Passed to tfmot's `PruneLowMagnitude`: `block_size` (e.g.
+      (4, 1): masks of whole blocks of 2-D kernels, scores pooled per block
+      with `block_pooling_type` 'AVG' or 'MAX'; other kernels are pruned
+      weight by weight) and Keras layer arguments.
 
   Raises:
     ValueError: for an unknown criterion, scope or action, a bad rate or
@@ -185,7 +192,11 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
     return self.pruning_schedule.rate if self.layer_rate is None else self.layer_rate
 
   def build(self, input_shape):
+    # tfmot's build makes a Pruning object that refuses blocks on non-2-D
+    # weights; it is replaced below by one that prunes those weight by weight.
+    block_size, self.block_size = self.block_size, (1, 1)
     super().build(input_shape)
+    self.block_size = block_size
     self.snapshots = [
         self.add_weight(
             'snapshot_' + _short_name(weight),
@@ -212,6 +223,13 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
         pruning_schedule=self.pruning_schedule,
         block_size=self.block_size,
         block_pooling_type=self.block_pooling_type)
+
+  def block_shape(self, index):
+    """The block of prunable weight `index`, or None if it is pruned weight by weight."""
+    block = tuple(int(b) for b in self.block_size)
+    if block == (1, 1) or self.prunable_weights[index].shape.rank != 2:
+      return None
+    return block
 
   @property
   def has_snapshot(self):

@@ -8,6 +8,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 import ltp_tfmot
+from ltp_tfmot import masks
 from tests import fixtures
 
 CRITERIA = ltp_tfmot.criterion_names()
@@ -225,6 +226,57 @@ class RoundBadInputTest(tf.test.TestCase, parameterized.TestCase):
     model = ltp_tfmot.prune_lottery_ticket(keras.Sequential([keras.layers.Dense(2)]))
     with self.assertRaisesRegex(ValueError, r'not built yet'):
       ltp_tfmot.take_snapshot(model)
+
+
+class BlockMaskTest(tf.test.TestCase, parameterized.TestCase):
+
+  @parameterized.parameters(itertools.product(CRITERIA, ['layer', 'global'], [(4, 1), (2, 3)]))
+  def test_block_masks_are_whole_blocks_with_exact_block_counts(self, criterion, scope, block):
+    model = _wrapped_mlp(criterion=criterion, scope=scope, block_size=block,
+                         schedule=ltp_tfmot.LotteryTicketSchedule(0.3))
+    ltp_tfmot.take_snapshot(model)
+    previous = fixtures.masks_of(model)
+    for r in range(1, 3):
+      _perturb(model, seed=r)
+      ltp_tfmot.run_lottery_round(model)
+      block_counts = []
+      for w in model.layers:
+        mask = w.pruning_vars[0][1].numpy()
+        blocks = masks.block_reduce(tf.constant(mask > 0), block).numpy()
+        # Whole blocks: expanding the block mask gives the mask back.
+        self.assertAllEqual(masks.block_expand(tf.constant(blocks), block, mask.shape), mask > 0)
+        block_counts.append((int(blocks.sum()), blocks.size))
+      if scope == 'layer':
+        self.assertEqual([kept for kept, _ in block_counts],
+                         [masks.keep_count(n, 0.7 ** r) for _, n in block_counts])
+      else:
+        self.assertEqual(sum(k for k, _ in block_counts), masks.keep_count(sum(n for _, n in block_counts), 0.7 ** r))
+      current = fixtures.masks_of(model)
+      for name in current:
+        self.assertTrue(np.all(current[name] <= previous[name]), name)
+      previous = current
+
+  def test_block_scores_are_pooled(self):
+    model = _wrapped_mlp(block_size=(4, 1), schedule=ltp_tfmot.LotteryTicketSchedule(0.5))
+    kernel = model.layers[0].layer.kernel
+    values = np.ones((8, 16), np.float32)
+    values[:4, 0] = [10.0, 0.0, 0.0, 0.0]   # mean 2.5: kept with AVG pooling
+    values[4:, 0] = [0.9, 0.9, 0.9, 0.9]   # mean 0.9: pruned
+    kernel.assign(values)
+    ltp_tfmot.compute_next_masks(model)
+    mask = model.layers[0].pruning_vars[0][1].numpy()
+    self.assertAllEqual(mask[:, 0], [1, 1, 1, 1, 0, 0, 0, 0])
+
+  def test_convolution_kernels_are_pruned_weight_by_weight_beside_blocked_dense(self):
+    model = ltp_tfmot.prune_lottery_ticket(fixtures.convnet(), ltp_tfmot.LotteryTicketSchedule(0.5),
+                                           block_size=(4, 1))
+    model.build((None, 8, 8, 2))
+    ltp_tfmot.compute_next_masks(model)
+    self.assertEqual(ltp_tfmot.layer_sparsity(model), {'conv': 0.5, 'depthwise': 0.5, 'output': 0.5})
+
+  def test_bad_block_size_is_refused(self):
+    with self.assertRaisesRegex(ValueError, r'block_size must be two integers >= 1, e.g. \(4, 1\), got \(0, 1\)'):
+      _wrapped_mlp(block_size=(0, 1))
 
 
 class SparsityReportTest(tf.test.TestCase):
