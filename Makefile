@@ -4,6 +4,7 @@
 #   make bazel   - install Debian's bazel-bootstrap (Bazel 4.2.3) if missing
 #   make test    - run the Bazel test suite (bazel test //...) with the venv
 #   make pytest  - run the tests directly with pytest
+#   make lint    - ruff (max line length 120)
 #   make demo    - run examples/find_lottery_ticket.py
 #   make wheel   - build a wheel into dist/
 #   make clean   - remove build outputs (keeps .venv); distclean also drops .venv
@@ -34,7 +35,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_GET := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 PIP := $(VENV_PY) -m pip --disable-pip-version-check --no-input
 
-.PHONY: venv bazel test pytest demo wheel clean distclean
+.PHONY: venv bazel test pytest lint demo wheel clean distclean
 
 venv: $(VENV_STAMP)
 
@@ -67,6 +68,9 @@ test: venv bazel
 
 pytest: venv
 	env $(TF_ENV) $(VENV_PY) -m pytest tests -q
+
+lint: venv
+	$(VENV)/bin/ruff check ltp_tfmot tests examples
 
 demo: venv
 	env $(TF_ENV) $(VENV_PY) examples/find_lottery_ticket.py

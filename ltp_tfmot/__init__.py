@@ -4,6 +4,8 @@ The whole public API is re-exported here.
 """
 
 from ltp_tfmot.callbacks import UpdateLotteryStep
+from ltp_tfmot.compat import LotteryTicketPruner
+from ltp_tfmot.compat import PrunerCallback
 from ltp_tfmot.criteria import Criterion
 from ltp_tfmot.criteria import criterion_names
 from ltp_tfmot.criteria import get_criterion

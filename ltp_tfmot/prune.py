@@ -1,7 +1,7 @@
 """Wrapping whole models for lottery-ticket pruning, and unwrapping them."""
 
-import tf_keras as keras
 from tensorflow_model_optimization.python.core.sparsity.keras import prune as tfmot_prune
+import tf_keras as keras
 
 from ltp_tfmot import criteria as criteria_lib
 from ltp_tfmot import rounds as rounds_lib

@@ -3,11 +3,11 @@
 import numbers
 
 import tensorflow as tf
-import tf_keras as keras
 from tensorflow_model_optimization.python.core.sparsity.keras import prunable_layer
 from tensorflow_model_optimization.python.core.sparsity.keras import prune_registry
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_impl
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
+import tf_keras as keras
 
 from ltp_tfmot import criteria as criteria_lib
 from ltp_tfmot import schedule as schedule_lib

@@ -72,7 +72,7 @@ class UpdateLotteryStepTest(tf.test.TestCase, parameterized.TestCase):
       mask = w.pruning_vars[0][1].numpy()
       self.assertAllEqual(w.layer.kernel.numpy()[mask == 0], np.zeros(int((mask == 0).sum())))
     stripped = ltp_tfmot.strip_pruning(model)
-    self.assertEqual([type(l).__name__ for l in stripped.layers], ['Dense'] * 3)
+    self.assertEqual([type(layer).__name__ for layer in stripped.layers], ['Dense'] * 3)
     kernel = stripped.layers[0].kernel.numpy()
     self.assertEqual(int(np.count_nonzero(kernel)), int(np.round(128 * 0.4)))
 

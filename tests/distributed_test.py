@@ -1,6 +1,5 @@
 """Tests that a lottery round under MirroredStrategy matches a single-device run."""
 
-import numpy as np
 import tensorflow as tf
 
 import ltp_tfmot

@@ -5,7 +5,7 @@ import tf_keras as keras
 
 
 def mlp(seed=0, name='mlp'):
-  """A 8-16-12-4 MLP (320 prunable weights) with seeded Glorot init."""
+  """A 8-16-12-4 MLP (368 prunable weights) with seeded Glorot init."""
   init = lambda offset: keras.initializers.GlorotUniform(seed=seed + offset)
   return keras.Sequential([
       keras.layers.Dense(16, activation='relu', input_shape=(8,), kernel_initializer=init(0), name='hidden1'),

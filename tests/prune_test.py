@@ -1,10 +1,9 @@
 """Tests for wrapping layers and models with prune_lottery_ticket."""
 
 from absl.testing import parameterized
-import numpy as np
 import tensorflow as tf
-import tf_keras as keras
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
+import tf_keras as keras
 
 import ltp_tfmot
 from tests import fixtures
@@ -32,7 +31,7 @@ class PruneLotteryTicketTest(tf.test.TestCase, parameterized.TestCase):
     layer = ltp_tfmot.prune_lottery_ticket(keras.layers.Dense(3))
     self.assertIsInstance(layer, ltp_tfmot.PruneLotteryTicket)
     layers = ltp_tfmot.prune_lottery_ticket([keras.layers.Dense(3), keras.layers.ReLU(), keras.layers.Dense(2)])
-    self.assertEqual([type(l).__name__ for l in layers], ['PruneLotteryTicket', 'ReLU', 'PruneLotteryTicket'])
+    self.assertEqual([type(layer).__name__ for layer in layers], ['PruneLotteryTicket', 'ReLU', 'PruneLotteryTicket'])
 
   def test_wraps_layers_of_nested_models(self):
     inner = fixtures.mlp(name='inner')
@@ -76,7 +75,7 @@ class PruneLotteryTicketBadInputTest(tf.test.TestCase, parameterized.TestCase):
     before = [w.numpy() for w in model.weights]
     with self.assertRaisesRegex(error, message):
       ltp_tfmot.prune_lottery_ticket(model, **kwargs)
-    self.assertEqual([type(l).__name__ for l in model.layers], ['Dense'] * 3)
+    self.assertEqual([type(layer).__name__ for layer in model.layers], ['Dense'] * 3)
     for want, got in zip(before, model.weights):
       self.assertAllEqual(want, got)
 

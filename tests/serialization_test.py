@@ -10,7 +10,6 @@ import tf_keras as keras
 import ltp_tfmot
 from tests import fixtures
 
-
 LOTTERY_CONFIG_KEYS = ('criterion', 'scope', 'layer_rate', 'mask_0_action', 'mask_1_action',
                        'dynamic_weight_rescaling', 'rewind_step', 'seed', 'pruning_schedule')
 
@@ -68,7 +67,7 @@ class SerializationTest(tf.test.TestCase, parameterized.TestCase):
     expected = model(x)
     sparsity = ltp_tfmot.layer_sparsity(model)
     stripped = ltp_tfmot.strip_pruning(model)
-    self.assertEqual([type(l).__name__ for l in stripped.layers], ['Dense'] * 3)
+    self.assertEqual([type(layer).__name__ for layer in stripped.layers], ['Dense'] * 3)
     self.assertAllClose(stripped(x), expected)
     for layer in stripped.layers:
       kernel = layer.kernel.numpy()
