@@ -4,9 +4,9 @@ This module is the mask maths of ltp_tfmot and knows nothing about Keras: it
 turns per-weight scores into boolean keep-masks that keep exactly the requested
 number of weights, never reviving a weight that is already pruned.
 
-Selection is a radix select over order-preserving integer keys of the scores
-(two 16-bit histogram passes), so a mask over millions of weights costs a few
-elementwise passes instead of a sort.
+Selection is a radix select over order-preserving integer keys of the scores:
+two 16-bit histogram passes, compiled with XLA, so a mask over millions of
+weights costs a few fused passes over memory instead of a sort.
 
 Tie-breaking rule: among weights with equal scores at the cut-off, the ones that
 come first are kept, in flat (row-major) order within a tensor and in list order
@@ -18,85 +18,66 @@ import math
 
 import tensorflow as tf
 
-_SIGN_BIT = 0x80000000
 _HALF_BITS = 16
-_HALF_BINS = 1 << _HALF_BITS
-_LOW_MASK = _HALF_BINS - 1
+_BINS = 1 << _HALF_BITS
+_DEAD_KEY = tf.int32.min
+# Below this many weights, XLA's compile time (once per tensor shape) costs more
+# than the fused passes save.
+_XLA_MIN_SIZE = 1 << 18
 
 
-def order_keys(scores, alive):
-  """Maps float scores to uint32 keys that sort like the scores.
+def _xla_for_large_tensors(fn):
+  """Runs `fn` compiled with XLA when its first argument is large, else eagerly."""
+  compiled = tf.function(fn, jit_compile=True, reduce_retracing=True)
 
-  Pruned weights (where `alive` is False) get key 0, which is below the key of
-  every finite or infinite score, so they can never be selected.
+  def run(tensor, *args):
+    return (compiled if tensor.shape.num_elements() >= _XLA_MIN_SIZE else fn)(tensor, *args)
 
-  Args:
-    scores: A float tensor. NaN scores are not allowed.
-    alive: A bool tensor of the same shape: the weights that may be kept.
+  return run
 
-  Returns:
-    A uint32 tensor of the same shape as `scores`.
+
+@_xla_for_large_tensors
+def _keys_and_high_histogram(scores, alive):
+  """Order-preserving int32 keys of the scores, and a histogram of their high halves.
+
+  A float's bits read as int32 sort like the float once the negative ones have
+  all bits but the sign flipped. Pruned weights get the smallest int32, which is
+  below the key of every score, -inf included, and alone in histogram bin 0.
   """
-  # Adding 0.0 turns -0.0 into +0.0, so that the two zeros compare equal.
-  bits = tf.bitcast(tf.cast(scores, tf.float32) + 0.0, tf.uint32)
-  sign = tf.constant(_SIGN_BIT, tf.uint32)
-  keys = tf.where(bits >= sign, tf.bitwise.invert(bits), tf.bitwise.bitwise_or(bits, sign))
-  return tf.where(alive, keys, tf.zeros_like(keys))
+  scores = tf.cast(tf.reshape(scores, [-1]), tf.float32)
+  # -0.0 becomes +0.0, so that the two zeros compare equal.
+  bits = tf.bitcast(tf.where(scores == 0.0, 0.0, scores), tf.int32)
+  keys = tf.bitwise.bitwise_xor(bits, tf.bitwise.bitwise_and(tf.bitwise.right_shift(bits, 31), 0x7FFFFFFF))
+  keys = tf.where(tf.reshape(alive, [-1]), keys, _DEAD_KEY)
+  high = tf.bitwise.right_shift(keys, _HALF_BITS) + (_BINS // 2)
+  return keys, tf.math.unsorted_segment_sum(tf.ones_like(high), high, _BINS)
 
 
-def _high_half(keys):
-  return tf.cast(tf.bitwise.right_shift(keys, tf.constant(_HALF_BITS, tf.uint32)), tf.int32)
+@_xla_for_large_tensors
+def _low_histogram(keys, high_bin):
+  """Histogram of the low halves of the keys whose high half falls in `high_bin`."""
+  in_bin = tf.bitwise.right_shift(keys, _HALF_BITS) + (_BINS // 2) == high_bin
+  low = tf.bitwise.bitwise_and(keys, _BINS - 1)
+  return tf.math.unsorted_segment_sum(tf.cast(in_bin, tf.int32), low, _BINS)
 
 
-def _low_half(keys):
-  return tf.cast(tf.bitwise.bitwise_and(keys, tf.constant(_LOW_MASK, tf.uint32)), tf.int32)
+@_xla_for_large_tensors
+def _at_least(keys, threshold, shape):
+  return tf.reshape(keys >= threshold, shape)
 
 
 def _pick_bin(histogram, already_above, k):
-  """Returns (bin, count above bin) where the k-th largest element falls."""
+  """(bin, count of keys above it) for the bin that holds the k-th largest key."""
   from_top = tf.cumsum(histogram, reverse=True) + already_above
-  chosen = tf.reduce_sum(tf.cast(from_top >= k, tf.int32)) - 1
-  above = tf.gather(from_top, chosen) - tf.gather(histogram, chosen)
-  return chosen, above
-
-
-def kth_largest_key(keys_list, k):
-  """Finds the k-th largest key across a list of key tensors.
-
-  Args:
-    keys_list: uint32 tensors from `order_keys`.
-    k: How many keys to keep, 1 <= k <= the number of non-zero keys.
-
-  Returns:
-    (threshold, n_greater): the k-th largest key as a uint32 scalar and the
-    number of keys strictly greater than it, as an int32 scalar.
-  """
-  k = tf.constant(k, tf.int32)
-  high_hist = tf.add_n([
-      tf.math.bincount(_high_half(tf.reshape(keys, [-1])), minlength=_HALF_BINS, maxlength=_HALF_BINS)
-      for keys in keys_list
-  ])
-  high_bin, above_high = _pick_bin(high_hist, 0, k)
-  # Second pass: low halves of the keys in the chosen high bin only, shifted by
-  # one so that bin 0 collects every key outside it.
-  low_hist = tf.add_n([
-      tf.math.bincount(
-          tf.where(_high_half(flat) == high_bin, _low_half(flat) + 1, 0),
-          minlength=_HALF_BINS + 1, maxlength=_HALF_BINS + 1)[1:]
-      for flat in (tf.reshape(keys, [-1]) for keys in keys_list)
-  ])
-  low_bin, n_greater = _pick_bin(low_hist, above_high, k)
-  threshold = tf.bitwise.bitwise_or(
-      tf.bitwise.left_shift(tf.cast(high_bin, tf.uint32), tf.constant(_HALF_BITS, tf.uint32)),
-      tf.cast(low_bin, tf.uint32))
-  return threshold, n_greater
+  chosen = int(tf.reduce_sum(tf.cast(from_top >= k, tf.int32))) - 1
+  return chosen, int(from_top[chosen] - histogram[chosen])
 
 
 def keep_top_k(scores_list, alive_list, k):
   """Keeps exactly the `k` highest-scoring alive weights across tensors.
 
   Args:
-    scores_list: Float tensors of scores, any shapes.
+    scores_list: Float tensors of scores, any shapes. NaN is not allowed.
     alive_list: Bool tensors of the same shapes; only alive weights are kept.
     k: The number of weights to keep, an int. Clamped to [0, number alive].
 
@@ -109,27 +90,29 @@ def keep_top_k(scores_list, alive_list, k):
   >>> keep_top_k([tf.constant([3., 1., 2.])], [tf.constant([True, True, False])], 1)
   [<tf.Tensor: shape=(3,), dtype=bool, numpy=array([ True, False, False])>]
   """
-  n_alive = sum(int(tf.math.count_nonzero(alive)) for alive in alive_list)
+  keys_list, histograms = zip(*[_keys_and_high_histogram(s, a) for s, a in zip(scores_list, alive_list)])
+  high_hist = tf.add_n(histograms)
+  n_alive = sum(int(tf.size(keys)) for keys in keys_list) - int(high_hist[0])
   k = max(0, min(int(k), n_alive))
   if k == n_alive:
     return [tf.identity(alive) for alive in alive_list]
   if k == 0:
     return [tf.zeros_like(alive) for alive in alive_list]
-  keys_list = [order_keys(scores, alive) for scores, alive in zip(scores_list, alive_list)]
-  threshold, n_greater = kth_largest_key(keys_list, k)
-  ties_to_keep = k - int(n_greater)
+  high_bin, above_high = _pick_bin(high_hist, 0, k)
+  low_hist = tf.add_n([_low_histogram(keys, high_bin) for keys in keys_list])
+  low_bin, n_greater = _pick_bin(low_hist, above_high, k)
+  threshold = tf.constant(((high_bin - _BINS // 2) << _HALF_BITS) | low_bin, tf.int32)
+  ties_to_keep = k - n_greater
+  if ties_to_keep == int(low_hist[low_bin]):
+    return [_at_least(keys, threshold, tf.shape(alive)) for keys, alive in zip(keys_list, alive_list)]
   kept = []
-  for keys in keys_list:
+  for keys, alive in zip(keys_list, alive_list):
     at_threshold = keys == threshold
-    n_ties = int(tf.math.count_nonzero(at_threshold))
-    take = min(ties_to_keep, n_ties)
+    tie_positions = tf.where(at_threshold)[:ties_to_keep]
+    take = int(tf.shape(tie_positions)[0])
     ties_to_keep -= take
-    if take == n_ties:
-      kept.append(tf.logical_or(keys > threshold, at_threshold))
-    else:
-      tie_positions = tf.where(at_threshold)[:take]
-      kept_ties = tf.scatter_nd(tie_positions, tf.ones([take], tf.bool), tf.shape(keys, out_type=tf.int64))
-      kept.append(tf.logical_or(keys > threshold, kept_ties))
+    kept_ties = tf.scatter_nd(tie_positions, tf.ones([take], tf.bool), tf.shape(keys, out_type=tf.int64))
+    kept.append(tf.reshape(tf.logical_or(keys > threshold, kept_ties), tf.shape(alive)))
   return kept
 
 
