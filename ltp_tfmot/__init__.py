@@ -10,6 +10,9 @@ from ltp_tfmot.criteria import Criterion
 from ltp_tfmot.criteria import criterion_names
 from ltp_tfmot.criteria import get_criterion
 from ltp_tfmot.criteria import register_criterion
+from ltp_tfmot.export import export_tflite
+from ltp_tfmot.export import ExportReport
+from ltp_tfmot.export import load_tflite
 from ltp_tfmot.masks import keep_top_k
 from ltp_tfmot.prune import custom_objects
 from ltp_tfmot.prune import prune_lottery_ticket
@@ -26,6 +29,11 @@ from ltp_tfmot.rounds import take_snapshot
 from ltp_tfmot.rounds import weights_remaining
 from ltp_tfmot.schedule import LotteryTicketSchedule
 from ltp_tfmot.schedule import OneShotLotterySchedule
+from ltp_tfmot.tickets import load_ticket
+from ltp_tfmot.tickets import read_ticket
+from ltp_tfmot.tickets import save_ticket
+from ltp_tfmot.tickets import Ticket
+from ltp_tfmot.tickets import TicketFileError
 from ltp_tfmot.wrapper import PruneLotteryTicket
 
 __version__ = '0.1.0'

@@ -47,6 +47,8 @@ class UpdateLotteryStep(pruning_callbacks.UpdatePruningStep):
       raise ValueError(f'rewind_step ({self.rewind_step}) must come before the end of the first round '
                        f'(round_steps={self.schedule.round_steps})')
     super().on_train_begin(logs)
+    self._has_snapshot = self.wrappers[0].has_snapshot
+    self._rounds_done = int(self.wrappers[0].rounds_done.numpy())
     self._on_steps_done()
 
   def on_train_batch_end(self, batch, logs=None):
@@ -56,11 +58,14 @@ class UpdateLotteryStep(pruning_callbacks.UpdatePruningStep):
     rounds_lib.apply_masks(self.model)
 
   def _on_steps_done(self):
+    if self._has_snapshot and self._rounds_done >= (self.schedule.rounds or 0):
+      return  # nothing left to do: skip even reading the step
     steps_done = int(self.wrappers[0].pruning_step.numpy())
-    if steps_done >= self.rewind_step and not self.wrappers[0].has_snapshot:
+    if steps_done >= self.rewind_step and not self._has_snapshot:
       rounds_lib.take_snapshot(self.model, step=steps_done)
-    rounds_done = int(self.wrappers[0].rounds_done.numpy())
-    for _ in range(rounds_done, self.schedule.rounds_due(steps_done)):
+      self._has_snapshot = True
+    while self._rounds_done < self.schedule.rounds_due(steps_done):
       rounds_lib.run_lottery_round(self.model, self.model.optimizer)
+      self._rounds_done += 1
       logging.info('Lottery round ended at step %d; weights remaining %.2f%%', steps_done,
                    100 * rounds_lib.weights_remaining(self.model))

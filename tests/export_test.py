@@ -1,0 +1,294 @@
+"""Tests for TFLite export: sparse size, agreement with Keras, quantization, refusals, atomic writes.
+
+Tolerances for quantized models are relative to the largest |Keras output| on
+the same inputs (drawn like the calibration data):
+- float16 (weights only): 1e-3. float16 keeps 11 significant bits, a relative
+  rounding of at most 2**-12 (2.4e-4) per weight; the errors partly cancel in
+  the dot products (measured here: 2.3e-4).
+- dynamic (int8 weights, inputs quantized per batch in the kernels): 2e-2. Each
+  8-bit tensor is off by up to half a step, 1/254 (0.4%) of its range, and
+  three layers each quantize a weight and an input (measured: 6.5e-3).
+- int8 (weights and activations, calibrated ranges): 4e-2. As above plus the
+  fixed activation ranges: about 8 quantized tensors in a row (measured: 9e-3).
+"""
+
+import os
+import tempfile
+from unittest import mock
+
+from absl.testing import parameterized
+from ai_edge_litert import interpreter as litert
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+import ltp_tfmot
+from ltp_tfmot import export
+from tests import fixtures
+
+RELATIVE_TOLERANCE = {'float16': 1e-3, 'dynamic': 2e-2, 'int8': 4e-2}
+
+
+def _sparse_mlp(sparsity=0.9, sizes=(784, 300, 100, 10)):
+  """A seeded MLP wrapped and pruned to `sparsity` by one lottery round (weights = snapshot * mask)."""
+  init = lambda offset: keras.initializers.GlorotUniform(seed=offset)
+  layers = [keras.layers.Dense(sizes[1], activation='relu', input_shape=(sizes[0],), kernel_initializer=init(0),
+                               bias_initializer='ones', name='h1')]
+  layers += [keras.layers.Dense(n, activation='relu', kernel_initializer=init(i), name=f'h{i + 1}')
+             for i, n in enumerate(sizes[2:-1], start=1)]
+  layers.append(keras.layers.Dense(sizes[-1], kernel_initializer=init(9), name='out'))
+  model = ltp_tfmot.prune_lottery_ticket(keras.Sequential(layers), ltp_tfmot.OneShotLotterySchedule(sparsity, 1))
+  model.build((None, sizes[0]))
+  ltp_tfmot.take_snapshot(model)
+  ltp_tfmot.run_lottery_round(model)
+  return model
+
+
+def _inputs(n=16, features=784, seed=0):
+  """Pixel-like inputs in [0, 1): the calibration data and the compared samples."""
+  return np.random.RandomState(seed).rand(n, features).astype(np.float32)
+
+
+def _run_file(path, x, op_resolver='AUTO'):
+  """Runs a .tflite file with the ai-edge-litert interpreter (independently of export.py)."""
+  interpreter = litert.Interpreter(model_path=path,
+                                   experimental_op_resolver_type=getattr(litert.OpResolverType, op_resolver))
+  runner = interpreter.get_signature_runner()
+  (name,) = runner.get_input_details()
+  (output,) = runner(**{name: x}).values()
+  return output
+
+
+class ExportTest(tf.test.TestCase, parameterized.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    self.dir = tempfile.mkdtemp(dir=self.get_temp_dir())
+
+  def _path(self, name='model.tflite'):
+    return os.path.join(self.dir, name)
+
+  def test_float_export_loads_and_matches_keras_within_1e_5(self):
+    model = _sparse_mlp()
+    x = _inputs()
+    report = export.export_tflite(model, self._path(), sample_inputs=x)
+    want = ltp_tfmot.strip_pruning(model)(x).numpy()
+    self.assertAllClose(_run_file(self._path(), x), want, atol=1e-5, rtol=0)
+    self.assertLessEqual(report.max_abs_diff, 1e-5)
+    self.assertEqual(report.sample_count, 16)
+    self.assertEqual(report.op_resolver, 'AUTO')
+    self.assertEqual(report.file_bytes, os.path.getsize(self._path()))
+    self.assertEqual(os.listdir(self.dir), ['model.tflite'])
+
+  def test_sparse_file_of_90_percent_sparse_model_is_under_a_quarter_of_dense(self):
+    model = _sparse_mlp(0.9)
+    sparse = export.export_tflite(model, self._path('sparse.tflite'))
+    dense = export.export_tflite(model, self._path('dense.tflite'), sparse=False)
+    self.assertLess(os.path.getsize(self._path('sparse.tflite')), 0.25 * os.path.getsize(self._path('dense.tflite')))
+    self.assertEqual(sparse.dense_bytes, dense.file_bytes)
+    self.assertEqual(sparse.sparse_bytes, sparse.file_bytes)
+    self.assertLess(sparse.size_ratio, 0.25)
+    self.assertIsNone(dense.sparse_bytes)
+    self.assertEqual(dense.sparse_tensors, ())
+    self.assertGreater(sparse.gzip_bytes, 0)
+
+  def test_report_lists_stored_sparsity_sparse_tensors_and_densify_ops(self):
+    report = export.export_tflite(_sparse_mlp(0.9), self._path())
+    self.assertEqual(list(report.layer_sparsity), ['h1', 'h2', 'out'])
+    for sparsity in report.layer_sparsity.values():
+      self.assertAlmostEqual(sparsity, 0.9, places=3)
+    self.assertEqual(sorted(t.layer for t in report.sparse_tensors), ['h1', 'h2', 'out'])
+    shapes = {t.layer: t.shape for t in report.sparse_tensors}
+    self.assertEqual(shapes, {'h1': (300, 784), 'h2': (100, 300), 'out': (10, 100)})  # TFLite's [out, in]
+    # Unstructured sparsity: every weight is expanded by a DENSIFY op before FULLY_CONNECTED runs.
+    self.assertEqual(report.densify_ops, 3)
+    self.assertEqual(report.densified_ops, ('FULLY_CONNECTED',) * 3)
+    self.assertEqual(report.sparse_ops, ())
+    self.assertEqual(report.op_counts['FULLY_CONNECTED'], 3)
+    h1 = next(t for t in report.sparse_tensors if t.layer == 'h1')
+    self.assertEqual(h1.bytes, 4 * round(0.1 * 300 * 784))  # float32 values of the kept weights
+
+  def test_markdown_has_summary_and_a_row_per_layer(self):
+    markdown = export.export_tflite(_sparse_mlp(0.9), self._path()).to_markdown()
+    self.assertIn('| DENSIFY ops | 3 |', markdown)
+    self.assertRegex(markdown, r'\| size \| [\d,]+ B \(1\d\.\d% of the dense [\d,]+ B\) \|')
+    for layer in ('h1', 'h2', 'out'):
+      self.assertRegex(markdown, rf'\| {layer} \| 90\.0% \| `[^`]+` \[\d+, \d+\] float32 \| sparse, [\d,]+ B \| '
+                       r'FULLY_CONNECTED after DENSIFY \|')
+
+  @parameterized.parameters('float16', 'dynamic', 'int8')
+  def test_quantized_export_matches_keras_within_stated_tolerance(self, quantization):
+    model = _sparse_mlp(0.9)
+    x = _inputs(32)
+    data = x if quantization == 'int8' else None
+    report = export.export_tflite(model, self._path(), quantization=quantization, representative_data=data,
+                                  sample_inputs=x[:16])
+    want = ltp_tfmot.strip_pruning(model)(x[:16]).numpy()
+    got = _run_file(self._path(), x[:16], report.op_resolver)
+    tolerance = RELATIVE_TOLERANCE[quantization] * np.abs(want).max()
+    self.assertLessEqual(np.abs(got - want).max(), tolerance)
+    self.assertAllClose(report.max_abs_diff, np.abs(got - want).max(), atol=1e-6)
+    self.assertEqual(report.quantization, quantization)
+    self.assertLess(report.sparse_bytes, report.dense_bytes)
+    dtype = {'float16': 'float16', 'dynamic': 'int8', 'int8': 'int8'}[quantization]
+    self.assertEqual(next(t for t in report.sparse_tensors if t.layer == 'h1').dtype, dtype)
+
+  def test_int8_sparse_model_runs_with_the_resolver_the_report_names(self):
+    x = _inputs(32)
+    report = export.export_tflite(_sparse_mlp(0.9), self._path(), quantization='int8', representative_data=x)
+    # The default XNNPACK delegate cannot prepare int8 FULLY_CONNECTED with sparse weights (ai-edge-litert 2.3.0).
+    self.assertEqual(report.op_resolver, 'BUILTIN_WITHOUT_DEFAULT_DELEGATES')
+    with self.assertRaisesRegex(RuntimeError, r'XNNPack'):
+      export.load_tflite(self._path(), 'AUTO')
+    self.assertTrue(any('XNNPACK' in note for note in report.notes))
+    interpreter = export.load_tflite(self._path(), report.op_resolver)
+    self.assertIsNotNone(interpreter.get_signature_runner()(**{'h1_input': x[:2]}))
+    self.assertIsNotNone(export.load_tflite(self._path()))  # None: falls back by itself
+
+  def test_require_default_delegates_refuses_int8_sparse_and_writes_nothing(self):
+    with self.assertRaisesRegex(ValueError, r'int8 model with sparse weights fails to load with the default '
+                                r'delegate \(XNNPACK.*Refused \(require_default_delegates=True\)'):
+      export.export_tflite(_sparse_mlp(0.9, sizes=(64, 32, 16, 10)), self._path(), quantization='int8',
+                           representative_data=_inputs(32, 64), require_default_delegates=True)
+    self.assertEqual(os.listdir(self.dir), [])
+
+  def test_int8_dense_export_runs_with_the_default_delegates(self):
+    report = export.export_tflite(_sparse_mlp(0.9, sizes=(64, 32, 16, 10)), self._path(), quantization='int8',
+                                  representative_data=_inputs(32, 64), sparse=False,
+                                  require_default_delegates=True)
+    self.assertEqual(report.op_resolver, 'AUTO')
+    self.assertEqual(report.densify_ops, 0)
+
+  def test_wrapped_model_gets_its_masks_reapplied_before_export(self):
+    model = _sparse_mlp(0.9, sizes=(64, 32, 16, 10))
+    for w in ltp_tfmot.lottery_wrappers(model):  # an optimizer step after the last mask application
+      w.layer.kernel.assign_add(tf.fill(w.layer.kernel.shape, 0.01))
+    report = export.export_tflite(model, self._path())
+    self.assertEqual({name: round(s, 3) for name, s in report.layer_sparsity.items()},
+                     {'h1': 0.9, 'h2': 0.9, 'out': 0.9})
+    mask = model.layers[0].pruning_vars[0][1].numpy()
+    self.assertAllEqual(model.layers[0].layer.kernel.numpy()[mask == 0], np.zeros(int((mask == 0).sum())))
+    self.assertLessEqual(report.max_abs_diff, 1e-5)
+
+  def test_plain_model_with_dense_weights_exports_without_sparse_tensors(self):
+    model = fixtures.mlp()
+    report = export.export_tflite(model, self._path())
+    self.assertEqual(report.layer_sparsity, {'hidden1': 0.0, 'hidden2': 0.0, 'output': 0.0})
+    self.assertEqual(report.sparse_tensors, ())
+    self.assertEqual(report.densify_ops, 0)
+    self.assertLessEqual(report.max_abs_diff, 1e-5)
+    self.assertEqual(report.sample_count, export.SAMPLE_COUNT)  # seeded normal samples by default
+
+  def test_int8_with_a_representative_dataset_callable_compares_on_its_samples(self):
+    x = _inputs(32, 64)
+    representative = lambda: ([x[i:i + 1]] for i in range(len(x)))
+    report = export.export_tflite(_sparse_mlp(0.9, sizes=(64, 32, 16, 10)), self._path(), quantization='int8',
+                                  representative_data=representative)
+    self.assertEqual(report.sample_count, export.SAMPLE_COUNT)
+    self.assertLessEqual(report.max_abs_diff, RELATIVE_TOLERANCE['int8'] * report.max_abs_output)
+
+  def test_conv_model_exports_conv_and_depthwise_weights_sparse(self):
+    model = ltp_tfmot.prune_lottery_ticket(fixtures.convnet(), ltp_tfmot.OneShotLotterySchedule(0.8, 1))
+    model.build((None, 8, 8, 2))
+    ltp_tfmot.take_snapshot(model)
+    ltp_tfmot.run_lottery_round(model)
+    report = export.export_tflite(model, self._path())
+    self.assertLessEqual(report.max_abs_diff, 1e-5)
+    self.assertEqual({t.layer: t.ops for t in report.sparse_tensors},
+                     {'conv': ('CONV_2D',), 'depthwise': ('DEPTHWISE_CONV_2D',), 'output': ('FULLY_CONNECTED',)})
+
+  def test_multi_input_multi_output_model_is_compared_by_name(self):
+    a, b = keras.Input((8,), name='a'), keras.Input((3,), name='b')
+    hidden = keras.layers.Dense(16, activation='relu', name='hidden')(a)
+    joined = keras.layers.Concatenate(name='join')([hidden, b])
+    model = keras.Model([a, b], [keras.layers.Dense(2, name='first')(joined),
+                                 keras.layers.Dense(5, name='second')(joined)])
+    rng = np.random.RandomState(1)
+    samples = {'b': rng.randn(4, 3).astype(np.float32), 'a': rng.randn(4, 8).astype(np.float32)}
+    report = export.export_tflite(model, self._path(), sample_inputs=samples)
+    self.assertLessEqual(report.max_abs_diff, 1e-5)
+    self.assertEqual(report.sample_count, 4)
+
+  def test_failed_load_raises_and_writes_nothing(self):
+    with open(self._path(), 'wb') as f:
+      f.write(b'previous file')
+    with mock.patch.object(export, '_interpreter', side_effect=RuntimeError('cannot prepare')):
+      with self.assertRaisesRegex(export.ExportError, r'does not load.*AUTO: cannot prepare'):
+        export.export_tflite(fixtures.mlp(), self._path())
+    with open(self._path(), 'rb') as f:
+      self.assertEqual(f.read(), b'previous file')
+    self.assertEqual(os.listdir(self.dir), ['model.tflite'])
+
+  def test_written_file_that_does_not_load_back_is_not_renamed(self):
+    real = export._interpreter  # pylint: disable=protected-access
+
+    def fail_on_files(path_or_content, resolver):
+      if isinstance(path_or_content, str):
+        raise RuntimeError('unreadable file')
+      return real(path_or_content, resolver)
+
+    with mock.patch.object(export, '_interpreter', side_effect=fail_on_files):
+      with self.assertRaisesRegex(export.ExportError, r'written model does not load back'):
+        export.export_tflite(fixtures.mlp(), self._path())
+    self.assertEqual(os.listdir(self.dir), [])
+
+
+class ExportBadInputTest(tf.test.TestCase, parameterized.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    self.path = os.path.join(tempfile.mkdtemp(dir=self.get_temp_dir()), 'model.tflite')
+
+  def test_int8_without_representative_data_raises(self):
+    with self.assertRaisesRegex(ValueError, r"quantization='int8' needs representative_data"):
+      export.export_tflite(fixtures.mlp(), self.path, quantization='int8')
+
+  @parameterized.parameters(None, 'float16', 'dynamic')
+  def test_representative_data_without_int8_raises(self, quantization):
+    with self.assertRaisesRegex(ValueError, r"representative_data is only used with quantization='int8'"):
+      export.export_tflite(fixtures.mlp(), self.path, quantization=quantization,
+                           representative_data=np.zeros((4, 8), np.float32))
+
+  @parameterized.parameters('fp16', 'INT8', 8)
+  def test_unknown_quantization_lists_the_allowed_ones(self, quantization):
+    with self.assertRaisesRegex(ValueError, r"quantization must be one of \[None, 'float16', 'dynamic', 'int8'\]"):
+      export.export_tflite(fixtures.mlp(), self.path, quantization=quantization)
+
+  def test_keras_3_model_raises_pointing_to_tf_keras(self):
+    import keras as keras3  # pylint: disable=g-import-not-at-top
+    model = keras3.Sequential([keras3.Input((4,)), keras3.layers.Dense(2)])
+    with self.assertRaisesRegex(ValueError, r'Keras 3 object.*import tf_keras as keras'):
+      export.export_tflite(model, self.path)
+
+  def test_unbuilt_model_raises(self):
+    with self.assertRaisesRegex(ValueError, r'is not built'):
+      export.export_tflite(keras.Sequential([keras.layers.Dense(2)]), self.path)
+
+  def test_subclassed_model_raises(self):
+
+    class Subclassed(keras.Model):
+
+      def __init__(self):
+        super().__init__()
+        self.dense = keras.layers.Dense(2)
+
+      def call(self, inputs):
+        return self.dense(inputs)
+
+    model = Subclassed()
+    model(np.zeros((1, 4), np.float32))
+    with self.assertRaisesRegex(ValueError, r'has no symbolic inputs \(a subclassed model\?\)'):
+      export.export_tflite(model, self.path)
+
+  def test_missing_directory_raises(self):
+    with self.assertRaisesRegex(ValueError, r'directory .* does not exist'):
+      export.export_tflite(fixtures.mlp(), os.path.join(self.path, 'no', 'model.tflite'))
+
+  def test_sample_inputs_of_wrong_shape_raise(self):
+    with self.assertRaisesRegex(ValueError, r"sample_inputs for input 'hidden1_input' has shape \(4, 7\)"):
+      export.export_tflite(fixtures.mlp(), self.path, sample_inputs=np.zeros((4, 7), np.float32))
+    self.assertFalse(os.path.exists(self.path))
+
+
+if __name__ == '__main__':
+  tf.test.main()
