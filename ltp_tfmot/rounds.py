@@ -35,7 +35,12 @@ def lottery_wrappers(model):
   return []
 
 
-def _built_wrappers(model):
+def built_lottery_wrappers(model):
+  """`lottery_wrappers(model)`, checked to be non-empty and built.
+
+  Raises:
+    ValueError: if there is no wrapper, or one is not built yet.
+  """
   wrappers = lottery_wrappers(model)
   if not wrappers:
     raise ValueError('model has no PruneLotteryTicket layer: wrap it with ltp_tfmot.prune_lottery_ticket first')
@@ -64,7 +69,7 @@ def take_snapshot(model, step=0):
   ltp_tfmot.take_snapshot(model)   # rewind point = the initial weights
   ```
   """
-  for w in _built_wrappers(model):
+  for w in built_lottery_wrappers(model):
     for snapshot, weight in zip(w.snapshots, w.layer.weights):
       snapshot.assign(weight)
     w.snapshot_step.assign(step)
@@ -128,7 +133,7 @@ def compute_next_masks(model):
       snapshot and none was taken, or if global-scope layers disagree on rate
       or criterion. Nothing is changed then.
   """
-  wrappers = _built_wrappers(model)
+  wrappers = built_lottery_wrappers(model)
   _check_finite(wrappers)
   new_masks = []
   for pool, rate in _pools(wrappers):
@@ -209,7 +214,7 @@ def rewind_weights(model):
     ValueError: if no snapshot was taken yet, or 'reinit' finds no initializer.
       Nothing is changed then.
   """
-  wrappers = _built_wrappers(model)
+  wrappers = built_lottery_wrappers(model)
   missing = [w.layer.name for w in wrappers if not w.has_snapshot]
   if missing:
     raise ValueError(f'layers {missing} have no rewind snapshot yet: call ltp_tfmot.take_snapshot(model) '
@@ -246,7 +251,7 @@ def apply_masks(model):
   Args:
     model: A model, layer or list of layers holding `PruneLotteryTicket` wrappers.
   """
-  for w in _built_wrappers(model):
+  for w in built_lottery_wrappers(model):
     for value, weight in w.pruning_obj.masked_values():
       weight.assign(value)
 
@@ -284,7 +289,7 @@ def run_lottery_round(model, optimizer=None):
     ltp_tfmot.run_lottery_round(model, optimizer)
   ```
   """
-  wrappers = _built_wrappers(model)
+  wrappers = built_lottery_wrappers(model)
   missing = [w.layer.name for w in wrappers if not w.has_snapshot]
   if missing:
     raise ValueError(f'layers {missing} have no rewind snapshot yet: call ltp_tfmot.take_snapshot(model) '
@@ -312,7 +317,7 @@ def layer_sparsity(model):
     A dict from layer name (the wrapped layer's) to sparsity in [0, 1].
   """
   result = {}
-  for w in _built_wrappers(model):
+  for w in built_lottery_wrappers(model):
     masks = [mask for _, mask, _ in w.pruning_vars]
     total = sum(int(tf.size(m)) for m in masks)
     alive = sum(int(tf.math.count_nonzero(m)) for m in masks)
@@ -322,6 +327,6 @@ def layer_sparsity(model):
 
 def weights_remaining(model):
   """Fraction of all prunable weights of the model that are still alive."""
-  masks = [mask for w in _built_wrappers(model) for _, mask, _ in w.pruning_vars]
+  masks = [mask for w in built_lottery_wrappers(model) for _, mask, _ in w.pruning_vars]
   total = sum(int(tf.size(m)) for m in masks)
   return sum(int(tf.math.count_nonzero(m)) for m in masks) / total

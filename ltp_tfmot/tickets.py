@@ -153,7 +153,7 @@ def save_ticket(model, path, config=None):
   ```
   """
   prune_lib.check_tf_keras(model, 'model')
-  wrappers = _built_wrappers(model)
+  wrappers = rounds_lib.built_lottery_wrappers(model)
   missing = [w.layer.name for w in wrappers if not w.has_snapshot]
   if missing:
     raise ValueError(f'layers {missing} have no rewind snapshot: call ltp_tfmot.take_snapshot(model) '
@@ -242,7 +242,7 @@ def load_ticket(model, path):
   ```
   """
   prune_lib.check_tf_keras(model, 'model')
-  wrappers = _built_wrappers(model)
+  wrappers = rounds_lib.built_lottery_wrappers(model)
   ticket = read_ticket(path)
   _check_architecture(ticket, wrappers, path)
   if any(w.mask_1_action == 'reinit' for w in wrappers):
@@ -268,16 +268,6 @@ def load_ticket(model, path):
     raise
   logging.info('Loaded the ticket of %d layers from %s.', len(wrappers), os.fspath(path))
   return ticket
-
-
-def _built_wrappers(model):
-  wrappers = rounds_lib.lottery_wrappers(model)
-  if not wrappers:
-    raise ValueError('model has no PruneLotteryTicket layer: wrap it with ltp_tfmot.prune_lottery_ticket first')
-  unbuilt = [w.name for w in wrappers if not w.built]
-  if unbuilt:
-    raise ValueError(f'layers {unbuilt} are not built yet: call the model on data (or model.build) first')
-  return wrappers
 
 
 def _relative_names(layer):
