@@ -99,7 +99,7 @@ def keep_top_k(scores_list, alive_list, k):
   if k == 0:
     return [tf.zeros_like(alive) for alive in alive_list]
   high_bin, above_high = _pick_bin(high_hist, 0, k)
-  low_hist = tf.add_n([_low_histogram(keys, high_bin) for keys in keys_list])
+  low_hist = tf.add_n([_low_histogram(keys, tf.constant(high_bin, tf.int32)) for keys in keys_list])
   low_bin, n_greater = _pick_bin(low_hist, above_high, k)
   threshold = tf.constant(((high_bin - _BINS // 2) << _HALF_BITS) | low_bin, tf.int32)
   ties_to_keep = k - n_greater

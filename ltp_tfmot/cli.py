@@ -1,0 +1,215 @@
+"""The ltp-tfmot command line: run lottery-ticket experiments and report on them.
+
+Usage:
+
+  ltp-tfmot run [--flags]        run or resume an experiment (every runner setting is a flag)
+  ltp-tfmot report DIR [DIR...]  Markdown table + accuracy plot of runs (DIR: a run or a folder of runs)
+  ltp-tfmot --help               this text and every flag
+
+Examples:
+
+  ltp-tfmot run --model=lenet_300_100 --dataset=mnist --levels=5 --rate=0.2 \\
+      --criterion=large_final --scope=layer --rewind_step=0 --controls=reinit,random_prune --out=runs
+  ltp-tfmot report runs/lottery_1a2b3c4d5e6f runs/lottery_0f9e8d7c6b5a
+  python -m ltp_tfmot.cli run --dataset_source=embedded --epochs=10 --levels=3
+
+The defaults are Frankle & Carbin's LeNet-300-100 set-up: Adam 1.2e-3, batch
+60, 20% pruned per level and the output layer at half that rate. Running the
+same command again skips every finished level and continues from the first
+missing one; a run directory holding other settings is refused, not touched.
+"""
+
+import sys
+
+from absl import flags
+
+from ltp_tfmot.experiment import config as config_lib
+from ltp_tfmot.experiment import models as models_lib
+
+FLAGS = flags.FlagValues()
+COMMANDS = ('run', 'report')
+
+_RUN = config_lib.RunConfig()
+_DATA, _TRAINING, _PRUNING = _RUN.data, _RUN.training, _RUN.pruning
+
+
+def _define_flags():
+  fv = dict(flag_values=FLAGS)
+  flags.DEFINE_bool('help', False, 'Show this help and exit.', short_name='h', **fv)
+  # Model and data.
+  flags.DEFINE_enum('model', _RUN.model, models_lib.model_names(), 'Model to prune.', **fv)
+  flags.DEFINE_enum('dataset', _DATA.name, ['mnist', 'cifar10'], 'Dataset (CIFAR-10 needs Keras\' cache or '
+                    'the internet; user arrays: Python API).', **fv)
+  flags.DEFINE_enum('dataset_source', _DATA.source, list(config_lib.MNIST_SOURCES),
+                    'MNIST only: auto (Keras, else the embedded 5,000 digits), keras or embedded.', **fv)
+  flags.DEFINE_float('validation_split', _DATA.validation_split,
+                     'Share of the training examples held out for validation (early stopping).', **fv)
+  flags.DEFINE_integer('train_size', _DATA.train_size, 'Use only this many training examples (default: all).', **fv)
+  flags.DEFINE_integer('test_size', _DATA.test_size, 'Use only this many test examples (default: all).', **fv)
+  # Training.
+  flags.DEFINE_enum('optimizer', _TRAINING.optimizer, list(config_lib.OPTIMIZERS), 'Optimizer.', **fv)
+  flags.DEFINE_float('learning_rate', _TRAINING.learning_rate, 'Learning rate.', **fv)
+  flags.DEFINE_float('momentum', _TRAINING.momentum, 'SGD momentum (sgd only).', **fv)
+  flags.DEFINE_integer('batch_size', _TRAINING.batch_size, 'Batch size.', **fv)
+  flags.DEFINE_integer('epochs', _TRAINING.epochs, 'Training epochs per level.', **fv)
+  flags.DEFINE_integer('eval_every', _TRAINING.eval_every,
+                       'Validation every this many iterations (early-stop iteration).', **fv)
+  flags.DEFINE_integer('seed', _RUN.seed, 'Seed of replicate 0; replicate i uses seed + i.', **fv)
+  # Pruning.
+  flags.DEFINE_integer('levels', _PRUNING.levels, 'Pruning levels after the dense level 0.', **fv)
+  flags.DEFINE_float('rate', _PRUNING.rate, 'Fraction of the alive weights pruned per level.', **fv)
+  flags.DEFINE_list('layer_rates', [f'{k}:{v}' for k, v in _PRUNING.layer_rates.items()],
+                    'Per-layer rates as name:rate pairs; empty (--layer_rates=) for none.', **fv)
+  flags.DEFINE_string('criterion', _PRUNING.criterion, 'Mask criterion (ltp_tfmot.criterion_names()).', **fv)
+  flags.DEFINE_string('scope', _PRUNING.scope, 'layer or global.', **fv)
+  flags.DEFINE_integer('rewind_step', _PRUNING.rewind_step,
+                       'Rewind to the weights after this many iterations of level 0 (0: the initial weights).', **fv)
+  flags.DEFINE_string('mask_0_action', _PRUNING.mask_0_action, 'Pruned weights: zero or freeze.', **fv)
+  flags.DEFINE_string('mask_1_action', _PRUNING.mask_1_action,
+                      'Kept weights start from: rewind, reinit, reshuffle or signed_constant.', **fv)
+  flags.DEFINE_bool('dynamic_weight_rescaling', _PRUNING.dynamic_weight_rescaling,
+                    'Rescale survivors by n / n_kept after each rewind.', **fv)
+  # What to run and where.
+  flags.DEFINE_integer('replicates', _RUN.replicates, 'Number of seeds.', **fv)
+  flags.DEFINE_list('controls', list(_RUN.controls), 'Controls: reinit, random_prune (comma-separated).', **fv)
+  flags.DEFINE_list('control_levels', None, 'Levels the controls run at (default: every level from 1).', **fv)
+  flags.DEFINE_string('out', 'runs', 'Folder the run directory (named by the settings\' hash) is made in.', **fv)
+  flags.DEFINE_string('run_dir', None, 'The run directory itself, instead of --out.', **fv)
+  flags.DEFINE_bool('verbose', False, 'Show Keras\' per-epoch output.', **fv)
+  flags.DEFINE_bool('tensorboard', True, 'Write TensorBoard summaries under <run_dir>/tensorboard.', **fv)
+  # Report.
+  flags.DEFINE_string('report_dir', None, 'report: where report.md and accuracy.png go (default: the run '
+                      'directory for one run, else the runs\' common folder).', **fv)
+
+
+_define_flags()
+
+
+class UsageError(ValueError):
+  pass
+
+
+def _layer_rates(entries):
+  rates = {}
+  for entry in entries:
+    name, sep, value = entry.rpartition(':')
+    try:
+      if not sep or not name:
+        raise ValueError
+      rates[name] = float(value)
+    except ValueError:
+      raise UsageError(f'--layer_rates entries must be name:rate, got {entry!r}') from None
+  return rates
+
+
+def _control_levels(entries):
+  if entries is None:
+    return None
+  try:
+    return tuple(int(v) for v in entries)
+  except ValueError:
+    raise UsageError(f'--control_levels must be comma-separated integers, got {",".join(entries)!r}') from None
+
+
+def config_from_flags(fv=FLAGS):
+  """The `RunConfig` the parsed flags describe (ValueError for a bad setting)."""
+  return config_lib.RunConfig(
+      model=fv.model,
+      data=config_lib.DataConfig(name=fv.dataset, source=fv.dataset_source, validation_split=fv.validation_split,
+                                 train_size=fv.train_size, test_size=fv.test_size),
+      training=config_lib.TrainingConfig(optimizer=fv.optimizer, learning_rate=fv.learning_rate,
+                                         momentum=fv.momentum, batch_size=fv.batch_size, epochs=fv.epochs,
+                                         eval_every=fv.eval_every),
+      pruning=config_lib.PruningConfig(criterion=fv.criterion, scope=fv.scope, rate=fv.rate,
+                                       layer_rates=_layer_rates(fv.layer_rates), rewind_step=fv.rewind_step,
+                                       mask_0_action=fv.mask_0_action, mask_1_action=fv.mask_1_action,
+                                       dynamic_weight_rescaling=fv.dynamic_weight_rescaling, levels=fv.levels),
+      seed=fv.seed,
+      replicates=fv.replicates,
+      controls=tuple(fv.controls),
+      control_levels=_control_levels(fv.control_levels),
+  )
+
+
+def _print(line):
+  print(line, flush=True)
+
+
+def _run_command(args):
+  from ltp_tfmot.experiment import report as report_lib  # pylint: disable=g-import-not-at-top
+  from ltp_tfmot.experiment import runner as runner_lib  # pylint: disable=g-import-not-at-top
+  if args:
+    raise UsageError(f'run takes no positional arguments, got {args}')
+  try:
+    config = config_from_flags()
+  except ValueError as error:
+    raise UsageError(str(error)) from None
+  if not FLAGS.verbose:
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    tf.get_logger().setLevel('ERROR')
+  experiment = runner_lib.LotteryExperiment(
+      config, None if FLAGS.run_dir else FLAGS.out, run_dir=FLAGS.run_dir, verbose=FLAGS.verbose,
+      tensorboard=FLAGS.tensorboard, log=_print)
+  results = experiment.run()
+  _print('')
+  _print(report_lib.markdown_table(report_lib.summarize(results)))
+  _print(f'Run directory: {experiment.run_dir}')
+  _print(f'Report: ltp-tfmot report {experiment.run_dir}')
+  return 0
+
+
+def _report_command(args):
+  from ltp_tfmot.experiment import report as report_lib  # pylint: disable=g-import-not-at-top
+  from ltp_tfmot.experiment import storage  # pylint: disable=g-import-not-at-top
+  if not args:
+    raise UsageError('report needs at least one run directory (or a folder of them)')
+  md_path, png_path = report_lib.write_report(args, out_dir=FLAGS.report_dir)
+  with open(md_path) as f:
+    _print(f.read())
+  _print(f'Wrote {md_path} and {png_path} ({len(storage.find_runs(args))} run(s)).')
+  return 0
+
+
+def usage():
+  return __doc__ + '\nFlags:\n' + FLAGS.get_help()
+
+
+def main(argv=None):
+  """Entry point of the `ltp-tfmot` console script; returns the exit status.
+
+  Args:
+    argv: The command line, program name first (default: `sys.argv`).
+
+  Returns:
+    0 on success, 1 when the command failed (e.g. a run directory holding
+    other settings), 2 for a usage error.
+  """
+  argv = list(sys.argv if argv is None else argv)
+  FLAGS.unparse_flags()  # every call starts from the defaults (main may run more than once in a process)
+  try:
+    rest = FLAGS(argv)
+  except flags.Error as error:
+    print(f'ltp-tfmot: {error}\nTry: ltp-tfmot --help', file=sys.stderr)
+    return 2
+  args = rest[1:]
+  if FLAGS.help:
+    print(usage())
+    return 0
+  if not args or args[0] not in COMMANDS:
+    got = repr(args[0]) if args else 'none'
+    print(f'ltp-tfmot: the first argument must be a command, one of {list(COMMANDS)}; got {got}.\n'
+          'Try: ltp-tfmot --help', file=sys.stderr)
+    return 2
+  command, args = args[0], args[1:]
+  try:
+    return _run_command(args) if command == 'run' else _report_command(args)
+  except UsageError as error:
+    print(f'ltp-tfmot {command}: {error}', file=sys.stderr)
+    return 2
+  except ValueError as error:
+    print(f'ltp-tfmot {command}: error: {error}', file=sys.stderr)
+    return 1
+
+
+if __name__ == '__main__':
+  sys.exit(main())

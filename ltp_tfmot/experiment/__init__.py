@@ -1,0 +1,28 @@
+"""Lottery-ticket experiments: a resumable IMP runner with controls, replicates, reports and plots.
+
+The runner only uses the public functions of `ltp_tfmot` (wrapping, snapshots,
+rounds), so what it does a user can do by hand. See `LotteryExperiment` and
+the `ltp-tfmot` command line (`ltp_tfmot.cli`).
+"""
+
+from ltp_tfmot.experiment.config import CONTROLS
+from ltp_tfmot.experiment.config import DataConfig
+from ltp_tfmot.experiment.config import PruningConfig
+from ltp_tfmot.experiment.config import RunConfig
+from ltp_tfmot.experiment.config import TrainingConfig
+from ltp_tfmot.experiment.data import load_cifar10
+from ltp_tfmot.experiment.data import load_data
+from ltp_tfmot.experiment.models import model_names
+from ltp_tfmot.experiment.models import MODELS
+from ltp_tfmot.experiment.plots import plot_accuracy
+from ltp_tfmot.experiment.report import load_run
+from ltp_tfmot.experiment.report import markdown_report
+from ltp_tfmot.experiment.report import markdown_table
+from ltp_tfmot.experiment.report import summarize
+from ltp_tfmot.experiment.report import write_report
+from ltp_tfmot.experiment.runner import flat_metrics
+from ltp_tfmot.experiment.runner import LotteryExperiment
+from ltp_tfmot.experiment.runner import run_experiment
+from ltp_tfmot.experiment.storage import find_runs
+from ltp_tfmot.experiment.storage import load_level_metrics
+from ltp_tfmot.experiment.storage import load_masks

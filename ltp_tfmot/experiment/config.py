@@ -1,0 +1,328 @@
+"""Typed, validated settings of a lottery experiment, and the stable hash that names its directory.
+
+A run is described by four groups of settings (data, training, pruning, and
+the model name and seed at the top). Every value is checked when the config is
+built, so a bad setting fails before anything is loaded or trained, with a
+`ValueError` naming the field, the value and what is allowed.
+
+Settings that only say *how much* to run (the number of levels, replicates,
+controls and the levels they run at) are not hashed: asking for more levels or
+another control later continues the same run instead of starting a new one.
+
+Example:
+
+```python
+config = RunConfig(pruning=PruningConfig(rate=0.2, levels=5), controls=('reinit',))
+config.run_name()          # 'lottery_<12 hex digits>', the same on every machine
+```
+"""
+
+import dataclasses
+import hashlib
+import json
+import numbers
+import re
+from typing import Dict
+from typing import Optional
+from typing import Tuple
+
+from ltp_tfmot import criteria as criteria_lib
+from ltp_tfmot import wrapper as wrapper_lib
+
+CONTROLS = ('reinit', 'random_prune')
+OPTIMIZERS = ('adam', 'sgd')
+MNIST_SOURCES = ('auto', 'keras', 'embedded')
+_NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.\-]*$')
+
+
+def _unhashed(**kwargs):
+  """A field that says how much to run, not what: left out of the run's hash."""
+  return dataclasses.field(metadata={'hashed': False}, **kwargs)
+
+
+def _is_int(value):
+  return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _check_int(value, name, minimum, optional=False):
+  if value is None and optional:
+    return None
+  if not _is_int(value) or value < minimum:
+    none = ' (or None)' if optional else ''
+    raise ValueError(f'{name} must be an integer >= {minimum}{none}, got {value!r}')
+  return int(value)
+
+
+def _check_fraction(value, name, allow_zero=False):
+  ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and (
+      0 <= value < 1 if allow_zero else 0 < value < 1)
+  if not ok:
+    raise ValueError(f'{name} must be a number in {"[0, 1)" if allow_zero else "(0, 1)"}, got {value!r}')
+  return float(value)
+
+
+def _check_choice(value, name, choices):
+  if value not in choices:
+    raise ValueError(f'{name} must be one of {list(choices)}, got {value!r}')
+  return value
+
+
+def _check_name(value, name):
+  if not isinstance(value, str) or not _NAME_RE.match(value):
+    raise ValueError(f'{name} must be a non-empty name of letters, digits, "_", "." or "-", got {value!r}')
+  return value
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+  """Which data a run trains on, and how it is split.
+
+  Attributes:
+    name: 'mnist', 'cifar10', or a label of your own when you pass arrays to
+      the runner (the label is part of the run's hash; the arrays are
+      fingerprinted too).
+    source: MNIST only: 'auto' (Keras' MNIST when it can be loaded, else the
+      embedded 5,000 digits), 'keras' or 'embedded'.
+    validation_split: Share of the training examples held out for validation
+      (early stopping, best validation accuracy), in (0, 1).
+    train_size: Use only this many training examples (before the validation
+      split), or None for all.
+    test_size: Use only this many test examples, or None for all.
+  """
+  name: str = 'mnist'
+  source: str = 'auto'
+  validation_split: float = 0.1
+  train_size: Optional[int] = None
+  test_size: Optional[int] = None
+
+  def __post_init__(self):
+    _check_name(self.name, 'data.name')
+    _check_choice(self.source, 'data.source', MNIST_SOURCES)
+    object.__setattr__(self, 'validation_split', _check_fraction(self.validation_split, 'data.validation_split'))
+    object.__setattr__(self, 'train_size', _check_int(self.train_size, 'data.train_size', 2, optional=True))
+    object.__setattr__(self, 'test_size', _check_int(self.test_size, 'data.test_size', 1, optional=True))
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingConfig:
+  """How each level is trained (the defaults are Frankle & Carbin's LeNet set-up).
+
+  Attributes:
+    optimizer: 'adam' or 'sgd'.
+    learning_rate: > 0.
+    momentum: SGD momentum in [0, 1); must stay 0 with Adam.
+    batch_size: Examples per step, >= 1.
+    epochs: Passes over the training examples per level, >= 1 (50 epochs of
+      55,000 images at batch 60 is about the paper's 50,000 iterations).
+    eval_every: Evaluate on the validation set every this many iterations (and
+      at the first and last), for the early-stopping iteration.
+  """
+  optimizer: str = 'adam'
+  learning_rate: float = 1.2e-3
+  momentum: float = 0.0
+  batch_size: int = 60
+  epochs: int = 50
+  eval_every: int = 100
+
+  def __post_init__(self):
+    _check_choice(self.optimizer, 'training.optimizer', OPTIMIZERS)
+    lr = self.learning_rate
+    if not isinstance(lr, numbers.Real) or isinstance(lr, bool) or not 0 < lr < float('inf'):
+      raise ValueError(f'training.learning_rate must be a number > 0, got {lr!r}')
+    object.__setattr__(self, 'learning_rate', float(lr))
+    object.__setattr__(self, 'momentum', _check_fraction(self.momentum, 'training.momentum', allow_zero=True))
+    if self.optimizer != 'sgd' and self.momentum:
+      raise ValueError(f"training.momentum applies to optimizer 'sgd' only, got momentum={self.momentum!r} "
+                       f'with optimizer {self.optimizer!r}')
+    object.__setattr__(self, 'batch_size', _check_int(self.batch_size, 'training.batch_size', 1))
+    object.__setattr__(self, 'epochs', _check_int(self.epochs, 'training.epochs', 1))
+    object.__setattr__(self, 'eval_every', _check_int(self.eval_every, 'training.eval_every', 1))
+
+
+def _default_layer_rates():
+  return {'output': 0.1}
+
+
+@dataclasses.dataclass(frozen=True)
+class PruningConfig:
+  """How each level is pruned and rewound (see `ltp_tfmot.prune_lottery_ticket`).
+
+  Attributes:
+    criterion: A registered criterion name (`ltp_tfmot.criterion_names()`).
+    scope: 'layer' or 'global'.
+    rate: Fraction of the alive weights pruned per level, in (0, 1).
+    layer_rates: Layer name -> its own rate in [0, 1). The default prunes the
+      layer named 'output' at 0.1, half the default rate, as in the paper; use
+      `{}` for a model without such a layer.
+    rewind_step: 0 rewinds to the initial weights; k > 0 to the weights after
+      k training iterations of level 0 (late rewinding).
+    mask_0_action: 'zero' or 'freeze'.
+    mask_1_action: 'rewind', 'reinit', 'reshuffle' or 'signed_constant'.
+    dynamic_weight_rescaling: Rescale survivors by n / n_kept after a rewind.
+    levels: Pruning levels after the dense level 0 (not hashed: raising it
+      later continues the run).
+  """
+  criterion: str = 'large_final'
+  scope: str = 'layer'
+  rate: float = 0.2
+  layer_rates: Dict[str, float] = dataclasses.field(default_factory=_default_layer_rates)
+  rewind_step: int = 0
+  mask_0_action: str = 'zero'
+  mask_1_action: str = 'rewind'
+  dynamic_weight_rescaling: bool = False
+  levels: int = _unhashed(default=5)
+
+  def __post_init__(self):
+    names = criteria_lib.criterion_names()
+    if self.criterion not in names:
+      raise ValueError(f'pruning.criterion must be one of {list(names)}, got {self.criterion!r}')
+    _check_choice(self.scope, 'pruning.scope', wrapper_lib.SCOPES)
+    object.__setattr__(self, 'rate', _check_fraction(self.rate, 'pruning.rate'))
+    if not isinstance(self.layer_rates, dict):
+      raise ValueError('pruning.layer_rates must be a dict from layer name to a rate in [0, 1), '
+                       f'got {self.layer_rates!r}')
+    rates = {}
+    for name, rate in sorted(self.layer_rates.items()):
+      if not isinstance(name, str) or not name:
+        raise ValueError(f'pruning.layer_rates keys must be layer names, got {name!r}')
+      rates[name] = _check_fraction(rate, f'pruning.layer_rates[{name!r}]', allow_zero=True)
+    object.__setattr__(self, 'layer_rates', rates)
+    object.__setattr__(self, 'rewind_step', _check_int(self.rewind_step, 'pruning.rewind_step', 0))
+    _check_choice(self.mask_0_action, 'pruning.mask_0_action', wrapper_lib.MASK_0_ACTIONS)
+    _check_choice(self.mask_1_action, 'pruning.mask_1_action', wrapper_lib.MASK_1_ACTIONS)
+    if not isinstance(self.dynamic_weight_rescaling, bool):
+      raise ValueError(f'pruning.dynamic_weight_rescaling must be True or False, got {self.dynamic_weight_rescaling!r}')
+    object.__setattr__(self, 'levels', _check_int(self.levels, 'pruning.levels', 0))
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+  """Everything that defines a lottery experiment.
+
+  Attributes:
+    model: A registered model name (`ltp_tfmot.experiment.model_names()`), or
+      a label of your own when you pass `model_fn` to the runner.
+    data: A `DataConfig`.
+    training: A `TrainingConfig`.
+    pruning: A `PruningConfig`.
+    seed: Seed of replicate 0 (initial weights, data order, random masks);
+      replicate i uses seed + i.
+    replicates: How many seeds to run (not hashed).
+    controls: Branches run on the masks of the main run: 'reinit' (same
+      masks, fresh weights) and/or 'random_prune' (random masks with the same
+      per-layer counts, same rewind point). Not hashed.
+    control_levels: The levels (1..levels) controls run at; None = every
+      level from 1. Not hashed.
+  """
+  model: str = 'lenet_300_100'
+  data: DataConfig = dataclasses.field(default_factory=DataConfig)
+  training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
+  pruning: PruningConfig = dataclasses.field(default_factory=PruningConfig)
+  seed: int = 0
+  replicates: int = _unhashed(default=1)
+  controls: Tuple[str, ...] = _unhashed(default=())
+  control_levels: Optional[Tuple[int, ...]] = _unhashed(default=None)
+
+  def __post_init__(self):
+    _check_name(self.model, 'model')
+    for field, cls in (('data', DataConfig), ('training', TrainingConfig), ('pruning', PruningConfig)):
+      if not isinstance(getattr(self, field), cls):
+        raise ValueError(f'{field} must be a {cls.__name__}, got {getattr(self, field)!r}')
+    if not _is_int(self.seed) or not 0 <= self.seed < 2**31 - 2**16:
+      raise ValueError(f'seed must be an integer in [0, 2**31 - 2**16), got {self.seed!r}')
+    object.__setattr__(self, 'replicates', _check_int(self.replicates, 'replicates', 1))
+    controls = (self.controls,) if isinstance(self.controls, str) else self.controls
+    if not isinstance(controls, (list, tuple)):
+      raise ValueError(f'controls must be a list of names from {list(CONTROLS)}, got {self.controls!r}')
+    for control in controls:
+      _check_choice(control, 'controls', CONTROLS)
+    if len(set(controls)) != len(controls):
+      raise ValueError(f'controls must not repeat a name, got {list(controls)}')
+    object.__setattr__(self, 'controls', tuple(controls))
+    if self.control_levels is not None:
+      levels = self.control_levels
+      if not isinstance(levels, (list, tuple)) or not all(_is_int(v) for v in levels):
+        raise ValueError(f'control_levels must be a list of integers (or None for every level), got {levels!r}')
+      bad = [v for v in levels if not 1 <= v <= self.pruning.levels]
+      if bad:
+        raise ValueError(f'control_levels must lie in 1..{self.pruning.levels} (pruning.levels), got {bad}')
+      object.__setattr__(self, 'control_levels', tuple(sorted(set(int(v) for v in levels))))
+
+  def levels_with_controls(self):
+    """The levels at which the controls run."""
+    if not self.controls:
+      return ()
+    if self.control_levels is None:
+      return tuple(range(1, self.pruning.levels + 1))
+    return self.control_levels
+
+  def to_dict(self):
+    """All settings as a JSON-ready nested dict."""
+    result = dataclasses.asdict(self)
+    result['controls'] = list(self.controls)
+    result['control_levels'] = None if self.control_levels is None else list(self.control_levels)
+    return result
+
+  @classmethod
+  def from_dict(cls, values):
+    """The inverse of `to_dict`; unknown keys raise ValueError."""
+    values = dict(values)
+    nested = {'data': DataConfig, 'training': TrainingConfig, 'pruning': PruningConfig}
+    for key, sub in nested.items():
+      if key in values:
+        values[key] = _build(sub, values[key], key + '.')
+    for key in ('controls', 'control_levels'):
+      if isinstance(values.get(key), list):
+        values[key] = tuple(values[key])
+    return _build(cls, values, '')
+
+  def hashed_settings(self):
+    """{'group.field': value} of every setting that defines the run (flattened)."""
+    return dict(_flatten(self))
+
+  def non_default_settings(self):
+    """The hashed settings that differ from their defaults."""
+    defaults = RunConfig().hashed_settings()
+    return {k: v for k, v in self.hashed_settings().items() if defaults.get(k, object()) != v}
+
+  def hash(self):
+    """A stable 12-hex-digit hash of the non-default settings.
+
+    Adding a setting to a future version (with a default) does not change the
+    hash of existing runs, and the same settings hash the same everywhere.
+    """
+    text = json.dumps(self.non_default_settings(), sort_keys=True, separators=(',', ':'))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+  def run_name(self):
+    """The directory name of this run: 'lottery_' + `hash()`."""
+    return 'lottery_' + self.hash()
+
+  def describe(self):
+    """A short human-readable line: model, data and the non-default settings."""
+    others = {k: v for k, v in self.non_default_settings().items() if k not in ('model', 'data.name')}
+    extra = ', '.join(f'{k}={v}' for k, v in sorted(others.items()))
+    return f'{self.model} on {self.data.name}' + (f' ({extra})' if extra else '')
+
+
+def _build(cls, values, prefix):
+  if not isinstance(values, dict):
+    raise ValueError(f'{prefix.rstrip(".") or cls.__name__} must be a dict of settings, got {values!r}')
+  names = {f.name for f in dataclasses.fields(cls)}
+  unknown = sorted(set(values) - names)
+  if unknown:
+    raise ValueError(f'unknown settings {[prefix + k for k in unknown]}; known: {sorted(prefix + n for n in names)}')
+  return cls(**values)
+
+
+def _flatten(config, prefix=''):
+  for field in dataclasses.fields(config):
+    if not field.metadata.get('hashed', True):
+      continue
+    value = getattr(config, field.name)
+    if dataclasses.is_dataclass(value):
+      yield from _flatten(value, prefix + field.name + '.')
+    elif isinstance(value, dict):
+      yield prefix + field.name, {k: value[k] for k in sorted(value)}
+    else:
+      yield prefix + field.name, value

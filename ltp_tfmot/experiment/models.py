@@ -1,0 +1,43 @@
+"""The models the runner and the command line know by name.
+
+A builder takes `(input_shape, num_classes, seed)` and returns an uncompiled
+tf_keras model that outputs logits. Pass your own builder with the same
+signature to the runner as `model_fn`.
+"""
+
+import collections
+
+import numpy as np
+
+from ltp_tfmot import models as models_lib
+
+ModelSpec = collections.namedtuple('ModelSpec', ['build', 'flat_input', 'description'])
+
+
+def _lenet(input_shape, num_classes, seed):
+  return models_lib.lenet_300_100(input_dim=int(np.prod(input_shape)), num_classes=num_classes, seed=seed)
+
+
+MODELS = {
+    'lenet_300_100': ModelSpec(_lenet, True, 'LeNet-300-100 (Frankle & Carbin): FC 300-100-10 on flattened images'),
+    'conv2': ModelSpec(models_lib.conv2, False, 'Conv-2: conv 64-64, pool, FC 256-256-10'),
+    'conv4': ModelSpec(models_lib.conv4, False, 'Conv-4: conv 64-64-128-128 with pooling, FC 256-256-10'),
+    'conv6': ModelSpec(models_lib.conv6, False, 'Conv-6: conv 64-64-128-128-256-256 with pooling, FC 256-256-10'),
+}
+
+
+def model_names():
+  """Names of the registered models."""
+  return sorted(MODELS)
+
+
+def get_model_spec(name):
+  """The `ModelSpec` of a registered model.
+
+  Raises:
+    ValueError: for an unknown name.
+  """
+  if name not in MODELS:
+    raise ValueError(f'model must be one of {model_names()} (or pass model_fn= with a name of your own), '
+                     f'got {name!r}')
+  return MODELS[name]

@@ -1,0 +1,99 @@
+"""Plots of lottery runs with matplotlib's Agg canvas (no display, no global backend change).
+
+matplotlib is imported when a plot is made, so the runner works without it.
+"""
+
+import collections
+import io
+import math
+
+from ltp_tfmot.experiment import storage
+
+STYLES = {'main': ('-', 'o', 'ticket'), 'reinit': ('--', 's', 'random reinit'),
+          'random_prune': (':', '^', 'random pruning')}
+BRANCHES = tuple(STYLES)
+
+
+def _series(results, branch, key):
+  """(x = weights remaining in %, mean, min, max) per level of one branch, across replicates."""
+  by_level = collections.defaultdict(list)
+  for row in results:
+    if row['branch'] == branch:
+      by_level[row['level']].append(row)
+  points = []
+  for level in sorted(by_level):
+    rows = by_level[level]
+    values = [float(r[key]) for r in rows]
+    x = 100.0 * sum(r['weights_remaining'] for r in rows) / len(rows)
+    points.append((x, sum(values) / len(values), min(values), max(values)))
+  return points
+
+
+def plot_accuracy(runs, path, title='Lottery tickets: accuracy vs. weights remaining'):
+  """Writes a PNG: test accuracy and early-stop iteration vs. weights remaining (log x).
+
+  The ticket is a solid line, the random-reinit control dashed and the
+  random-pruning control dotted; with several runs each run has a colour
+  (with one, each branch has). Lines are means
+  across replicates; shaded bands span their min and max.
+
+  Args:
+    runs: A list of (label, level metrics) pairs; label may be ''.
+    path: The PNG file to write.
+    title: The figure title.
+
+  Returns:
+    `path`.
+
+  Raises:
+    ImportError: if matplotlib is not installed.
+  """
+  try:
+    from matplotlib import figure as figure_lib  # pylint: disable=g-import-not-at-top
+    from matplotlib import ticker  # pylint: disable=g-import-not-at-top
+    from matplotlib.backends import backend_agg  # pylint: disable=g-import-not-at-top
+  except ImportError as error:
+    raise ImportError('plots need matplotlib: pip install matplotlib (or ltp_tfmot[examples])') from error
+  fig = figure_lib.Figure(figsize=(12, 4.8), dpi=100)
+  backend_agg.FigureCanvasAgg(fig)
+  accuracy_ax, stop_ax = fig.subplots(1, 2)
+  colors = [f'C{i % 10}' for i in range(len(runs))]
+  xs = set()
+  for (label, results), color in zip(runs, colors):
+    for branch in BRANCHES:
+      linestyle, marker, name = STYLES[branch]
+      name = f'{label}: {name}' if label else name
+      if len(runs) == 1:
+        color = f'C{BRANCHES.index(branch)}'
+      for ax, key, scale in ((accuracy_ax, 'test_accuracy', 100.0), (stop_ax, 'early_stop_iteration', 1.0)):
+        points = _series(results, branch, key)
+        if not points:
+          continue
+        x = [p[0] for p in points]
+        xs.update(x)
+        ax.plot(x, [scale * p[1] for p in points], linestyle=linestyle, marker=marker, color=color, label=name,
+                markersize=4)
+        if any(p[3] > p[2] for p in points):
+          ax.fill_between(x, [scale * p[2] for p in points], [scale * p[3] for p in points], color=color, alpha=0.15,
+                          linewidth=0)
+  for ax, ylabel in ((accuracy_ax, 'test accuracy (%) at the end of training'),
+                     (stop_ax, 'early-stop iteration (min. validation loss)')):
+    ax.set_xscale('log')
+    ax.set_xlabel('weights remaining (%)')
+    ax.set_ylabel(ylabel)
+    ax.grid(True, which='both', alpha=0.3)
+    if xs:
+      ax.set_xlim(max(xs) * 1.15, min(xs) / 1.15)  # sparser to the right, as in the paper
+      ticks = sorted(xs, reverse=True)
+      step = max(1, math.ceil(len(ticks) / 10))
+      ax.xaxis.set_major_locator(ticker.FixedLocator(ticks[::step]))
+      ax.xaxis.set_minor_locator(ticker.NullLocator())
+      ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f'{v:.3g}'))
+  if xs:
+    accuracy_ax.legend(fontsize='small', loc='best')
+  fig.suptitle(title)
+  fig.tight_layout()
+  buffer = io.BytesIO()
+  fig.savefig(buffer, format='png')
+  storage.atomic_write(path, lambda f: f.write(buffer.getvalue()), binary=True)
+  return path

@@ -1,0 +1,170 @@
+"""Reports of lottery runs: per-level summaries across replicates, Markdown tables, the report files.
+
+Example:
+
+```python
+from ltp_tfmot import experiment
+
+md_path, png_path = experiment.write_report(['runs/lottery_1a2b3c4d5e6f'])
+print(open(md_path).read())
+```
+"""
+
+import collections
+import math
+import os
+
+from ltp_tfmot.experiment import config as config_lib
+from ltp_tfmot.experiment import plots
+from ltp_tfmot.experiment import storage
+
+BRANCHES = (storage.MAIN,) + config_lib.CONTROLS
+BRANCH_TITLES = {storage.MAIN: 'Ticket', 'reinit': 'Reinit', 'random_prune': 'Random prune'}
+REPORT_MD = 'report.md'
+REPORT_PNG = 'accuracy.png'
+
+Stat = collections.namedtuple('Stat', ['mean', 'std', 'min', 'max', 'n'])
+
+
+def stat(values):
+  """Mean, sample standard deviation (0 for one value), min, max and count of numbers."""
+  values = [float(v) for v in values]
+  n = len(values)
+  mean = sum(values) / n
+  std = math.sqrt(sum((v - mean)**2 for v in values) / (n - 1)) if n > 1 else 0.0
+  return Stat(mean, std, min(values), max(values), n)
+
+
+def summarize(results):
+  """Per level and branch, statistics across replicates.
+
+  Args:
+    results: Level metrics dicts (as `LotteryExperiment.run` or
+      `load_run(...)['results']` return them).
+
+  Returns:
+    A dict {(level, branch): {metric: Stat}} for the metrics test_accuracy,
+    test_loss, weights_remaining, best_val_accuracy, early_stop_iteration,
+    supermask_accuracy and wall_time_s.
+  """
+  groups = collections.defaultdict(list)
+  for row in results:
+    groups[(row['level'], row['branch'])].append(row)
+  keys = ('test_accuracy', 'test_loss', 'weights_remaining', 'best_val_accuracy', 'early_stop_iteration',
+          'supermask_accuracy', 'wall_time_s')
+  return {group: {key: stat([row[key] for row in rows]) for key in keys} for group, rows in sorted(groups.items())}
+
+
+def _percent(s, digits=2):
+  if s is None:
+    return '–'
+  text = f'{100 * s.mean:.{digits}f}'
+  return text + (f' ± {100 * s.std:.{digits}f}' if s.n > 1 else '') + '%'
+
+
+def _count(s):
+  if s is None:
+    return '–'
+  return f'{s.mean:.0f}' + (f' ± {s.std:.0f}' if s.n > 1 else '')
+
+
+def markdown_table(summary):
+  """A Markdown table: level, weights remaining, ticket and control accuracy, early-stop iteration, supermask.
+
+  Accuracies are test accuracies at the end of training, as mean ± sample
+  standard deviation across replicates when there are several. The
+  early-stop iteration (minimum validation loss) and the supermask accuracy
+  (the masked, untrained rewind point) are the ticket's.
+
+  Args:
+    summary: The output of `summarize`.
+  """
+  levels = sorted({level for level, _ in summary})
+  controls = [b for b in config_lib.CONTROLS if any(branch == b for _, branch in summary)]
+  header = (['Level', 'Weights remaining'] + [f'{BRANCH_TITLES[b]} acc.' for b in (storage.MAIN,) + tuple(controls)]
+            + ['Early-stop it.', 'Supermask acc.'])
+  lines = ['| ' + ' | '.join(header) + ' |', '|' + '---:|' * len(header)]
+  for level in levels:
+    main = summary.get((level, storage.MAIN))
+    any_branch = main or next(v for (lv, _), v in summary.items() if lv == level)
+    cells = [str(level), f'{100 * any_branch["weights_remaining"].mean:.3g}%']
+    cells += [_percent((summary.get((level, b)) or {}).get('test_accuracy')) for b in (storage.MAIN,) + tuple(controls)]
+    cells += [_count(main['early_stop_iteration']) if main else '–',
+              _percent(main['supermask_accuracy'], 1) if main else '–']
+    lines.append('| ' + ' | '.join(cells) + ' |')
+  return '\n'.join(lines) + '\n'
+
+
+def load_run(run_dir):
+  """A run directory's config.json and finished level metrics.
+
+  Returns:
+    A dict with 'path', 'name', 'meta' (config.json), 'description' and
+    'results' (level metrics sorted by replicate, level, branch).
+  """
+  meta = storage.read_json(os.path.join(run_dir, storage.CONFIG))
+  return {
+      'path': os.path.abspath(run_dir),
+      'name': os.path.basename(os.path.abspath(run_dir)),
+      'meta': meta,
+      'description': meta.get('description', ''),
+      'results': storage.load_level_metrics(run_dir),
+  }
+
+
+def markdown_report(runs, plot_name=None):
+  """The Markdown text of a report on loaded runs (see `load_run`)."""
+  parts = ['# Lottery ticket report\n']
+  if plot_name:
+    parts.append(f'![Test accuracy vs. weights remaining]({plot_name})\n')
+  for run in runs:
+    meta = run['meta']
+    data = meta.get('data', {})
+    replicates = len({r['replicate'] for r in run['results']})
+    parts.append(f'## {run["name"]}\n')
+    parts.append(f'{run["description"]}. Data: {data.get("source", "?")} ({data.get("train", "?")} train, '
+                 f'{data.get("validation", "?")} validation, {data.get("test", "?")} test); '
+                 f'{replicates} replicate{"s" if replicates != 1 else ""}; directory `{run["path"]}`.\n')
+    if run['results']:
+      parts.append(markdown_table(summarize(run['results'])))
+    else:
+      parts.append('No level has finished yet.\n')
+  return '\n'.join(parts)
+
+
+def write_report(run_dirs, out_dir=None):
+  """Writes report.md and accuracy.png for one or more runs, comparing them in one figure.
+
+  Args:
+    run_dirs: Run directories, or folders holding run directories.
+    out_dir: Where to write; default: the run directory for one run, else
+      the folder the runs have in common.
+
+  Returns:
+    (path of report.md, path of accuracy.png).
+
+  Raises:
+    ValueError: for a path that is not a run directory nor holds any.
+  """
+  paths = storage.find_runs(run_dirs)
+  runs = [load_run(path) for path in paths]
+  if out_dir is None:
+    out_dir = paths[0] if len(paths) == 1 else os.path.commonpath(paths)
+  os.makedirs(out_dir, exist_ok=True)
+  png_path = os.path.join(out_dir, REPORT_PNG)
+  md_path = os.path.join(out_dir, REPORT_MD)
+  labels = _labels(runs)
+  plots.plot_accuracy([(label, run['results']) for label, run in zip(labels, runs)], png_path)
+  storage.write_text(md_path, markdown_report(runs, plot_name=REPORT_PNG))
+  return md_path, png_path
+
+
+def _labels(runs):
+  if len(runs) == 1:
+    return ['']
+  labels = []
+  for run in runs:
+    settings = run['meta'].get('non_default_settings', {})
+    short = ', '.join(f'{k.split(".")[-1]}={v}' for k, v in sorted(settings.items()))
+    labels.append(run['name'] + (f' ({short})' if short else ' (defaults)'))
+  return labels

@@ -1,0 +1,614 @@
+"""The resumable level loop of a lottery experiment: iterative magnitude pruning, its controls, replicates.
+
+Level 0 trains the dense network. Each next level prunes the previous level's
+trained weights and rewinds the survivors (`ltp_tfmot.run_lottery_round`),
+resets the optimizer and the layers without prunable weights, and retrains.
+Controls run as branches on the main run's masks of a level: 'reinit' (same
+masks, fresh weights) and 'random_prune' (random masks with the same per-layer
+counts, same rewind point). Every level writes its files atomically and the
+next run of the same command skips what is done, so a killed process loses at
+most the level it was in.
+
+Example:
+
+```python
+from ltp_tfmot import experiment
+
+config = experiment.RunConfig(
+    data=experiment.DataConfig(source='embedded'),
+    training=experiment.TrainingConfig(epochs=10),
+    pruning=experiment.PruningConfig(levels=5),
+    controls=('reinit',))
+results = experiment.run_experiment(config, out_dir='runs')
+print(experiment.markdown_table(experiment.summarize(results)))
+```
+
+Level metrics (metrics.json of each level and branch, and what `run` returns):
+run, replicate, seed, level, branch ('main', 'reinit' or 'random_prune');
+weights_remaining (fraction of the prunable weights alive), weights_alive,
+prunable_weights, layer_weights_remaining ({layer: fraction}); test_accuracy
+and test_loss at the end of training; best_val_accuracy and
+best_val_iteration; early_stop_iteration (iteration of minimum validation
+loss, evaluated every `eval_every` iterations) with early_stop_val_loss and
+early_stop_val_accuracy; supermask_accuracy and supermask_loss (test set,
+masked rewind point before any training); iterations; wall_time_s; curve
+(the validation points).
+"""
+
+import hashlib
+import os
+import time
+import zlib
+
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.framework import summary_pb2
+import tf_keras as keras
+
+from ltp_tfmot import callbacks as callbacks_lib
+from ltp_tfmot import prune as prune_lib
+from ltp_tfmot import rounds as rounds_lib
+from ltp_tfmot import schedule as schedule_lib
+from ltp_tfmot import wrapper as wrapper_lib
+from ltp_tfmot.experiment import config as config_lib
+from ltp_tfmot.experiment import data as data_lib
+from ltp_tfmot.experiment import models as models_lib
+from ltp_tfmot.experiment import storage
+
+MAIN = storage.MAIN
+BRANCH_ORDER = (MAIN,) + config_lib.CONTROLS
+_EVAL_BATCH = 1000
+
+
+def _derived_seed(*parts):
+  return zlib.crc32(repr(parts).encode()) & 0x7FFFFFFF
+
+
+def format_duration(seconds):
+  """'45s', '3m05s' or '1h02m'."""
+  seconds = int(round(seconds))
+  if seconds < 60:
+    return f'{seconds}s'
+  if seconds < 3600:
+    return f'{seconds // 60}m{seconds % 60:02d}s'
+  return f'{seconds // 3600}h{seconds % 3600 // 60:02d}m'
+
+
+def _print_line(line):
+  print(line, flush=True)
+
+
+def _prunable_layer_names(model):
+  names = []
+  for layer in model.layers:
+    if isinstance(layer, keras.Model):
+      names.extend(_prunable_layer_names(layer))
+    elif wrapper_lib.is_prunable(layer):
+      names.append(layer.name)
+  return names
+
+
+def _other_variables(model):
+  """The model's variables outside the lottery wrappers (e.g. BatchNormalization's), in order."""
+  inside = {v.ref() for w in rounds_lib.lottery_wrappers(model) for v in w.weights}
+  return [v for v in model.weights if v.ref() not in inside]
+
+
+def _model_fingerprint(model):
+  layers = []
+
+  def visit(m):
+    for layer in m.layers:
+      if isinstance(layer, keras.Model):
+        visit(layer)
+      else:
+        layers.append((type(layer).__name__, [tuple(int(d) for d in w.shape) for w in layer.weights]))
+
+  visit(model)
+  return hashlib.sha256(repr(layers).encode()).hexdigest()[:16]
+
+
+def _scalar_summary(tag, value, step):
+  """`tf.summary.scalar` without the tensorboard package (TensorFlow 2.21 no longer installs it).
+
+  Writes the same event: a float32 scalar tagged for TensorBoard's scalars
+  plugin, through the core op `tf.summary.write`.
+  """
+  metadata = summary_pb2.SummaryMetadata(plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name='scalars'))
+  tf.summary.write(tag, tf.constant(float(value), tf.float32), step=step, metadata=metadata)
+
+
+class _Evaluator:
+  """Mean loss and accuracy of a (wrapped) model on arrays, masks applied first."""
+
+  def __init__(self, model, example_shape):
+    self.model = model
+    signature = (tf.TensorSpec((None,) + tuple(example_shape), tf.float32), tf.TensorSpec((None,), tf.int64))
+
+    @tf.function(input_signature=signature)
+    def batch_stats(x, y):
+      logits = model(x, training=False)
+      losses = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
+      hits = tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int64), y)
+      return tf.reduce_sum(tf.cast(losses, tf.float64)), tf.reduce_sum(tf.cast(hits, tf.float64))
+
+    self._batch_stats = batch_stats
+
+  def __call__(self, x, y):
+    rounds_lib.apply_masks(self.model)
+    loss = correct = 0.0
+    for start in range(0, len(x), _EVAL_BATCH):
+      batch_loss, batch_correct = self._batch_stats(x[start:start + _EVAL_BATCH], y[start:start + _EVAL_BATCH])
+      loss += float(batch_loss)
+      correct += float(batch_correct)
+    return loss / len(x), correct / len(x)
+
+
+class _RewindPoint(keras.callbacks.Callback):
+  """Takes the rewind snapshot after `step` training iterations (late rewinding, level 0)."""
+
+  def __init__(self, step, on_snapshot):
+    super().__init__()
+    self.step = step
+    self.on_snapshot = on_snapshot
+    self.iteration = 0
+
+  def on_train_batch_end(self, batch, logs=None):
+    self.iteration += 1
+    if self.iteration == self.step:
+      rounds_lib.take_snapshot(self.model, step=self.step)
+      self.on_snapshot()
+
+
+class _ValidationCurve(keras.callbacks.Callback):
+  """Evaluates on the validation set at iteration 0, every `every` iterations and at the last."""
+
+  def __init__(self, evaluate, x, y, every, total):
+    super().__init__()
+    self.evaluate, self.x, self.y, self.every, self.total = evaluate, x, y, every, total
+    self.iteration = 0
+    self.curve = []
+
+  def _record(self):
+    loss, accuracy = self.evaluate(self.x, self.y)
+    self.curve.append({'iteration': self.iteration, 'val_loss': loss, 'val_accuracy': accuracy})
+
+  def on_train_begin(self, logs=None):
+    self._record()
+
+  def on_train_batch_end(self, batch, logs=None):
+    self.iteration += 1
+    if self.iteration % self.every == 0 or self.iteration == self.total:
+      self._record()
+
+
+class _MainState:
+  """The live main-branch model of one replicate, carried from level to level."""
+
+  def __init__(self, model, optimizer, evaluate):
+    self.model = model
+    self.optimizer = optimizer
+    self.evaluate = evaluate
+    self.rewind_other = None
+
+
+class LotteryExperiment:
+  """A resumable lottery-ticket experiment (IMP with rewinding, controls, replicates).
+
+  Args:
+    config: A `RunConfig`.
+    out_dir: Folder the run directory `config.run_name()` is made in.
+    run_dir: The run directory itself, instead of `out_dir` (a directory
+      holding another run is refused).
+    model_fn: Your own model builder `(input_shape, num_classes, seed) ->
+      tf_keras model` producing logits; `config.model` is then its label.
+    data: Your own (x_train, y_train, x_test, y_test) arrays (or a
+      `ltp_tfmot.datasets.Dataset`); `config.data.name` is then their label.
+    verbose: Show Keras' per-epoch output.
+    tensorboard: Write per-level TensorBoard summaries under
+      `<run_dir>/tensorboard`.
+    log: A function taking one progress line (default: print, flushed).
+
+  Raises:
+    ValueError: if neither or both of `out_dir` and `run_dir` are given, or
+      `config.model` is not registered and no `model_fn` is given.
+  """
+
+  def __init__(self, config, out_dir=None, *, run_dir=None, model_fn=None, data=None, verbose=False,
+               tensorboard=True, log=None):
+    if not isinstance(config, config_lib.RunConfig):
+      raise TypeError(f'config must be a RunConfig, got {type(config).__name__}')
+    if (out_dir is None) == (run_dir is None):
+      raise ValueError('give exactly one of out_dir (the run directory is made in it, named by the config hash) '
+                       'and run_dir (the run directory itself)')
+    if model_fn is not None and not callable(model_fn):
+      raise TypeError(f'model_fn must be callable (input_shape, num_classes, seed) -> model, got {model_fn!r}')
+    self.config = config
+    self.spec = None if model_fn is not None else models_lib.get_model_spec(config.model)
+    self.model_fn = model_fn if model_fn is not None else self.spec.build
+    self.data = data
+    self.verbose = verbose
+    self.tensorboard = tensorboard
+    self.log = log if log is not None else _print_line
+    self.paths = storage.RunDirectory(run_dir if run_dir is not None else os.path.join(out_dir, config.run_name()))
+    self.jobs_run = 0
+    self.split = None
+    self.num_classes = None
+    self.steps_per_epoch = None
+    self.iterations = None
+    self._durations = []
+    self._pending = []
+    self._train_tensors = None
+
+  @property
+  def run_dir(self):
+    return self.paths.path
+
+  # --- set-up -----------------------------------------------------------------------------------------------------
+
+  def _build_model(self, seed):
+    model = self.model_fn(tuple(self.split.x_train.shape[1:]), self.num_classes, seed)
+    prune_lib.check_tf_keras(model, 'the model built by model_fn')
+    if not isinstance(model, keras.Model):
+      raise ValueError(f'model_fn must return a tf_keras Model, got {type(model).__name__}')
+    if not model.built:
+      model(self.split.x_train[:1])
+    outputs = model.output_shape[-1] if hasattr(model, 'output_shape') else None
+    if outputs is not None and outputs != self.num_classes:
+      raise ValueError(f'the model outputs {outputs} values per example, but the data have {self.num_classes} '
+                       'classes (the model must output one logit per class)')
+    return model
+
+  def _wrap(self, model, seed, **overrides):
+    p = self.config.pruning
+    kwargs = dict(criterion=p.criterion, scope=p.scope, rewind_step=p.rewind_step, layer_rates=dict(p.layer_rates),
+                  mask_0_action=p.mask_0_action, mask_1_action=p.mask_1_action,
+                  dynamic_weight_rescaling=p.dynamic_weight_rescaling, seed=seed)
+    kwargs.update(overrides)
+    wrapped = prune_lib.prune_lottery_ticket(model, pruning_schedule=schedule_lib.LotteryTicketSchedule(p.rate),
+                                             **kwargs)
+    if not all(w.built for w in rounds_lib.lottery_wrappers(wrapped)):
+      wrapped(self.split.x_train[:1])
+    return wrapped
+
+  def _compile(self, model):
+    t = self.config.training
+    if t.optimizer == 'adam':
+      optimizer = keras.optimizers.Adam(t.learning_rate)
+    else:
+      optimizer = keras.optimizers.SGD(t.learning_rate, momentum=t.momentum)
+    model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=['accuracy'])
+    return optimizer, _Evaluator(model, self.split.x_train.shape[1:])
+
+  def _meta(self, model_fingerprint):
+    return {
+        'name': self.config.run_name(),
+        'hash': self.config.hash(),
+        'config': self.config.to_dict(),
+        'non_default_settings': self.config.non_default_settings(),
+        'description': self.config.describe(),
+        'data': {
+            'source': self.split.source,
+            'fingerprint': data_lib.fingerprint(self.split),
+            'train': len(self.split.x_train),
+            'validation': len(self.split.x_val),
+            'test': len(self.split.x_test),
+            'example_shape': list(self.split.x_train.shape[1:]),
+            'classes': self.num_classes,
+        },
+        'model_fingerprint': model_fingerprint,
+    }
+
+  def _differences(self, meta):
+    def check(stored):
+      try:
+        stored_config = config_lib.RunConfig.from_dict(stored['config'])
+      except (KeyError, TypeError, ValueError) as error:
+        return [f'its config.json does not hold readable settings ({error})']
+      theirs, ours = stored_config.hashed_settings(), self.config.hashed_settings()
+      differences = [f'{key} is {theirs.get(key)!r} there and {ours.get(key)!r} here'
+                     for key in sorted(set(theirs) | set(ours)) if theirs.get(key) != ours.get(key)]
+      stored_data = stored.get('data', {})
+      if stored_data.get('fingerprint') != meta['data']['fingerprint']:
+        differences.append(f'the data differ (source {stored_data.get("source")!r}, fingerprint '
+                           f'{stored_data.get("fingerprint")} there; source {meta["data"]["source"]!r}, '
+                           f'fingerprint {meta["data"]["fingerprint"]} here)')
+      if stored.get('model_fingerprint') != meta['model_fingerprint']:
+        differences.append('the model architecture differs (layers or weight shapes)')
+      return differences
+
+    return check
+
+  def _jobs(self):
+    jobs = []
+    for r in range(self.config.replicates):
+      for level in range(self.config.pruning.levels + 1):
+        jobs.append((r, level, MAIN))
+        if level in self.config.levels_with_controls():
+          jobs.extend((r, level, control) for control in self.config.controls)
+    return jobs
+
+  # --- the loop ----------------------------------------------------------------------------------------------------
+
+  def run(self):
+    """Runs (or resumes) every level, control and replicate of the config.
+
+    Returns:
+      The metrics dicts of every finished level of the run directory (see
+      "Level metrics" in the module docs), sorted by replicate, level, branch.
+
+    Raises:
+      ValueError: for data or a model that do not fit the config, or a run
+        directory that holds another run (it is left untouched then).
+    """
+    cfg = self.config
+    flat = self.spec.flat_input if self.spec is not None else False
+    self.split = data_lib.load_data(cfg.data, flatten=flat, arrays=self.data)
+    self.num_classes = data_lib.num_classes(self.split)
+    t = cfg.training
+    if len(self.split.x_train) < t.batch_size:
+      raise ValueError(f'training.batch_size ({t.batch_size}) is larger than the {len(self.split.x_train)} training '
+                       'examples')
+    self.steps_per_epoch = len(self.split.x_train) // t.batch_size
+    self.iterations = self.steps_per_epoch * t.epochs
+    if cfg.pruning.rewind_step >= self.iterations:
+      raise ValueError(f'pruning.rewind_step ({cfg.pruning.rewind_step}) must be smaller than the iterations of a '
+                       f'level ({self.iterations} = {t.epochs} epochs x {self.steps_per_epoch} steps)')
+    probe = self._build_model(cfg.seed)
+    meta = self._meta(_model_fingerprint(probe))
+    self._wrap(probe, cfg.seed)  # checks layer_rates against the model before anything is written
+    del probe
+    self.paths.claim(meta, self._differences(meta))
+    jobs = self._jobs()
+    self._pending = [job for job in jobs if not self.paths.is_done(*job)]
+    done = len(jobs) - len(self._pending)
+    self.log(f'[{os.path.basename(self.run_dir)}] {cfg.describe()}: {len(jobs)} trainings, {done} done earlier, '
+             f'{len(self._pending)} to run; {self.iterations} iterations per level; data {self.split.source} '
+             f'({len(self.split.x_train)} train, {len(self.split.x_val)} validation, {len(self.split.x_test)} test)')
+    for r in range(cfg.replicates):
+      self._run_replicate(r)
+    self._write_results()
+    return storage.load_level_metrics(self.run_dir)
+
+  def _run_replicate(self, r):
+    cfg = self.config
+    seed = cfg.seed + r
+    state = None
+    for level in range(cfg.pruning.levels + 1):
+      if self.paths.is_done(r, level, MAIN):
+        state = None  # a later missing level starts from this level's saved weights
+      else:
+        if state is None:
+          state = self._main_state(seed, r, level)
+        self._timed((r, level, MAIN), self._main_level, state, seed, r, level)
+      if level in cfg.levels_with_controls():
+        for control in cfg.controls:
+          if not self.paths.is_done(r, level, control):
+            self._timed((r, level, control), self._control_level, control, seed, r, level)
+
+  def _timed(self, job, fn, *args):
+    """Runs one training job `fn(*args)`, then prints its line with an ETA for the rest."""
+    r, level, branch = job
+    start = time.time()
+    metrics = fn(*args)
+    self.jobs_run += 1
+    self._durations.append(time.time() - start)
+    if job in self._pending:
+      self._pending.remove(job)
+    eta = format_duration(np.mean(self._durations) * len(self._pending)) if self._pending else 'done'
+    self.log(f'replicate {r} level {level}/{self.config.pruning.levels} {branch}: '
+             f'{100 * metrics["weights_remaining"]:.1f}% weights left, test acc {100 * metrics["test_accuracy"]:.2f}%, '
+             f'best val {100 * metrics["best_val_accuracy"]:.2f}%, early stop it {metrics["early_stop_iteration"]}, '
+             f'supermask {100 * metrics["supermask_accuracy"]:.1f}%, {metrics["wall_time_s"]:.1f}s | ETA {eta}')
+
+  def _main_state(self, seed, r, level):
+    model = self._wrap(self._build_model(seed), seed)
+    optimizer, evaluate = self._compile(model)
+    state = _MainState(model, optimizer, evaluate)
+    if level > 0:
+      _load_state(model, self.paths.file(r, level - 1, MAIN, storage.WEIGHTS))
+      previous = storage.load_arrays(self.paths.file(r, level - 1, MAIN, storage.MASKS))
+      state.rewind_other = storage.unpack(previous, 'other')
+    return state
+
+  def _main_level(self, state, seed, r, level):
+    start = time.time()
+    model = state.model
+    extra_callbacks = []
+    if level == 0:
+      if self.config.pruning.rewind_step == 0:
+        rounds_lib.take_snapshot(model, step=0)
+        state.rewind_other = [v.numpy() for v in _other_variables(model)]
+      else:
+
+        def on_snapshot():
+          state.rewind_other = [v.numpy() for v in _other_variables(model)]
+
+        extra_callbacks.append(_RewindPoint(self.config.pruning.rewind_step, on_snapshot))
+    else:
+      rounds_lib.run_lottery_round(model, state.optimizer)
+      for variable, value in zip(_other_variables(model), state.rewind_other):
+        variable.assign(value)
+    metrics = self._train_and_measure(model, state.evaluate, seed, level, extra_callbacks)
+    metrics['wall_time_s'] = time.time() - start
+    self._save_level(r, seed, level, MAIN, model, state.rewind_other, metrics, save_weights=True)
+    return metrics
+
+  def _control_level(self, control, seed, r, level):
+    start = time.time()
+    stored = storage.load_arrays(self.paths.file(r, level, MAIN, storage.MASKS))
+    masks = storage.unpack(stored, 'mask')
+    control_seed = _derived_seed(seed, control, level)
+    base = self._build_model(seed)
+    if control == 'reinit':
+      model = self._wrap(base, control_seed, mask_1_action='reinit')
+      rounds_lib.take_snapshot(model)
+      _assign(_mask_variables(model), masks, 'masks')
+      rounds_lib.rewind_weights(model)  # survivors drawn afresh from the initializers, pruned ones 0
+      rounds_lib.take_snapshot(model)  # the snapshot now holds what this control starts from
+    else:
+      layer_rates = _random_prune_rates(_prunable_layer_names(base), stored)
+      model = self._wrap(base, control_seed, criterion='random', scope='layer', layer_rates=layer_rates)
+      _assign([s for w in rounds_lib.lottery_wrappers(model) for s in w.snapshots], storage.unpack(stored, 'snapshot'),
+              'snapshots')
+      for w in rounds_lib.lottery_wrappers(model):
+        w.snapshot_step.assign(int(stored['snapshot_step']))
+      _assign(_other_variables(model), storage.unpack(stored, 'other'), 'other layers')
+      rounds_lib.compute_next_masks(model)
+      counts = [int(np.count_nonzero(m.numpy())) for m in _mask_variables(model)]
+      expected = [int(np.count_nonzero(m)) for m in masks]
+      if counts != expected:
+        raise ValueError(f'random_prune could not match the per-tensor counts of the main masks ({expected}), got '
+                         f'{counts}: a layer whose prunable tensors have different sparsities is not supported')
+      rounds_lib.rewind_weights(model)
+    _, evaluate = self._compile(model)
+    metrics = self._train_and_measure(model, evaluate, seed, level, [])
+    metrics['wall_time_s'] = time.time() - start
+    self._save_level(r, seed, level, control, model, [v.numpy() for v in _other_variables(model)], metrics,
+                     save_weights=False)
+    return metrics
+
+  def _train_dataset(self, seed, level):
+    """The level's batches: a fresh seeded permutation per epoch, the same for the main run and its controls."""
+    t = self.config.training
+    if self._train_tensors is None:
+      self._train_tensors = (tf.constant(self.split.x_train), tf.constant(self.split.y_train))
+    x, y = self._train_tensors
+    n, batch, steps = len(self.split.x_train), t.batch_size, self.steps_per_epoch
+    rng = np.random.RandomState(_derived_seed(seed, 'data', level))
+    order = np.concatenate([rng.permutation(n)[:steps * batch] for _ in range(t.epochs)]).reshape(-1, batch)
+    dataset = tf.data.Dataset.from_tensor_slices(order.astype(np.int64))
+    return dataset.map(lambda i: (tf.gather(x, i), tf.gather(y, i))).prefetch(2)
+
+  def _train_and_measure(self, model, evaluate, seed, level, extra_callbacks):
+    split, t = self.split, self.config.training
+    supermask_loss, supermask_accuracy = evaluate(split.x_test, split.y_test)
+    curve = _ValidationCurve(evaluate, split.x_val, split.y_val, t.eval_every, self.iterations)
+    model.fit(self._train_dataset(seed, level), epochs=t.epochs, steps_per_epoch=self.steps_per_epoch,
+              verbose=2 if self.verbose else 0,
+              callbacks=extra_callbacks + [callbacks_lib.UpdateLotteryStep(), curve])
+    test_loss, test_accuracy = evaluate(split.x_test, split.y_test)
+    points = curve.curve
+    stop = min(points, key=lambda p: p['val_loss'])
+    best = max(points, key=lambda p: p['val_accuracy'])
+    layers = rounds_lib.layer_sparsity(model)
+    masks = _mask_variables(model)
+    return {
+        'weights_remaining': rounds_lib.weights_remaining(model),
+        'weights_alive': sum(int(np.count_nonzero(m.numpy())) for m in masks),
+        'prunable_weights': sum(int(np.prod(m.shape)) for m in masks),
+        'layer_weights_remaining': {name: 1.0 - sparsity for name, sparsity in layers.items()},
+        'test_accuracy': test_accuracy,
+        'test_loss': test_loss,
+        'best_val_accuracy': best['val_accuracy'],
+        'best_val_iteration': best['iteration'],
+        'early_stop_iteration': stop['iteration'],
+        'early_stop_val_loss': stop['val_loss'],
+        'early_stop_val_accuracy': stop['val_accuracy'],
+        'supermask_accuracy': supermask_accuracy,
+        'supermask_loss': supermask_loss,
+        'iterations': self.iterations,
+        'curve': points,
+    }
+
+  # --- outputs -----------------------------------------------------------------------------------------------------
+
+  def _save_level(self, r, seed, level, branch, model, other_values, metrics, save_weights):
+    metrics = dict(metrics, run=os.path.basename(self.run_dir), replicate=r, seed=seed, level=level, branch=branch)
+    wrappers = rounds_lib.lottery_wrappers(model)
+    arrays = {}
+    arrays.update(storage.pack('mask', [m.numpy() for m in _mask_variables(model)],
+                        [f'{w.layer.name}/{wrapper_lib._short_name(weight)}'  # pylint: disable=protected-access
+                         for w in wrappers for weight, _, _ in w.pruning_vars]))
+    arrays['mask_layer'] = np.array([i for i, w in enumerate(wrappers) for _ in w.pruning_vars], np.int64)
+    arrays.update(storage.pack('snapshot', [s.numpy() for w in wrappers for s in w.snapshots],
+                        [f'{w.layer.name}/{wrapper_lib._short_name(v)}'  # pylint: disable=protected-access
+                         for w in wrappers for v in w.layer.weights]))
+    arrays.update(storage.pack('other', list(other_values), [v.name for v in _other_variables(model)]))
+    arrays['snapshot_step'] = np.int64(wrappers[0].snapshot_step.numpy())
+    arrays['rounds_done'] = np.int64(wrappers[0].rounds_done.numpy())
+    storage.save_arrays(self.paths.file(r, level, branch, storage.MASKS), arrays)
+    if save_weights:
+      storage.save_arrays(self.paths.file(r, level, branch, storage.WEIGHTS),
+                          storage.pack('weight', [v.numpy() for v in model.weights], [v.name for v in model.weights]))
+    storage.write_csv(self.paths.file(r, level, branch, storage.CURVE), metrics['curve'],
+                      ['iteration', 'val_loss', 'val_accuracy'])
+    storage.write_csv(self.paths.file(r, level, branch, storage.METRICS_CSV), [flat_metrics(metrics)])
+    storage.write_json(self.paths.file(r, level, branch, storage.METRICS_JSON), metrics)
+    if self.tensorboard:
+      self._write_tensorboard(r, level, branch, metrics)
+    self._write_results()
+
+  def _write_tensorboard(self, r, level, branch, metrics):
+    writer = tf.summary.create_file_writer(self.paths.tensorboard_dir(r, branch))
+    with writer.as_default():
+      for key in ('test_accuracy', 'test_loss', 'best_val_accuracy', 'supermask_accuracy', 'weights_remaining',
+                  'early_stop_iteration', 'wall_time_s'):
+        _scalar_summary(key, metrics[key], level)
+      for layer, remaining in metrics['layer_weights_remaining'].items():
+        _scalar_summary(f'sparsity/{layer}', 1.0 - remaining, level)
+      for point in metrics['curve']:
+        _scalar_summary(f'val_accuracy_by_iteration/level_{level}', point['val_accuracy'], point['iteration'])
+    writer.close()
+
+  def _write_results(self):
+    rows = [flat_metrics(m) for m in storage.load_level_metrics(self.run_dir)]
+    if rows:
+      storage.write_csv(self.paths.results_path, rows)
+
+
+METRIC_COLUMNS = ('run', 'replicate', 'seed', 'level', 'branch', 'weights_remaining', 'weights_alive',
+                  'prunable_weights', 'test_accuracy', 'test_loss', 'best_val_accuracy', 'best_val_iteration',
+                  'early_stop_iteration', 'early_stop_val_loss', 'early_stop_val_accuracy', 'supermask_accuracy',
+                  'supermask_loss', 'iterations', 'wall_time_s')
+
+
+def flat_metrics(metrics):
+  """A level's metrics as one flat CSV row (per-layer values as `remaining/<layer>` columns, no curve)."""
+  row = {key: metrics[key] for key in METRIC_COLUMNS if key in metrics}
+  row.update({f'remaining/{layer}': v for layer, v in metrics.get('layer_weights_remaining', {}).items()})
+  row.update({k: v for k, v in metrics.items() if k not in row and k not in ('curve', 'layer_weights_remaining')})
+  return row
+
+
+def _mask_variables(model):
+  return [mask for w in rounds_lib.lottery_wrappers(model) for _, mask, _ in w.pruning_vars]
+
+
+def _assign(variables, values, what):
+  if len(variables) != len(values) or any(tuple(v.shape) != tuple(a.shape) for v, a in zip(variables, values)):
+    raise ValueError(f'the saved {what} do not fit the model ({len(values)} saved, {len(variables)} in the model, '
+                     'or shapes differ): was the model builder changed?')
+  for variable, value in zip(variables, values):
+    variable.assign(value)
+
+
+def _load_state(model, path):
+  """Restores every variable of a wrapped model (weights, masks, snapshots, counters) from weights.npz."""
+  _assign(model.weights, storage.unpack(storage.load_arrays(path), 'weight'), f'weights in {path}')
+
+
+def _random_prune_rates(layer_names, stored):
+  """Per-layer rates whose one random round keeps exactly the main masks' counts."""
+  masks = storage.unpack(stored, 'mask')
+  owners = stored['mask_layer']
+  rates = {}
+  for index, name in enumerate(layer_names):
+    mine = [m for m, owner in zip(masks, owners) if owner == index]
+    if not mine:
+      raise ValueError(f'the saved masks do not fit the model: no mask for layer {name!r}')
+    kept, total = int(np.count_nonzero(mine[0])), int(mine[0].size)
+    if kept == 0:
+      raise ValueError(f'layer {name!r} has no weight left at this level; random_prune cannot match it')
+    rates[name] = max(0.0, 1.0 - kept / total)
+  return rates
+
+
+def run_experiment(config, out_dir=None, **kwargs):
+  """Runs or resumes a lottery experiment; see `LotteryExperiment` for the arguments.
+
+  Returns:
+    The metrics of every finished level, as `LotteryExperiment.run`.
+  """
+  return LotteryExperiment(config, out_dir, **kwargs).run()

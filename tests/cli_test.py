@@ -1,0 +1,125 @@
+"""Tests for the ltp-tfmot command line: flags to config, run + resume + report, errors, `python -m`."""
+
+import contextlib
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import tensorflow as tf
+
+from ltp_tfmot import cli
+from ltp_tfmot.experiment import config as config_lib
+
+# LeNet-300-100 on 300 embedded MNIST digits, one epoch, one pruning level and the reinit control.
+RUN_FLAGS = ['--model=lenet_300_100', '--dataset=mnist', '--dataset_source=embedded', '--train_size=300',
+             '--test_size=200', '--epochs=1', '--batch_size=50', '--eval_every=2', '--levels=1', '--controls=reinit',
+             '--notensorboard']
+
+
+def _main(*args):
+  """Runs cli.main in-process; returns (exit status, stdout, stderr)."""
+  out, err = io.StringIO(), io.StringIO()
+  with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    status = cli.main(['ltp-tfmot'] + list(args))
+  return status, out.getvalue(), err.getvalue()
+
+
+class FlagsTest(tf.test.TestCase):
+
+  def test_defaults_are_the_papers_lenet_set_up(self):
+    cli.FLAGS.unparse_flags()
+    cli.FLAGS(['ltp-tfmot'])
+    config = cli.config_from_flags()
+    self.assertEqual(config, config_lib.RunConfig())
+    self.assertEqual((config.training.optimizer, config.training.learning_rate, config.training.batch_size),
+                     ('adam', 1.2e-3, 60))
+    self.assertEqual(config.pruning.layer_rates, {'output': 0.1})
+
+  def test_every_setting_is_a_flag(self):
+    cli.FLAGS.unparse_flags()
+    cli.FLAGS(['ltp-tfmot', '--model=conv2', '--dataset=cifar10', '--levels=7', '--rate=0.15', '--criterion=movement',
+               '--scope=global', '--rewind_step=500', '--layer_rates=', '--controls=reinit,random_prune',
+               '--control_levels=2,4', '--replicates=3', '--optimizer=sgd', '--momentum=0.9', '--learning_rate=0.1',
+               '--batch_size=128', '--epochs=3', '--eval_every=50', '--seed=7', '--validation_split=0.2',
+               '--train_size=1000', '--test_size=500', '--mask_0_action=freeze', '--mask_1_action=reshuffle',
+               '--dynamic_weight_rescaling'])
+    config = cli.config_from_flags()
+    self.assertEqual(config.model, 'conv2')
+    self.assertEqual(config.data, config_lib.DataConfig(name='cifar10', validation_split=0.2, train_size=1000,
+                                                        test_size=500))
+    self.assertEqual(config.training, config_lib.TrainingConfig(optimizer='sgd', learning_rate=0.1, momentum=0.9,
+                                                                batch_size=128, epochs=3, eval_every=50))
+    self.assertEqual(config.pruning, config_lib.PruningConfig(
+        criterion='movement', scope='global', rate=0.15, layer_rates={}, rewind_step=500, mask_0_action='freeze',
+        mask_1_action='reshuffle', dynamic_weight_rescaling=True, levels=7))
+    self.assertEqual((config.seed, config.replicates, config.controls, config.control_levels),
+                     (7, 3, ('reinit', 'random_prune'), (2, 4)))
+
+  def test_usage_errors_exit_2_before_any_work(self):
+    for args, message in ((['--rate=0.5'], 'first argument must be a command'),
+                          (['train'], "got 'train'"),
+                          (['run', '--no_such_flag=1'], 'no_such_flag'),
+                          (['run', '--rate=1.5'], r'pruning.rate must be a number in (0, 1), got 1.5'),
+                          (['run', '--layer_rates=output'], 'name:rate'),
+                          (['report'], 'at least one run directory')):
+      status, _, err = _main(*args)
+      self.assertEqual(status, 2, args)
+      self.assertIn(message, err)
+
+  def test_help_lists_commands_and_flags(self):
+    status, out, _ = _main('--help')
+    self.assertEqual(status, 0)
+    self.assertIn('ltp-tfmot report DIR', out)
+    self.assertIn('--rewind_step', out)
+
+
+class CommandsTest(tf.test.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.out = tempfile.mkdtemp(prefix='ltp_cli_test_')
+    cls.status, cls.stdout, cls.stderr = _main('run', f'--out={cls.out}', *RUN_FLAGS)
+    cls.run_dirs = [os.path.join(cls.out, d) for d in os.listdir(cls.out)]
+
+  @classmethod
+  def tearDownClass(cls):
+    shutil.rmtree(cls.out, ignore_errors=True)
+    super().tearDownClass()
+
+  def test_run_trains_every_level_and_prints_progress_and_table(self):
+    self.assertEqual(self.status, 0, self.stderr)
+    self.assertLen(self.run_dirs, 1)
+    self.assertStartsWith(os.path.basename(self.run_dirs[0]), 'lottery_')
+    self.assertIn('replicate 0 level 0/1 main:', self.stdout)
+    self.assertIn('replicate 0 level 1/1 reinit:', self.stdout)
+    self.assertIn('| Level | Weights remaining | Ticket acc. | Reinit acc. |', self.stdout)
+    self.assertTrue(os.path.exists(os.path.join(self.run_dirs[0], 'replicate_0', 'level_1', 'main', 'metrics.json')))
+
+  def test_same_command_again_skips_everything(self):
+    status, out, err = _main('run', f'--out={self.out}', *RUN_FLAGS)
+    self.assertEqual(status, 0, err)
+    self.assertIn('3 done earlier, 0 to run', out)
+    self.assertNotIn('replicate 0 level', out)
+
+  def test_run_dir_with_other_settings_is_refused(self):
+    status, _, err = _main('run', f'--run_dir={self.run_dirs[0]}', '--rate=0.5', *RUN_FLAGS)
+    self.assertEqual(status, 1)
+    self.assertIn('pruning.rate is 0.2 there and 0.5 here', err)
+
+  def test_report_in_a_subprocess_as_python_m(self):
+    report_dir = tempfile.mkdtemp(prefix='ltp_cli_report_')
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p), TF_CPP_MIN_LOG_LEVEL='3')
+    result = subprocess.run([sys.executable, '-m', 'ltp_tfmot.cli', 'report', self.out, f'--report_dir={report_dir}'],
+                            capture_output=True, text=True, env=env, timeout=120, check=False)
+    self.assertEqual(result.returncode, 0, result.stderr)
+    self.assertIn('| 1 | 80% |', result.stdout)
+    self.assertCountEqual(os.listdir(report_dir), ['report.md', 'accuracy.png'])
+    shutil.rmtree(report_dir, ignore_errors=True)
+
+
+if __name__ == '__main__':
+  tf.test.main()

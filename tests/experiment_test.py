@@ -1,0 +1,421 @@
+"""Tests for the experiment runner: config, hashing, files, resuming, refusal, controls, reports."""
+
+import dataclasses
+import os
+import shutil
+import socket
+import tempfile
+from unittest import mock
+
+from absl.testing import parameterized
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+import ltp_tfmot
+from ltp_tfmot import experiment
+from ltp_tfmot import models as models_lib
+from ltp_tfmot.experiment import data as data_lib
+from ltp_tfmot.experiment import runner as runner_lib
+from ltp_tfmot.experiment import storage
+from tests import fixtures
+
+_X, _Y = fixtures.classification_data(n=160, seed=0)
+_XT, _YT = fixtures.classification_data(n=64, seed=1)
+DATA = (_X, _Y, _XT, _YT)
+SIZES = [128, 192, 48]  # prunable weights of fixtures.mlp per layer
+
+
+def _mlp(input_shape, num_classes, seed):
+  del input_shape, num_classes
+  return fixtures.mlp(seed)
+
+
+def _config(levels=2, controls=(), rate=0.5, **pruning):
+  return experiment.RunConfig(
+      model='mlp',
+      data=experiment.DataConfig(name='toy'),
+      training=experiment.TrainingConfig(learning_rate=0.01, batch_size=16, epochs=1, eval_every=3),
+      pruning=experiment.PruningConfig(rate=rate, layer_rates={}, levels=levels, **pruning),
+      controls=controls)
+
+
+def _experiment(run_dir, config=None, **kwargs):
+  kwargs.setdefault('data', DATA)
+  return experiment.LotteryExperiment(config or _config(), run_dir=run_dir, model_fn=_mlp, tensorboard=False,
+                                      log=lambda line: None, **kwargs)
+
+
+def _tree(path):
+  """{relative path: (size, mtime_ns)} of every file under path."""
+  result = {}
+  for root, _, files in os.walk(path):
+    for name in files:
+      full = os.path.join(root, name)
+      info = os.stat(full)
+      result[os.path.relpath(full, path)] = (info.st_size, info.st_mtime_ns)
+  return result
+
+
+def _comparable(results):
+  keys = ('level', 'branch', 'weights_remaining', 'test_accuracy', 'test_loss', 'best_val_accuracy',
+          'early_stop_iteration', 'supermask_accuracy', 'supermask_loss')
+  return [{k: r[k] for k in keys} for r in results]
+
+
+class _TestCase(tf.test.TestCase):
+
+  def _new_dir(self):
+    return tempfile.mkdtemp(dir=self.get_temp_dir())
+
+
+class ConfigTest(tf.test.TestCase, parameterized.TestCase):
+
+  @parameterized.named_parameters(
+      ('rate', lambda: experiment.PruningConfig(rate=1.5), r'pruning\.rate must be a number in \(0, 1\), got 1\.5'),
+      ('criterion', lambda: experiment.PruningConfig(criterion='biggest'), r"pruning\.criterion .*'biggest'"),
+      ('scope', lambda: experiment.PruningConfig(scope='model'), r"pruning\.scope must be one of .*'model'"),
+      ('layer_rate', lambda: experiment.PruningConfig(layer_rates={'output': 1.0}),
+       r"pruning\.layer_rates\['output'\] must be .*\[0, 1\), got 1\.0"),
+      ('rewind_step', lambda: experiment.PruningConfig(rewind_step=-1), r'pruning\.rewind_step .*>= 0.*-1'),
+      ('levels', lambda: experiment.PruningConfig(levels=2.5), r'pruning\.levels .*2\.5'),
+      ('optimizer', lambda: experiment.TrainingConfig(optimizer='rmsprop'), r"training\.optimizer .*'rmsprop'"),
+      ('learning_rate', lambda: experiment.TrainingConfig(learning_rate=0), r'training\.learning_rate .*> 0.*0'),
+      ('momentum_with_adam', lambda: experiment.TrainingConfig(momentum=0.9), r"training\.momentum .*'sgd'"),
+      ('batch_size', lambda: experiment.TrainingConfig(batch_size=0), r'training\.batch_size .*>= 1.*0'),
+      ('validation_split', lambda: experiment.DataConfig(validation_split=1.0), r'data\.validation_split .*1\.0'),
+      ('source', lambda: experiment.DataConfig(source='web'), r"data\.source must be one of .*'web'"),
+      ('model', lambda: experiment.RunConfig(model=''), r"model must be a non-empty name.*''"),
+      ('control', lambda: experiment.RunConfig(controls=('shuffle',)), r"controls must be one of .*'shuffle'"),
+      ('control_level', lambda: experiment.RunConfig(controls=('reinit',), control_levels=(0, 9)),
+       r'control_levels must lie in 1\.\.5 .*\[0, 9\]'),
+      ('replicates', lambda: experiment.RunConfig(replicates=0), r'replicates .*>= 1.*0'),
+  )
+  def test_bad_setting_raises_naming_field_and_value(self, build, message):
+    with self.assertRaisesRegex(ValueError, message):
+      build()
+
+  def test_hash_is_stable_and_ignores_defaults_and_amounts(self):
+    default = experiment.RunConfig()
+    self.assertEqual(default.hash(), '44136fa355b3')  # sha256('{}'): no setting differs from its default
+    self.assertEqual(default.run_name(), 'lottery_44136fa355b3')
+    spelled_out = experiment.RunConfig(pruning=experiment.PruningConfig(rate=0.2, layer_rates={'output': 0.1}),
+                                       training=experiment.TrainingConfig(learning_rate=0.0012))
+    self.assertEqual(spelled_out.hash(), default.hash())
+    more = experiment.RunConfig(pruning=experiment.PruningConfig(levels=20), replicates=3, controls=('reinit',))
+    self.assertEqual(more.hash(), default.hash())
+    self.assertEqual(experiment.RunConfig(pruning=experiment.PruningConfig(rate=0.3)).hash(), '4bb69b35afd9')
+
+  @parameterized.named_parameters(
+      ('model', dict(model='conv2')),
+      ('seed', dict(seed=1)),
+      ('rate', dict(pruning=experiment.PruningConfig(rate=0.3))),
+      ('layer_rates', dict(pruning=experiment.PruningConfig(layer_rates={})),),
+      ('criterion', dict(pruning=experiment.PruningConfig(criterion='large_init'))),
+      ('rewind_step', dict(pruning=experiment.PruningConfig(rewind_step=100))),
+      ('epochs', dict(training=experiment.TrainingConfig(epochs=3))),
+      ('data', dict(data=experiment.DataConfig(train_size=500))),
+  )
+  def test_hash_differs_when_a_setting_differs(self, changes):
+    changed = experiment.RunConfig(**changes)
+    self.assertNotEqual(changed.hash(), experiment.RunConfig().hash())
+    self.assertLen(changed.non_default_settings(), 1)
+
+  def test_dict_round_trip_and_unknown_keys(self):
+    config = experiment.RunConfig(model='conv4', pruning=experiment.PruningConfig(scope='global', levels=3),
+                                  controls=('reinit', 'random_prune'), control_levels=[2, 1], replicates=2)
+    restored = experiment.RunConfig.from_dict(config.to_dict())
+    self.assertEqual(restored, config)
+    self.assertEqual(restored.control_levels, (1, 2))
+    with self.assertRaisesRegex(ValueError, r"unknown settings \['pruning.ratio'\]"):
+      experiment.RunConfig.from_dict({'pruning': {'ratio': 0.3}})
+
+
+class RunOutputsTest(tf.test.TestCase):
+  """One small run with both controls, shared by the tests that only read its outputs."""
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.out = tempfile.mkdtemp(prefix='ltp_experiment_test_')
+    cls.config = _config(levels=2, controls=('reinit', 'random_prune'))
+    cls.lines = []
+    cls.experiment = experiment.LotteryExperiment(cls.config, cls.out, model_fn=_mlp, data=DATA,
+                                                  log=cls.lines.append)
+    cls.results = cls.experiment.run()
+    cls.run_dir = cls.experiment.run_dir
+
+  @classmethod
+  def tearDownClass(cls):
+    shutil.rmtree(cls.out, ignore_errors=True)
+    super().tearDownClass()
+
+  def _masks(self, level, branch):
+    return experiment.load_masks(self.run_dir, 0, level, branch)
+
+  def test_run_directory_is_named_by_the_hash_and_holds_every_file(self):
+    self.assertEqual(os.path.basename(self.run_dir), self.config.run_name())
+    for level in range(3):
+      for branch in ['main'] + (['reinit', 'random_prune'] if level else []):
+        names = set(os.listdir(os.path.join(self.run_dir, 'replicate_0', f'level_{level}', branch)))
+        expected = {'masks.npz', 'curve.csv', 'metrics.csv', 'metrics.json'} | ({'weights.npz'} if branch == 'main'
+                                                                                 else set())
+        self.assertEqual(names, expected, (level, branch))
+    meta = storage.read_json(os.path.join(self.run_dir, 'config.json'))
+    self.assertEqual(meta['hash'], self.config.hash())
+    self.assertEqual(meta['data']['train'], 144)
+    self.assertTrue(os.listdir(os.path.join(self.run_dir, 'tensorboard', 'replicate_0', 'main')))
+    with open(os.path.join(self.run_dir, 'results.csv')) as f:
+      self.assertLen(f.read().strip().splitlines(), 1 + 3 + 2 * 2)
+
+  def test_tensorboard_has_per_level_scalars(self):
+    tb_dir = os.path.join(self.run_dir, 'tensorboard', 'replicate_0', 'main')
+    values = {}
+    for name in os.listdir(tb_dir):
+      for event in tf.compat.v1.train.summary_iterator(os.path.join(tb_dir, name)):
+        for value in event.summary.value:
+          self.assertEqual(value.metadata.plugin_data.plugin_name, 'scalars')
+          values[(value.tag, event.step)] = float(tf.make_ndarray(value.tensor))
+    self.assertAlmostEqual(values[('test_accuracy', 2)], self.results[-3]['test_accuracy'], places=6)
+    self.assertAlmostEqual(values[('sparsity/hidden2', 1)], 0.5)
+    self.assertAlmostEqual(values[('weights_remaining', 2)], 0.25)
+
+  def test_metrics_per_level(self):
+    main = [r for r in self.results if r['branch'] == 'main']
+    self.assertEqual([r['level'] for r in main], [0, 1, 2])
+    for r in main:
+      alive = [int(np.floor(n * 0.5**r['level'] + 0.5)) for n in SIZES]
+      self.assertEqual(r['weights_alive'], sum(alive))
+      self.assertAlmostEqual(r['weights_remaining'], sum(alive) / sum(SIZES))
+      self.assertEqual(list(r['layer_weights_remaining']), ['hidden1', 'hidden2', 'output'])
+      self.assertAllClose(list(r['layer_weights_remaining'].values()), [a / n for a, n in zip(alive, SIZES)])
+      for key in ('test_accuracy', 'best_val_accuracy', 'supermask_accuracy'):
+        self.assertBetween(r[key], 0.0, 1.0)
+      self.assertEqual(r['iterations'], 9)  # 144 examples // 16
+      self.assertEqual([p['iteration'] for p in r['curve']], [0, 3, 6, 9])
+      stop = min(r['curve'], key=lambda p: p['val_loss'])
+      self.assertEqual(r['early_stop_iteration'], stop['iteration'])
+      self.assertEqual(r['best_val_accuracy'], max(p['val_accuracy'] for p in r['curve']))
+      self.assertGreater(r['wall_time_s'], 0)
+    self.assertGreater(main[0]['test_accuracy'], 0.4)  # it learns something (chance is 0.25)
+
+  def test_one_progress_line_per_level_with_eta(self):
+    progress = [line for line in self.lines if line.startswith('replicate 0 level')]
+    self.assertLen(progress, 7)
+    self.assertIn('weights left', progress[0])
+    self.assertIn('ETA', progress[0])
+    self.assertTrue(progress[-1].endswith('ETA done'))
+
+  def test_main_masks_and_snapshot_on_disk(self):
+    stored = self._masks(2, 'main')
+    self.assertEqual([int(np.count_nonzero(m)) for m in stored['masks']], [32, 48, 12])
+    self.assertEqual(stored['mask_names'], ['hidden1/kernel', 'hidden2/kernel', 'output/kernel'])
+    self.assertEqual(stored['snapshot_names'][:2], ['hidden1/kernel', 'hidden1/bias'])
+    initial = fixtures.mlp(self.config.seed)
+    self.assertAllEqual(stored['snapshots'][0], initial.layers[0].kernel.numpy())
+    self.assertEqual(stored['snapshot_step'], 0)
+    self.assertEqual(stored['rounds_done'], 2)
+
+  def test_reinit_control_has_identical_masks_and_fresh_weights(self):
+    for level in (1, 2):
+      main, reinit = self._masks(level, 'main'), self._masks(level, 'reinit')
+      for a, b in zip(main['masks'], reinit['masks']):
+        self.assertAllEqual(a, b)
+      main_start = main['snapshots'][0] * main['masks'][0]
+      reinit_start = reinit['snapshots'][0]
+      self.assertAllEqual(reinit_start == 0, main['masks'][0] == 0)
+      self.assertFalse(np.allclose(main_start, reinit_start))
+
+  def test_random_prune_control_has_same_counts_other_masks_same_rewind_point(self):
+    for level in (1, 2):
+      main, random = self._masks(level, 'main'), self._masks(level, 'random_prune')
+      main_masks, random_masks = main['masks'], random['masks']
+      self.assertEqual([int(np.count_nonzero(m)) for m in random_masks],
+                       [int(np.count_nonzero(m)) for m in main_masks])
+      self.assertFalse(all(np.array_equal(a, b) for a, b in zip(main_masks, random_masks)))
+      self.assertAllEqual(random['snapshots'][0], main['snapshots'][0])
+    ranks = {r['branch']: r['weights_remaining'] for r in self.results if r['level'] == 2}
+    self.assertEqual(len(set(ranks.values())), 1)
+
+  def test_report_table_and_plot_for_one_and_two_runs(self):
+    md_path, png_path = experiment.write_report([self.run_dir])
+    self.assertEqual(os.path.dirname(md_path), self.run_dir)
+    with open(md_path) as f:
+      text = f.read()
+    self.assertIn('| Level | Weights remaining | Ticket acc. | Reinit acc. | Random prune acc. | Early-stop it. | '
+                  'Supermask acc. |', text)
+    self.assertIn('| 1 | 50% |', text)
+    self.assertIn('| 2 | 25% |', text)
+    with open(png_path, 'rb') as f:
+      self.assertEqual(f.read(8), b'\x89PNG\r\n\x1a\n')
+    other = os.path.join(self.out, 'lottery_copy')
+    shutil.copytree(self.run_dir, other, dirs_exist_ok=True)
+    md_path, png_path = experiment.write_report([self.out])
+    self.assertEqual(os.path.dirname(md_path), os.path.abspath(self.out))
+    with open(md_path) as f:
+      self.assertEqual(f.read().count('| Level |'), 2)
+    self.assertGreater(os.path.getsize(png_path), 10000)
+
+
+class ResumeTest(_TestCase):
+
+  def test_rerun_skips_every_finished_level(self):
+    run_dir = self._new_dir()
+    first = _experiment(run_dir, _config(levels=1, controls=('reinit',)))
+    results = first.run()
+    self.assertEqual(first.jobs_run, 3)
+    before = {k: v for k, v in _tree(run_dir).items() if k.startswith('replicate_')}
+    again = _experiment(run_dir, _config(levels=1, controls=('reinit',)))
+    self.assertEqual(again.run(), results)
+    self.assertEqual(again.jobs_run, 0)
+    self.assertEqual({k: v for k, v in _tree(run_dir).items() if k.startswith('replicate_')}, before)
+
+  def test_resume_after_losing_the_last_level_matches_an_uninterrupted_run(self):
+    whole_dir, resumed_dir = self._new_dir(), self._new_dir()
+    whole = _experiment(whole_dir).run()
+    _experiment(resumed_dir).run()
+    shutil.rmtree(os.path.join(resumed_dir, 'replicate_0', 'level_2'))
+    resumed = _experiment(resumed_dir)
+    results = resumed.run()
+    self.assertEqual(resumed.jobs_run, 1)
+    self.assertEqual(_comparable(results), _comparable(whole))
+    for name in ('masks.npz', 'weights.npz'):
+      a = storage.load_arrays(os.path.join(whole_dir, 'replicate_0', 'level_2', 'main', name))
+      b = storage.load_arrays(os.path.join(resumed_dir, 'replicate_0', 'level_2', 'main', name))
+      for key in a:
+        self.assertAllEqual(a[key], b[key], msg=f'{name}:{key}')
+
+  def test_a_run_killed_mid_level_resumes_from_that_level(self):
+    run_dir = self._new_dir()
+    killed = _experiment(run_dir)
+    original = runner_lib.LotteryExperiment._train_and_measure  # pylint: disable=protected-access
+
+    def train_until_level_2(self, model, evaluate, seed, level, extra_callbacks):
+      if level == 2:
+        raise KeyboardInterrupt('killed')
+      return original(self, model, evaluate, seed, level, extra_callbacks)
+
+    with mock.patch.object(runner_lib.LotteryExperiment, '_train_and_measure', train_until_level_2):
+      with self.assertRaises(KeyboardInterrupt):
+        killed.run()
+    self.assertFalse(os.path.exists(os.path.join(run_dir, 'replicate_0', 'level_2')))
+    self.assertTrue(os.path.exists(os.path.join(run_dir, 'replicate_0', 'level_1', 'main', 'metrics.json')))
+    resumed = _experiment(run_dir)
+    results = resumed.run()
+    self.assertEqual(resumed.jobs_run, 1)
+    self.assertEqual([r['level'] for r in results], [0, 1, 2])
+
+  def test_late_rewinding_snapshots_after_k_iterations(self):
+    run_dir = self._new_dir()
+    _experiment(run_dir, _config(levels=1, rewind_step=4)).run()
+    stored = experiment.load_masks(run_dir, 0, 1)
+    self.assertEqual(stored['snapshot_step'], 4)
+    self.assertFalse(np.allclose(stored['snapshots'][0], fixtures.mlp(0).layers[0].kernel.numpy()))
+
+  def test_replicates_use_consecutive_seeds(self):
+    run_dir = self._new_dir()
+    config = dataclasses.replace(_config(levels=0), replicates=2)
+    results = _experiment(run_dir, config).run()
+    self.assertEqual([(r['replicate'], r['seed']) for r in results], [(0, 0), (1, 1)])
+    self.assertNotEqual(results[0]['supermask_loss'], results[1]['supermask_loss'])
+
+
+class OtherLayersTest(_TestCase):
+
+  def test_layers_without_prunable_weights_are_reset_at_each_level(self):
+    rng = np.random.RandomState(0)
+    images = (rng.randn(120, 8, 8, 2).astype(np.float32), rng.randint(0, 3, 120),
+              rng.randn(30, 8, 8, 2).astype(np.float32), rng.randint(0, 3, 30))
+    config = dataclasses.replace(_config(levels=1), model='convnet')
+    seen = {}
+    original = runner_lib.LotteryExperiment._train_and_measure  # pylint: disable=protected-access
+
+    def spy(self, model, evaluate, seed, level, extra_callbacks):
+      bn = model.get_layer('bn')
+      seen[level] = [w.numpy() for w in bn.weights]
+      return original(self, model, evaluate, seed, level, extra_callbacks)
+
+    run_dir = self._new_dir()
+    with mock.patch.object(runner_lib.LotteryExperiment, '_train_and_measure', spy):
+      experiment.LotteryExperiment(config, run_dir=run_dir, model_fn=lambda *args: fixtures.convnet(args[-1]),
+                                   data=images, tensorboard=False, log=lambda line: None).run()
+    trained = storage.load_arrays(os.path.join(run_dir, 'replicate_0', 'level_0', 'main', 'weights.npz'))
+    trained_bn = [v for v, name in zip(storage.unpack(trained, 'weight'), trained['weight_names']) if 'bn/' in name]
+    self.assertFalse(np.allclose(trained_bn[2], seen[0][2]))  # level 0 training moved the moving mean
+    for before, after in zip(seen[0], seen[1]):
+      self.assertAllEqual(before, after)  # level 1 starts from the rewind values again
+    self.assertLen(experiment.load_masks(run_dir, 0, 1)['other'], 4)
+
+
+class RefusalTest(_TestCase):
+
+  def test_other_settings_are_refused_and_the_directory_left_untouched(self):
+    run_dir = self._new_dir()
+    _experiment(run_dir, _config(levels=0)).run()
+    before = _tree(run_dir)
+    with self.assertRaisesRegex(ValueError, r'holds a run with other settings.*pruning\.rate is 0\.5 there and 0\.3'):
+      _experiment(run_dir, _config(levels=0, rate=0.3)).run()
+    other_data = (_X + 1.0, _Y, _XT, _YT)
+    with self.assertRaisesRegex(ValueError, 'the data differ'):
+      _experiment(run_dir, _config(levels=0), data=other_data).run()
+    self.assertEqual(_tree(run_dir), before)
+
+  def test_non_run_directory_is_refused(self):
+    run_dir = self._new_dir()
+    with open(os.path.join(run_dir, 'notes.txt'), 'w') as f:
+      f.write('mine')
+    with self.assertRaisesRegex(ValueError, 'not an ltp_tfmot run directory'):
+      _experiment(run_dir, _config(levels=0)).run()
+    self.assertEqual(os.listdir(run_dir), ['notes.txt'])
+
+  def test_bad_data_and_model_fail_before_writing(self):
+    out = self._new_dir()
+    with self.assertRaisesRegex(ValueError, r'y_train must hold one integer class per example'):
+      _experiment(os.path.join(out, 'a'), data=(_X, _Y[:10], _XT, _YT)).run()
+    with self.assertRaisesRegex(ValueError, r'model must be one of .*lenet_300_100'):
+      experiment.LotteryExperiment(experiment.RunConfig(model='resnet'), out)
+    with self.assertRaisesRegex(ValueError, r'rewind_step \(100\) must be smaller than the iterations'):
+      _experiment(os.path.join(out, 'b'), _config(rewind_step=100)).run()
+    self.assertEqual(os.listdir(out), [])
+
+  def test_cifar10_offline_fails_fast_with_a_clear_error(self):
+    with mock.patch.dict(os.environ, {'KERAS_HOME': self._new_dir()}), \
+        mock.patch.object(socket, 'create_connection', side_effect=OSError('no network')):
+      with self.assertRaisesRegex(ValueError, 'CIFAR-10 is not in the Keras cache .* cannot be downloaded'):
+        data_lib.load_data(experiment.DataConfig(name='cifar10'))
+
+
+class ReportTest(tf.test.TestCase):
+
+  def test_table_shows_mean_and_spread_across_replicates(self):
+    rows = []
+    for replicate, (acc, reinit) in enumerate([(0.9, 0.8), (0.8, 0.6)]):
+      for level, branch, value in ((0, 'main', acc), (1, 'main', acc), (1, 'reinit', reinit)):
+        rows.append(dict(replicate=replicate, level=level, branch=branch, test_accuracy=value, test_loss=0.1,
+                         weights_remaining=1.0 if level == 0 else 0.8, best_val_accuracy=value,
+                         early_stop_iteration=100 * (replicate + 1), supermask_accuracy=0.1, wall_time_s=1.0))
+    table = experiment.markdown_table(experiment.summarize(rows))
+    self.assertEqual(table.splitlines()[2:], [
+        '| 0 | 100% | 85.00 ± 7.07% | – | 150 ± 71 | 10.0 ± 0.0% |',
+        '| 1 | 80% | 85.00 ± 7.07% | 70.00 ± 14.14% | 150 ± 71 | 10.0 ± 0.0% |',
+    ])
+
+
+class ModelsTest(tf.test.TestCase, parameterized.TestCase):
+
+  @parameterized.parameters((models_lib.conv2, 2, 8), (models_lib.conv4, 4, 4), (models_lib.conv6, 6, 2))
+  def test_conv_nets_of_frankle_and_carbin(self, build, convs, side):
+    model = build(input_shape=(16, 16, 3), seed=0)
+    conv_layers = [layer for layer in model.layers if 'conv' in layer.name]
+    self.assertLen(conv_layers, convs)
+    self.assertEqual([layer.filters for layer in conv_layers], [64, 64, 128, 128, 256, 256][:convs])
+    self.assertTrue(all(layer.kernel_size == (3, 3) for layer in conv_layers))
+    self.assertEqual(model.get_layer('flatten').output_shape[-1], side * side * conv_layers[-1].filters)
+    self.assertEqual([model.get_layer(n).units for n in ('fc1', 'fc2', 'output')], [256, 256, 10])
+    self.assertIsInstance(model.get_layer('fc1').kernel_initializer, keras.initializers.GlorotNormal)
+    wrapped = ltp_tfmot.prune_lottery_ticket(model, layer_rates={'output': 0.1})
+    self.assertLen(ltp_tfmot.lottery_wrappers(wrapped), convs + 3)
+
+
+if __name__ == '__main__':
+  tf.test.main()
