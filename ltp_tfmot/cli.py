@@ -4,6 +4,7 @@ Usage:
 
   ltp-tfmot run [--flags]        run or resume an experiment (every runner setting is a flag)
   ltp-tfmot report DIR [DIR...]  Markdown table + accuracy plot of runs (DIR: a run or a folder of runs)
+  ltp-tfmot export RUN_DIR --level=N --out=model.tflite   a level's ticket as a sparse TFLite file
   ltp-tfmot --help               this text and every flag
 
 Examples:
@@ -11,6 +12,7 @@ Examples:
   ltp-tfmot run --model=lenet_300_100 --dataset=mnist --levels=5 --rate=0.2 \\
       --criterion=large_final --scope=layer --rewind_step=0 --controls=reinit,random_prune --out=runs
   ltp-tfmot report runs/lottery_1a2b3c4d5e6f runs/lottery_0f9e8d7c6b5a
+  ltp-tfmot export runs/lottery_1a2b3c4d5e6f --level=5 --quantization=float16 --out=lenet_level5.tflite
   python -m ltp_tfmot.cli run --dataset_source=embedded --epochs=10 --levels=3
 
 The defaults are Frankle & Carbin's LeNet-300-100 set-up: Adam 1.2e-3, batch
@@ -27,7 +29,7 @@ from ltp_tfmot.experiment import config as config_lib
 from ltp_tfmot.experiment import models as models_lib
 
 FLAGS = flags.FlagValues()
-COMMANDS = ('run', 'report')
+COMMANDS = ('run', 'report', 'export')
 
 _RUN = config_lib.RunConfig()
 _DATA, _TRAINING, _PRUNING = _RUN.data, _RUN.training, _RUN.pruning
@@ -73,10 +75,16 @@ def _define_flags():
   flags.DEFINE_integer('replicates', _RUN.replicates, 'Number of seeds.', **fv)
   flags.DEFINE_list('controls', list(_RUN.controls), 'Controls: reinit, random_prune (comma-separated).', **fv)
   flags.DEFINE_list('control_levels', None, 'Levels the controls run at (default: every level from 1).', **fv)
-  flags.DEFINE_string('out', 'runs', 'Folder the run directory (named by the settings\' hash) is made in.', **fv)
+  flags.DEFINE_string('out', 'runs', 'run: folder the run directory (named by the settings\' hash) is made in; '
+                      'export: the .tflite file to write.', **fv)
   flags.DEFINE_string('run_dir', None, 'The run directory itself, instead of --out.', **fv)
   flags.DEFINE_bool('verbose', False, 'Show Keras\' per-epoch output.', **fv)
   flags.DEFINE_bool('tensorboard', True, 'Write TensorBoard summaries under <run_dir>/tensorboard.', **fv)
+  # Export.
+  flags.DEFINE_integer('level', None, 'export: the level to export (default: the last finished one).', **fv)
+  flags.DEFINE_integer('replicate', 0, 'export: the replicate to export.', **fv)
+  flags.DEFINE_enum('quantization', 'none', ['none', 'float16', 'dynamic', 'int8'],
+                    'export: TFLite quantization (int8 calibrates on 200 training examples).', **fv)
   # Report.
   flags.DEFINE_string('report_dir', None, 'report: where report.md and accuracy.png go (default: the run '
                       'directory for one run, else the runs\' common folder).', **fv)
@@ -170,6 +178,25 @@ def _report_command(args):
   return 0
 
 
+def _export_command(args):
+  import ltp_tfmot  # pylint: disable=g-import-not-at-top
+  from ltp_tfmot.experiment import runner as runner_lib  # pylint: disable=g-import-not-at-top
+  if len(args) != 1:
+    raise UsageError(f'export takes one run directory, got {args or "none"}')
+  if not FLAGS.out.endswith('.tflite'):
+    raise UsageError(f'--out must name the .tflite file to write, got {FLAGS.out!r}')
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  tf.get_logger().setLevel('ERROR')
+  model, split = runner_lib.load_trained_model(args[0], level=FLAGS.level, replicate=FLAGS.replicate)
+  quantization = None if FLAGS.quantization == 'none' else FLAGS.quantization
+  report = ltp_tfmot.export_tflite(
+      model, FLAGS.out, quantization=quantization,
+      representative_data=split.x_train[:200] if quantization == 'int8' else None, sample_inputs=split.x_test[:8])
+  _print(report.to_markdown())
+  _print(f'Wrote {FLAGS.out}.')
+  return 0
+
+
 def usage():
   return __doc__ + '\nFlags:\n' + FLAGS.get_help()
 
@@ -202,7 +229,8 @@ def main(argv=None):
     return 2
   command, args = args[0], args[1:]
   try:
-    return _run_command(args) if command == 'run' else _report_command(args)
+    handler = {'run': _run_command, 'report': _report_command, 'export': _export_command}[command]
+    return handler(args)
   except UsageError as error:
     print(f'ltp-tfmot {command}: {error}', file=sys.stderr)
     return 2

@@ -110,6 +110,26 @@ class CommandsTest(tf.test.TestCase):
     self.assertEqual(status, 1)
     self.assertIn('pruning.rate is 0.2 there and 0.5 here', err)
 
+  def test_export_writes_a_level_as_sparse_tflite_and_prints_the_report(self):
+    path = os.path.join(self.out, 'level1.tflite')
+    status, out, err = _main('export', self.run_dirs[0], '--level=1', f'--out={path}')
+    self.assertEqual(status, 0, err)
+    self.assertTrue(os.path.exists(path))
+    self.assertIn('hidden_300', out)
+    self.assertIn(f'Wrote {path}.', out)
+
+  def test_export_of_an_unfinished_level_is_refused_and_writes_nothing(self):
+    path = os.path.join(self.out, 'level5.tflite')
+    status, _, err = _main('export', self.run_dirs[0], '--level=5', f'--out={path}')
+    self.assertEqual(status, 1)
+    self.assertIn('level 5 of replicate 0 is not finished', err)
+    self.assertFalse(os.path.exists(path))
+
+  def test_export_needs_a_tflite_path(self):
+    status, _, err = _main('export', self.run_dirs[0], '--out=runs')
+    self.assertEqual(status, 2)
+    self.assertIn('--out must name the .tflite file', err)
+
   def test_report_in_a_subprocess_as_python_m(self):
     report_dir = tempfile.mkdtemp(prefix='ltp_cli_report_')
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p), TF_CPP_MIN_LOG_LEVEL='3')

@@ -21,6 +21,7 @@ from ltp_tfmot.experiment.report import markdown_table
 from ltp_tfmot.experiment.report import summarize
 from ltp_tfmot.experiment.report import write_report
 from ltp_tfmot.experiment.runner import flat_metrics
+from ltp_tfmot.experiment.runner import load_trained_model
 from ltp_tfmot.experiment.runner import LotteryExperiment
 from ltp_tfmot.experiment.runner import run_experiment
 from ltp_tfmot.experiment.storage import find_runs

@@ -605,6 +605,52 @@ def _random_prune_rates(layer_names, stored):
   return rates
 
 
+def load_trained_model(run_dir, level=None, replicate=0, model_fn=None, data=None):
+  """The ticket of one level of a run: its wrapped model after that level's training.
+
+  Args:
+    run_dir: A run directory written by `LotteryExperiment`.
+    level: The level (default: the last finished one of the replicate).
+    replicate: The replicate.
+    model_fn: The run's model builder, if it was not a registered model.
+    data: The run's arrays, if it did not use a named dataset.
+
+  Returns:
+    (model, split): the wrapped, compiled model with the level's weights, masks
+    and snapshot, and the run's data split (`split.x_test`, ...).
+
+  Raises:
+    ValueError: if `run_dir` holds no run, or the level is not finished.
+
+  Example:
+
+  ```python
+  model, split = ltp_tfmot.experiment.load_trained_model('runs/lottery_44136fa355b3', level=5)
+  ltp_tfmot.export_tflite(model, 'level5.tflite', sample_inputs=split.x_test[:8])
+  ```
+  """
+  paths = storage.RunDirectory(run_dir)
+  if not os.path.exists(paths.config_path):
+    raise ValueError(f'{run_dir!r} is not a run directory (it has no {storage.CONFIG})')
+  config = config_lib.RunConfig.from_dict(storage.read_json(paths.config_path)['config'])
+  finished = [lv for lv in range(config.pruning.levels + 1) if paths.is_done(replicate, lv, MAIN)]
+  if level is None:
+    if not finished:
+      raise ValueError(f'replicate {replicate} of {run_dir!r} has no finished level yet')
+    level = finished[-1]
+  if level not in finished:
+    raise ValueError(f'level {level} of replicate {replicate} is not finished in {run_dir!r}; finished: {finished}')
+  experiment = LotteryExperiment(config, run_dir=run_dir, model_fn=model_fn, data=data, tensorboard=False)
+  flat = experiment.spec.flat_input if experiment.spec is not None else False
+  experiment.split = data_lib.load_data(config.data, flatten=flat, arrays=data)
+  experiment.num_classes = data_lib.num_classes(experiment.split)
+  seed = config.seed + replicate
+  model = experiment._wrap(experiment._build_model(seed), seed)
+  experiment._compile(model)
+  _load_state(model, paths.file(replicate, level, MAIN, storage.WEIGHTS))
+  return model, experiment.split
+
+
 def run_experiment(config, out_dir=None, **kwargs):
   """Runs or resumes a lottery experiment; see `LotteryExperiment` for the arguments.
 
