@@ -4,6 +4,7 @@ from absl import logging
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_callbacks
 
 from ltp_tfmot import rounds as rounds_lib
+from ltp_tfmot import wrapper as wrapper_lib
 
 
 class UpdateLotteryStep(pruning_callbacks.UpdatePruningStep):
@@ -43,9 +44,7 @@ class UpdateLotteryStep(pruning_callbacks.UpdatePruningStep):
                        f'got {sorted(schedules)} and rewind steps {sorted(rewind_steps)}')
     self.schedule = self.wrappers[0].pruning_schedule
     self.rewind_step = rewind_steps.pop()
-    if self.schedule.round_steps is not None and self.rewind_step >= self.schedule.round_steps:
-      raise ValueError(f'rewind_step ({self.rewind_step}) must come before the end of the first round '
-                       f'(round_steps={self.schedule.round_steps})')
+    wrapper_lib.check_rewind_before_first_round(self.rewind_step, self.schedule)
     super().on_train_begin(logs)
     self._has_snapshot = self.wrappers[0].has_snapshot
     self._rounds_done = int(self.wrappers[0].rounds_done.numpy())

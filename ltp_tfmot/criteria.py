@@ -143,7 +143,7 @@ def get_criterion(name_or_criterion):
   """
   if isinstance(name_or_criterion, Criterion):
     return name_or_criterion
-  if name_or_criterion not in _REGISTRY:
+  if not isinstance(name_or_criterion, str) or name_or_criterion not in _REGISTRY:
     raise ValueError(f'criterion must be one of {sorted(_REGISTRY)}, got {name_or_criterion!r}; '
                      'add your own with ltp_tfmot.register_criterion')
   return _REGISTRY[name_or_criterion]

@@ -34,7 +34,9 @@ import tensorflow as tf
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
 import tf_keras as keras
 
+from ltp_tfmot import files
 from ltp_tfmot import prune as prune_lib
+from ltp_tfmot import wrapper as wrapper_lib
 
 QUANTIZATIONS = (None, 'float16', 'dynamic', 'int8')
 DEFAULT_RESOLVER = 'AUTO'
@@ -240,11 +242,13 @@ def export_tflite(model,
   print(report.to_markdown())
   ```
   """
-  stripped, quantization = _check_arguments(model, path, quantization, representative_data)
+  _check_arguments(model, path, quantization, representative_data)
   path = os.fspath(path)
-  representative = _representative_fn(stripped, representative_data)
-  samples, sample_note = _sample_inputs(stripped, sample_inputs, representative_data)
+  # Inputs are checked on the model as given, before stripping masks its weights in place.
+  representative = _representative_fn(model, representative_data)
+  samples, sample_note = _sample_inputs(model, sample_inputs, representative_data)
   notes = [sample_note] if sample_note else []
+  stripped = prune_lib.strip_pruning(model) if _has_pruning_wrapper(model) else model
 
   dense = _convert(stripped, quantization, representative, sparse=False)
   flatbuffer = _convert(stripped, quantization, representative, sparse=True) if sparse else dense
@@ -324,8 +328,9 @@ def load_tflite(path_or_content, op_resolver=None):
 
 
 def _check_arguments(model, path, quantization, representative_data):
-  """Validates everything before converting; returns (stripped model, quantization)."""
-  prune_lib.check_tf_keras(model, 'model')
+  """Validates the model and the settings before anything is converted."""
+  wrapper_lib.check_tf_keras(model, 'model')
+  files.check_path(path)
   if not isinstance(model, keras.Model):
     raise ValueError(f'model must be a tf_keras Model, got {type(model).__name__}')
   if not model.built:
@@ -342,8 +347,6 @@ def _check_arguments(model, path, quantization, representative_data):
   directory = os.path.dirname(os.path.abspath(os.fspath(path)))
   if not os.path.isdir(directory):
     raise ValueError(f'directory {directory!r} of path does not exist')
-  stripped = prune_lib.strip_pruning(model) if _has_pruning_wrapper(model) else model
-  return stripped, quantization
 
 
 def _has_pruning_wrapper(model):

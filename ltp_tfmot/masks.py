@@ -44,9 +44,10 @@ def _keys_and_high_histogram(scores, alive):
   all bits but the sign flipped. Pruned weights get the smallest int32, which is
   below the key of every score, -inf included, and alone in histogram bin 0.
   """
-  scores = tf.cast(tf.reshape(scores, [-1]), tf.float32)
-  # -0.0 becomes +0.0, so that the two zeros compare equal.
-  bits = tf.bitcast(tf.where(scores == 0.0, 0.0, scores), tf.int32)
+  bits = tf.bitcast(tf.cast(tf.reshape(scores, [-1]), tf.float32), tf.int32)
+  # -0.0 becomes +0.0, so that the two zeros compare equal. (Compared as bits: a float comparison on CPU may
+  # flush denormals to zero.)
+  bits = tf.where(bits == _DEAD_KEY, 0, bits)
   keys = tf.bitwise.bitwise_xor(bits, tf.bitwise.bitwise_and(tf.bitwise.right_shift(bits, 31), 0x7FFFFFFF))
   keys = tf.where(tf.reshape(alive, [-1]), keys, _DEAD_KEY)
   high = tf.bitwise.right_shift(keys, _HALF_BITS) + (_BINS // 2)

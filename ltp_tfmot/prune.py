@@ -9,15 +9,6 @@ from ltp_tfmot import schedule as schedule_lib
 from ltp_tfmot import wrapper as wrapper_lib
 
 
-def check_tf_keras(obj, name='to_prune'):
-  """Raises a clear error for Keras 3 objects, which tfmot cannot wrap."""
-  module = type(obj).__module__
-  if module.startswith('keras') and not isinstance(obj, (keras.layers.Layer, keras.Model)):
-    raise ValueError(f'{name} is a Keras 3 object ({module}.{type(obj).__name__}); tfmot and ltp_tfmot work on '
-                     'Keras 2 models: build it with `import tf_keras as keras` instead of `tf.keras` '
-                     '(or set TF_USE_LEGACY_KERAS=1 before importing TensorFlow)')
-
-
 def _is_sequential_or_functional(model):
   return isinstance(model, keras.Sequential) or getattr(model, '_is_graph_network', False)
 
@@ -95,7 +86,7 @@ def prune_lottery_ticket(to_prune,
   model = ltp_tfmot.prune_lottery_ticket(model, schedule, layer_rates={'output': 0.1})
   ```
   """
-  check_tf_keras(to_prune)
+  wrapper_lib.check_tf_keras(to_prune)
   if pruning_schedule is None:
     pruning_schedule = schedule_lib.LotteryTicketSchedule()
   params = dict(
@@ -122,7 +113,7 @@ def prune_lottery_ticket(to_prune,
 
   if isinstance(to_prune, (list, tuple)):
     for i, layer in enumerate(to_prune):
-      check_tf_keras(layer, f'to_prune[{i}]')
+      wrapper_lib.check_tf_keras(layer, f'to_prune[{i}]')
     _check_layer_rate_names(layer_rates, [layer.name for layer in to_prune if wrapper_lib.is_prunable(layer)])
     return [wrap(layer) for layer in to_prune]
   if isinstance(to_prune, keras.Model):
@@ -130,6 +121,9 @@ def prune_lottery_ticket(to_prune,
       raise ValueError(f'to_prune is a subclassed model ({type(to_prune).__name__}), whose layers cannot be '
                        'replaced from outside: wrap its prunable layers with prune_lottery_ticket(layer) '
                        'inside its __init__, or build it as a Sequential or functional model')
+    if rounds_lib.lottery_wrappers(to_prune):
+      raise ValueError(f'model {to_prune.name!r} is already wrapped with prune_lottery_ticket; wrap the unwrapped '
+                       'model (or use ltp_tfmot.strip_pruning first)')
     names = _prunable_layer_names(to_prune)
     if not names:
       raise ValueError(f'model {to_prune.name!r} has no prunable layer (Dense, Conv, DepthwiseConv2D, '
@@ -156,6 +150,9 @@ def _validate_params(params):
   wrapper_lib.check_choice(params['mask_1_action'], 'mask_1_action', wrapper_lib.MASK_1_ACTIONS)
   wrapper_lib.check_rewind_step(params['rewind_step'])
   wrapper_lib.check_seed(params['seed'])
+  wrapper_lib.check_rewind_before_first_round(params['rewind_step'], params['pruning_schedule'])
+  if not isinstance(params['dynamic_weight_rescaling'], bool):
+    raise ValueError(f'dynamic_weight_rescaling must be True or False, got {params["dynamic_weight_rescaling"]!r}')
   block = params['block_size']
   if (not isinstance(block, (tuple, list)) or len(block) != 2
       or not all(isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in block)):
@@ -195,9 +192,12 @@ def strip_pruning(model):
   Raises:
     ValueError: if `model` is not a tf_keras model.
   """
-  check_tf_keras(model, 'model')
+  wrapper_lib.check_tf_keras(model, 'model')
   if not isinstance(model, keras.Model):
     raise ValueError(f'model must be a tf_keras Model, got {type(model).__name__}')
+  if not _is_sequential_or_functional(model):
+    raise ValueError(f'model is a subclassed model ({type(model).__name__}), whose layers cannot be replaced from '
+                     'outside: strip a Sequential or functional model, or unwrap its layers yourself (wrapper.layer)')
   if any(w.built for w in rounds_lib.lottery_wrappers(model)):
     rounds_lib.apply_masks(model)
   return tfmot_prune.strip_pruning(model)

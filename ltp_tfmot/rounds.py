@@ -6,6 +6,7 @@ whole tensors with TensorFlow ops, validate everything before changing any
 variable, and accept a model, a layer, or a list of layers.
 """
 
+import numbers
 import zlib
 
 from absl import logging
@@ -41,6 +42,7 @@ def built_lottery_wrappers(model):
   Raises:
     ValueError: if there is no wrapper, or one is not built yet.
   """
+  wrapper_lib.check_tf_keras(model, 'model')
   wrappers = lottery_wrappers(model)
   if not wrappers:
     raise ValueError('model has no PruneLotteryTicket layer: wrap it with ltp_tfmot.prune_lottery_ticket first')
@@ -60,7 +62,10 @@ def take_snapshot(model, step=0):
 
   Args:
     model: A model, layer or list of layers holding `PruneLotteryTicket` wrappers.
-    step: The training step the weights belong to (kept with the snapshot).
+    step: The training step the weights belong to (kept with the snapshot), >= 0.
+
+  Raises:
+    ValueError: for a bad step, or a model without built lottery wrappers.
 
   Example:
 
@@ -69,6 +74,8 @@ def take_snapshot(model, step=0):
   ltp_tfmot.take_snapshot(model)   # rewind point = the initial weights
   ```
   """
+  if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
+    raise ValueError(f'step must be an integer >= 0, got {step!r}')
   for w in built_lottery_wrappers(model):
     for snapshot, weight in zip(w.snapshots, w.layer.weights):
       snapshot.assign(weight)
@@ -183,7 +190,9 @@ def _survivor_values(w, index, mask, round_seed):
   if action == 'reinit':
     return _fresh_value(w.layer, weight, seed)
   if action == 'signed_constant':
-    return tf.sign(snapshot) * tf.math.reduce_std(snapshot)
+    # The std in float64: float32 overflows for |w| above about 1.8e19.
+    std = tf.math.reduce_std(tf.cast(snapshot, tf.float64))
+    return tf.cast(tf.sign(tf.cast(snapshot, tf.float64)) * std, snapshot.dtype)
   positions = tf.where(mask > 0)
   shuffled = tf.random.experimental.stateless_shuffle(tf.gather_nd(snapshot, positions), seed=[seed, 0])
   return tf.scatter_nd(positions, shuffled, tf.shape(snapshot, out_type=tf.int64))
@@ -231,11 +240,11 @@ def rewind_weights(model):
         updates.append((weight, tf.convert_to_tensor(value)))
         continue
       mask = w.pruning_vars[i][1]
-      kept = _survivor_values(w, i, mask, round_seed) * mask
+      kept = tf.where(mask > 0, _survivor_values(w, i, mask, round_seed), tf.zeros_like(mask))
       if w.dynamic_weight_rescaling:
         n_kept = tf.maximum(tf.reduce_sum(mask), 1.0)
         kept *= tf.cast(tf.size(mask), mask.dtype) / n_kept
-      pruned = snapshot * (1 - mask) if w.mask_0_action == 'freeze' else 0.0
+      pruned = tf.where(mask > 0, tf.zeros_like(mask), snapshot) if w.mask_0_action == 'freeze' else 0.0
       updates.append((weight, tf.cast(kept + pruned, weight.dtype)))
   for weight, value in updates:
     weight.assign(value)
@@ -256,14 +265,22 @@ def apply_masks(model):
       weight.assign(value)
 
 
+def _optimizer_variables(optimizer):
+  if not hasattr(optimizer, 'variables'):
+    raise TypeError(f'optimizer must be a tf_keras optimizer (e.g. model.optimizer), got {type(optimizer).__name__}')
+  return optimizer.variables() if callable(optimizer.variables) else optimizer.variables
+
+
 def reset_optimizer(optimizer):
   """Resets an optimizer's state (slots and step count) to that of a new one.
 
   Args:
     optimizer: A tf_keras optimizer.
+
+  Raises:
+    TypeError: if `optimizer` is not an optimizer.
   """
-  variables = optimizer.variables() if callable(optimizer.variables) else optimizer.variables
-  for variable in variables:
+  for variable in _optimizer_variables(optimizer):
     variable.assign(tf.zeros_like(variable))
 
 
@@ -278,8 +295,9 @@ def run_lottery_round(model, optimizer=None):
     The sparsity per layer after the round (see `compute_next_masks`).
 
   Raises:
-    ValueError: as `compute_next_masks` and `rewind_weights`; the model is left
-      unchanged then.
+    ValueError: as `compute_next_masks` and `rewind_weights`.
+    TypeError: if `optimizer` is not an optimizer.
+    The model is left unchanged when any of them is raised.
 
   Example:
 
@@ -298,10 +316,12 @@ def run_lottery_round(model, optimizer=None):
     for w in wrappers:
       for weight in w.layer.weights:
         wrapper_lib.initializer_for(w.layer, weight)
-  sparsity = compute_next_masks(wrappers)
-  rewind_weights(wrappers)
   if optimizer is None and isinstance(model, keras.Model):
     optimizer = getattr(model, 'optimizer', None)
+  if optimizer is not None:
+    _optimizer_variables(optimizer)
+  sparsity = compute_next_masks(wrappers)
+  rewind_weights(wrappers)
   if optimizer is not None:
     reset_optimizer(optimizer)
   return sparsity

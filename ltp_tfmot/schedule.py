@@ -121,6 +121,8 @@ class OneShotLotterySchedule(LotteryTicketSchedule):
   """
 
   def __init__(self, target_sparsity, prune_step):
+    if prune_step is None:
+      raise ValueError('prune_step must be an integer >= 1, got None')
     super().__init__(rate=check_rate(target_sparsity, 'target_sparsity'),
                      round_steps=_check_positive_int(prune_step, 'prune_step'), rounds=1)
 

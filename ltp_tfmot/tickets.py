@@ -51,7 +51,7 @@ import zlib
 from absl import logging
 import numpy as np
 
-from ltp_tfmot import prune as prune_lib
+from ltp_tfmot import files
 from ltp_tfmot import rounds as rounds_lib
 from ltp_tfmot import wrapper as wrapper_lib
 
@@ -152,7 +152,6 @@ def save_ticket(model, path, config=None):
   ltp_tfmot.save_ticket(model, 'ticket.npz', config={'rate': 0.2, 'accuracy': 0.98})
   ```
   """
-  prune_lib.check_tf_keras(model, 'model')
   wrappers = rounds_lib.built_lottery_wrappers(model)
   missing = [w.layer.name for w in wrappers if not w.has_snapshot]
   if missing:
@@ -165,7 +164,7 @@ def save_ticket(model, path, config=None):
     config = json.loads(json.dumps(config))
   except (TypeError, ValueError) as e:
     raise ValueError(f'config must be JSON-serialisable: {e}') from e
-  path = os.fspath(path)
+  path = files.check_path(path)
   directory = os.path.dirname(os.path.abspath(path))
   if not os.path.isdir(directory):
     raise ValueError(f'directory {directory!r} of path does not exist')
@@ -192,7 +191,7 @@ def read_ticket(path):
     TicketFileError: (a ValueError) for a truncated or corrupt file, a file
       that is not a ticket, or one written by a newer format version.
   """
-  path = os.fspath(path)
+  path = files.check_path(path)
   if not os.path.isfile(path):
     raise FileNotFoundError(f'no ticket file at {path!r}')
   try:
@@ -241,7 +240,7 @@ def load_ticket(model, path):
   ltp_tfmot.load_ticket(model, 'ticket.npz')
   ```
   """
-  prune_lib.check_tf_keras(model, 'model')
+  path = files.check_path(path)
   wrappers = rounds_lib.built_lottery_wrappers(model)
   ticket = read_ticket(path)
   _check_architecture(ticket, wrappers, path)

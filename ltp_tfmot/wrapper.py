@@ -36,6 +36,21 @@ def check_seed(seed):
   return int(seed)
 
 
+def check_tf_keras(obj, name='to_prune'):
+  """Raises a clear error for Keras 3 objects, which tfmot cannot wrap."""
+  module = type(obj).__module__
+  if module.startswith('keras') and not isinstance(obj, (keras.layers.Layer, keras.Model)):
+    raise ValueError(f'{name} is a Keras 3 object ({module}.{type(obj).__name__}); tfmot and ltp_tfmot work on '
+                     'Keras 2 models: build it with `import tf_keras as keras` instead of `tf.keras` '
+                     '(or set TF_USE_LEGACY_KERAS=1 before importing TensorFlow)')
+
+
+def check_rewind_before_first_round(rewind_step, schedule):
+  if schedule.round_steps is not None and rewind_step >= schedule.round_steps:
+    raise ValueError(f'rewind_step ({rewind_step}) must come before the end of the first round '
+                     f'(round_steps={schedule.round_steps})')
+
+
 def is_prunable(layer):
   """Whether `prune_lottery_ticket` wraps this layer.
 
@@ -178,8 +193,11 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
         layer_rate, f'layer_rates[{layer.name!r}]', allow_zero=True)
     self.mask_0_action = check_choice(mask_0_action, 'mask_0_action', MASK_0_ACTIONS)
     self.mask_1_action = check_choice(mask_1_action, 'mask_1_action', MASK_1_ACTIONS)
-    self.dynamic_weight_rescaling = bool(dynamic_weight_rescaling)
+    if not isinstance(dynamic_weight_rescaling, bool):
+      raise ValueError(f'dynamic_weight_rescaling must be True or False, got {dynamic_weight_rescaling!r}')
+    self.dynamic_weight_rescaling = dynamic_weight_rescaling
     self.rewind_step = check_rewind_step(rewind_step)
+    check_rewind_before_first_round(self.rewind_step, pruning_schedule)
     self.seed = check_seed(seed)
     if isinstance(layer, keras.layers.DepthwiseConv2D) and not hasattr(layer, 'get_prunable_weights'):
       # tfmot's registry lists DepthwiseConv2D with no prunable weight.
