@@ -248,7 +248,7 @@ class LotteryExperiment:
 
   def _build_model(self, seed):
     model = self.model_fn(tuple(self.split.x_train.shape[1:]), self.num_classes, seed)
-    prune_lib.check_tf_keras(model, 'the model built by model_fn')
+    wrapper_lib.check_tf_keras(model, 'the model built by model_fn')
     if not isinstance(model, keras.Model):
       raise ValueError(f'model_fn must return a tf_keras Model, got {type(model).__name__}')
     if not model.built:
