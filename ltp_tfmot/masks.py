@@ -63,8 +63,18 @@ def _low_histogram(keys, high_bin):
 
 
 @_xla_for_large_tensors
-def _at_least(keys, threshold, shape):
-  return tf.reshape(keys >= threshold, shape)
+def _at_least(keys, threshold, shape, dtype):
+  return tf.cast(tf.reshape(keys >= threshold, shape), dtype)
+
+
+@_xla_for_large_tensors
+def _count_nonzero(tensor):
+  return tf.reduce_sum(tf.cast(tf.not_equal(tensor, tf.zeros([], tensor.dtype)), tf.int64))
+
+
+def count_nonzero(tensor):
+  """The number of non-zero (True) entries of a tensor, as an int; one fused pass for large tensors."""
+  return int(_count_nonzero(tf.convert_to_tensor(tensor)))
 
 
 def _pick_bin(histogram, already_above, k):
@@ -74,17 +84,19 @@ def _pick_bin(histogram, already_above, k):
   return chosen, int(from_top[chosen] - histogram[chosen])
 
 
-def keep_top_k(scores_list, alive_list, k):
+def keep_top_k(scores_list, alive_list, k, dtype=tf.bool):
   """Keeps exactly the `k` highest-scoring alive weights across tensors.
 
   Args:
     scores_list: Float tensors of scores, any shapes. NaN is not allowed.
     alive_list: Bool tensors of the same shapes; only alive weights are kept.
     k: The number of weights to keep, an int. Clamped to [0, number alive].
+    dtype: dtype of the returned masks (e.g. a mask variable's, to assign
+      them without another pass).
 
   Returns:
-    A list of bool tensors shaped like `scores_list`: True where kept. Exactly
-    `min(k, number alive)` entries are True in total, all of them alive.
+    A list of `dtype` tensors shaped like `scores_list`: True (1) where kept.
+    Exactly `min(k, number alive)` entries are kept in total, all of them alive.
 
   Example:
 
@@ -96,16 +108,16 @@ def keep_top_k(scores_list, alive_list, k):
   n_alive = sum(int(tf.size(keys)) for keys in keys_list) - int(high_hist[0])
   k = max(0, min(int(k), n_alive))
   if k == n_alive:
-    return [tf.identity(alive) for alive in alive_list]
+    return [tf.cast(alive, dtype) for alive in alive_list]
   if k == 0:
-    return [tf.zeros_like(alive) for alive in alive_list]
+    return [tf.zeros(tf.shape(alive), dtype) for alive in alive_list]
   high_bin, above_high = _pick_bin(high_hist, 0, k)
   low_hist = tf.add_n([_low_histogram(keys, tf.constant(high_bin, tf.int32)) for keys in keys_list])
   low_bin, n_greater = _pick_bin(low_hist, above_high, k)
   threshold = tf.constant(((high_bin - _BINS // 2) << _HALF_BITS) | low_bin, tf.int32)
   ties_to_keep = k - n_greater
   if ties_to_keep == int(low_hist[low_bin]):
-    return [_at_least(keys, threshold, tf.shape(alive)) for keys, alive in zip(keys_list, alive_list)]
+    return [_at_least(keys, threshold, tf.shape(alive), dtype) for keys, alive in zip(keys_list, alive_list)]
   kept = []
   for keys, alive in zip(keys_list, alive_list):
     at_threshold = keys == threshold
@@ -113,7 +125,7 @@ def keep_top_k(scores_list, alive_list, k):
     take = int(tf.shape(tie_positions)[0])
     ties_to_keep -= take
     kept_ties = tf.scatter_nd(tie_positions, tf.ones([take], tf.bool), tf.shape(keys, out_type=tf.int64))
-    kept.append(tf.reshape(tf.logical_or(keys > threshold, kept_ties), tf.shape(alive)))
+    kept.append(tf.cast(tf.reshape(tf.logical_or(keys > threshold, kept_ties), tf.shape(alive)), dtype))
   return kept
 
 

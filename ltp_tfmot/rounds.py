@@ -107,12 +107,14 @@ def _pools(wrappers):
 
 
 def _check_finite(wrappers):
-  for w in wrappers:
-    for weight, snapshot in zip(w.prunable_weights, w.prunable_snapshots):
-      for name, tensor in ((weight.name, weight), (f'the snapshot of {weight.name}', snapshot)):
-        if not bool(tf.reduce_all(tf.math.is_finite(tensor))):
-          raise ValueError(f'{name} in layer {w.layer.name!r} has NaN or inf values; '
-                           'pruning needs finite weights (lower the learning rate or check the data)')
+  checked = [(w, name, tensor) for w in wrappers
+             for weight, snapshot in zip(w.prunable_weights, w.prunable_snapshots)
+             for name, tensor in ((weight.name, weight), (f'the snapshot of {weight.name}', snapshot))]
+  finite = tf.stack([tf.reduce_all(tf.math.is_finite(tensor)) for _, _, tensor in checked]).numpy()
+  for (w, name, _), ok in zip(checked, finite):
+    if not ok:
+      raise ValueError(f'{name} in layer {w.layer.name!r} has NaN or inf values; '
+                       'pruning needs finite weights (lower the learning rate or check the data)')
 
 
 def _blocked(tensor, block, pooling):
@@ -156,14 +158,15 @@ def compute_next_masks(model):
     units = [_blocked(a, block, w.block_pooling_type) for a, block, (w, _) in zip(alive, blocks, pool)]
     total = sum(int(tf.size(u)) for u in units)
     keep = masks_lib.keep_count(total, (1.0 - rate) ** rounds)
-    if rate == 0 or keep >= sum(int(tf.math.count_nonzero(u)) for u in units):
+    if rate == 0:
       continue
     finals = [w.pruning_vars[i][0] for w, i in pool]
     initials = [w.prunable_snapshots[i] for w, i in pool] if criterion.needs_initial else None
     seed = _derived_seed(first.seed, first.name, rounds)
     scores = criteria_lib.score_pool(criterion, initials, finals, alive, seed)
     unit_scores = [_blocked(s, block, w.block_pooling_type) for s, block, (w, _) in zip(scores, blocks, pool)]
-    kept = masks_lib.keep_top_k(unit_scores, units, keep)
+    blocked = any(block is not None for block in blocks)
+    kept = masks_lib.keep_top_k(unit_scores, units, keep, dtype=tf.bool if blocked else masks[0].dtype)
     for mask, mask_alive, unit_kept, block in zip(masks, alive, kept, blocks):
       if block is not None:
         # A partly pruned block (a mask made without blocks) never revives its pruned weights.
@@ -340,7 +343,7 @@ def layer_sparsity(model):
   for w in built_lottery_wrappers(model):
     masks = [mask for _, mask, _ in w.pruning_vars]
     total = sum(int(tf.size(m)) for m in masks)
-    alive = sum(int(tf.math.count_nonzero(m)) for m in masks)
+    alive = sum(masks_lib.count_nonzero(m) for m in masks)
     result[w.layer.name] = 1.0 - alive / total if total else 0.0
   return result
 
@@ -349,4 +352,4 @@ def weights_remaining(model):
   """Fraction of all prunable weights of the model that are still alive."""
   masks = [mask for w in built_lottery_wrappers(model) for _, mask, _ in w.pruning_vars]
   total = sum(int(tf.size(m)) for m in masks)
-  return sum(int(tf.math.count_nonzero(m)) for m in masks) / total
+  return sum(masks_lib.count_nonzero(m) for m in masks) / total
