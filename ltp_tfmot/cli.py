@@ -14,11 +14,18 @@ Examples:
   ltp-tfmot report runs/lottery_1a2b3c4d5e6f runs/lottery_0f9e8d7c6b5a
   ltp-tfmot export runs/lottery_1a2b3c4d5e6f --level=5 --quantization=float16 --out=lenet_level5.tflite
   python -m ltp_tfmot.cli run --dataset_source=embedded --epochs=10 --levels=3
+  TF_CONFIG='{"cluster": {"worker": ["host1:2222", "host2:2222"]}, "task": {"type": "worker", "index": 0}}' \
+      ltp-tfmot run --strategy=multi_worker --out=/shared/runs   # the same on host2 with "index": 1
 
 The defaults are Frankle & Carbin's LeNet-300-100 set-up: Adam 1.2e-3, batch
 60, 20% pruned per level and the output layer at half that rate. Running the
 same command again skips every finished level and continues from the first
 missing one; a run directory holding other settings is refused, not touched.
+--strategy=mirrored trains on all local GPUs (else all logical CPUs);
+--strategy=multi_worker on the workers TF_CONFIG lists, where only the chief
+(worker 0) writes the run directory (on a file system every worker can read);
+if a worker dies the others stop, and running the command again on every
+worker resumes the run.
 """
 
 import sys
@@ -80,6 +87,10 @@ def _define_flags():
   flags.DEFINE_string('run_dir', None, 'The run directory itself, instead of --out.', **fv)
   flags.DEFINE_bool('verbose', False, 'Show Keras\' per-epoch output.', **fv)
   flags.DEFINE_bool('tensorboard', True, 'Write TensorBoard summaries under <run_dir>/tensorboard.', **fv)
+  flags.DEFINE_enum('strategy', 'default', ['default', 'mirrored', 'multi_worker'],
+                    'run: tf.distribute strategy: default (one device), mirrored (all local GPUs, else all logical '
+                    'CPUs) or multi_worker (MultiWorkerMirroredStrategy over the cluster in TF_CONFIG; only the chief '
+                    'writes the run directory).', **fv)
   # Export.
   flags.DEFINE_integer('level', None, 'export: the level to export (default: the last finished one).', **fv)
   flags.DEFINE_integer('replicate', 0, 'export: the replicate to export.', **fv)
@@ -157,7 +168,7 @@ def _run_command(args):
     tf.get_logger().setLevel('ERROR')
   experiment = runner_lib.LotteryExperiment(
       config, None if FLAGS.run_dir else FLAGS.out, run_dir=FLAGS.run_dir, verbose=FLAGS.verbose,
-      tensorboard=FLAGS.tensorboard, log=_print)
+      tensorboard=FLAGS.tensorboard, log=_print, strategy=None if FLAGS.strategy == 'default' else FLAGS.strategy)
   results = experiment.run()
   _print('')
   _print(report_lib.markdown_table(report_lib.summarize(results)))
@@ -197,6 +208,13 @@ def _export_command(args):
   return 0
 
 
+def _command_failures():
+  """The errors a command reports in one line (exit status 1) instead of a traceback."""
+  from ltp_tfmot.experiment import runner as runner_lib  # pylint: disable=g-import-not-at-top
+  from ltp_tfmot.experiment import storage  # pylint: disable=g-import-not-at-top
+  return (ValueError, storage.StorageError, runner_lib.WorkerLostError)
+
+
 def usage():
   return __doc__ + '\nFlags:\n' + FLAGS.get_help()
 
@@ -209,7 +227,8 @@ def main(argv=None):
 
   Returns:
     0 on success, 1 when the command failed (e.g. a run directory holding
-    other settings), 2 for a usage error.
+    other settings, a full disk, a worker of a multi-worker run lost), 2 for
+    a usage error.
   """
   argv = list(sys.argv if argv is None else argv)
   FLAGS.unparse_flags()  # every call starts from the defaults (main may run more than once in a process)
@@ -234,7 +253,7 @@ def main(argv=None):
   except UsageError as error:
     print(f'ltp-tfmot {command}: {error}', file=sys.stderr)
     return 2
-  except ValueError as error:
+  except _command_failures() as error:
     print(f'ltp-tfmot {command}: error: {error}', file=sys.stderr)
     return 1
 

@@ -24,6 +24,9 @@ from ltp_tfmot.experiment.runner import flat_metrics
 from ltp_tfmot.experiment.runner import load_trained_model
 from ltp_tfmot.experiment.runner import LotteryExperiment
 from ltp_tfmot.experiment.runner import run_experiment
+from ltp_tfmot.experiment.runner import WorkerLostError
+from ltp_tfmot.experiment.storage import CorruptFileError
 from ltp_tfmot.experiment.storage import find_runs
 from ltp_tfmot.experiment.storage import load_level_metrics
 from ltp_tfmot.experiment.storage import load_masks
+from ltp_tfmot.experiment.storage import StorageError

@@ -7,7 +7,18 @@ Controls run as branches on the main run's masks of a level: 'reinit' (same
 masks, fresh weights) and 'random_prune' (random masks with the same per-layer
 counts, same rewind point). Every level writes its files atomically and the
 next run of the same command skips what is done, so a killed process loses at
-most the level it was in.
+most the level it was in (each level's files are checked against their
+sha256 manifest first; a damaged level is redone, with a warning).
+
+Several devices: `LotteryExperiment(..., strategy='mirrored')` (all local GPUs,
+else all logical CPUs) or `strategy='multi_worker'` (a
+`MultiWorkerMirroredStrategy` configured by the TF_CONFIG environment variable;
+run the same command on every worker) builds, wraps and compiles every model
+inside `strategy.scope()`. Only the chief writes the run directory (for
+multi-worker runs on several machines it must be on a shared file system);
+the other workers write their files to a temporary directory, removed at the
+end. If a worker dies, the others stop with `WorkerLostError` (the level in
+progress is not written); starting every worker again resumes the run.
 
 Example:
 
@@ -35,8 +46,12 @@ masked rewind point before any training); iterations; wall_time_s; curve
 (the validation points).
 """
 
+import contextlib
 import hashlib
 import os
+import re
+import shutil
+import tempfile
 import time
 import zlib
 
@@ -57,7 +72,62 @@ from ltp_tfmot.experiment import storage
 
 MAIN = storage.MAIN
 BRANCH_ORDER = (MAIN,) + config_lib.CONTROLS
+STRATEGIES = ('default', 'mirrored', 'multi_worker')
 _EVAL_BATCH = 1000
+# What a collective op raises on a worker whose peer died or cannot be reached.
+_PEER_ERRORS = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError,
+                tf.errors.CancelledError)
+
+
+class WorkerLostError(RuntimeError):
+  """A worker of a multi-worker run died or cannot be reached; this worker stopped too, writing nothing more."""
+
+
+def make_strategy(strategy):
+  """The `tf.distribute.Strategy` for the runner's `strategy` argument (None for the default strategy).
+
+  Args:
+    strategy: None or 'default' (no distribution); 'mirrored' (a
+      `MirroredStrategy` over all local GPUs, else all logical CPU devices);
+      'multi_worker' (a `MultiWorkerMirroredStrategy` configured by the
+      TF_CONFIG environment variable; create it before running any
+      TensorFlow op in the process); or a `tf.distribute.Strategy`.
+
+  Raises:
+    ValueError: for anything else.
+  """
+  if strategy is None or strategy == 'default':
+    return None
+  if isinstance(strategy, tf.distribute.Strategy):
+    return strategy
+  if strategy == 'mirrored':
+    devices = tf.config.list_logical_devices('GPU') or tf.config.list_logical_devices('CPU')
+    return tf.distribute.MirroredStrategy([d.name for d in devices])
+  if strategy == 'multi_worker':
+    try:
+      return tf.distribute.MultiWorkerMirroredStrategy()
+    except RuntimeError as error:
+      raise ValueError(f'cannot start a MultiWorkerMirroredStrategy ({error}): it must be created before the '
+                       'process runs any TensorFlow op, and TF_CONFIG must describe the cluster') from error
+  raise ValueError(f'strategy must be one of {list(STRATEGIES)}, None or a tf.distribute.Strategy, got {strategy!r}')
+
+
+def worker_role(strategy):
+  """(is_chief, 'task_type:task_id' or None) of this process in `strategy`'s cluster.
+
+  The chief is the 'chief' task, or worker 0 of a cluster without one; a
+  process without a cluster (default strategy, MirroredStrategy, a
+  multi-worker strategy without TF_CONFIG) is its own chief.
+  """
+  resolver = getattr(strategy, 'cluster_resolver', None) if strategy is not None else None
+  if resolver is None or not resolver.task_type:
+    return True, None
+  task_type, task_id = resolver.task_type, int(resolver.task_id or 0)
+  jobs = resolver.cluster_spec().as_dict()
+  if not jobs:
+    return True, None
+  chief = task_type == 'chief' or (task_type == 'worker' and task_id == 0 and 'chief' not in jobs)
+  return chief, f'{task_type}:{task_id}'
 
 
 def _derived_seed(*parts):
@@ -160,6 +230,13 @@ class _RewindPoint(keras.callbacks.Callback):
       self.on_snapshot()
 
 
+class _PausePoint(keras.callbacks.Callback):
+  """The kill tests' 'train' pause point after every training step (only when LTP_TFMOT_TEST_PAUSE_AT is set)."""
+
+  def on_train_batch_end(self, batch, logs=None):
+    storage.pause_point('train')
+
+
 class _ValidationCurve(keras.callbacks.Callback):
   """Evaluates on the validation set at iteration 0, every `every` iterations and at the last."""
 
@@ -208,14 +285,20 @@ class LotteryExperiment:
     tensorboard: Write per-level TensorBoard summaries under
       `<run_dir>/tensorboard`.
     log: A function taking one progress line (default: print, flushed).
+    strategy: None or 'default', 'mirrored', 'multi_worker', or a
+      `tf.distribute.Strategy` (see `make_strategy`); models are built,
+      wrapped and compiled inside its scope. In a multi-worker cluster only
+      the chief writes the run directory. 'multi_worker' creates the strategy
+      here: make the experiment before running any TensorFlow op.
 
   Raises:
-    ValueError: if neither or both of `out_dir` and `run_dir` are given, or
-      `config.model` is not registered and no `model_fn` is given.
+    ValueError: if neither or both of `out_dir` and `run_dir` are given,
+      `config.model` is not registered and no `model_fn` is given, or
+      `strategy` is unknown.
   """
 
   def __init__(self, config, out_dir=None, *, run_dir=None, model_fn=None, data=None, verbose=False,
-               tensorboard=True, log=None):
+               tensorboard=True, log=None, strategy=None):
     if not isinstance(config, config_lib.RunConfig):
       raise TypeError(f'config must be a RunConfig, got {type(config).__name__}')
     if (out_dir is None) == (run_dir is None):
@@ -223,6 +306,8 @@ class LotteryExperiment:
                        'and run_dir (the run directory itself)')
     if model_fn is not None and not callable(model_fn):
       raise TypeError(f'model_fn must be callable (input_shape, num_classes, seed) -> model, got {model_fn!r}')
+    self.strategy = make_strategy(strategy)
+    self.is_chief, self.task = worker_role(self.strategy)
     self.config = config
     self.spec = None if model_fn is not None else models_lib.get_model_spec(config.model)
     self.model_fn = model_fn if model_fn is not None else self.spec.build
@@ -231,6 +316,8 @@ class LotteryExperiment:
     self.tensorboard = tensorboard
     self.log = log if log is not None else _print_line
     self.paths = storage.RunDirectory(run_dir if run_dir is not None else os.path.join(out_dir, config.run_name()))
+    self._out = self.paths  # where this process writes: the run directory, or a temporary one off the chief
+    self._done = set()
     self.jobs_run = 0
     self.split = None
     self.num_classes = None
@@ -243,6 +330,36 @@ class LotteryExperiment:
   @property
   def run_dir(self):
     return self.paths.path
+
+  def _scope(self):
+    return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
+
+  def _read_file(self, r, level, branch, name):
+    """A level file: this process' copy if it wrote one in this run, else the run directory's."""
+    mine = self._out.file(r, level, branch, name)
+    return mine if os.path.exists(mine) else self.paths.file(r, level, branch, name)
+
+  def _verified_done(self, jobs):
+    """The finished jobs whose files match their manifests; warns about (and so redoes) the others."""
+    done = set()
+    for job in jobs:
+      problem = self.paths.verify(*job)
+      if problem == '':
+        done.add(job)
+      elif problem:
+        r, level, branch = job
+        self.log(f'WARNING: replicate {r} level {level} {branch} is damaged and will be redone: {problem}')
+    return done
+
+  def _peer_lost(self, error):
+    tasks = sorted(set(re.findall(r'/job:\w+/replica:\d+/task:\d+', str(error))))
+    detail = f'{type(error).__name__}' + (f' naming {", ".join(tasks)}' if tasks else '')
+    if 'heartbeat' in str(error):
+      detail += ', which stopped sending heartbeats'
+    return WorkerLostError(
+        f'worker {self.task}: another worker of this multi-worker run died or cannot be reached ({detail}), so this '
+        f'one stopped too. The level in progress was not written; finished levels in {self.run_dir} are intact. '
+        'Start every worker again with the same command to resume.')
 
   # --- set-up -----------------------------------------------------------------------------------------------------
 
@@ -341,6 +458,11 @@ class LotteryExperiment:
     Raises:
       ValueError: for data or a model that do not fit the config, or a run
         directory that holds another run (it is left untouched then).
+      storage.StorageError: (an OSError) if a file cannot be written (disk
+        full, no permission); finished levels are intact, and running again
+        resumes.
+      WorkerLostError: in a multi-worker run, if another worker died or
+        cannot be reached; the level in progress is not written.
     """
     cfg = self.config
     flat = self.spec.flat_input if self.spec is not None else False
@@ -355,28 +477,61 @@ class LotteryExperiment:
     if cfg.pruning.rewind_step >= self.iterations:
       raise ValueError(f'pruning.rewind_step ({cfg.pruning.rewind_step}) must be smaller than the iterations of a '
                        f'level ({self.iterations} = {t.epochs} epochs x {self.steps_per_epoch} steps)')
-    probe = self._build_model(cfg.seed)
+    probe = self._build_model(cfg.seed)  # plain variables, outside the strategy: no collective ops
     meta = self._meta(_model_fingerprint(probe))
     self._wrap(probe, cfg.seed)  # checks layer_rates against the model before anything is written
     del probe
-    self.paths.claim(meta, self._differences(meta))
+    if self.is_chief:
+      self.paths.claim(meta, self._differences(meta))
+      stale = storage.remove_temp_files(self.run_dir)
+      if stale:
+        self.log(f'Removed {stale} temporary file(s) left by a process killed while writing.')
+    else:
+      self.paths.check(meta, self._differences(meta))
     jobs = self._jobs()
-    self._pending = [job for job in jobs if not self.paths.is_done(*job)]
+    self._done = self._verified_done(jobs)
+    self._pending = [job for job in jobs if job not in self._done]
     done = len(jobs) - len(self._pending)
-    self.log(f'[{os.path.basename(self.run_dir)}] {cfg.describe()}: {len(jobs)} trainings, {done} done earlier, '
-             f'{len(self._pending)} to run; {self.iterations} iterations per level; data {self.split.source} '
+    where = '' if self.task is None else f'worker {self.task} ({"chief" if self.is_chief else "not the chief"}) '
+    self.log(f'[{os.path.basename(self.run_dir)}] {where}{cfg.describe()}: {len(jobs)} trainings, {done} done '
+             f'earlier, {len(self._pending)} to run; {self.iterations} iterations per level; data {self.split.source} '
              f'({len(self.split.x_train)} train, {len(self.split.x_val)} validation, {len(self.split.x_test)} test)')
-    for r in range(cfg.replicates):
-      self._run_replicate(r)
-    self._write_results()
-    return storage.load_level_metrics(self.run_dir)
+    shadow = None
+    if not self.is_chief:
+      shadow = tempfile.mkdtemp(prefix=f'ltp_tfmot_{self.task.replace(":", "")}_')
+      self._out = storage.RunDirectory(shadow)
+      self.log(f'worker {self.task} writes its files to {shadow} (removed at the end); the chief writes the run '
+               'directory')
+    try:
+      with self._scope():
+        for r in range(cfg.replicates):
+          self._run_replicate(r)
+      if self.is_chief:
+        self._write_results()
+        return storage.load_level_metrics(self.run_dir)
+      return self._merged_metrics(shadow)
+    except _PEER_ERRORS as error:
+      if self.task is None:
+        raise
+      raise self._peer_lost(error) from error
+    finally:
+      self._out = self.paths
+      if shadow is not None:
+        shutil.rmtree(shadow, ignore_errors=True)
+
+  def _merged_metrics(self, shadow):
+    """A non-chief worker's results: the levels it ran, and the run directory's for the others."""
+    rows = {(m['replicate'], m['level'], m['branch']): m for m in storage.load_level_metrics(self.run_dir)}
+    rows.update({(m['replicate'], m['level'], m['branch']): m for m in storage.load_level_metrics(shadow)})
+    order = {b: i for i, b in enumerate(BRANCH_ORDER)}
+    return [rows[k] for k in sorted(rows, key=lambda k: (k[0], k[1], order.get(k[2], 9), k[2]))]
 
   def _run_replicate(self, r):
     cfg = self.config
     seed = cfg.seed + r
     state = None
     for level in range(cfg.pruning.levels + 1):
-      if self.paths.is_done(r, level, MAIN):
+      if (r, level, MAIN) in self._done:
         state = None  # a later missing level starts from this level's saved weights
       else:
         if state is None:
@@ -384,7 +539,7 @@ class LotteryExperiment:
         self._timed((r, level, MAIN), self._main_level, state, seed, r, level)
       if level in cfg.levels_with_controls():
         for control in cfg.controls:
-          if not self.paths.is_done(r, level, control):
+          if (r, level, control) not in self._done:
             self._timed((r, level, control), self._control_level, control, seed, r, level)
 
   def _timed(self, job, fn, *args):
@@ -392,6 +547,7 @@ class LotteryExperiment:
     r, level, branch = job
     start = time.time()
     metrics = fn(*args)
+    self._done.add(job)
     self.jobs_run += 1
     self._durations.append(time.time() - start)
     if job in self._pending:
@@ -407,8 +563,8 @@ class LotteryExperiment:
     optimizer, evaluate = self._compile(model)
     state = _MainState(model, optimizer, evaluate)
     if level > 0:
-      _load_state(model, self.paths.file(r, level - 1, MAIN, storage.WEIGHTS))
-      previous = storage.load_arrays(self.paths.file(r, level - 1, MAIN, storage.MASKS))
+      _load_state(model, self._read_file(r, level - 1, MAIN, storage.WEIGHTS))
+      previous = storage.load_arrays(self._read_file(r, level - 1, MAIN, storage.MASKS))
       state.rewind_other = storage.unpack(previous, 'other')
     return state
 
@@ -428,6 +584,7 @@ class LotteryExperiment:
         extra_callbacks.append(_RewindPoint(self.config.pruning.rewind_step, on_snapshot))
     else:
       rounds_lib.run_lottery_round(model, state.optimizer)
+      storage.pause_point('masks')
       for variable, value in zip(_other_variables(model), state.rewind_other):
         variable.assign(value)
     metrics = self._train_and_measure(model, state.evaluate, seed, level, extra_callbacks)
@@ -437,7 +594,7 @@ class LotteryExperiment:
 
   def _control_level(self, control, seed, r, level):
     start = time.time()
-    stored = storage.load_arrays(self.paths.file(r, level, MAIN, storage.MASKS))
+    stored = storage.load_arrays(self._read_file(r, level, MAIN, storage.MASKS))
     masks = storage.unpack(stored, 'mask')
     control_seed = _derived_seed(seed, control, level)
     base = self._build_model(seed)
@@ -485,9 +642,10 @@ class LotteryExperiment:
     split, t = self.split, self.config.training
     supermask_loss, supermask_accuracy = evaluate(split.x_test, split.y_test)
     curve = _ValidationCurve(evaluate, split.x_val, split.y_val, t.eval_every, self.iterations)
+    pause = [_PausePoint()] if storage.pause_points_enabled() else []
     model.fit(self._train_dataset(seed, level), epochs=t.epochs, steps_per_epoch=self.steps_per_epoch,
               verbose=2 if self.verbose else 0,
-              callbacks=extra_callbacks + [callbacks_lib.UpdateLotteryStep(), curve])
+              callbacks=extra_callbacks + [callbacks_lib.UpdateLotteryStep(), curve] + pause)
     test_loss, test_accuracy = evaluate(split.x_test, split.y_test)
     points = curve.curve
     stop = min(points, key=lambda p: p['val_loss'])
@@ -528,17 +686,22 @@ class LotteryExperiment:
     arrays.update(storage.pack('other', list(other_values), [v.name for v in _other_variables(model)]))
     arrays['snapshot_step'] = np.int64(wrappers[0].snapshot_step.numpy())
     arrays['rounds_done'] = np.int64(wrappers[0].rounds_done.numpy())
-    storage.save_arrays(self.paths.file(r, level, branch, storage.MASKS), arrays)
+    weights = storage.pack('weight', [v.numpy() for v in model.weights], [v.name for v in model.weights]) \
+        if save_weights else None
+    out = self._out
+    checksums = {storage.MASKS: storage.save_arrays(out.file(r, level, branch, storage.MASKS), arrays)}
     if save_weights:
-      storage.save_arrays(self.paths.file(r, level, branch, storage.WEIGHTS),
-                          storage.pack('weight', [v.numpy() for v in model.weights], [v.name for v in model.weights]))
-    storage.write_csv(self.paths.file(r, level, branch, storage.CURVE), metrics['curve'],
-                      ['iteration', 'val_loss', 'val_accuracy'])
-    storage.write_csv(self.paths.file(r, level, branch, storage.METRICS_CSV), [flat_metrics(metrics)])
-    storage.write_json(self.paths.file(r, level, branch, storage.METRICS_JSON), metrics)
-    if self.tensorboard:
-      self._write_tensorboard(r, level, branch, metrics)
-    self._write_results()
+      checksums[storage.WEIGHTS] = storage.save_arrays(out.file(r, level, branch, storage.WEIGHTS), weights)
+    checksums[storage.CURVE] = storage.write_csv(out.file(r, level, branch, storage.CURVE), metrics['curve'],
+                                                 ['iteration', 'val_loss', 'val_accuracy'])
+    checksums[storage.METRICS_CSV] = storage.write_csv(out.file(r, level, branch, storage.METRICS_CSV),
+                                                       [flat_metrics(metrics)])
+    checksums[storage.METRICS_JSON] = storage.write_json(out.file(r, level, branch, storage.METRICS_JSON), metrics)
+    if self.tensorboard and self.is_chief:
+      self._write_tensorboard(r, level, branch, metrics)  # before the manifest: a redone level repeats, never lacks
+    out.write_manifest(r, level, branch, checksums)  # last: the level is done
+    if self.is_chief:
+      self._write_results()
 
   def _write_tensorboard(self, r, level, branch, metrics):
     writer = tf.summary.create_file_writer(self.paths.tensorboard_dir(r, branch))
@@ -621,6 +784,8 @@ def load_trained_model(run_dir, level=None, replicate=0, model_fn=None, data=Non
 
   Raises:
     ValueError: if `run_dir` holds no run, or the level is not finished.
+    storage.CorruptFileError: (a ValueError) if the level's files are
+      truncated or do not match its manifest.
 
   Example:
 
@@ -644,6 +809,7 @@ def load_trained_model(run_dir, level=None, replicate=0, model_fn=None, data=Non
   flat = experiment.spec.flat_input if experiment.spec is not None else False
   experiment.split = data_lib.load_data(config.data, flatten=flat, arrays=data)
   experiment.num_classes = data_lib.num_classes(experiment.split)
+  paths.check_level(replicate, level, MAIN)
   seed = config.seed + replicate
   model = experiment._wrap(experiment._build_model(seed), seed)
   experiment._compile(model)

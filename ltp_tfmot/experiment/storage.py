@@ -1,4 +1,4 @@
-"""The files of a run directory, written atomically, and the check that a directory belongs to a run.
+"""The files of a run directory, written atomically and checksummed, and the check that a directory is a run's.
 
 Layout (open_lth's shape: replicates, levels, and a branch per control):
 
@@ -12,19 +12,34 @@ Layout (open_lth's shape: replicates, levels, and a branch per control):
     weights.npz    main only: the trained state the next level starts from
     curve.csv      validation loss and accuracy every `eval_every` iterations
     metrics.csv    the level's summary (one row)
-    metrics.json   the same plus the curve; written last: the level is done when it exists
+    metrics.json   the same plus the curve
+  replicate_<r>/level_<k>/<branch>.manifest.json
+                   size and sha256 of each file above; written last: the level is
+                   done when it exists, and its files are checked against it
 ```
 
-Every file is written to a temporary name in its directory and moved into
-place with `os.replace`, so a killed process leaves either the old file or
-the new one, never half of one.
+Every file is written to a temporary name in its directory (`.<name>.<random>.tmp`),
+flushed to disk (fsync) and moved into place with `os.replace`, so a killed
+process leaves either the old file or the new one, never half of one; readers
+only open final names, and the runner removes stale temporary files when it
+starts. A level whose files do not match its manifest (truncated, changed) is
+not done: the runner redoes it, with a warning. A write that fails (disk full,
+no permission) raises `StorageError` naming the file; what was written before is
+intact and the run resumes from there. A truncated or corrupt file raises
+`CorruptFileError` (a `ValueError`) naming the file.
 """
 
+import collections
 import csv
+import errno
+import hashlib
 import io
 import json
 import os
 import tempfile
+import time
+import zipfile
+import zlib
 
 import numpy as np
 
@@ -35,35 +50,193 @@ WEIGHTS = 'weights.npz'
 CURVE = 'curve.csv'
 METRICS_CSV = 'metrics.csv'
 METRICS_JSON = 'metrics.json'
+MANIFEST_SUFFIX = '.manifest.json'
 MAIN = 'main'
+TEMP_SUFFIX = '.tmp'
+
+# Test hook (see `pause_point`): LTP_TFMOT_TEST_PAUSE_AT=<phase>@<n>[,<phase>@<n>...].
+PAUSE_ENV = 'LTP_TFMOT_TEST_PAUSE_AT'
+PAUSE_SECONDS_ENV = 'LTP_TFMOT_TEST_PAUSE_SECONDS'
+PAUSE_MARKER = 'LTP_TFMOT_PAUSED'
+PAUSE_PHASES = ('train', 'masks', 'write')
+_pause_counts = collections.Counter()
+
+
+def _default_mode():
+  mask = os.umask(0)
+  os.umask(mask)
+  return 0o666 & ~mask
+
+
+_FILE_MODE = _default_mode()  # what open() would give a new file (mkstemp gives 0o600)
+
+
+class StorageError(OSError):
+  """A run-directory file could not be written (disk full, no permission, ...); files written before are intact.
+
+  `errno` is the failed write's; the message names the file, the reason and what to do.
+  """
+
+
+class CorruptFileError(ValueError):
+  """A run-directory file is truncated or corrupt, or does not match its level's manifest."""
+
+
+def pause_points_enabled():
+  return bool(os.environ.get(PAUSE_ENV))
+
+
+def pause_point(phase):
+  """Test hook for the kill tests (tests/kill_test.py); does nothing unless LTP_TFMOT_TEST_PAUSE_AT is set.
+
+  With `LTP_TFMOT_TEST_PAUSE_AT=<phase>@<n>` (phase 'train': after a
+  training step; 'masks': after a level's round boundary computed the new
+  masks and rewound, before training; 'write': halfway through writing a
+  file, at its temporary name), the n-th time this process reaches `phase`
+  it prints `LTP_TFMOT_PAUSED <phase>@<n>` and sleeps
+  LTP_TFMOT_TEST_PAUSE_SECONDS (default 600) seconds, so that a test can
+  kill it exactly there.
+  """
+  spec = os.environ.get(PAUSE_ENV)
+  if not spec:
+    return
+  _pause_counts[phase] += 1
+  for item in spec.split(','):
+    name, _, nth = item.strip().partition('@')
+    if name == phase and _pause_counts[phase] == int(nth or 1):
+      print(f'{PAUSE_MARKER} {phase}@{_pause_counts[phase]}', flush=True)
+      time.sleep(float(os.environ.get(PAUSE_SECONDS_ENV, '600')))
+
+
+def is_temp_file(name):
+  """Whether a file name is one of `atomic_write`'s temporary files."""
+  return name.startswith('.') and name.endswith(TEMP_SUFFIX)
+
+
+def remove_temp_files(path):
+  """Removes the temporary files a killed process left under `path`; returns how many."""
+  removed = 0
+  for root, _, files in os.walk(path):
+    for name in files:
+      if is_temp_file(name):
+        try:
+          os.remove(os.path.join(root, name))
+          removed += 1
+        except FileNotFoundError:
+          pass
+  return removed
+
+
+def _write_all(f, data):
+  """Writes bytes to an open file (a function of its own, so that tests can make the disk full)."""
+  f.write(data)
+
+
+def _fsync_directory(directory):
+  try:
+    handle = os.open(directory, os.O_RDONLY)
+  except OSError:
+    return  # e.g. a platform that cannot open directories: the rename is still atomic
+  try:
+    os.fsync(handle)
+  except OSError:
+    pass
+  finally:
+    os.close(handle)
+
+
+def write_bytes(path, data):
+  """Writes `data` to `path` atomically and durably (temporary file, fsync, `os.replace`).
+
+  Returns:
+    The sha256 hex digest of `data`.
+
+  Raises:
+    StorageError: if the file cannot be written (e.g. disk full, no
+      permission); `path` then keeps its old content (or stays absent) and no
+      temporary file is left.
+  """
+  directory = os.path.dirname(os.path.abspath(path))
+  temp = None
+  try:
+    os.makedirs(directory, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(path) + '.', suffix=TEMP_SUFFIX)
+    with os.fdopen(handle, 'wb') as f:
+      os.fchmod(f.fileno(), _FILE_MODE)
+      half = len(data) // 2
+      _write_all(f, data[:half])
+      if pause_points_enabled():
+        f.flush()
+        pause_point('write')
+      _write_all(f, data[half:])
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(temp, path)
+    temp = None
+    _fsync_directory(directory)
+  except OSError as error:
+    reason = error.strerror or str(error)
+    if error.errno == errno.ENOSPC:
+      hint = 'free some space'
+    elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+      hint = 'make the directory writable'
+    else:
+      hint = 'fix the cause'
+    failure = StorageError(f'could not write {path}: {reason}. Files written before are intact; {hint} and run the '
+                           'same command again (a run resumes from its last finished level)')
+    failure.errno = error.errno
+    raise failure from error
+  finally:
+    if temp is not None:
+      try:
+        os.remove(temp)
+      except OSError:
+        pass  # already gone, or undeletable: a later run removes it (`remove_temp_files`)
+  return hashlib.sha256(data).hexdigest()
 
 
 def atomic_write(path, write_fn, binary=False):
-  """Calls `write_fn(file)` on a temporary file next to `path`, then moves it to `path`."""
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  handle, temp = tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(path) + '.', suffix='.tmp')
-  try:
-    with os.fdopen(handle, 'wb' if binary else 'w', **({} if binary else {'newline': ''})) as f:
-      write_fn(f)
-    os.replace(temp, path)
-  except BaseException:
-    if os.path.exists(temp):
-      os.remove(temp)
-    raise
+  """Calls `write_fn(file)` on an in-memory file, then writes its content to `path` with `write_bytes`.
+
+  Returns:
+    The sha256 hex digest of the bytes written.
+  """
+  buffer = io.BytesIO() if binary else io.StringIO(newline='')
+  write_fn(buffer)
+  data = buffer.getvalue()
+  return write_bytes(path, data if binary else data.encode('utf-8'))
+
+
+def file_sha256(path):
+  digest = hashlib.sha256()
+  with open(path, 'rb') as f:
+    for chunk in iter(lambda: f.read(1 << 20), b''):
+      digest.update(chunk)
+  return digest.hexdigest()
+
+
+def _corrupt(path, error):
+  return CorruptFileError(f'{path} is truncated or corrupt ({type(error).__name__}: {error}). If it belongs to a '
+                          'level of a run, run the same command again: the level is checked against its manifest '
+                          'and redone')
 
 
 def write_json(path, obj):
-  atomic_write(path, lambda f: f.write(json.dumps(obj, indent=2, sort_keys=True) + '\n'))
+  return atomic_write(path, lambda f: f.write(json.dumps(obj, indent=2, sort_keys=True) + '\n'))
 
 
 def read_json(path):
-  with open(path) as f:
-    return json.load(f)
+  """A JSON file's content; `CorruptFileError` if it is truncated or not JSON."""
+  with open(path, 'rb') as f:
+    data = f.read()
+  try:
+    return json.loads(data.decode('utf-8'))
+  except (ValueError, UnicodeDecodeError) as error:
+    raise _corrupt(path, error) from error
 
 
 def write_text(path, text):
-  atomic_write(path, lambda f: f.write(text))
+  return atomic_write(path, lambda f: f.write(text))
 
 
 def write_csv(path, rows, fieldnames=None):
@@ -78,19 +251,29 @@ def write_csv(path, rows, fieldnames=None):
     writer.writeheader()
     writer.writerows(rows)
 
-  atomic_write(path, write)
+  return atomic_write(path, write)
 
 
 def save_arrays(path, arrays):
-  """Saves a dict of arrays as one compressed .npz, atomically."""
+  """Saves a dict of arrays as one compressed .npz, atomically; returns its sha256."""
   buffer = io.BytesIO()
   np.savez_compressed(buffer, **arrays)
-  atomic_write(path, lambda f: f.write(buffer.getvalue()), binary=True)
+  return write_bytes(path, buffer.getvalue())
 
 
 def load_arrays(path):
-  with np.load(path, allow_pickle=False) as data:
-    return {key: data[key] for key in data.files}
+  """The arrays of an .npz file as a dict; `CorruptFileError` if it is truncated or corrupt."""
+  try:
+    with open(path, 'rb') as f:
+      data = np.load(f, allow_pickle=False)
+      if not hasattr(data, 'files'):
+        raise ValueError('not an .npz archive')
+      with data:
+        return {key: data[key] for key in data.files}
+  except (FileNotFoundError, PermissionError, IsADirectoryError):
+    raise
+  except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as error:
+    raise _corrupt(path, error) from error
 
 
 def pack(prefix, values, names):
@@ -150,22 +333,75 @@ class RunDirectory:
   def tensorboard_dir(self, replicate, branch):
     return os.path.join(self.path, 'tensorboard', f'replicate_{replicate}', branch)
 
+  def manifest_path(self, replicate, level, branch=MAIN):
+    return self.level_dir(replicate, level, branch) + MANIFEST_SUFFIX
+
+  @staticmethod
+  def needed_files(branch):
+    return [MASKS] + ([WEIGHTS] if branch == MAIN else []) + [CURVE, METRICS_CSV, METRICS_JSON]
+
+  def write_manifest(self, replicate, level, branch, checksums):
+    """Records the size and sha256 of a level's files; written last, it marks the level done."""
+    files = {}
+    for name, digest in sorted(checksums.items()):
+      files[name] = {'sha256': digest, 'bytes': os.path.getsize(self.file(replicate, level, branch, name))}
+    return write_json(self.manifest_path(replicate, level, branch), {'files': files})
+
   def is_done(self, replicate, level, branch=MAIN):
-    """Whether a level's outputs all exist (metrics.json is written last)."""
-    needed = [METRICS_JSON, MASKS] + ([WEIGHTS] if branch == MAIN else [])
-    return all(os.path.exists(self.file(replicate, level, branch, name)) for name in needed)
+    """Whether a level has its manifest (written last) and all its files (see `verify` for their checksums)."""
+    return os.path.exists(self.manifest_path(replicate, level, branch)) and all(
+        os.path.exists(self.file(replicate, level, branch, name)) for name in self.needed_files(branch))
 
-  def claim(self, meta, check):
-    """Makes this directory the home of the run described by `meta`, or refuses.
+  def verify(self, replicate, level, branch=MAIN):
+    """Checks a level's files against its manifest.
 
-    Args:
-      meta: The dict written to config.json for a new run.
-      check: A function(stored meta) returning a list of differences that
-        make the stored run a different one (empty: the same run).
+    Returns:
+      None if the level is not done (no manifest: not finished, or killed
+      while it was written), '' if it is done and every file matches, else
+      the reason it does not.
+    """
+    manifest = self.manifest_path(replicate, level, branch)
+    if not os.path.exists(manifest):
+      return None
+    try:
+      files = read_json(manifest)['files']
+    except (CorruptFileError, KeyError, TypeError) as error:
+      return f'its manifest {manifest} is unreadable ({error})'
+    for name in self.needed_files(branch):
+      if name not in files:
+        return f'its manifest does not list {name}'
+    for name, entry in sorted(files.items()):
+      path = self.file(replicate, level, branch, name)
+      if not os.path.exists(path):
+        return f'{path} is missing'
+      try:
+        size, digest = os.path.getsize(path), file_sha256(path)
+      except OSError as error:
+        return f'{path} cannot be read ({error})'
+      if size != entry.get('bytes') or digest != entry.get('sha256'):
+        return (f'{path} does not match its checksum ({size} bytes, sha256 {digest[:12]}...; the manifest says '
+                f'{entry.get("bytes")} bytes, sha256 {str(entry.get("sha256"))[:12]}...)')
+    return ''
+
+  def check_level(self, replicate, level, branch=MAIN):
+    """Raises `CorruptFileError` if a finished level's files do not match its manifest."""
+    problem = self.verify(replicate, level, branch)
+    if problem:
+      raise CorruptFileError(f'replicate {replicate} level {level} {branch} of {self.path} is damaged: {problem}. '
+                             'Run the same command again to redo it.')
+
+  def _listing(self):
+    return [name for name in os.listdir(self.path) if not is_temp_file(name)] if os.path.isdir(self.path) else []
+
+  def check(self, meta, check):
+    """Like `claim`, but writes nothing: for the workers of a multi-worker run that are not the chief.
+
+    Returns:
+      The stored meta, or None if the directory holds no run yet.
 
     Raises:
       ValueError: if the directory holds another run, or files but no
-        config.json. Nothing is written then.
+        config.json.
     """
     if os.path.exists(self.config_path):
       try:
@@ -179,10 +415,27 @@ class RunDirectory:
                          + '; '.join(differences) + '. Use another output directory, or delete this one to '
                          'start over.')
       return stored
-    if os.path.isdir(self.path) and os.listdir(self.path):
+    if self._listing():
       raise ValueError(f'{self.path} is not empty and has no {CONFIG}: it is not an ltp_tfmot run directory, '
                        'so nothing was written to it. Choose an empty or new directory.')
-    os.makedirs(self.path, exist_ok=True)
+    return None
+
+  def claim(self, meta, check):
+    """Makes this directory the home of the run described by `meta`, or refuses.
+
+    Args:
+      meta: The dict written to config.json for a new run.
+      check: A function(stored meta) returning a list of differences that
+        make the stored run a different one (empty: the same run).
+
+    Raises:
+      ValueError: if the directory holds another run, or files but no
+        config.json. Nothing is written then.
+      StorageError: if config.json cannot be written.
+    """
+    stored = self.check(meta, check)
+    if stored is not None:
+      return stored
     write_json(self.config_path, meta)
     return meta
 
@@ -209,7 +462,7 @@ def find_runs(paths):
 
 
 def load_level_metrics(run_dir):
-  """Every finished level's metrics.json of a run, sorted by replicate, level and branch."""
+  """Every finished level's metrics.json of a run (levels with a manifest), sorted by replicate, level, branch."""
   rows = []
   for rep in sorted(os.listdir(run_dir)):
     rep_dir = os.path.join(run_dir, rep)
@@ -221,7 +474,7 @@ def load_level_metrics(run_dir):
         continue
       for branch in os.listdir(level_dir):
         path = os.path.join(level_dir, branch, METRICS_JSON)
-        if os.path.exists(path):
+        if os.path.exists(path) and os.path.exists(os.path.join(level_dir, branch + MANIFEST_SUFFIX)):
           rows.append(read_json(path))
   branch_order = {MAIN: 0, 'reinit': 1, 'random_prune': 2}
   rows.sort(key=lambda r: (r['replicate'], r['level'], branch_order.get(r['branch'], 9), r['branch']))
