@@ -31,6 +31,8 @@ class UpdateLotteryStep(pruning_callbacks.UpdatePruningStep):
 
   def __init__(self):
     super().__init__()
+    # The callback reads no logs: spare Keras converting them to NumPy after every batch.
+    self._supports_tf_logs = True
     self.wrappers = []
 
   def on_train_begin(self, logs=None):

@@ -116,10 +116,15 @@ def keep_top_k(scores_list, alive_list, k, dtype=tf.bool):
   low_bin, n_greater = _pick_bin(low_hist, above_high, k)
   threshold = tf.constant(((high_bin - _BINS // 2) << _HALF_BITS) | low_bin, tf.int32)
   ties_to_keep = k - n_greater
-  if ties_to_keep == int(low_hist[low_bin]):
-    return [_at_least(keys, threshold, tf.shape(alive), dtype) for keys, alive in zip(keys_list, alive_list)]
+  all_ties_kept = ties_to_keep == int(low_hist[low_bin])
+  keys_list = list(keys_list)
   kept = []
-  for keys, alive in zip(keys_list, alive_list):
+  for i, alive in enumerate(alive_list):
+    # Each tensor's keys are dropped once its mask exists, so keys and masks never all coexist.
+    keys, keys_list[i] = keys_list[i], None
+    if all_ties_kept:
+      kept.append(_at_least(keys, threshold, tf.shape(alive), dtype))
+      continue
     at_threshold = keys == threshold
     tie_positions = tf.where(at_threshold)[:ties_to_keep]
     take = int(tf.shape(tie_positions)[0])
