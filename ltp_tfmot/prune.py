@@ -13,11 +13,12 @@ def _is_sequential_or_functional(model):
   return isinstance(model, keras.Sequential) or getattr(model, '_is_graph_network', False)
 
 
-def _prunable_layer_names(model):
+def prunable_layer_names(model):
+  """Names of the layers `prune_lottery_ticket` would wrap, nested models included, in order."""
   names = []
   for layer in model.layers:
     if isinstance(layer, keras.Model):
-      names.extend(_prunable_layer_names(layer))
+      names.extend(prunable_layer_names(layer))
     elif wrapper_lib.is_prunable(layer):
       names.append(layer.name)
   return names
@@ -124,7 +125,7 @@ def prune_lottery_ticket(to_prune,
     if rounds_lib.lottery_wrappers(to_prune):
       raise ValueError(f'model {to_prune.name!r} is already wrapped with prune_lottery_ticket; wrap the unwrapped '
                        'model (or use ltp_tfmot.strip_pruning first)')
-    names = _prunable_layer_names(to_prune)
+    names = prunable_layer_names(to_prune)
     if not names:
       raise ValueError(f'model {to_prune.name!r} has no prunable layer (Dense, Conv, DepthwiseConv2D, '
                        'Embedding, or a tfmot PrunableLayer)')

@@ -148,16 +148,6 @@ def _print_line(line):
   print(line, flush=True)
 
 
-def _prunable_layer_names(model):
-  names = []
-  for layer in model.layers:
-    if isinstance(layer, keras.Model):
-      names.extend(_prunable_layer_names(layer))
-    elif wrapper_lib.is_prunable(layer):
-      names.append(layer.name)
-  return names
-
-
 def _other_variables(model):
   """The model's variables outside the lottery wrappers (e.g. BatchNormalization's), in order."""
   inside = {v.ref() for w in rounds_lib.lottery_wrappers(model) for v in w.weights}
@@ -605,7 +595,7 @@ class LotteryExperiment:
       rounds_lib.rewind_weights(model)  # survivors drawn afresh from the initializers, pruned ones 0
       rounds_lib.take_snapshot(model)  # the snapshot now holds what this control starts from
     else:
-      layer_rates = _random_prune_rates(_prunable_layer_names(base), stored)
+      layer_rates = _random_prune_rates(prune_lib.prunable_layer_names(base), stored)
       model = self._wrap(base, control_seed, criterion='random', scope='layer', layer_rates=layer_rates)
       _assign([s for w in rounds_lib.lottery_wrappers(model) for s in w.snapshots], storage.unpack(stored, 'snapshot'),
               'snapshots')
