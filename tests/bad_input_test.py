@@ -71,17 +71,9 @@ def _wrapped(model=None, snapshot=True, rounds=0, schedule=None, **kwargs):
   if snapshot:
     ltp_tfmot.take_snapshot(model)
   for r in range(rounds):
-    _perturb(model, seed=r)
+    fixtures.perturb(model, seed=r)
     ltp_tfmot.run_lottery_round(model)
   return model
-
-
-def _perturb(model, seed=0):
-  """Stands in for training: moves every weight of the wrapped layers (pruned ones too)."""
-  rng = np.random.RandomState(seed)
-  for w in ltp_tfmot.lottery_wrappers(model):
-    for weight in w.layer.weights:
-      weight.assign_add(0.5 * rng.randn(*weight.shape).astype(np.float32))
 
 
 def _keras3_model():
@@ -115,10 +107,10 @@ class _Env:
     self.subclassed_wrapped(X[:1])
     ltp_tfmot.take_snapshot(self.subclassed_wrapped)
     ltp_tfmot.run_lottery_round(self.subclassed_wrapped)
-    _perturb(self.subclassed_wrapped, seed=8)
+    fixtures.perturb(self.subclassed_wrapped, seed=8)
 
     self.wrapped = _wrapped(rounds=1)
-    _perturb(self.wrapped, seed=9)                                 # pruned weights nonzero: masking would show
+    fixtures.perturb(self.wrapped, seed=9)                                 # pruned weights nonzero: masking would show
     self.unsnapped = _wrapped(snapshot=False)
     self.unsnapped_large_init = _wrapped(snapshot=False, criterion='large_init')
     self.unbuilt = ltp_tfmot.prune_lottery_ticket(_mlp(input_shape=None))

@@ -265,17 +265,7 @@ class ExportBadInputTest(tf.test.TestCase, parameterized.TestCase):
       export.export_tflite(keras.Sequential([keras.layers.Dense(2)]), self.path)
 
   def test_subclassed_model_raises(self):
-
-    class Subclassed(keras.Model):
-
-      def __init__(self):
-        super().__init__()
-        self.dense = keras.layers.Dense(2)
-
-      def call(self, inputs):
-        return self.dense(inputs)
-
-    model = Subclassed()
+    model = fixtures.Subclassed()
     model(np.zeros((1, 4), np.float32))
     with self.assertRaisesRegex(ValueError, r'has no symbolic inputs \(a subclassed model\?\)'):
       export.export_tflite(model, self.path)

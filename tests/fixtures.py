@@ -43,3 +43,36 @@ def masks_of(model):
   """{variable name: mask array} of every lottery wrapper."""
   import ltp_tfmot  # pylint: disable=g-import-not-at-top
   return {mask.name: mask.numpy() for w in ltp_tfmot.lottery_wrappers(model) for _, mask, _ in w.pruning_vars}
+
+
+def perturb(model, seed=1, scale=0.5):
+  """Stands in for training: moves every weight of the wrapped layers (pruned ones too)."""
+  import ltp_tfmot  # pylint: disable=g-import-not-at-top
+  rng = np.random.RandomState(seed)
+  for w in ltp_tfmot.lottery_wrappers(model):
+    for weight in w.layer.weights:
+      weight.assign_add(scale * rng.randn(*weight.shape).astype(np.float32))
+
+
+def reference_keep(scores_list, alive_list, k):
+  """NumPy stable-sort reference: the k best alive scores, the earlier ones (flat, then list order) on ties."""
+  flat_scores = np.concatenate([np.ravel(s) for s in scores_list]).astype(np.float64)
+  flat_alive = np.concatenate([np.ravel(a) for a in alive_list])
+  candidates = np.flatnonzero(flat_alive)
+  order = candidates[np.argsort(-flat_scores[candidates], kind='stable')]
+  keep = np.zeros(flat_scores.size, bool)
+  keep[order[:max(0, k)]] = True
+  parts = np.split(keep, np.cumsum([np.size(s) for s in scores_list])[:-1])
+  return [part.reshape(np.shape(s)) for part, s in zip(parts, scores_list)]
+
+
+class Subclassed(keras.Model):
+  """A subclassed tf_keras model: its layers cannot be replaced from outside."""
+
+  def __init__(self):
+    super().__init__()
+    self.dense = keras.layers.Dense(2)
+
+  def call(self, inputs):
+    return self.dense(inputs)
+

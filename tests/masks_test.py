@@ -5,17 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from ltp_tfmot import masks
-
-
-def _reference_keep(scores_list, alive_list, k):
-  """Stable-sort reference: keep the k best alive scores, earlier first on ties."""
-  flat_scores = np.concatenate([np.ravel(s) for s in scores_list]).astype(np.float64)
-  flat_alive = np.concatenate([np.ravel(a) for a in alive_list])
-  candidates = np.flatnonzero(flat_alive)
-  order = candidates[np.argsort(-flat_scores[candidates], kind='stable')]
-  keep = np.zeros(flat_scores.size, bool)
-  keep[order[:k]] = True
-  return np.split(keep, np.cumsum([np.size(s) for s in scores_list])[:-1])
+from tests import fixtures
 
 
 class KeepTopKTest(tf.test.TestCase, parameterized.TestCase):
@@ -35,7 +25,7 @@ class KeepTopKTest(tf.test.TestCase, parameterized.TestCase):
     n_alive = sum(int(a.sum()) for a in alive)
     for k in [0, 1, n_alive // 3, n_alive - 1, n_alive, n_alive + 5]:
       kept = masks.keep_top_k([tf.constant(s) for s in scores], [tf.constant(a) for a in alive], k)
-      expected = _reference_keep(scores, alive, min(k, n_alive))
+      expected = fixtures.reference_keep(scores, alive, min(k, n_alive))
       self.assertEqual(sum(int(np.sum(m)) for m in kept), min(k, n_alive))
       for got, want, shape in zip(kept, expected, shapes):
         self.assertAllEqual(got, want.reshape(shape))

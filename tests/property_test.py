@@ -20,6 +20,7 @@ import tf_keras as keras
 
 import ltp_tfmot
 from ltp_tfmot import masks
+from tests import fixtures
 
 _TINY = float(np.finfo(np.float32).tiny)
 _HUGE = float(np.finfo(np.float32).max)
@@ -66,18 +67,6 @@ def _pools(draw, denormals=True, infinity=True, max_tensors=3, elements=None):
   n_alive = sum(int(a.sum()) for a in alive)
   k = draw(st.integers(-2, n_alive + 2))
   return scores, alive, k
-
-
-def _reference_keep(scores_list, alive_list, k):
-  """NumPy stable-sort reference: the k best alive scores, the earlier ones (flat, then list order) on ties."""
-  flat_scores = np.concatenate([np.ravel(s) for s in scores_list]).astype(np.float64)
-  flat_alive = np.concatenate([np.ravel(a) for a in alive_list])
-  candidates = np.flatnonzero(flat_alive)
-  order = candidates[np.argsort(-flat_scores[candidates], kind='stable')]
-  keep = np.zeros(flat_scores.size, bool)
-  keep[order[:max(0, k)]] = True
-  parts = np.split(keep, np.cumsum([np.size(s) for s in scores_list])[:-1])
-  return [part.reshape(np.shape(s)) for part, s in zip(parts, scores_list)]
 
 
 def _keep_top_k(scores, alive, k):
@@ -133,7 +122,7 @@ class KeepTopKPropertyTest(tf.test.TestCase):
   @given(_pools(denormals=False))
   def test_matches_a_numpy_stable_sort_so_ties_keep_earlier_weights(self, pool):
     scores, alive, k = pool
-    for got, want in zip(_keep_top_k(scores, alive, k), _reference_keep(scores, alive, k)):
+    for got, want in zip(_keep_top_k(scores, alive, k), fixtures.reference_keep(scores, alive, k)):
       self.assertAllEqual(got, want)
 
   @_settings(40)
@@ -149,7 +138,7 @@ class KeepTopKPropertyTest(tf.test.TestCase):
                                    st.floats(-_TINY, _TINY, width=32, allow_subnormal=True))))
   def test_denormal_scores_rank_by_value(self, pool):
     scores, alive, k = pool
-    for got, want in zip(_keep_top_k(scores, alive, k), _reference_keep(scores, alive, k)):
+    for got, want in zip(_keep_top_k(scores, alive, k), fixtures.reference_keep(scores, alive, k)):
       self.assertAllEqual(got, want)
 
   @_settings(200)
@@ -253,10 +242,10 @@ class RoundPropertyTest(tf.test.TestCase):
         scores = [np.abs(t) for t in trained]
         was_alive = [m > 0 for m in previous]
         if scope == 'layer':
-          expected = [_reference_keep([s], [a], masks.keep_count(n, density))[0]
+          expected = [fixtures.reference_keep([s], [a], masks.keep_count(n, density))[0]
                       for s, a, n in zip(scores, was_alive, sizes)]
         else:
-          expected = _reference_keep(scores, was_alive, masks.keep_count(sum(sizes), density))
+          expected = fixtures.reference_keep(scores, was_alive, masks.keep_count(sum(sizes), density))
         for got, want in zip(current, expected):
           self.assertAllEqual(got > 0, want)
       previous = current

@@ -86,18 +86,8 @@ class PruneLotteryTicketBadInputTest(tf.test.TestCase, parameterized.TestCase):
       ltp_tfmot.prune_lottery_ticket(model)
 
   def test_subclassed_model_is_refused(self):
-
-    class Subclassed(keras.Model):
-
-      def __init__(self):
-        super().__init__()
-        self.dense = keras.layers.Dense(2)
-
-      def call(self, inputs):
-        return self.dense(inputs)
-
     with self.assertRaisesRegex(ValueError, r'subclassed model \(Subclassed\)'):
-      ltp_tfmot.prune_lottery_ticket(Subclassed())
+      ltp_tfmot.prune_lottery_ticket(fixtures.Subclassed())
 
   def test_model_without_prunable_layer_is_refused(self):
     model = keras.Sequential([keras.layers.Flatten(input_shape=(2, 2)), keras.layers.ReLU()])

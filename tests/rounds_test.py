@@ -21,14 +21,6 @@ def _wrapped_mlp(**kwargs):
   return model
 
 
-def _perturb(model, seed=1, scale=0.5):
-  """Stands in for training: moves every weight of the wrapped layers."""
-  rng = np.random.RandomState(seed)
-  for w in ltp_tfmot.lottery_wrappers(model):
-    for weight in w.layer.weights:
-      weight.assign_add(scale * rng.randn(*weight.shape).astype(np.float32))
-
-
 def _alive_counts(model):
   return [int(np.count_nonzero(mask)) for mask in fixtures.masks_of(model).values()]
 
@@ -41,7 +33,7 @@ class ExactCountTest(tf.test.TestCase, parameterized.TestCase):
     ltp_tfmot.take_snapshot(model)
     sizes = [128, 192, 48]
     for r in range(1, 4):
-      _perturb(model, seed=r)
+      fixtures.perturb(model, seed=r)
       ltp_tfmot.run_lottery_round(model)
       counts = _alive_counts(model)
       if scope == 'layer':
@@ -74,7 +66,7 @@ class ExactCountTest(tf.test.TestCase, parameterized.TestCase):
     ltp_tfmot.take_snapshot(model)
     previous = fixtures.masks_of(model)
     for r in range(4):
-      _perturb(model, seed=10 + r, scale=2.0)
+      fixtures.perturb(model, seed=10 + r, scale=2.0)
       ltp_tfmot.run_lottery_round(model)
       current = fixtures.masks_of(model)
       for name in current:
@@ -105,7 +97,7 @@ class RewindTest(tf.test.TestCase, parameterized.TestCase):
     model = _wrapped_mlp()
     ltp_tfmot.take_snapshot(model)
     snapshot = [w.numpy() for layer in model.layers for w in layer.layer.weights]
-    _perturb(model)
+    fixtures.perturb(model)
     ltp_tfmot.run_lottery_round(model)
     for layer in model.layers:
       mask = layer.pruning_vars[0][1].numpy()
@@ -116,10 +108,10 @@ class RewindTest(tf.test.TestCase, parameterized.TestCase):
     model = _wrapped_mlp(mask_0_action='freeze')
     ltp_tfmot.take_snapshot(model)
     initial = model.layers[0].layer.kernel.numpy()
-    _perturb(model)
+    fixtures.perturb(model)
     ltp_tfmot.run_lottery_round(model)
     self.assertAllEqual(model.layers[0].layer.kernel.numpy(), initial)
-    _perturb(model, seed=5)
+    fixtures.perturb(model, seed=5)
     ltp_tfmot.apply_masks(model)
     mask = model.layers[0].pruning_vars[0][1].numpy()
     self.assertAllEqual(model.layers[0].layer.kernel.numpy()[mask == 0], initial[mask == 0])
@@ -140,7 +132,7 @@ class RewindTest(tf.test.TestCase, parameterized.TestCase):
     model = _wrapped_mlp(mask_1_action='reshuffle')
     ltp_tfmot.take_snapshot(model)
     initial = model.layers[0].layer.kernel.numpy()
-    _perturb(model)
+    fixtures.perturb(model)
     ltp_tfmot.run_lottery_round(model)
     kernel, mask = model.layers[0].layer.kernel.numpy(), model.layers[0].pruning_vars[0][1].numpy()
     self.assertAllEqual(np.sort(kernel[mask == 1]), np.sort(initial[mask == 1]))
@@ -165,7 +157,7 @@ class RewindTest(tf.test.TestCase, parameterized.TestCase):
   def test_rewinding_then_masking_is_idempotent(self):
     model = _wrapped_mlp()
     ltp_tfmot.take_snapshot(model)
-    _perturb(model)
+    fixtures.perturb(model)
     ltp_tfmot.run_lottery_round(model)
     once = [w.numpy() for w in model.weights]
     ltp_tfmot.rewind_weights(model)
@@ -237,7 +229,7 @@ class BlockMaskTest(tf.test.TestCase, parameterized.TestCase):
     ltp_tfmot.take_snapshot(model)
     previous = fixtures.masks_of(model)
     for r in range(1, 3):
-      _perturb(model, seed=r)
+      fixtures.perturb(model, seed=r)
       ltp_tfmot.run_lottery_round(model)
       block_counts = []
       for w in model.layers:

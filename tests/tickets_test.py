@@ -25,20 +25,12 @@ def _wrapped(model_fn=fixtures.mlp, input_shape=(None, 8), seed=0, **kwargs):
   return model
 
 
-def _perturb(model, seed=1, scale=0.5):
-  """Stands in for training: moves every weight of the wrapped layers."""
-  rng = np.random.RandomState(seed)
-  for w in ltp_tfmot.lottery_wrappers(model):
-    for weight in w.layer.weights:
-      weight.assign_add(scale * rng.randn(*weight.shape).astype(np.float32))
-
-
 def _ticket_model(rounds=2, **kwargs):
   """A wrapped MLP after `rounds` lottery rounds (snapshot at step 3)."""
   model = _wrapped(**kwargs)
   ltp_tfmot.take_snapshot(model, step=3)
   for r in range(rounds):
-    _perturb(model, seed=r)
+    fixtures.perturb(model, seed=r)
     ltp_tfmot.run_lottery_round(model)
   return model
 
