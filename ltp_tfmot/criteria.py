@@ -17,7 +17,9 @@ class Criterion:
   Args:
     name: The name the criterion is looked up by.
     score_fn: `score_fn(initial, final) -> scores`, elementwise on tensors of
-      one shape. `initial` is None for a criterion with `needs_initial=False`.
+      one shape, made of TensorFlow ops: it is traced and, for large tensors,
+      compiled with XLA into the pass that ranks the weights. `initial` is
+      None for a criterion with `needs_initial=False`.
     needs_initial: Whether the scores depend on the rewind snapshot, so that
       pruning must wait until a snapshot has been taken.
     description: One line for tables and `--help` output.
@@ -56,6 +58,20 @@ class Criterion:
     """
     del alive, seed
     return self._score_fn(initial, final)
+
+  @property
+  def score_fn(self):
+    """The `score_fn(initial, final)` this criterion was made with."""
+    return self._score_fn
+
+  @property
+  def fusable(self):
+    """Whether `score_fn` gives the scores, so the mask pass can compute them itself.
+
+    False for subclasses that override `score` (random draws, ranks over a
+    pool): their scores are computed first and then ranked.
+    """
+    return type(self).score is Criterion.score
 
   def __repr__(self):
     return f'Criterion({self.name!r})'

@@ -106,19 +106,71 @@ def _pools(wrappers):
   return pools
 
 
-def _check_finite(wrappers):
-  checked = [(w, name, tensor) for w in wrappers
-             for weight, snapshot in zip(w.prunable_weights, w.prunable_snapshots)
-             for name, tensor in ((weight.name, weight), (f'the snapshot of {weight.name}', snapshot))]
+def _finite_error(w, index, is_snapshot):
+  name = w.prunable_weights[index].name
+  name = f'the snapshot of {name}' if is_snapshot else name
+  return ValueError(f'{name} in layer {w.layer.name!r} has NaN or inf values; '
+                    'pruning needs finite weights (lower the learning rate or check the data)')
+
+
+def _check_finite(pool):
+  """Raises for a NaN or inf weight or snapshot of a pool that is not ranked (so not checked while ranking)."""
+  checked = [(w, i, tensor) for w, i in pool for tensor in (w.prunable_weights[i], w.prunable_snapshots[i])]
   finite = tf.stack([tf.reduce_all(tf.math.is_finite(tensor)) for _, _, tensor in checked]).numpy()
-  for (w, name, _), ok in zip(checked, finite):
+  for (w, i, tensor), ok in zip(checked, finite):
     if not ok:
-      raise ValueError(f'{name} in layer {w.layer.name!r} has NaN or inf values; '
-                       'pruning needs finite weights (lower the learning rate or check the data)')
+      raise _finite_error(w, i, tensor is w.prunable_snapshots[i])
 
 
 def _blocked(tensor, block, pooling):
   return tensor if block is None else masks_lib.block_reduce(tensor, block, pooling)
+
+
+def _pool_keys(pool, criterion, seed):
+  """The selection keys of a pool's tensors; raises if a weight or snapshot is not finite.
+
+  Scores of `fusable` criteria are computed inside the compiled key pass, which
+  also reads the mask; other criteria, and block-pooled tensors, are scored
+  first. Either way the NaN/inf check of weight and snapshot shares that pass.
+  """
+  finals = [w.pruning_vars[i][0] for w, i in pool]
+  snapshots = [w.prunable_snapshots[i] for w, i in pool]
+  masks = [w.pruning_vars[i][1] for w, i in pool]
+  initials = snapshots if criterion.needs_initial else [None] * len(pool)
+  blocks = [w.block_shape(i) for w, i in pool]
+  if criterion.fusable and all(block is None for block in blocks):
+    arguments = [(criterion.score_fn, mask, (initial, final)) for mask, initial, final in zip(masks, initials, finals)]
+  else:
+    alive = [mask > 0 for mask in masks]
+    scores = criteria_lib.score_pool(criterion, initials if criterion.needs_initial else None, finals, alive, seed)
+    arguments = [(None, _blocked(a, block, w.block_pooling_type), (_blocked(s, block, w.block_pooling_type),))
+                 for a, s, block, (w, _) in zip(alive, scores, blocks, pool)]
+  keyed = []
+  for (w, i), (score_fn, alive, inputs), final, snapshot in zip(pool, arguments, finals, snapshots):
+    keys, finite = masks_lib.score_keys(score_fn, alive, inputs, checked=(final, snapshot))
+    if not finite.all():
+      raise _finite_error(w, i, is_snapshot=bool(finite[0]))
+    keyed.append(keys)
+  return keyed
+
+
+def _pool_masks(pool, criterion, rate):
+  """The next masks of one pool, and the number of weights each keeps."""
+  masks = [w.pruning_vars[i][1] for w, i in pool]
+  rounds = max(int(w.rounds_done.numpy()) for w, _ in pool) + 1
+  first = pool[0][0]
+  keyed = _pool_keys(pool, criterion, _derived_seed(first.seed, first.name, rounds))
+  keep = masks_lib.keep_count(sum(item.keys.shape.num_elements() for item in keyed), (1.0 - rate) ** rounds)
+  blocks = [w.block_shape(i) for w, i in pool]
+  if all(block is None for block in blocks):
+    return masks_lib.select_top_k(keyed, keep, dtype=masks[0].dtype)
+  kept, counts = masks_lib.select_top_k(keyed, keep)
+  for j, (mask, block) in enumerate(zip(masks, blocks)):
+    if block is not None:
+      # Counts in blocks; a partly pruned block (a mask made without blocks) never revives its pruned weights.
+      kept[j] = tf.logical_and(masks_lib.block_expand(kept[j], block, mask.shape), mask > 0)
+      counts[j] = masks_lib.count_nonzero(kept[j])
+  return kept, counts
 
 
 def compute_next_masks(model):
@@ -143,40 +195,31 @@ def compute_next_masks(model):
       or criterion. Nothing is changed then.
   """
   wrappers = built_lottery_wrappers(model)
-  _check_finite(wrappers)
-  new_masks = []
-  for pool, rate in _pools(wrappers):
-    first = pool[0][0]
-    criterion = criteria_lib.get_criterion(first.criterion)
+  pools = [(pool, rate, criteria_lib.get_criterion(pool[0][0].criterion)) for pool, rate in _pools(wrappers)]
+  for pool, _, criterion in pools:
     if criterion.needs_initial and not all(w.has_snapshot for w, _ in pool):
       raise ValueError(f'criterion {criterion.name!r} ranks by the rewind snapshot, and none was taken yet: '
                        'call ltp_tfmot.take_snapshot(model) or train with UpdateLotteryStep first')
-    rounds = max(int(w.rounds_done.numpy()) for w, _ in pool) + 1
+  new_masks, kept = [], {}
+  for pool, rate, criterion in pools:
     masks = [w.pruning_vars[i][1] for w, i in pool]
-    alive = [mask > 0 for mask in masks]
-    blocks = [w.block_shape(i) for w, i in pool]
-    units = [_blocked(a, block, w.block_pooling_type) for a, block, (w, _) in zip(alive, blocks, pool)]
-    total = sum(int(tf.size(u)) for u in units)
-    keep = masks_lib.keep_count(total, (1.0 - rate) ** rounds)
     if rate == 0:
+      _check_finite(pool)
       continue
-    finals = [w.pruning_vars[i][0] for w, i in pool]
-    initials = [w.prunable_snapshots[i] for w, i in pool] if criterion.needs_initial else None
-    seed = _derived_seed(first.seed, first.name, rounds)
-    scores = criteria_lib.score_pool(criterion, initials, finals, alive, seed)
-    unit_scores = [_blocked(s, block, w.block_pooling_type) for s, block, (w, _) in zip(scores, blocks, pool)]
-    blocked = any(block is not None for block in blocks)
-    kept = masks_lib.keep_top_k(unit_scores, units, keep, dtype=tf.bool if blocked else masks[0].dtype)
-    for mask, mask_alive, unit_kept, block in zip(masks, alive, kept, blocks):
-      if block is not None:
-        # A partly pruned block (a mask made without blocks) never revives its pruned weights.
-        unit_kept = tf.logical_and(masks_lib.block_expand(unit_kept, block, mask.shape), mask_alive)
-      new_masks.append((mask, tf.cast(unit_kept, mask.dtype)))
+    values, counts = _pool_masks(pool, criterion, rate)
+    for mask, value, count in zip(masks, values, counts):
+      new_masks.append((mask, tf.cast(value, mask.dtype)))
+      kept[mask.ref()] = count
   for mask, value in new_masks:
     mask.assign(value)
   for w in wrappers:
     w.rounds_done.assign_add(1)
-  sparsity = layer_sparsity(wrappers)
+  sparsity = {}
+  for w in wrappers:
+    masks = [mask for _, mask, _ in w.pruning_vars]
+    total = sum(mask.shape.num_elements() for mask in masks)
+    alive = sum(kept[m.ref()] if m.ref() in kept else masks_lib.count_nonzero(m) for m in masks)
+    sparsity[w.layer.name] = 1.0 - alive / total if total else 0.0
   logging.info('Pruning round done; sparsity per layer: %s',
                ', '.join(f'{name} {value:.2%}' for name, value in sparsity.items()))
   return sparsity

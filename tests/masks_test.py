@@ -30,6 +30,30 @@ class KeepTopKTest(tf.test.TestCase, parameterized.TestCase):
       for got, want, shape in zip(kept, expected, shapes):
         self.assertAllEqual(got, want.reshape(shape))
 
+  @parameterized.parameters(0, 1, 17, 40, 99, 100, 150)
+  def test_select_top_k_counts_are_those_of_its_masks(self, k):
+    rng = np.random.RandomState(k)
+    scores = [rng.randint(0, 5, size).astype(np.float32) for size in (30, 50, 20)]  # ties at every cut-off
+    alive = [rng.rand(s.size) < 0.9 for s in scores]
+    keyed = [masks.score_keys(None, tf.constant(a), (tf.constant(s),))[0] for s, a in zip(scores, alive)]
+    kept, counts = masks.select_top_k(keyed, k)
+    self.assertEqual(counts, [int(np.sum(m)) for m in kept])
+    self.assertEqual(sum(counts), min(k, sum(int(a.sum()) for a in alive)))
+    for got, want in zip(kept, fixtures.reference_keep(scores, alive, k)):
+      self.assertAllEqual(got, want)
+
+  def test_score_keys_computes_scores_and_reports_non_finite_inputs(self):
+    final = tf.constant([[-3.0, 1.0], [2.0, -0.5]])
+    initial = tf.constant([[1.0, float('inf')], [0.0, 1.0]])
+    keyed, finite = masks.score_keys(lambda wi, wf: tf.abs(wf), tf.constant([[1.0, 1.0], [0.0, 1.0]]),
+                                     (None, final), checked=(final, initial))
+    self.assertAllEqual(finite, [True, False])
+    self.assertEqual(keyed.shape, (2, 2))
+    self.assertEqual(int(keyed.histogram[0]), 1)  # the one pruned weight
+    kept, counts = masks.select_top_k([keyed], 2)
+    self.assertAllEqual(kept[0], [[True, True], [False, False]])  # |-3| and |1|; 2 is pruned
+    self.assertEqual(counts, [2])
+
   def test_never_keeps_pruned_weights_even_with_top_scores(self):
     scores = tf.constant([100.0, 50.0, 1.0, 2.0, float('inf')])
     alive = tf.constant([False, True, True, True, False])

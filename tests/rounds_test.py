@@ -195,6 +195,27 @@ class RoundBadInputTest(tf.test.TestCase, parameterized.TestCase):
       ltp_tfmot.run_lottery_round(model)
     self._assert_unchanged(model, state)
 
+  @parameterized.parameters(itertools.product(['large_final', 'magnitude_increase', 'random', 'large_init_large_final'],
+                                               [float('nan'), float('inf')]))
+  def test_non_finite_snapshot_raises_before_changing_anything(self, criterion, bad):
+    model = _wrapped_mlp(criterion=criterion)
+    ltp_tfmot.take_snapshot(model)
+    snapshot = model.layers[1].prunable_snapshots[0]
+    snapshot.assign(tf.tensor_scatter_nd_update(snapshot, [[3, 2]], [bad]))
+    state = self._state(model)
+    with self.assertRaisesRegex(ValueError, r"the snapshot of .*kernel.* in layer 'hidden2' has NaN or inf values"):
+      ltp_tfmot.compute_next_masks(model)
+    self._assert_unchanged(model, state)
+
+  def test_non_finite_weight_of_an_unpruned_layer_raises(self):
+    model = _wrapped_mlp(scope='global', layer_rates={'output': 0.0})
+    ltp_tfmot.take_snapshot(model)
+    model.layers[2].layer.kernel[0, 0].assign(float('nan'))
+    state = self._state(model)
+    with self.assertRaisesRegex(ValueError, r"output/kernel:0 in layer 'output' has NaN or inf values"):
+      ltp_tfmot.compute_next_masks(model)
+    self._assert_unchanged(model, state)
+
   @parameterized.parameters('magnitude_increase', 'large_init', 'large_final_same_sign')
   def test_init_criterion_without_snapshot_raises(self, criterion):
     model = _wrapped_mlp(criterion=criterion)
@@ -271,7 +292,16 @@ class BlockMaskTest(tf.test.TestCase, parameterized.TestCase):
       _wrapped_mlp(block_size=(0, 1))
 
 
-class SparsityReportTest(tf.test.TestCase):
+class SparsityReportTest(tf.test.TestCase, parameterized.TestCase):
+
+  @parameterized.parameters(itertools.product(CRITERIA, ['layer', 'global']))
+  def test_returned_sparsity_equals_the_masks(self, criterion, scope):
+    model = _wrapped_mlp(criterion=criterion, scope=scope, layer_rates={'output': 0.0},
+                         schedule=ltp_tfmot.LotteryTicketSchedule(0.45))
+    ltp_tfmot.take_snapshot(model)
+    for r in range(2):
+      fixtures.perturb(model, seed=r)
+      self.assertEqual(ltp_tfmot.compute_next_masks(model), ltp_tfmot.layer_sparsity(model))
 
   def test_layer_sparsity_and_weights_remaining_read_the_masks(self):
     model = _wrapped_mlp(schedule=ltp_tfmot.LotteryTicketSchedule(0.25))
@@ -282,3 +312,30 @@ class SparsityReportTest(tf.test.TestCase):
 
 if __name__ == '__main__':
   tf.test.main()
+
+
+class CompiledScoresTest(tf.test.TestCase, parameterized.TestCase):
+  """Tensors large enough for the XLA passes, with the scores computed inside them."""
+
+  @parameterized.parameters([name for name in CRITERIA if ltp_tfmot.get_criterion(name).fusable])
+  def test_compiled_scores_give_the_masks_of_eagerly_computed_scores(self, criterion):
+    rows, cols = 520, 512  # 266,240 weights: above the size from which the passes are compiled
+    self.assertGreaterEqual(rows * cols, masks._XLA_MIN_SIZE)  # pylint: disable=protected-access
+    model = ltp_tfmot.prune_lottery_ticket(
+        keras.Sequential([keras.layers.Dense(cols, input_shape=(rows,), name='wide')]),
+        ltp_tfmot.LotteryTicketSchedule(0.3), criterion=criterion)
+    model.build((None, rows))
+    wrapper = model.layers[0]
+    rng = np.random.RandomState(7)
+    initial = rng.randn(rows, cols).astype(np.float32)
+    # Rounded values: many ties at the cut-off, so the tie rule is exercised too.
+    final = np.round(initial + 0.5 * rng.randn(rows, cols), 2).astype(np.float32)
+    alive = rng.rand(rows, cols) < 0.9
+    wrapper.layer.kernel.assign(initial)
+    ltp_tfmot.take_snapshot(model)
+    wrapper.layer.kernel.assign(final)
+    wrapper.pruning_vars[0][1].assign(alive.astype(np.float32))
+    scores = ltp_tfmot.get_criterion(criterion).score(tf.constant(initial), tf.constant(final), None, None)
+    expected = fixtures.reference_keep([scores.numpy()], [alive], int(np.floor(rows * cols * 0.7 + 0.5)))[0]
+    ltp_tfmot.compute_next_masks(model)
+    self.assertAllEqual(wrapper.pruning_vars[0][1].numpy().astype(bool), expected)
