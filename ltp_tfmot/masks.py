@@ -4,13 +4,14 @@ This module is the mask maths of ltp_tfmot and knows nothing about Keras: it
 turns per-weight scores into keep-masks that keep exactly the requested number
 of weights, never reviving a weight that is already pruned.
 
-Selection is a radix select over order-preserving int32 keys of the scores:
-one compiled pass per tensor makes its keys and a histogram of their high 16
-bits (the scores themselves can be computed inside that pass, see
-`score_keys`), a second one histograms the low 16 bits of the keys in the
-chosen high bin, and a third writes the mask. The bin picks and all counts
-come from the histograms, in NumPy, so a mask over millions of weights costs
-three fused passes over memory instead of a sort.
+Selection works on order-preserving int32 keys of the scores. One compiled
+pass per tensor computes its scores (see `score_keys`), their keys and the
+alive count. A strided sample of the keys brackets the cut-off; a second pass
+marks the few keys inside the bracket, which are gathered and ranked exactly
+in NumPy; a third writes the mask. Should the sample mislead (heavy ties, a
+layout that follows the stride), a radix select with two 16-bit histogram
+passes finds the same cut-off. Either way a mask over millions of weights
+costs a few fused passes over memory instead of a sort, and is exact.
 
 Tie-breaking rule: among weights with equal scores at the cut-off, the ones that
 come first are kept, in flat (row-major) order within a tensor and in list order
@@ -31,6 +32,10 @@ _MAX_KEY = np.iinfo(np.int32).max
 # Below this many weights, XLA's compile time (once per tensor shape) costs more
 # than the fused passes save.
 _XLA_MIN_SIZE = 1 << 18
+# The cut-off is looked for among this many sampled keys first (all keys of smaller pools) ...
+_SAMPLE_SIZE = 1 << 16
+# ... and found exactly among the keys near it, unless more than this (plus 1/16 of the pool) are near it.
+_MAX_BRACKET = 1 << 16
 
 
 def _xla_for_large_tensors(fn):
@@ -58,8 +63,14 @@ def _keys(scores, alive):
   return tf.where(tf.reshape(alive, [-1]), keys, _DEAD_KEY)
 
 
-def _high_bins(keys):
-  return tf.bitwise.right_shift(keys, _HALF_BITS) + (_BINS // 2)
+def _columns(tensor):
+  """A tensor as a matrix whose column reductions XLA vectorises on CPU (a full reduction it does not)."""
+  return tf.reshape(tensor, [-1, tensor.shape[-1]] if tensor.shape.rank >= 2 else [1, -1])
+
+
+def _column_counts(bools):
+  """Per-column counts of True: summed on the host, they are the count, at a fraction of a full reduction's cost."""
+  return tf.reduce_sum(tf.cast(_columns(bools), tf.int32), axis=0)
 
 
 _KEY_PASSES = {}
@@ -73,21 +84,19 @@ def _key_pass(score_fn):
       if alive.dtype != tf.bool:
         alive = alive > 0
       keys = _keys(score_fn(*inputs), alive)
-      histogram = tf.math.unsorted_segment_sum(tf.ones_like(keys), _high_bins(keys), _BINS)
-      finite = [tf.reduce_all(tf.math.is_finite(tensor)) for tensor in checked]
-      return keys, histogram, tf.stack(finite) if finite else tf.ones([0], tf.bool)
+      finite = [tf.reduce_all(tf.math.is_finite(_columns(tensor)), axis=0) for tensor in checked]
+      return keys, _column_counts(alive), finite
 
     _KEY_PASSES[score_fn] = _xla_for_large_tensors(key_pass)
   return _KEY_PASSES[score_fn]
 
 
-ScoreKeys = collections.namedtuple('ScoreKeys', ['keys', 'histogram', 'shape'])
+ScoreKeys = collections.namedtuple('ScoreKeys', ['keys', 'n_alive', 'shape'])
 ScoreKeys.__doc__ = """The keys of one tensor's scores, ready for `select_top_k`.
 
 Attributes:
   keys: Flat int32 tensor of order-preserving keys (pruned weights lowest).
-  histogram: NumPy int64 array of 65,536 counts of the keys' high halves; bin 0
-    counts the pruned weights.
+  n_alive: The number of alive weights, an int.
   shape: The scores' shape, a tuple.
 """
 
@@ -112,9 +121,18 @@ def score_keys(score_fn, alive, inputs, checked=()):
     `(ScoreKeys, finite)`: `finite` is a NumPy bool array, one entry per
     tensor of `checked`, False where that tensor has a NaN or inf value.
   """
-  keys, histogram, finite = _key_pass(score_fn or _given_scores)(alive, tuple(inputs), tuple(checked))
-  shape = tuple(alive.shape.as_list())
-  return ScoreKeys(keys, histogram.numpy().astype(np.int64), shape), finite.numpy()
+  keys, alive_counts, finite = _key_pass(score_fn or _given_scores)(alive, tuple(inputs), tuple(checked))
+  finite = np.array([bool(np.all(columns.numpy())) for columns in finite], bool)
+  return ScoreKeys(keys, int(np.sum(alive_counts.numpy(), dtype=np.int64)), tuple(alive.shape.as_list())), finite
+
+
+def _high_bins(keys):
+  return tf.bitwise.right_shift(keys, _HALF_BITS) + (_BINS // 2)
+
+
+@_xla_for_large_tensors
+def _high_histogram(keys):
+  return tf.math.unsorted_segment_sum(tf.ones_like(keys), _high_bins(keys), _BINS)
 
 
 @_xla_for_large_tensors
@@ -123,6 +141,14 @@ def _low_histogram(keys, high_bin):
   in_bin = _high_bins(keys) == high_bin
   low = tf.bitwise.bitwise_and(keys, _BINS - 1)
   return tf.math.unsorted_segment_sum(tf.cast(in_bin, tf.int32), low, _BINS)
+
+
+@_xla_for_large_tensors
+def _bracket(keys, low, high, shape):
+  """Which keys lie in [low, high], and per-column counts of those and of the keys above `high`."""
+  keys = tf.reshape(keys, shape)
+  inside = tf.logical_and(keys >= low, keys <= high)
+  return tf.reshape(inside, [-1]), _column_counts(inside), _column_counts(keys > high)
 
 
 @_xla_for_large_tensors
@@ -148,6 +174,75 @@ def _pick_bin(histogram, already_above, k):
   return chosen, int(from_top[chosen] - histogram[chosen])
 
 
+def _radix_cut(keyed, k):
+  """(threshold, per-tensor counts above it, per-tensor counts equal to it) by two 16-bit histogram passes."""
+  histograms = [_high_histogram(item.keys).numpy().astype(np.int64) for item in keyed]
+  high_bin, above_high = _pick_bin(np.sum(histograms, axis=0), 0, k)
+  high_bin_tensor = tf.constant(high_bin, tf.int32)
+  low_histograms = [_low_histogram(item.keys, high_bin_tensor).numpy().astype(np.int64) for item in keyed]
+  low_bin, _ = _pick_bin(np.sum(low_histograms, axis=0), above_high, k)
+  threshold = ((high_bin - _BINS // 2) << _HALF_BITS) | low_bin
+  above = [int(h[high_bin + 1:].sum() + low[low_bin + 1:].sum()) for h, low in zip(histograms, low_histograms)]
+  return threshold, above, [int(low[low_bin]) for low in low_histograms]
+
+
+def _next_prime(n):
+  n = max(int(n), 2)
+  while any(n % d == 0 for d in range(2, math.isqrt(n) + 1)):
+    n += 1
+  return n
+
+
+def _cut_among(candidates, rank, above):
+  """(threshold, counts above it, counts equal to it) when the cut is the rank-th largest of the candidates."""
+  merged = np.concatenate(candidates)
+  threshold = int(np.partition(merged, merged.size - rank)[merged.size - rank])
+  return (threshold, [a + int(np.count_nonzero(c > threshold)) for a, c in zip(above, candidates)],
+          [int(np.count_nonzero(c == threshold)) for c in candidates])
+
+
+def _sampled_cut(keyed, k):
+  """`_radix_cut`'s result from a sample of the keys, or None when the sample misleads.
+
+  A strided sample of about `_SAMPLE_SIZE` keys (a prime stride, so that it
+  does not follow the columns of a kernel; every key of a small pool)
+  brackets the k-th largest key between two of its order statistics, five
+  standard deviations of the sample rank to either side. One pass counts the
+  keys above the bracket and marks those inside it; those few are gathered
+  and the cut found among them exactly. The result is exact whatever the
+  sample: when the bracket misses the k-th key, or holds too many keys (heavy
+  ties), None tells the caller to fall back to `_radix_cut`.
+  """
+  total = sum(item.keys.shape.num_elements() for item in keyed)
+  stride = 1 if total <= _SAMPLE_SIZE else _next_prime(total / _SAMPLE_SIZE)
+  samples, start = [], 0
+  for item in keyed:
+    samples.append(item.keys[(-start) % stride::stride].numpy())
+    start += item.keys.shape.num_elements()
+  if stride == 1:
+    return _cut_among(samples, k, [0] * len(keyed))
+  sample = np.concatenate(samples)
+  # The k-th largest key's expected rank in the sample, counted from the top, and its spread.
+  fraction = k / total
+  center = fraction * sample.size
+  margin = 5.0 * math.sqrt(sample.size * fraction * (1.0 - fraction)) + 2.0
+  top, bottom = int(center - margin), int(math.ceil(center + margin))
+  ranks = [sample.size - 1 - r for r in (top, bottom) if 0 <= r < sample.size]
+  ordered = np.partition(sample, ranks)
+  high = int(ordered[sample.size - 1 - top]) if top >= 0 else _MAX_KEY
+  low = int(ordered[sample.size - 1 - bottom]) if bottom < sample.size else _DEAD_KEY
+  # The k-th largest key is alive (k <= number alive), so the pruned weights' key is never inside.
+  low_tensor, high_tensor = tf.constant(max(low, _DEAD_KEY + 1), tf.int32), tf.constant(high, tf.int32)
+  brackets = [_bracket(item.keys, low_tensor, high_tensor, item.shape) for item in keyed]
+  above_high = [int(np.sum(above.numpy(), dtype=np.int64)) for _, _, above in brackets]
+  inside = sum(int(np.sum(count.numpy(), dtype=np.int64)) for _, count, _ in brackets)
+  if not sum(above_high) < k <= sum(above_high) + inside or inside > _MAX_BRACKET + total // 16:
+    return None
+  candidates = [tf.gather(item.keys, tf.where(in_bracket)[:, 0]).numpy() for item, (in_bracket, _, _) in
+                zip(keyed, brackets)]
+  return _cut_among(candidates, k - sum(above_high), above_high)
+
+
 def select_top_k(score_keys_list, k, dtype=tf.bool):
   """Keeps exactly the `k` highest-keyed alive weights across tensors.
 
@@ -163,25 +258,18 @@ def select_top_k(score_keys_list, k, dtype=tf.bool):
     `(masks, counts)`: `dtype` tensors shaped like the scores, 1 where kept,
     and the number kept in each (ints summing to `min(k, number alive)`).
   """
-  histograms = [item.histogram for item in score_keys_list]
-  alive_counts = [item.keys.shape.num_elements() - int(h[0]) for item, h in zip(score_keys_list, histograms)]
-  n_alive = sum(alive_counts)
+  n_alive = sum(item.n_alive for item in score_keys_list)
   k = max(0, min(int(k), n_alive))
   if k == 0:
+    shapes = [item.shape for item in score_keys_list]
     score_keys_list[:] = [item._replace(keys=None) for item in score_keys_list]
-    return [tf.zeros(item.shape, dtype) for item in score_keys_list], [0] * len(score_keys_list)
+    return [tf.zeros(shape, dtype) for shape in shapes], [0] * len(shapes)
   if k == n_alive:
-    threshold, ties_to_keep, at_threshold, counts = _DEAD_KEY + 1, 0, [0] * len(histograms), alive_counts
+    threshold, counts, at_threshold = _DEAD_KEY + 1, [item.n_alive for item in score_keys_list], None
   else:
-    high_bin, above_high = _pick_bin(np.sum(histograms, axis=0), 0, k)
-    high_bin_tensor = tf.constant(high_bin, tf.int32)
-    low_histograms = [_low_histogram(item.keys, high_bin_tensor).numpy().astype(np.int64)
-                      for item in score_keys_list]
-    low_bin, n_greater = _pick_bin(np.sum(low_histograms, axis=0), above_high, k)
-    threshold = ((high_bin - _BINS // 2) << _HALF_BITS) | low_bin
-    ties_to_keep = k - n_greater
-    at_threshold = [int(low[low_bin]) for low in low_histograms]
-    counts = [int(h[high_bin + 1:].sum() + low[low_bin + 1:].sum()) for h, low in zip(histograms, low_histograms)]
+    threshold, counts, at_threshold = _sampled_cut(score_keys_list, k) or _radix_cut(score_keys_list, k)
+  ties_to_keep = k - sum(counts)
+  at_threshold = at_threshold or [0] * len(counts)
   threshold_tensor = tf.constant(threshold, tf.int32)
   masks = []
   for i, item in enumerate(score_keys_list):

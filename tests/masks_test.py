@@ -49,10 +49,35 @@ class KeepTopKTest(tf.test.TestCase, parameterized.TestCase):
                                      (None, final), checked=(final, initial))
     self.assertAllEqual(finite, [True, False])
     self.assertEqual(keyed.shape, (2, 2))
-    self.assertEqual(int(keyed.histogram[0]), 1)  # the one pruned weight
+    self.assertEqual(keyed.n_alive, 3)
     kept, counts = masks.select_top_k([keyed], 2)
     self.assertAllEqual(kept[0], [[True, True], [False, False]])  # |-3| and |1|; 2 is pruned
     self.assertEqual(counts, [2])
+
+  @parameterized.named_parameters(
+      ('spread', lambda rng, n: rng.randn(n), False),
+      ('few_ties', lambda rng, n: np.round(rng.randn(n), 3), False),
+      # Two values only: the keys near the cut are most of the pool, too many to gather.
+      ('heavy_ties', lambda rng, n: rng.randint(0, 2, n).astype(float), True),
+      # Every sampled position holds a large score: the sample brackets the wrong keys.
+      ('sample_misleads', lambda rng, n: np.where(np.arange(n) % masks._next_prime(n / masks._SAMPLE_SIZE) == 0,
+                                                  1e6 + rng.rand(n), rng.rand(n)), True),
+  )
+  def test_sampled_cut_is_exact_or_gives_way_to_the_radix_cut(self, make_scores, falls_back):
+    rng = np.random.RandomState(3)
+    sizes = (150_000, 70_001)
+    scores = np.split(make_scores(rng, sum(sizes)).astype(np.float32), [sizes[0]])
+    alive = [rng.rand(s.size) < 0.95 for s in scores]
+    k = int(0.6 * sum(int(a.sum()) for a in alive))
+    keyed = [masks.score_keys(None, tf.constant(a), (tf.constant(s),))[0] for s, a in zip(scores, alive)]
+    sampled = masks._sampled_cut(keyed, k)  # pylint: disable=protected-access
+    self.assertEqual(sampled is None, falls_back)
+    if sampled is not None:
+      self.assertEqual(sampled, masks._radix_cut(keyed, k))  # pylint: disable=protected-access
+    kept, counts = masks.select_top_k(keyed, k)
+    self.assertEqual(sum(counts), k)
+    for got, want in zip(kept, fixtures.reference_keep(scores, alive, k)):
+      self.assertAllEqual(got, want)
 
   def test_never_keeps_pruned_weights_even_with_top_scores(self):
     scores = tf.constant([100.0, 50.0, 1.0, 2.0, float('inf')])
