@@ -6,16 +6,14 @@ Usage, from the repository root:
   PYTHONPATH=. .venv/bin/python benchmarks/run_all.py --quick   # smoke run (writes benchmarks/out/quick.md)
 
 Each benchmark module runs in its own process (one section of BENCHMARKS.md):
-bench_masks (mask computation), prototype_masks (a prototype of the faster
-mask step proposed in the analysis, timed against the library), bench_training
-(training overhead), bench_round (round boundary) and bench_memory (peak memory
-of the mask step). The raw results go to benchmarks/results.json;
+bench_masks (mask computation), bench_training (training overhead), bench_round
+(round boundary) and bench_memory (peak memory of the mask step). The raw results go to benchmarks/results.json;
 `--render-only` rewrites BENCHMARKS.md from that file (after editing the
 analysis) without running anything.
 The older package the mask benchmark compares with is installed with
 `.venv/bin/pip install --no-deps -r benchmarks/requirements.txt`; without it,
 its columns stay empty. benchmarks/analysis.md (hand-written: where the time
-goes, proposed fixes) is appended to the report.
+goes, what limits it) is appended to the report.
 """
 
 import argparse
@@ -35,9 +33,7 @@ if ROOT not in sys.path:
 
 from benchmarks import common  # noqa: E402
 
-SECTIONS = ('masks', 'prototype', 'training', 'round', 'memory')
-MODULES = {'prototype': 'prototype_masks'}
-OPTIONAL = ('prototype',)
+SECTIONS = ('masks', 'training', 'round', 'memory')
 GOAL_SIZE = '12M'
 MIB = 2**20
 
@@ -45,7 +41,7 @@ MIB = 2**20
 def run_section(name, quick, workdir):
   """Runs benchmarks/bench_<name>.py in a fresh process; returns its results and wall time."""
   out = os.path.join(workdir, name + '.json')
-  module = 'benchmarks.' + MODULES.get(name, 'bench_' + name)
+  module = 'benchmarks.bench_' + name
   command = [sys.executable, '-m', module, '--out', out] + (['--quick'] if quick else [])
   env = dict(os.environ, **common.TF_ENV)
   env['PYTHONPATH'] = os.pathsep.join([ROOT] + [p for p in env.get('PYTHONPATH', '').split(os.pathsep) if p])
@@ -55,9 +51,6 @@ def run_section(name, quick, workdir):
   seconds = time.perf_counter() - start
   if process.returncode:
     sys.stderr.write(process.stderr)
-    if name in OPTIONAL:
-      # A prototype may lag behind the library's internals: report its failure instead of stopping.
-      return {'error': process.stderr.strip().splitlines()[-1] if process.stderr.strip() else 'failed'}, seconds
     raise SystemExit(f'benchmark {name} failed with exit status {process.returncode}')
   with open(out, encoding='utf-8') as f:
     return json.load(f), seconds
@@ -165,31 +158,6 @@ def masks_section(data):
               f"cProfile of one `compute_next_masks` call ({ms(r['profile']['total_s'])} under the profiler), "
               'ltp_tfmot functions by cumulative time (TensorFlow ops run inside them):', '',
               profile_table(r['profile']), '']
-  return '\n'.join(lines)
-
-
-def prototype_section(data):
-  lines = ['### Prototype of the proposed fix', '',
-           '`benchmarks/prototype_masks.py` (not the library): the library\'s three XLA passes and nothing else: '
-           'one pass per tensor computing score, key and high-half histogram (alive count and NaN/inf check read '
-           'off the histogram), the same low-half histogram pass, and one pass writing each new mask in its dtype '
-           'with its kept count; bin picks in NumPy (no `_check_finite`, `mask > 0`, eager score or '
-           '`layer_sparsity` passes). Masks compared with the library\'s: '
-           + ('identical' if data.get('checked') else '**DIFFERENT**') + ' over three rounds with and without tied '
-           'scores (small model), and on every row below. Timed interleaved with the library\'s '
-           '`compute_next_masks` on the same model.', '']
-  if 'error' in data:
-    error = f"The prototype failed (it uses library internals that may have changed): `{data['error']}`"
-    return '\n'.join(lines + [error, ''])
-  body = []
-  for r in data['prototype']:
-    body.append([f"{r['weights']:,}", r['scope'], r['criterion'], spread(r['library']), spread(r['prototype']),
-                 ratio(r['speedup']), 'yes' if r['identical'] else '**NO**'])
-  lines += [table(['weights', 'scope', 'criterion', 'library', 'prototype', 'speed-up', 'identical masks'], body), '']
-  profiled = [r for r in data['prototype'] if 'profile' in r]
-  if profiled:
-    lines += [f"cProfile of the prototype, global large_final ({ms(profiled[0]['profile']['total_s'])} under the "
-              'profiler):', '', profile_table(profiled[0]['profile']), '']
   return '\n'.join(lines)
 
 
@@ -319,8 +287,7 @@ def render(results, info, command, started, wall, loads, quick, library=None):
       + ', '.join(f'{load:.1f} {when}' for when, load in loads if load is not None) +
       '), so absolute times are noisy: compare variants by the ratios, which come from the same process with '
       'repetitions interleaved.', '']
-  sections = [goals_section(results, quick), masks_section(results['masks']),
-              prototype_section(results['prototype']), training_section(results['training']),
+  sections = [goals_section(results, quick), masks_section(results['masks']), training_section(results['training']),
               round_section(results['round']), memory_section(results['memory'])]
   text = '\n'.join(header) + '\n' + '\n'.join(sections)
   # The hand-written analysis, then the TFLite benchmark's own report (benchmarks/tflite_sparsity.py writes it).

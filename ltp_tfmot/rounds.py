@@ -286,12 +286,12 @@ def rewind_weights(model):
         updates.append((weight, tf.convert_to_tensor(value)))
         continue
       mask = w.pruning_vars[i][1]
-      kept = tf.where(mask > 0, _survivor_values(w, i, mask, round_seed), tf.zeros_like(mask))
+      kept = _survivor_values(w, i, mask, round_seed)
       if w.dynamic_weight_rescaling:
         n_kept = tf.maximum(tf.reduce_sum(mask), 1.0)
-        kept *= tf.cast(tf.size(mask), mask.dtype) / n_kept
-      pruned = tf.where(mask > 0, tf.zeros_like(mask), snapshot) if w.mask_0_action == 'freeze' else 0.0
-      updates.append((weight, tf.cast(kept + pruned, weight.dtype)))
+        kept = kept * (tf.cast(tf.size(mask), mask.dtype) / n_kept)
+      pruned = snapshot if w.mask_0_action == 'freeze' else tf.zeros([], snapshot.dtype)
+      updates.append((weight, tf.cast(tf.where(mask > 0, kept, pruned), weight.dtype)))
   for weight, value in updates:
     weight.assign(value)
   logging.info('Rewound %d layers (%s).', len(wrappers), ', '.join(sorted({w.mask_1_action for w in wrappers})))
