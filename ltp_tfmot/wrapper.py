@@ -1,8 +1,10 @@
 """The lottery-ticket layer wrapper: a tfmot `PruneLowMagnitude` with a rewind point."""
 
+import inspect
 import numbers
 
 import tensorflow as tf
+from tensorflow_model_optimization.python.core.keras import utils as tfmot_utils
 from tensorflow_model_optimization.python.core.sparsity.keras import prunable_layer
 from tensorflow_model_optimization.python.core.sparsity.keras import prune_registry
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_impl
@@ -106,7 +108,9 @@ class _LotteryPruning(pruning_impl.Pruning):
   def _weight_assign_objs(self):
     pairs = self.masked_values()
     context = tf.distribute.get_replica_context()
-    if context is None or not pairs:
+    # Without a strategy, `fit` runs in the default replica context, whose
+    # copies need no cross-replica mean: assign directly.
+    if context is None or not tf.distribute.has_strategy() or not pairs:
       return [weight.assign(value) for value, weight in pairs]
 
     def update(strategy, pairs):
@@ -241,6 +245,38 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
         pruning_schedule=self.pruning_schedule,
         block_size=self.block_size,
         block_pooling_type=self.block_pooling_type)
+
+  def call(self, inputs, training=None, **kwargs):
+    """Applies the masks, then the wrapped layer; a training call counts one step.
+
+    Unlike tfmot's, it evaluates no pruning schedule per step: lottery masks
+    change only at round boundaries, outside the training step.
+
+    Args:
+      inputs: The wrapped layer's inputs.
+      training: Whether the call is a training step (default: Keras's
+        learning phase); passed on to the wrapped layer if it takes it.
+      **kwargs: Passed on to the wrapped layer.
+
+    Returns:
+      The wrapped layer's outputs.
+    """
+    if training is None:
+      training = keras.backend.learning_phase()
+    self.add_update(tfmot_utils.smart_cond(training, self._count_step, lambda: tf.no_op('no_update')))
+    self.add_update(self.pruning_obj.weight_mask_op())
+    if 'training' in inspect.getfullargspec(self.layer.call).args:
+      return self.layer.call(inputs, training=training, **kwargs)
+    return self.layer.call(inputs, **kwargs)
+
+  def _count_step(self):
+    # UpdateLotteryStep moves the step from -1 to 0 when training begins, so
+    # a step that counts to 0 means it is missing. A plain Assert on a string
+    # message costs a handful of ops per step; tfmot's `assert_greater_equal`
+    # builds a guarded cond of about 25.
+    step = self.pruning_step.assign_add(1)
+    with tf.control_dependencies([tf.debugging.Assert(step >= 1, [self._PRUNE_CALLBACK_ERROR_MSG])]):
+      return tf.no_op('update')
 
   def block_shape(self, index):
     """The block of prunable weight `index`, or None if it is pruned weight by weight."""

@@ -1,6 +1,7 @@
 """Tests for wrapping layers and models with prune_lottery_ticket."""
 
 from absl.testing import parameterized
+import numpy as np
 import tensorflow as tf
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
 import tf_keras as keras
@@ -52,6 +53,83 @@ class PruneLotteryTicketTest(tf.test.TestCase, parameterized.TestCase):
     original = fixtures.mlp()
     expected = original(x)
     self.assertAllClose(ltp_tfmot.prune_lottery_ticket(original)(x), expected)
+
+
+class _DropoutDense(keras.layers.Dense):
+  """A Dense layer with dropout on its outputs: it behaves differently in training."""
+
+  def __init__(self, units, **kwargs):
+    super().__init__(units, **kwargs)
+    self.dropout = keras.layers.Dropout(0.5, seed=0)
+
+  def call(self, inputs, training=None):
+    return self.dropout(super().call(inputs), training=training)
+
+  def get_prunable_weights(self):
+    return [self.kernel]
+
+
+def _steps(model):
+  return [int(w.pruning_step.numpy()) for w in ltp_tfmot.lottery_wrappers(model)]
+
+
+class PruneLotteryTicketCallTest(tf.test.TestCase, parameterized.TestCase):
+
+  def _trained(self, steps):
+    model = fixtures.compile_for_training(
+        ltp_tfmot.prune_lottery_ticket(fixtures.mlp(), ltp_tfmot.LotteryTicketSchedule(rate=0.5)))
+    x, y = fixtures.classification_data(n=16 * steps)
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[ltp_tfmot.UpdateLotteryStep()])
+    return model, x, y
+
+  def test_fit_counts_one_step_per_batch(self):
+    model, x, y = self._trained(steps=5)
+    self.assertEqual(_steps(model), [5, 5, 5])
+    model.fit(x[:48], y[:48], batch_size=16, epochs=1, verbose=0, callbacks=[ltp_tfmot.UpdateLotteryStep()])
+    self.assertEqual(_steps(model), [8, 8, 8])
+
+  def test_inference_leaves_the_step_and_weights_unchanged(self):
+    model, x, y = self._trained(steps=3)
+    before = [w.numpy() for w in model.weights]
+    model.predict(x, verbose=0)
+    model.evaluate(x, y, verbose=0)
+    model(x, training=False)
+    model(x)
+    self.assertEqual(_steps(model), [3, 3, 3])
+    for want, got in zip(before, model.weights):
+      self.assertAllEqual(want, got)
+
+  def test_training_tensor_counts_only_training_calls(self):
+    model, x, _ = self._trained(steps=2)
+    call = tf.function(lambda training: model(x, training=training),
+                       input_signature=[tf.TensorSpec([], tf.bool)])
+    call(tf.constant(False))
+    self.assertEqual(_steps(model), [2, 2, 2])
+    call(tf.constant(True))
+    self.assertEqual(_steps(model), [3, 3, 3])
+
+  def test_every_call_applies_the_masks(self):
+    model, x, _ = self._trained(steps=1)
+    ltp_tfmot.take_snapshot(model)
+    ltp_tfmot.compute_next_masks(model)
+    wrapper = model.layers[0]
+    mask = wrapper.pruning_vars[0][1].numpy()
+    kernel = wrapper.layer.kernel.numpy()
+    self.assertGreater(np.count_nonzero(kernel[mask == 0]), 0)
+    model(x, training=False)
+    self.assertAllEqual(wrapper.layer.kernel.numpy(), kernel * mask)
+
+  @parameterized.named_parameters(('inference', False), ('training', True))
+  def test_training_flag_reaches_the_wrapped_layer(self, training):
+    wrapper = ltp_tfmot.prune_lottery_ticket(_DropoutDense(8, kernel_initializer=keras.initializers.Ones()))
+    wrapper.build((None, 4))
+    wrapper.pruning_step.assign(0)
+    outputs = wrapper(tf.ones((2, 4)), training=training).numpy()
+    if training:
+      self.assertAllInSet(outputs, [0.0, 8.0])
+      self.assertIn(0.0, outputs)
+    else:
+      self.assertAllEqual(outputs, np.full((2, 8), 4.0))
 
 
 class PruneLotteryTicketBadInputTest(tf.test.TestCase, parameterized.TestCase):

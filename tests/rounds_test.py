@@ -175,6 +175,33 @@ class RewindTest(tf.test.TestCase, parameterized.TestCase):
       self.assertAllEqual(variable, tf.zeros_like(variable))
 
 
+class CustomLoopTest(tf.test.TestCase):
+
+  def test_custom_loop_trains_and_prunes_after_take_snapshot(self):
+    model = _wrapped_mlp(scope='global', schedule=ltp_tfmot.LotteryTicketSchedule(0.5))
+    optimizer = keras.optimizers.Adam(0.01)
+    x, y = fixtures.classification_data()
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    @tf.function
+    def train_step():
+      with tf.GradientTape() as tape:
+        loss = loss_fn(y, model(x, training=True))
+      optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+
+    ltp_tfmot.take_snapshot(model)  # no UpdateLotteryStep: the snapshot starts the step count
+    for level in range(2):
+      for _ in range(3):
+        train_step()
+      ltp_tfmot.run_lottery_round(model, optimizer)
+      self.assertEqual(sum(_alive_counts(model)), int(np.floor(368 * 0.5 ** (level + 1) + 0.5)))
+    train_step()
+    ltp_tfmot.apply_masks(model)
+    self.assertEqual(int(model.layers[0].pruning_step.numpy()), 7)
+    for w in model.layers:
+      self.assertEqual(np.count_nonzero(w.layer.kernel.numpy()[w.pruning_vars[0][1].numpy() == 0]), 0)
+
+
 class RoundBadInputTest(tf.test.TestCase, parameterized.TestCase):
 
   def _state(self, model):
