@@ -65,7 +65,8 @@ def _keys(scores, alive):
 
 def _columns(tensor):
   """A tensor as a matrix whose column reductions XLA vectorises on CPU (a full reduction it does not)."""
-  return tf.reshape(tensor, [-1, tensor.shape[-1]] if tensor.shape.rank >= 2 else [1, -1])
+  # The width from the run-time shape: a function traced with relaxed shapes has no static one.
+  return tf.reshape(tensor, [-1, tf.shape(tensor)[-1]] if tensor.shape.rank >= 2 else [1, -1])
 
 
 def _column_counts(bools):
@@ -121,7 +122,11 @@ def score_keys(score_fn, alive, inputs, checked=()):
     `(ScoreKeys, finite)`: `finite` is a NumPy bool array, one entry per
     tensor of `checked`, False where that tensor has a NaN or inf value.
   """
-  keys, alive_counts, finite = _key_pass(score_fn or _given_scores)(alive, tuple(inputs), tuple(checked))
+  # Variables are read first: a compiled function retraced for a relaxed shape may keep the static shape of the
+  # variable it was first traced with.
+  as_tensor = lambda value: None if value is None else tf.convert_to_tensor(value)
+  alive, inputs, checked = as_tensor(alive), tuple(map(as_tensor, inputs)), tuple(map(as_tensor, checked))
+  keys, alive_counts, finite = _key_pass(score_fn or _given_scores)(alive, inputs, checked)
   finite = np.array([bool(np.all(columns.numpy())) for columns in finite], bool)
   return ScoreKeys(keys, int(np.sum(alive_counts.numpy(), dtype=np.int64)), tuple(alive.shape.as_list())), finite
 

@@ -366,3 +366,12 @@ class CompiledScoresTest(tf.test.TestCase, parameterized.TestCase):
     expected = fixtures.reference_keep([scores.numpy()], [alive], int(np.floor(rows * cols * 0.7 + 0.5)))[0]
     ltp_tfmot.compute_next_masks(model)
     self.assertAllEqual(wrapper.pruning_vars[0][1].numpy().astype(bool), expected)
+
+  def test_models_of_several_widths_share_the_compiled_passes(self):
+    for width in (512, 700, 1120):  # one compiled pass per shape, retraced with relaxed shapes after a few
+      model = ltp_tfmot.prune_lottery_ticket(
+          keras.Sequential([keras.layers.Dense(width, input_shape=(784,)), keras.layers.Dense(width)]),
+          ltp_tfmot.LotteryTicketSchedule(0.2), scope='global')
+      model.build((None, 784))
+      ltp_tfmot.compute_next_masks(model)
+      self.assertEqual(sum(_alive_counts(model)), int(np.floor((784 + width) * width * 0.8 + 0.5)))
