@@ -60,9 +60,9 @@ def _derived_seed(*parts):
 def take_snapshot(model, step=0):
   """Records the current weights of every wrapped layer as the rewind point.
 
-  A model that has not trained yet also starts counting training steps at
-  `step`, as `UpdateLotteryStep` would at the start of `fit`, so that a custom
-  training loop can call it with `training=True` without that callback.
+  A model that has not trained yet also starts counting its training steps
+  (from 0), as `UpdateLotteryStep` would at the start of `fit`, so that a
+  custom training loop can call it with `training=True` without that callback.
 
   Args:
     model: A model, layer or list of layers holding `PruneLotteryTicket` wrappers.
@@ -85,7 +85,7 @@ def take_snapshot(model, step=0):
       snapshot.assign(weight)
     w.snapshot_step.assign(step)
     if int(w.pruning_step.numpy()) < 0:
-      w.pruning_step.assign(step)
+      w.pruning_step.assign(0)
   logging.info('Took the rewind snapshot at step %d.', step)
 
 
