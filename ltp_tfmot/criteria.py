@@ -178,7 +178,8 @@ def score_pool(criterion, initials, finals, alives, seed):
 
   Args:
     criterion: A `Criterion`.
-    initials: Rewind-point tensors, or None for criteria not needing them.
+    initials: Rewind-point tensors (None, or a list of None, for criteria not
+      needing them).
     finals: Trained tensors.
     alives: Bool tensors, True where not pruned yet.
     seed: An int seed.

@@ -148,7 +148,7 @@ def _pool_keys(pool, criterion, seed):
     arguments = [(criterion.score_fn, mask, (initial, final)) for mask, initial, final in zip(masks, initials, finals)]
   else:
     alive = [mask > 0 for mask in masks]
-    scores = criteria_lib.score_pool(criterion, initials if criterion.needs_initial else None, finals, alive, seed)
+    scores = criteria_lib.score_pool(criterion, initials, finals, alive, seed)
     arguments = [(None, _blocked(a, block, w.block_pooling_type), (_blocked(s, block, w.block_pooling_type),))
                  for a, s, block, (w, _) in zip(alive, scores, blocks, pool)]
   keyed = []
