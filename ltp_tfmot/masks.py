@@ -270,11 +270,11 @@ def select_top_k(score_keys_list, k, dtype=tf.bool):
     score_keys_list[:] = [item._replace(keys=None) for item in score_keys_list]
     return [tf.zeros(shape, dtype) for shape in shapes], [0] * len(shapes)
   if k == n_alive:
-    threshold, counts, at_threshold = _DEAD_KEY + 1, [item.n_alive for item in score_keys_list], None
+    threshold, counts = _DEAD_KEY + 1, [item.n_alive for item in score_keys_list]
+    at_threshold = [0] * len(counts)
   else:
     threshold, counts, at_threshold = _sampled_cut(score_keys_list, k) or _radix_cut(score_keys_list, k)
   ties_to_keep = k - sum(counts)
-  at_threshold = at_threshold or [0] * len(counts)
   threshold_tensor = tf.constant(threshold, tf.int32)
   masks = []
   for i, item in enumerate(score_keys_list):
@@ -312,8 +312,7 @@ def keep_top_k(scores_list, alive_list, k, dtype=tf.bool):
   >>> keep_top_k([tf.constant([3., 1., 2.])], [tf.constant([True, True, False])], 1)
   [<tf.Tensor: shape=(3,), dtype=bool, numpy=array([ True, False, False])>]
   """
-  keyed = [score_keys(None, tf.convert_to_tensor(alive), (tf.convert_to_tensor(scores),))[0]
-           for scores, alive in zip(scores_list, alive_list)]
+  keyed = [score_keys(None, alive, (scores,))[0] for scores, alive in zip(scores_list, alive_list)]
   return select_top_k(keyed, k, dtype)[0]
 
 

@@ -78,18 +78,16 @@ class _LotteryPruning(pruning_impl.Pruning):
   """tfmot's pruning implementation with lottery-ticket masking.
 
   Masks change only at round boundaries, where all wrappers of a model are
-  pruned together (global scope needs every layer at once), so the per-step
-  conditional update of tfmot is a no-op here. Applying the mask either zeroes
-  pruned weights or holds them at their rewind-point value ('freeze').
+  pruned together (global scope needs every layer at once), so
+  `PruneLotteryTicket.call` never asks it for tfmot's per-step conditional
+  update. Applying the mask either zeroes pruned weights or holds them at
+  their rewind-point value ('freeze').
   """
 
   def __init__(self, snapshots, freeze, **kwargs):
     super().__init__(**kwargs)
     self._snapshots = snapshots
     self._freeze = freeze
-
-  def conditional_mask_update(self):
-    return tf.no_op('lottery_masks_change_at_round_boundaries')
 
   def _validate_block(self):
     # Blocks apply to 2-D weights only; others are pruned weight by weight.
