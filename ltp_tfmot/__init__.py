@@ -1,39 +1,66 @@
 """ltp_tfmot: lottery-ticket pruning for Keras, built on the TensorFlow Model Optimization Toolkit.
 
-The whole public API is re-exported here.
+The whole public API is re-exported here. Names are imported on first use
+(PEP 562), so that `import ltp_tfmot.cli` and the command line's `--help` do not
+pay for importing TensorFlow; `from ltp_tfmot import X` and `ltp_tfmot.X` work
+as with eager imports.
 """
 
-from ltp_tfmot.callbacks import UpdateLotteryStep
-from ltp_tfmot.compat import LotteryTicketPruner
-from ltp_tfmot.compat import PrunerCallback
-from ltp_tfmot.criteria import Criterion
-from ltp_tfmot.criteria import criterion_names
-from ltp_tfmot.criteria import get_criterion
-from ltp_tfmot.criteria import register_criterion
-from ltp_tfmot.export import export_tflite
-from ltp_tfmot.export import ExportReport
-from ltp_tfmot.export import load_tflite
-from ltp_tfmot.masks import keep_top_k
-from ltp_tfmot.prune import custom_objects
-from ltp_tfmot.prune import prune_lottery_ticket
-from ltp_tfmot.prune import prune_scope
-from ltp_tfmot.prune import strip_pruning
-from ltp_tfmot.rounds import apply_masks
-from ltp_tfmot.rounds import compute_next_masks
-from ltp_tfmot.rounds import layer_sparsity
-from ltp_tfmot.rounds import lottery_wrappers
-from ltp_tfmot.rounds import reset_optimizer
-from ltp_tfmot.rounds import rewind_weights
-from ltp_tfmot.rounds import run_lottery_round
-from ltp_tfmot.rounds import take_snapshot
-from ltp_tfmot.rounds import weights_remaining
-from ltp_tfmot.schedule import LotteryTicketSchedule
-from ltp_tfmot.schedule import OneShotLotterySchedule
-from ltp_tfmot.tickets import load_ticket
-from ltp_tfmot.tickets import read_ticket
-from ltp_tfmot.tickets import save_ticket
-from ltp_tfmot.tickets import Ticket
-from ltp_tfmot.tickets import TicketFileError
-from ltp_tfmot.wrapper import PruneLotteryTicket
+import importlib
 
 __version__ = '0.1.0'
+
+# Public name -> module that defines it.
+_EXPORTS = {
+    'UpdateLotteryStep': 'callbacks',
+    'LotteryTicketPruner': 'compat',
+    'PrunerCallback': 'compat',
+    'Criterion': 'criteria',
+    'criterion_names': 'criteria',
+    'get_criterion': 'criteria',
+    'register_criterion': 'criteria',
+    'export_tflite': 'export',
+    'ExportReport': 'export',
+    'load_tflite': 'export',
+    'keep_top_k': 'masks',
+    'custom_objects': 'prune',
+    'prune_lottery_ticket': 'prune',
+    'prune_scope': 'prune',
+    'strip_pruning': 'prune',
+    'apply_masks': 'rounds',
+    'compute_next_masks': 'rounds',
+    'layer_sparsity': 'rounds',
+    'lottery_wrappers': 'rounds',
+    'reset_optimizer': 'rounds',
+    'rewind_weights': 'rounds',
+    'run_lottery_round': 'rounds',
+    'take_snapshot': 'rounds',
+    'weights_remaining': 'rounds',
+    'LotteryTicketSchedule': 'schedule',
+    'OneShotLotterySchedule': 'schedule',
+    'load_ticket': 'tickets',
+    'read_ticket': 'tickets',
+    'save_ticket': 'tickets',
+    'Ticket': 'tickets',
+    'TicketFileError': 'tickets',
+    'PruneLotteryTicket': 'wrapper',
+}
+# Subpackages and modules reachable as attributes: `ltp_tfmot.datasets.load_mnist()`.
+_SUBMODULES = ('datasets', 'experiment', 'models')
+
+__all__ = sorted(_EXPORTS) + list(_SUBMODULES)
+
+
+def __getattr__(name):
+  if name in _EXPORTS:
+    value = getattr(importlib.import_module(f'{__name__}.{_EXPORTS[name]}'), name)
+  elif name in _SUBMODULES:
+    value = importlib.import_module(f'{__name__}.{name}')
+  else:
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+  globals()[name] = value
+  return value
+
+
+def __dir__():
+  return sorted(set(globals()) | set(__all__))

@@ -3,30 +3,51 @@
 The runner only uses the public functions of `ltp_tfmot` (wrapping, snapshots,
 rounds), so what it does a user can do by hand. See `LotteryExperiment` and
 the `ltp-tfmot` command line (`ltp_tfmot.cli`).
+
+Names are imported on first use, as in `ltp_tfmot` itself.
 """
 
-from ltp_tfmot.experiment.config import CONTROLS
-from ltp_tfmot.experiment.config import DataConfig
-from ltp_tfmot.experiment.config import PruningConfig
-from ltp_tfmot.experiment.config import RunConfig
-from ltp_tfmot.experiment.config import TrainingConfig
-from ltp_tfmot.experiment.data import load_cifar10
-from ltp_tfmot.experiment.data import load_data
-from ltp_tfmot.experiment.models import model_names
-from ltp_tfmot.experiment.models import MODELS
-from ltp_tfmot.experiment.plots import plot_accuracy
-from ltp_tfmot.experiment.report import load_run
-from ltp_tfmot.experiment.report import markdown_report
-from ltp_tfmot.experiment.report import markdown_table
-from ltp_tfmot.experiment.report import summarize
-from ltp_tfmot.experiment.report import write_report
-from ltp_tfmot.experiment.runner import flat_metrics
-from ltp_tfmot.experiment.runner import load_trained_model
-from ltp_tfmot.experiment.runner import LotteryExperiment
-from ltp_tfmot.experiment.runner import run_experiment
-from ltp_tfmot.experiment.runner import WorkerLostError
-from ltp_tfmot.experiment.storage import CorruptFileError
-from ltp_tfmot.experiment.storage import find_runs
-from ltp_tfmot.experiment.storage import load_level_metrics
-from ltp_tfmot.experiment.storage import load_masks
-from ltp_tfmot.experiment.storage import StorageError
+import importlib
+
+# Public name -> module that defines it.
+_EXPORTS = {
+    'CONTROLS': 'config',
+    'DataConfig': 'config',
+    'PruningConfig': 'config',
+    'RunConfig': 'config',
+    'TrainingConfig': 'config',
+    'load_cifar10': 'data',
+    'load_data': 'data',
+    'model_names': 'models',
+    'MODELS': 'models',
+    'plot_accuracy': 'plots',
+    'load_run': 'report',
+    'markdown_report': 'report',
+    'markdown_table': 'report',
+    'summarize': 'report',
+    'write_report': 'report',
+    'flat_metrics': 'runner',
+    'load_trained_model': 'runner',
+    'LotteryExperiment': 'runner',
+    'run_experiment': 'runner',
+    'WorkerLostError': 'runner',
+    'CorruptFileError': 'storage',
+    'find_runs': 'storage',
+    'load_level_metrics': 'storage',
+    'load_masks': 'storage',
+    'StorageError': 'storage',
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+  if name not in _EXPORTS:
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+  value = getattr(importlib.import_module(f'{__name__}.{_EXPORTS[name]}'), name)
+  globals()[name] = value
+  return value
+
+
+def __dir__():
+  return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,44 @@
+"""Tests that the package's entry points import only what they need."""
+
+import os
+import subprocess
+import sys
+
+import tensorflow as tf
+
+_PROBE = """
+import sys
+import {module}
+heavy = sorted(m for m in ('tensorflow', 'tf_keras', 'tensorflow_model_optimization') if m in sys.modules)
+print(','.join(heavy))
+"""
+
+
+def _heavy_modules_after_import(module):
+  # The probe sees the package where this test does (Bazel's runfiles or the source tree).
+  env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+  result = subprocess.run([sys.executable, '-c', _PROBE.format(module=module)], capture_output=True, text=True,
+                          check=True, timeout=120, env=env)
+  return result.stdout.strip()
+
+
+class ImportsTest(tf.test.TestCase):
+
+  def test_package_import_loads_no_tensorflow(self):
+    self.assertEqual(_heavy_modules_after_import('ltp_tfmot'), '')
+
+  def test_public_names_and_submodules_resolve_on_first_use(self):
+    import ltp_tfmot  # pylint: disable=g-import-not-at-top
+    from ltp_tfmot import wrapper  # pylint: disable=g-import-not-at-top
+    self.assertIs(ltp_tfmot.PruneLotteryTicket, wrapper.PruneLotteryTicket)
+    self.assertTrue(callable(ltp_tfmot.datasets.load_mnist))
+    self.assertTrue(callable(ltp_tfmot.models.lenet_300_100))
+    self.assertIn('prune_lottery_ticket', dir(ltp_tfmot))
+    for name in ltp_tfmot.__all__:
+      self.assertIsNotNone(getattr(ltp_tfmot, name))
+    with self.assertRaisesRegex(AttributeError, "no attribute 'prune_low_magnitude'"):
+      _ = ltp_tfmot.prune_low_magnitude
+
+
+if __name__ == '__main__':
+  tf.test.main()
