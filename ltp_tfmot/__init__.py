@@ -15,9 +15,11 @@ from ltp_tfmot.export import ExportReport
 from ltp_tfmot.export import load_tflite
 from ltp_tfmot.masks import keep_top_k
 from ltp_tfmot.prune import custom_objects
+from ltp_tfmot.prune import prunable_layer_names
 from ltp_tfmot.prune import prune_lottery_ticket
 from ltp_tfmot.prune import prune_scope
 from ltp_tfmot.prune import strip_pruning
+from ltp_tfmot.prune import unprunable_layers
 from ltp_tfmot.rounds import apply_masks
 from ltp_tfmot.rounds import compute_next_masks
 from ltp_tfmot.rounds import layer_sparsity
