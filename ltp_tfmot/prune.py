@@ -34,7 +34,8 @@ def prunable_layer_names(model):
 def unprunable_layers(model):
   """The layers whose kernels `prune_lottery_ticket` leaves dense, and why.
 
-  A kernel is a weight of rank >= 2. Listed are layers tfmot cannot prune (a
+  A kernel is a weight with at least two axes longer than 1 that is not a
+  bias. Listed are layers tfmot cannot prune (a
   `Bidirectional` or `TimeDistributed` wrapper, a custom layer that is no tfmot
   `PrunableLayer`, an RNN with an unknown cell) and wrapped layers with a
   kernel tfmot does not prune (the depthwise kernel of `SeparableConv2D`).

@@ -440,7 +440,8 @@ def _check_architecture(ticket, wrappers, path):
     fail(f'the ticket has {len(ticket.layers)} wrapped layers and the model {len(wrappers)}; first extra: {extra[0]}')
   renamed = []
   for i, (layer, w) in enumerate(zip(ticket.layers, wrappers)):
-    where = f'wrapped layer #{i} ({layer.name!r} in the ticket, {w.layer.name!r} in the model)'
+    where = (f'layer {layer.name!r}' if layer.name == w.layer.name else
+             f'wrapped layer #{i} ({layer.name!r} in the ticket, {w.layer.name!r} in the model)')
     if layer.class_name != type(w.layer).__name__:
       fail(f'{where} is a {layer.class_name} in the ticket and a {type(w.layer).__name__} in the model')
     names = wrapper_lib.weight_paths(w.layer)

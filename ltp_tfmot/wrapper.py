@@ -127,9 +127,10 @@ def pruned_weights_of(layer):
 def unpruned_reason(layer):
   """Why a built layer's kernel-like weights stay dense under `prune_lottery_ticket`, or None.
 
-  Kernel-like means of rank >= 2 and not named '...bias' (MultiHeadAttention's and GRU's biases are 2-D):
-  biases, BatchNormalization's and LayerNormalization's vectors are never pruned, so layers holding only
-  those (or no weight) give None, as do layers whose kernels are all pruned.
+  Kernel-like means a matrix, not a vector: at least two axes longer than 1, and not named '...bias'
+  (MultiHeadAttention's and GRU's biases are 2-D). Biases, BatchNormalization's and LayerNormalization's
+  vectors and per-channel PReLU slopes are never pruned, so layers holding only those (or no weight) give
+  None, as do layers whose kernels are all pruned.
 
   Args:
     layer: A Keras layer (not a model).
@@ -141,7 +142,8 @@ def unpruned_reason(layer):
     return None
   paths = dict(zip([weight.ref() for weight in layer.weights], weight_paths(layer)))
   kernels = [weight for weight in layer.weights
-             if (weight.shape.rank or 0) >= 2 and not paths[weight.ref()].split('#')[0].endswith('bias')]
+             if sum(1 for d in weight.shape if d is None or d > 1) >= 2
+             and not paths[weight.ref()].split('#')[0].endswith('bias')]
   if not kernels:
     return None
   if not is_prunable(layer):
@@ -505,7 +507,31 @@ def _owner(layer, weight):
   """The innermost layer (the layer itself or one of its sublayers) that holds `weight`."""
   holders = [sub for sub in [layer, *layer.submodules]
              if isinstance(sub, keras.layers.Layer) and any(w is weight for w in sub.weights)]
-  return min(holders, key=lambda sub: len(sub.weights))
+  # Fewest weights, and among equals the deepest (an LSTM and its cell hold the same three): submodules come
+  # after their parents.
+  return min(reversed(holders), key=lambda sub: len(sub.weights))
+
+
+class _UnitForgetBias(keras.initializers.Initializer):
+  """An LSTM cell's bias initializer under `unit_forget_bias`: the forget gate's biases start at 1, as in Keras."""
+
+  def __init__(self, bias_initializer, units, seed=None):
+    self.bias_initializer = keras.initializers.get(bias_initializer)
+    self.units = units
+    self.seed = seed
+
+  def __call__(self, shape, dtype=None, **kwargs):
+    del shape  # the cell's four gates
+    initializer = self.bias_initializer
+    config = initializer.get_config()
+    if self.seed is not None and 'seed' in config:
+      initializer = initializer.__class__.from_config(dict(config, seed=self.seed))
+    return tf.concat([initializer((self.units,), dtype, **kwargs), tf.ones((self.units,), dtype),
+                      initializer((self.units * 2,), dtype, **kwargs)], axis=0)
+
+  def get_config(self):
+    return {'bias_initializer': keras.initializers.serialize(self.bias_initializer), 'units': self.units,
+            'seed': self.seed}
 
 
 def initializer_for(layer, weight):
@@ -513,7 +539,8 @@ def initializer_for(layer, weight):
 
   It is looked up on the innermost sublayer holding the weight (an LSTM's cell, an attention projection), as
   `<name>_initializer` or, for a `<kind>_kernel`, `<kind>_initializer` (`recurrent_initializer`,
-  `depthwise_initializer`, `pointwise_initializer`).
+  `depthwise_initializer`, `pointwise_initializer`). An LSTM bias under `unit_forget_bias` starts its forget
+  gate at 1, as Keras's does.
 
   Args:
     layer: A Keras layer.
@@ -527,6 +554,8 @@ def initializer_for(layer, weight):
   """
   owner = _owner(layer, weight)
   name = weight.name.rsplit(':', 1)[0].rsplit('/', 1)[-1]
+  if name == 'bias' and isinstance(owner, keras.layers.LSTMCell) and owner.unit_forget_bias:
+    return _UnitForgetBias(owner.bias_initializer, owner.units)
   candidates = [name + '_initializer']
   if name.endswith('_kernel'):
     candidates.append(name[:-len('_kernel')] + '_initializer')

@@ -77,6 +77,17 @@ class SerializationTest(tf.test.TestCase, parameterized.TestCase):
       self.assertEqual(expected[name][2:], actual[name][2:])
     self.assertEqual(loaded.layers[0].pruning_schedule, model.layers[0].pruning_schedule)
 
+  def test_loaded_model_keeps_the_positions_its_random_draws_derive_from(self):
+    model = ltp_tfmot.prune_lottery_ticket(fixtures.mlp(), ltp_tfmot.LotteryTicketSchedule(0.5), criterion='random')
+    path = os.path.join(self.get_temp_dir(), 'positions.keras')
+    model.save(path)
+    with ltp_tfmot.prune_scope():
+      loaded = keras.models.load_model(path)
+    self.assertEqual([w.position for w in ltp_tfmot.lottery_wrappers(loaded)], [0, 1, 2])
+    ltp_tfmot.compute_next_masks(model)
+    ltp_tfmot.compute_next_masks(loaded.layers[1])
+    self.assertAllEqual(loaded.layers[1].pruning_vars[0][1], model.layers[1].pruning_vars[0][1])
+
   def test_loaded_model_resumes_training_without_repeating_rounds(self):
     model, x = _trained_ticket()
     path = os.path.join(self.get_temp_dir(), 'resume.h5')

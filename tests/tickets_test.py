@@ -180,8 +180,7 @@ class TicketRefusalTest(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.named_parameters(
       ('other_shape', [('hidden1', 16), ('hidden2', 20), ('output', 4)],
-       r"weight 'kernel' of wrapped layer #1 \('hidden2' in the ticket, 'hidden2' in the model\) has shape "
-       r"\[16, 12\] in the ticket and \[16, 20\] in the model"),
+       r"weight 'kernel' of layer 'hidden2' has shape \[16, 12\] in the ticket and \[16, 20\] in the model"),
       ('extra_layer', [('hidden1', 16), ('hidden2', 12), ('output', 4), ('extra', 2)],
        r"the ticket has 3 wrapped layers and the model 4; first extra: 'extra' \(model only\)"),
       ('missing_layer', [('hidden1', 16), ('hidden2', 12)],
