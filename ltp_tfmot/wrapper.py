@@ -86,24 +86,22 @@ def is_prunable(layer):
 
 def _registry_prunable_weights(layer):
   """The weights tfmot's registry prunes in a layer it supports, without patching the layer as tfmot does."""
-  # pylint: disable=protected-access
   registry = prune_registry.PruneRegistry
-  if registry._is_rnn_layer(layer):
-    weights = []
-    for cell in registry._get_rnn_cells(layer):
+  weights = []
+  if registry._is_rnn_layer(layer):  # pylint: disable=protected-access
+    for cell in registry._get_rnn_cells(layer):  # pylint: disable=protected-access
       if isinstance(cell, prunable_layer.PrunableLayer):
         weights.extend(cell.get_prunable_weights())
       else:
-        weights.extend(getattr(cell, name) for name in registry._RNN_CELLS_WEIGHTS_MAP[cell.__class__])
+        names = registry._RNN_CELLS_WEIGHTS_MAP[cell.__class__]  # pylint: disable=protected-access
+        weights.extend(getattr(cell, name) for name in names)
     return weights
-  weights = []
-  for name in registry._weight_names(layer):
+  for name in registry._weight_names(layer):  # pylint: disable=protected-access
     owner = layer
-    for part in name.split('.'):
+    for part in name.split('.'):  # MultiHeadAttention's are '_query_dense.kernel', ...
       owner = getattr(owner, part)
     weights.append(owner)
   return weights
-  # pylint: enable=protected-access
 
 
 def _builtin_prunable_weights(layer):
@@ -221,7 +219,10 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
 
   Besides tfmot's mask variables, the wrapper keeps a snapshot of all the
   layer's weights at the rewind point and the number of pruning rounds done,
-  all as layer weights, so they are saved and loaded with the model. Masks are
+  all as layer weights, so they are saved and loaded with the model (h5,
+  SavedModel, .keras). They are named after the weight they belong to (see
+  `variable_suffixes`): `snapshot_kernel`, `mask_recurrent_kernel`; a layer
+  with one prunable weight keeps tfmot's `mask` and `threshold`. Masks are
   changed by `ltp_tfmot.run_lottery_round` (called by `UpdateLotteryStep` at
   the end of each round of the schedule), never during a training step.
 
@@ -259,8 +260,9 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
       weight by weight) and Keras layer arguments.
 
   Raises:
-    ValueError: for an unknown criterion, scope or action, a bad rate or
-      rewind step, or a layer without a prunable weight.
+    ValueError: for an unknown criterion, scope or action, a bad rate,
+      rewind step or position, or a layer without a prunable weight; when
+      built, for a MultiHeadAttention wrapped before its first call.
     TypeError: if `pruning_schedule` is not a `LotteryTicketSchedule`.
   """
 

@@ -147,6 +147,22 @@ class TicketRoundTripTest(tf.test.TestCase, parameterized.TestCase):
     for want, got in zip(ltp_tfmot.lottery_wrappers(original), ltp_tfmot.lottery_wrappers(fresh)):
       self.assertAllEqual(got.pruning_vars[0][1], want.pruning_vars[0][1])
 
+  @parameterized.named_parameters((layer, layer) for layer in fixtures.LAYER_MODELS)
+  def test_every_wrapped_layer_type_loads_into_a_rebuilt_model(self, layer):
+    build, x = fixtures.LAYER_MODELS[layer]
+    original = ltp_tfmot.prune_lottery_ticket(build(), ltp_tfmot.LotteryTicketSchedule(0.5))
+    ltp_tfmot.take_snapshot(original)
+    fixtures.perturb(original)
+    ltp_tfmot.run_lottery_round(original)
+    tickets.save_ticket(original, self.path)
+    rebuilt = ltp_tfmot.prune_lottery_ticket(build(), ltp_tfmot.LotteryTicketSchedule(0.5))  # other automatic names
+    tickets.load_ticket(rebuilt, self.path)
+    self.assertAllClose(rebuilt(x), original(x))
+    for want, got in zip(ltp_tfmot.lottery_wrappers(original), ltp_tfmot.lottery_wrappers(rebuilt)):
+      for (_, want_mask, _), (_, got_mask, _) in zip(want.pruning_vars, got.pruning_vars):
+        self.assertAllEqual(got_mask, want_mask)
+    self.assertAllClose(ltp_tfmot.strip_pruning(rebuilt)(x), original(x))
+
   def test_other_lottery_settings_in_the_model_are_kept_with_a_warning(self):
     tickets.save_ticket(_ticket_model(), self.path)
     fresh = _wrapped(seed=7, criterion='large_init')
