@@ -1,5 +1,6 @@
 """Wrapping whole models for lottery-ticket pruning, and unwrapping them."""
 
+from absl import logging
 from tensorflow_model_optimization.python.core.sparsity.keras import prune as tfmot_prune
 import tf_keras as keras
 
@@ -13,15 +14,56 @@ def _is_sequential_or_functional(model):
   return isinstance(model, keras.Sequential) or getattr(model, '_is_graph_network', False)
 
 
+def _layers(to_prune):
+  """The layers of a model, layer or list of them, nested models expanded, in `lottery_wrappers` order."""
+  if isinstance(to_prune, (list, tuple)):
+    return [layer for item in to_prune for layer in _layers(item)]
+  if isinstance(to_prune, keras.Model):
+    return [layer for item in to_prune.layers for layer in _layers(item)]
+  return [to_prune]
+
+
 def prunable_layer_names(model):
-  """Names of the layers `prune_lottery_ticket` would wrap, nested models included, in order."""
-  names = []
-  for layer in model.layers:
-    if isinstance(layer, keras.Model):
-      names.extend(prunable_layer_names(layer))
-    elif wrapper_lib.is_prunable(layer):
-      names.append(layer.name)
-  return names
+  """Names of the layers `prune_lottery_ticket` would wrap, nested models included, in order.
+
+  Layers with kernels that stay dense are listed by `unprunable_layers`.
+  """
+  return [layer.name for layer in _layers(model) if wrapper_lib.is_prunable(layer)]
+
+
+def unprunable_layers(model):
+  """The layers whose kernels `prune_lottery_ticket` leaves dense, and why.
+
+  A kernel is a weight with at least two axes longer than 1 that is not a
+  bias. Listed are layers tfmot cannot prune (a
+  `Bidirectional` or `TimeDistributed` wrapper, a custom layer that is no tfmot
+  `PrunableLayer`, an RNN with an unknown cell) and wrapped layers with a
+  kernel tfmot does not prune (the depthwise kernel of `SeparableConv2D`).
+  Layers with no kernel (BatchNormalization, LayerNormalization, pooling) are
+  not: they are expected to stay dense. `prune_lottery_ticket` logs the same
+  list as a warning.
+
+  Args:
+    model: A built model, a layer, or a list of layers.
+
+  Returns:
+    A dict from layer name to a sentence naming its dense kernels and why
+    they are not pruned; empty if every kernel is pruned.
+
+  Example:
+
+  ```python
+  ltp_tfmot.unprunable_layers(model)
+  # {'bidirectional': "a Bidirectional wrapper, which tfmot's prune registry does not know, so its inner
+  #  LSTM is not wrapped; dense: forward_lstm/lstm_cell/kernel, ..."}
+  ```
+  """
+  reasons = {}
+  for layer in _layers(model):
+    reason = wrapper_lib.unpruned_reason(layer)
+    if reason is not None:
+      reasons[layer.name] = reason
+  return reasons
 
 
 def prune_lottery_ticket(to_prune,
@@ -116,7 +158,8 @@ def prune_lottery_ticket(to_prune,
     for i, layer in enumerate(to_prune):
       wrapper_lib.check_tf_keras(layer, f'to_prune[{i}]')
     _check_layer_rate_names(layer_rates, [layer.name for layer in to_prune if wrapper_lib.is_prunable(layer)])
-    return [wrap(layer) for layer in to_prune]
+    _warn_unprunable(to_prune)
+    return _numbered([wrap(layer) for layer in to_prune])
   if isinstance(to_prune, keras.Model):
     if not _is_sequential_or_functional(to_prune):
       raise ValueError(f'to_prune is a subclassed model ({type(to_prune).__name__}), whose layers cannot be '
@@ -130,14 +173,32 @@ def prune_lottery_ticket(to_prune,
       raise ValueError(f'model {to_prune.name!r} has no prunable layer (Dense, Conv, DepthwiseConv2D, '
                        'Embedding, or a tfmot PrunableLayer)')
     _check_layer_rate_names(layer_rates, names)
-    return wrap(to_prune)
+    _warn_unprunable(to_prune)
+    return _numbered(wrap(to_prune))
   if isinstance(to_prune, keras.layers.Layer):
     _check_layer_rate_names(layer_rates, [to_prune.name] if wrapper_lib.is_prunable(to_prune) else [])
     if not wrapper_lib.is_prunable(to_prune):
       raise ValueError(f'layer {to_prune.name!r} ({type(to_prune).__name__}) has no prunable weight')
+    _warn_unprunable(to_prune)
     return wrap(to_prune)
   raise TypeError('to_prune must be a tf_keras layer, a list of layers, or a Sequential or functional model, '
                   f'got {type(to_prune).__name__}')
+
+
+def _numbered(wrapped):
+  """Stores each wrapper's position in `lottery_wrappers` order, the root of its random draws."""
+  for position, w in enumerate(rounds_lib.lottery_wrappers(wrapped)):
+    w.position = position
+  return wrapped
+
+
+def _warn_unprunable(to_prune):
+  reasons = unprunable_layers(to_prune)
+  if reasons:
+    logging.warning('prune_lottery_ticket leaves the kernels of %d layers dense: %s. To prune one, give it a '
+                    "tfmot get_prunable_weights method (see tfmot's PrunableLayer); "
+                    'ltp_tfmot.unprunable_layers(model) lists them.', len(reasons),
+                    '; '.join(f'{name!r}: {reason}' for name, reason in reasons.items()))
 
 
 def _validate_params(params):

@@ -57,6 +57,21 @@ def _derived_seed(*parts):
   return zlib.crc32(repr(parts).encode()) & 0x7FFFFFFF
 
 
+def _positions(wrappers):
+  """{id(wrapper): its position}: the one `prune_lottery_ticket` stored, else its index in `wrappers`."""
+  return {id(w): i if w.position is None else w.position for i, w in enumerate(wrappers)}
+
+
+def _draw_seed(w, positions, purpose, weight, round_number):
+  """The seed of one random draw for one weight of a wrapper in one round.
+
+  It depends on the wrapper's seed and position, the weight's index in the layer and the round, never on
+  layer or variable names, so two builds of the same architecture draw the same numbers.
+  """
+  index = next(i for i, other in enumerate(w.layer.weights) if other is weight)
+  return _derived_seed(w.seed, purpose, positions[id(w)], index, round_number)
+
+
 def take_snapshot(model, step=0):
   """Records the current weights of every wrapped layer as the rewind point.
 
@@ -160,12 +175,13 @@ def _pool_keys(pool, criterion, seed):
   return keyed
 
 
-def _pool_masks(pool, criterion, rate):
+def _pool_masks(pool, criterion, rate, positions):
   """The next masks of one pool, and the number of weights each keeps."""
   masks = [w.pruning_vars[i][1] for w, i in pool]
   rounds = max(int(w.rounds_done.numpy()) for w, _ in pool) + 1
-  first = pool[0][0]
-  keyed = _pool_keys(pool, criterion, _derived_seed(first.seed, first.name, rounds))
+  first, index = pool[0]
+  seed = _draw_seed(first, positions, 'score', first.prunable_weights[index], rounds)
+  keyed = _pool_keys(pool, criterion, seed)
   keep = masks_lib.keep_count(sum(item.keys.shape.num_elements() for item in keyed), (1.0 - rate) ** rounds)
   blocks = [w.block_shape(i) for w, i in pool]
   if all(block is None for block in blocks):
@@ -207,12 +223,13 @@ def compute_next_masks(model):
       raise ValueError(f'criterion {criterion.name!r} ranks by the rewind snapshot, and none was taken yet: '
                        'call ltp_tfmot.take_snapshot(model) or train with UpdateLotteryStep first')
   new_masks, kept = [], {}
+  positions = _positions(wrappers)
   for pool, rate, criterion in pools:
     masks = [w.pruning_vars[i][1] for w, i in pool]
     if rate == 0:
       _check_finite(pool)
       continue
-    values, counts = _pool_masks(pool, criterion, rate)
+    values, counts = _pool_masks(pool, criterion, rate, positions)
     for mask, value, count in zip(masks, values, counts):
       new_masks.append((mask, tf.cast(value, mask.dtype)))
       kept[mask.ref()] = count
@@ -231,12 +248,11 @@ def compute_next_masks(model):
   return sparsity
 
 
-def _survivor_values(w, index, mask, round_seed):
+def _survivor_values(w, index, mask, seed):
   """Values the kept weights of one prunable tensor start from."""
   snapshot = w.prunable_snapshots[index]
   weight = w.prunable_weights[index]
   action = w.mask_1_action
-  seed = _derived_seed(w.seed, w.name, index, round_seed)
   if action == 'rewind':
     return snapshot
   if action == 'reinit':
@@ -281,18 +297,19 @@ def rewind_weights(model):
     raise ValueError(f'layers {missing} have no rewind snapshot yet: call ltp_tfmot.take_snapshot(model) '
                      'or train with UpdateLotteryStep first')
   updates = []
+  positions = _positions(wrappers)
   for w in wrappers:
-    round_seed = int(w.rounds_done.numpy())
+    round_number = int(w.rounds_done.numpy())
     prunable = {weight.ref(): i for i, weight in enumerate(w.prunable_weights)}
     for weight, snapshot in zip(w.layer.weights, w.snapshots):
       i = prunable.get(weight.ref())
+      seed = _draw_seed(w, positions, 'start', weight, round_number)
       if i is None:
-        value = _fresh_value(w.layer, weight, _derived_seed(w.seed, weight.name, round_seed)) \
-            if w.mask_1_action == 'reinit' else snapshot
+        value = _fresh_value(w.layer, weight, seed) if w.mask_1_action == 'reinit' else snapshot
         updates.append((weight, tf.convert_to_tensor(value)))
         continue
       mask = w.pruning_vars[i][1]
-      kept = _survivor_values(w, i, mask, round_seed)
+      kept = _survivor_values(w, i, mask, seed)
       if w.dynamic_weight_rescaling:
         n_kept = tf.maximum(tf.reduce_sum(mask), 1.0)
         kept = kept * (tf.cast(tf.size(mask), mask.dtype) / n_kept)

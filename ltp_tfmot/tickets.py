@@ -34,10 +34,12 @@ File format (version 1): a compressed NumPy `.npz` archive (a zip file of
   the layer (prunable or not), in the weight's dtype.
 
 Weight names are relative to the layer (`kernel`, `query/kernel`; `#2` added
-to a repeated one). The architecture signature that `load_ticket` checks is,
-per wrapper and in order: layer name, class, and the weights' names, shapes
-and prunability. Files are written atomically (a temporary file in the same
-directory, read back, then renamed), so a crash never leaves half a ticket.
+to a repeated one). `load_ticket` matches wrappers by position (in
+`lottery_wrappers` order): it requires the same count, and per wrapper the
+same class, weight shapes and prunable weights; layer and weight names that
+differ (a rebuilt model's automatic names) are logged as a warning. Files
+are written atomically (a temporary file in the same directory, read back,
+then renamed), so a crash never leaves half a ticket.
 """
 
 import dataclasses
@@ -227,9 +229,10 @@ def load_ticket(model, path):
   Raises:
     FileNotFoundError: if there is no such file.
     TicketFileError: (a ValueError) for a truncated or corrupt file.
-    ValueError: if the model's wrappers differ from the ticket's (count, layer
-      names, classes, weight names or shapes: the message names the first
-      difference), or the model has no built wrapper.
+    ValueError: if the model's wrappers differ from the ticket's (count,
+      classes, weight shapes or prunable weights: the message names the first
+      difference), or the model has no built wrapper. Wrappers are matched by
+      position; layer or weight names that differ are logged as a warning.
     In every case the model is left unchanged.
 
   Example:
@@ -269,23 +272,6 @@ def load_ticket(model, path):
   return ticket
 
 
-def _relative_names(layer):
-  """Weight names relative to the layer ('kernel', 'query/kernel'), made unique."""
-  names = []
-  for weight in layer.weights:
-    name = weight.name.rsplit(':', 1)[0]
-    prefix = layer.name + '/'
-    at = name.rfind(prefix)
-    if at == 0 or (at > 0 and name[at - 1] == '/'):
-      name = name[at + len(prefix):]
-    unique, n = name, 1
-    while unique in names:
-      n += 1
-      unique = f'{name}#{n}'
-    names.append(unique)
-  return tuple(names)
-
-
 def _layer_ticket(w):
   refs = [weight.ref() for weight in w.layer.weights]
   lottery = {attr: getattr(w, attr) for attr in LOTTERY_ATTRS}
@@ -293,7 +279,7 @@ def _layer_ticket(w):
   return LayerTicket(
       name=w.layer.name,
       class_name=type(w.layer).__name__,
-      weight_names=_relative_names(w.layer),
+      weight_names=wrapper_lib.weight_paths(w.layer),
       weight_shapes=tuple(tuple(int(d) for d in weight.shape) for weight in w.layer.weights),
       weight_dtypes=tuple(weight.dtype.base_dtype.name for weight in w.layer.weights),
       prunable=tuple(refs.index(weight.ref()) for weight in w.prunable_weights),
@@ -437,35 +423,45 @@ def _array(arrays, key, shape):
 
 
 def _check_architecture(ticket, wrappers, path):
-  """Raises ValueError naming the first difference between the ticket's wrappers and the model's."""
+  """Raises ValueError naming the first difference in structure; logs a warning for names that differ.
+
+  Wrappers are matched by position (the ticket's layers are in `lottery_wrappers` order): a rebuilt model
+  has other automatic layer names (dense_3 for dense_1), so names are a check, not a requirement. Count,
+  classes, weight shapes and which weights are pruned must agree.
+  """
 
   def fail(message):
     raise ValueError(f'the ticket {os.fspath(path)!r} does not fit this model: {message} '
-                     '(load a ticket into the same architecture, wrapped the same way, with the same layer names)')
+                     '(load a ticket into the same architecture, wrapped the same way)')
 
+  if len(ticket.layers) != len(wrappers):
+    extra = ([f'{layer.name!r} (ticket only)' for layer in ticket.layers[len(wrappers):]] +
+             [f'{w.layer.name!r} (model only)' for w in wrappers[len(ticket.layers):]])
+    fail(f'the ticket has {len(ticket.layers)} wrapped layers and the model {len(wrappers)}; first extra: {extra[0]}')
+  renamed = []
   for i, (layer, w) in enumerate(zip(ticket.layers, wrappers)):
-    where = f'wrapped layer #{i}'
-    if layer.name != w.layer.name:
-      fail(f'{where} is {layer.name!r} in the ticket and {w.layer.name!r} in the model')
-    where = f'layer {layer.name!r}'
+    where = (f'layer {layer.name!r}' if layer.name == w.layer.name else
+             f'wrapped layer #{i} ({layer.name!r} in the ticket, {w.layer.name!r} in the model)')
     if layer.class_name != type(w.layer).__name__:
       fail(f'{where} is a {layer.class_name} in the ticket and a {type(w.layer).__name__} in the model')
-    names = _relative_names(w.layer)
+    names = wrapper_lib.weight_paths(w.layer)
     shapes = tuple(tuple(int(d) for d in weight.shape) for weight in w.layer.weights)
-    if layer.weight_names != names:
-      fail(f'{where} has weights {list(layer.weight_names)} in the ticket and {list(names)} in the model')
-    for name, want, got in zip(names, layer.weight_shapes, shapes):
+    if len(layer.weight_shapes) != len(shapes):
+      fail(f'{where} has {len(layer.weight_shapes)} weights {list(layer.weight_names)} in the ticket and '
+           f'{len(shapes)} {list(names)} in the model')
+    for name, want, got in zip(layer.weight_names, layer.weight_shapes, shapes):
       if want != got:
         fail(f'weight {name!r} of {where} has shape {list(want)} in the ticket and {list(got)} in the model')
     refs = [weight.ref() for weight in w.layer.weights]
     prunable = tuple(refs.index(weight.ref()) for weight in w.prunable_weights)
     if prunable != layer.prunable:
-      fail(f'{where} prunes weights {[names[j] for j in layer.prunable]} in the ticket and '
+      fail(f'{where} prunes weights {[layer.weight_names[j] for j in layer.prunable]} in the ticket and '
            f'{[names[j] for j in prunable]} in the model')
-  if len(ticket.layers) != len(wrappers):
-    extra = ([f'{layer.name!r} (ticket only)' for layer in ticket.layers[len(wrappers):]] +
-             [f'{w.layer.name!r} (model only)' for w in wrappers[len(ticket.layers):]])
-    fail(f'the ticket has {len(ticket.layers)} wrapped layers and the model {len(wrappers)}; first extra: {extra[0]}')
+    if layer.name != w.layer.name or layer.weight_names != names:
+      renamed.append(f'#{i} {layer.name!r} {list(layer.weight_names)} -> {w.layer.name!r} {list(names)}')
+  if renamed:
+    logging.warning('The ticket %s fits this model by position, class and shape, but names differ (ticket -> '
+                    'model): %s; loaded by position.', os.fspath(path), '; '.join(renamed))
 
 
 def _warn_config_differences(ticket, wrappers):

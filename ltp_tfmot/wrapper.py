@@ -38,6 +38,13 @@ def check_seed(seed):
   return int(seed)
 
 
+def check_position(position):
+  if position is not None and (isinstance(position, bool) or not isinstance(position, numbers.Integral)
+                               or position < 0):
+    raise ValueError(f'position must be an integer >= 0 or None, got {position!r}')
+  return None if position is None else int(position)
+
+
 def check_tf_keras(obj, name='to_prune'):
   """Raises a clear error for Keras 3 objects, which tfmot cannot wrap."""
   module = type(obj).__module__
@@ -57,8 +64,9 @@ def is_prunable(layer):
   """Whether `prune_lottery_ticket` wraps this layer.
 
   Prunable layers are those tfmot's registry gives a prunable weight, custom
-  layers implementing tfmot's `PrunableLayer` (or `get_prunable_weights`), and
-  `DepthwiseConv2D` (its depthwise kernel), which tfmot's registry skips.
+  layers implementing tfmot's `PrunableLayer` (or `get_prunable_weights`),
+  `DepthwiseConv2D` (its depthwise kernel) and `Bidirectional` around RNNs the
+  registry prunes (both directions' kernels), which tfmot's registry skips.
   """
   if isinstance(layer, pruning_wrapper.PruneLowMagnitude):
     return False
@@ -66,12 +74,96 @@ def is_prunable(layer):
     return True
   if isinstance(layer, prunable_layer.PrunableLayer) or hasattr(layer, 'get_prunable_weights'):
     return True
+  if isinstance(layer, keras.layers.Bidirectional):
+    return is_prunable(layer.forward_layer) and is_prunable(layer.backward_layer)
   registry = prune_registry.PruneRegistry
   if not registry.supports(layer):
     return False
   if registry._is_rnn_layer(layer) or registry._is_mha_layer(layer):  # pylint: disable=protected-access
     return True
   return bool(registry._weight_names(layer))  # pylint: disable=protected-access
+
+
+def _registry_prunable_weights(layer):
+  """The weights tfmot's registry prunes in a layer it supports, without patching the layer as tfmot does."""
+  registry = prune_registry.PruneRegistry
+  weights = []
+  if registry._is_rnn_layer(layer):  # pylint: disable=protected-access
+    for cell in registry._get_rnn_cells(layer):  # pylint: disable=protected-access
+      if isinstance(cell, prunable_layer.PrunableLayer):
+        weights.extend(cell.get_prunable_weights())
+      else:
+        names = registry._RNN_CELLS_WEIGHTS_MAP[cell.__class__]  # pylint: disable=protected-access
+        weights.extend(getattr(cell, name) for name in names)
+    return weights
+  for name in registry._weight_names(layer):  # pylint: disable=protected-access
+    owner = layer
+    for part in name.split('.'):  # MultiHeadAttention's are '_query_dense.kernel', ...
+      owner = getattr(owner, part)
+    weights.append(owner)
+  return weights
+
+
+def _builtin_prunable_weights(layer):
+  """The prunable weights of a prunable Keras layer that has no `get_prunable_weights` of its own."""
+  if isinstance(layer, keras.layers.DepthwiseConv2D):
+    return [layer.depthwise_kernel]
+  if isinstance(layer, keras.layers.Bidirectional):
+    return pruned_weights_of(layer.forward_layer) + pruned_weights_of(layer.backward_layer)
+  return _registry_prunable_weights(layer)
+
+
+def pruned_weights_of(layer):
+  """The weights of a built layer that a `PruneLotteryTicket` around it prunes ([] if it is not prunable)."""
+  if not is_prunable(layer):
+    return []
+  if hasattr(layer, 'get_prunable_weights'):
+    return list(layer.get_prunable_weights())
+  return _builtin_prunable_weights(layer)
+
+
+def unpruned_reason(layer):
+  """Why a built layer's kernel-like weights stay dense under `prune_lottery_ticket`, or None.
+
+  Kernel-like means a matrix, not a vector: at least two axes longer than 1, and not named '...bias'
+  (MultiHeadAttention's and GRU's biases are 2-D). Biases, BatchNormalization's and LayerNormalization's
+  vectors and per-channel PReLU slopes are never pruned, so layers holding only those (or no weight) give
+  None, as do layers whose kernels are all pruned.
+
+  Args:
+    layer: A Keras layer (not a model).
+
+  Returns:
+    A sentence naming the weights left dense and why, or None.
+  """
+  if isinstance(layer, pruning_wrapper.PruneLowMagnitude):
+    return None
+  paths = dict(zip([weight.ref() for weight in layer.weights], weight_paths(layer)))
+  kernels = [weight for weight in layer.weights
+             if sum(1 for d in weight.shape if d is None or d > 1) >= 2
+             and not paths[weight.ref()].split('#')[0].endswith('bias')]
+  if not kernels:
+    return None
+  if not is_prunable(layer):
+    names = ', '.join(paths[weight.ref()] for weight in kernels)
+    cls = type(layer).__name__
+    if isinstance(layer, keras.layers.Wrapper):
+      why = (f'a {cls} around a {type(layer.layer).__name__}: of the layer wrappers, only Bidirectional '
+             'around RNNs that tfmot\'s prune registry prunes is wrapped')
+    elif prune_registry.PruneRegistry._is_rnn_layer(layer):  # pylint: disable=protected-access
+      cells = prune_registry.PruneRegistry._get_rnn_cells(layer)  # pylint: disable=protected-access
+      why = (f'a {cls} with cell {", ".join(type(cell).__name__ for cell in cells)}, which tfmot\'s prune '
+             'registry does not know and which is no tfmot PrunableLayer')
+    else:
+      why = f'{cls} is not in tfmot\'s prune registry and is no tfmot PrunableLayer (get_prunable_weights)'
+    return f'{why}; dense: {names}'
+  pruned = pruned_weights_of(layer)
+  left = [weight for weight in kernels if not any(weight is p for p in pruned)]
+  if not left:
+    return None
+  return (f'{type(layer).__name__} is wrapped, but only {", ".join(paths[w.ref()] for w in pruned)} '
+          f'{"is" if len(pruned) == 1 else "are"} pruned (as in tfmot); dense: '
+          f'{", ".join(paths[w.ref()] for w in left)}')
 
 
 class _LotteryPruning(pruning_impl.Pruning):
@@ -127,7 +219,10 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
 
   Besides tfmot's mask variables, the wrapper keeps a snapshot of all the
   layer's weights at the rewind point and the number of pruning rounds done,
-  all as layer weights, so they are saved and loaded with the model. Masks are
+  all as layer weights, so they are saved and loaded with the model (h5,
+  SavedModel, .keras). They are named after the weight they belong to (see
+  `variable_suffixes`): `snapshot_kernel`, `mask_recurrent_kernel`; a layer
+  with one prunable weight keeps tfmot's `mask` and `threshold`. Masks are
   changed by `ltp_tfmot.run_lottery_round` (called by `UpdateLotteryStep` at
   the end of each round of the schedule), never during a training step.
 
@@ -153,14 +248,21 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
     rewind_step: The training step whose weights are the rewind point (0 =
       the initial weights; k > 0 = late rewinding).
     seed: Seed for the random criterion and the random mask-1 actions.
+    position: The wrapper's index among the model's lottery wrappers (in
+      `lottery_wrappers(model)` order), which `prune_lottery_ticket` sets:
+      random draws derive from the seed, this position and the weight's index
+      in the layer, never from layer names, so the same architecture draws the
+      same numbers. None: the wrapper's index among the wrappers a round
+      function is given.
     **kwargs: Passed to tfmot's `PruneLowMagnitude`: `block_size` (e.g.
       (4, 1): masks of whole blocks of 2-D kernels, scores pooled per block
       with `block_pooling_type` 'AVG' or 'MAX'; other kernels are pruned
       weight by weight) and Keras layer arguments.
 
   Raises:
-    ValueError: for an unknown criterion, scope or action, a bad rate or
-      rewind step, or a layer without a prunable weight.
+    ValueError: for an unknown criterion, scope or action, a bad rate,
+      rewind step or position, or a layer without a prunable weight; when
+      built, for a MultiHeadAttention wrapped before its first call.
     TypeError: if `pruning_schedule` is not a `LotteryTicketSchedule`.
   """
 
@@ -179,6 +281,7 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
                dynamic_weight_rescaling=False,
                rewind_step=0,
                seed=0,
+               position=None,
                **kwargs):
     if pruning_schedule is None:
       pruning_schedule = schedule_lib.LotteryTicketSchedule()
@@ -201,9 +304,11 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
     self.rewind_step = check_rewind_step(rewind_step)
     check_rewind_before_first_round(self.rewind_step, pruning_schedule)
     self.seed = check_seed(seed)
-    if isinstance(layer, keras.layers.DepthwiseConv2D) and not hasattr(layer, 'get_prunable_weights'):
-      # tfmot's registry lists DepthwiseConv2D with no prunable weight.
-      layer.get_prunable_weights = lambda: [layer.depthwise_kernel]
+    self.position = check_position(position)
+    if (isinstance(layer, (keras.layers.DepthwiseConv2D, keras.layers.Bidirectional))
+        and not hasattr(layer, 'get_prunable_weights')):
+      # tfmot's registry lists DepthwiseConv2D with no prunable weight, and does not know Bidirectional.
+      layer.get_prunable_weights = lambda: _builtin_prunable_weights(layer)
     super().__init__(layer, pruning_schedule=pruning_schedule, **kwargs)
 
   @property
@@ -212,14 +317,28 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
     return self.pruning_schedule.rate if self.layer_rate is None else self.layer_rate
 
   def build(self, input_shape):
-    # tfmot's build makes a Pruning object that refuses blocks on non-2-D
-    # weights; it is replaced below by one that prunes those weight by weight.
-    block_size, self.block_size = self.block_size, (1, 1)
-    super().build(input_shape)
-    self.block_size = block_size
+    # tfmot's build names every mask 'mask' and every threshold 'threshold', which a layer with several
+    # prunable weights cannot save to h5 (one dataset per name); this one names them after their weights.
+    keras.layers.Wrapper.build(self, input_shape)
+    _build_attention_projections(self.layer)
+    self.prunable_weights = self.layer.get_prunable_weights()
+    names = dict(zip([weight.ref() for weight in self.layer.weights], variable_suffixes(self.layer)))
+    single = len(self.prunable_weights) == 1
+    self.pruning_vars = []
+    for weight in self.prunable_weights:
+      # Under a mixed precision policy, variables report their cast dtype; masks keep the variable's own.
+      dtype = getattr(weight, 'true_dtype', weight.dtype)
+      suffix = '' if single else '_' + names[weight.ref()]
+      mask = self.add_weight('mask' + suffix, shape=weight.shape, initializer='ones', dtype=dtype, trainable=False,
+                             aggregation=tf.VariableAggregation.MEAN)
+      threshold = self.add_weight('threshold' + suffix, shape=[], initializer='zeros', dtype=dtype, trainable=False,
+                                  aggregation=tf.VariableAggregation.MEAN)
+      self.pruning_vars.append((weight, mask, threshold))
+    self.pruning_step = self.add_weight(
+        'pruning_step', shape=[], initializer=keras.initializers.Constant(-1), dtype=tf.int64, trainable=False)
     self.snapshots = [
         self.add_weight(
-            'snapshot_' + _short_name(weight),
+            'snapshot_' + names[weight.ref()],
             shape=weight.shape,
             initializer='zeros',
             dtype=weight.dtype,
@@ -284,6 +403,12 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
     return block
 
   @property
+  def prunable_weight_paths(self):
+    """The `weight_paths` of the prunable weights, in `prunable_weights` order."""
+    paths = dict(zip([weight.ref() for weight in self.layer.weights], weight_paths(self.layer)))
+    return tuple(paths[weight.ref()] for weight in self.prunable_weights)
+
+  @property
   def has_snapshot(self):
     return self.built and int(self.snapshot_step.numpy()) != NO_SNAPSHOT
 
@@ -298,6 +423,7 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
         'dynamic_weight_rescaling': self.dynamic_weight_rescaling,
         'rewind_step': self.rewind_step,
         'seed': self.seed,
+        'position': self.position,
     })
     return config
 
@@ -309,20 +435,135 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
     return cls(**config)
 
 
-def _short_name(weight):
-  """'dense/kernel:0' -> 'kernel'."""
-  return weight.name.split('/')[-1].split(':')[0]
+def weight_paths(layer):
+  """The names of a layer's weights relative to it, in `layer.weights` order, made unique.
+
+  A weight's path is the chain of sublayers holding it, then its own name: 'kernel' for a Dense,
+  'lstm_cell/recurrent_kernel' for an LSTM, 'query/kernel' for a MultiHeadAttention; '#2' is added to a
+  repeated one. Paths come from the layer's structure, not from variable names, which depend on the name
+  scope a layer was built in (a loaded model builds its layers inside their wrappers). Ticket files name
+  their arrays with these.
+
+  Args:
+    layer: A built Keras layer.
+
+  Returns:
+    A tuple of strings, one per weight.
+  """
+  sublayers = [sub for sub in layer.submodules if isinstance(sub, keras.layers.Layer)]
+  paths = []
+  for weight in layer.weights:
+    holders = [sub for sub in sublayers if any(w is weight for w in sub.weights)]
+    holders.sort(key=lambda sub: -len(sub.weights))  # outermost first
+    name = '/'.join([sub.name for sub in holders] + [weight.name.rsplit(':', 1)[0].rsplit('/', 1)[-1]])
+    unique, n = name, 1
+    while unique in paths:
+      n += 1
+      unique = f'{name}#{n}'
+    paths.append(unique)
+  return tuple(paths)
+
+
+def variable_suffixes(layer):
+  """What the wrapper's variables for each of the layer's weights are named after: 'kernel', 'query_kernel'.
+
+  Each is the shortest tail of the weight's path (see `weight_paths`) that no other weight of the layer
+  shares, with '/' written '_' and '#' written '_' (variable names must be valid h5 dataset and
+  checkpoint names). The tail keeps the names of single-kernel layers ('snapshot_kernel') as they were.
+  """
+  parts = [path.replace('#', '_').split('/') for path in weight_paths(layer)]
+  suffixes = []
+  for i, path in enumerate(parts):
+    others = [other for j, other in enumerate(parts) if j != i]
+    length = 1
+    while length < len(path) and any(other[-length:] == path[-length:] for other in others):
+      length += 1
+    suffixes.append('_'.join(path[-length:]))
+  return tuple(suffixes)
+
+
+def _build_attention_projections(layer):
+  """Builds a deserialized MultiHeadAttention's four projections, which Keras builds only at their first call.
+
+  The wrapper needs their kernels before that call (to make their masks and snapshots); the shapes come
+  from the layer's config, which records them once the layer has been built.
+  """
+  if type(layer) is not keras.layers.MultiHeadAttention:  # pylint: disable=unidiomatic-typecheck
+    return
+  # pylint: disable=protected-access
+  if not layer._built_from_signature:
+    raise ValueError(f'MultiHeadAttention layer {layer.name!r} must be called once before it is wrapped (its '
+                     'kernels are made at its first call): wrap the model after building it')
+  projections = (layer._query_dense, layer._key_dense, layer._value_dense, layer._output_dense)
+  if all(projection.built for projection in projections):
+    return
+  attended = layer._query_shape[:-1].concatenate([layer._num_heads, layer._value_dim])
+  shapes = (layer._query_shape, layer._key_shape, layer._value_shape, attended)
+  for projection, shape in zip(projections, shapes):
+    if not projection.built:
+      projection.build(shape)
+  # pylint: enable=protected-access
+
+
+def _owner(layer, weight):
+  """The innermost layer (the layer itself or one of its sublayers) that holds `weight`."""
+  holders = [sub for sub in [layer, *layer.submodules]
+             if isinstance(sub, keras.layers.Layer) and any(w is weight for w in sub.weights)]
+  # Fewest weights, and among equals the deepest (an LSTM and its cell hold the same three): submodules come
+  # after their parents.
+  return min(reversed(holders), key=lambda sub: len(sub.weights))
+
+
+class _UnitForgetBias(keras.initializers.Initializer):
+  """An LSTM cell's bias initializer under `unit_forget_bias`: the forget gate's biases start at 1, as in Keras."""
+
+  def __init__(self, bias_initializer, units, seed=None):
+    self.bias_initializer = keras.initializers.get(bias_initializer)
+    self.units = units
+    self.seed = seed
+
+  def __call__(self, shape, dtype=None, **kwargs):
+    del shape  # the cell's four gates
+    initializer = self.bias_initializer
+    config = initializer.get_config()
+    if self.seed is not None and 'seed' in config:
+      initializer = initializer.__class__.from_config(dict(config, seed=self.seed))
+    return tf.concat([initializer((self.units,), dtype, **kwargs), tf.ones((self.units,), dtype),
+                      initializer((self.units * 2,), dtype, **kwargs)], axis=0)
+
+  def get_config(self):
+    return {'bias_initializer': keras.initializers.serialize(self.bias_initializer), 'units': self.units,
+            'seed': self.seed}
 
 
 def initializer_for(layer, weight):
   """The layer's initializer for one of its weights, e.g. `kernel_initializer`.
 
+  It is looked up on the innermost sublayer holding the weight (an LSTM's cell, an attention projection), as
+  `<name>_initializer` or, for a `<kind>_kernel`, `<kind>_initializer` (`recurrent_initializer`,
+  `depthwise_initializer`, `pointwise_initializer`). An LSTM bias under `unit_forget_bias` starts its forget
+  gate at 1, as Keras's does.
+
+  Args:
+    layer: A Keras layer.
+    weight: One of its weights.
+
+  Returns:
+    The initializer (an object, a name or a config, as the layer keeps it).
+
   Raises:
-    ValueError: if the layer has no such initializer attribute.
+    ValueError: if no such initializer attribute exists.
   """
-  name = _short_name(weight)
-  initializer = getattr(layer, name + '_initializer', None)
-  if initializer is None:
-    raise ValueError(f"mask_1_action='reinit' needs layer {layer.name!r} to have an attribute "
-                     f'{name}_initializer to draw fresh values of {weight.name!r} from')
-  return initializer
+  owner = _owner(layer, weight)
+  name = weight.name.rsplit(':', 1)[0].rsplit('/', 1)[-1]
+  if name == 'bias' and isinstance(owner, keras.layers.LSTMCell) and owner.unit_forget_bias:
+    return _UnitForgetBias(owner.bias_initializer, owner.units)
+  candidates = [name + '_initializer']
+  if name.endswith('_kernel'):
+    candidates.append(name[:-len('_kernel')] + '_initializer')
+  for candidate in candidates:
+    initializer = getattr(owner, candidate, None)
+    if initializer is not None:
+      return initializer
+  raise ValueError(f"mask_1_action='reinit' needs layer {owner.name!r} to have an attribute "
+                   f'{" or ".join(candidates)} to draw fresh values of {weight.name!r} from')

@@ -26,6 +26,37 @@ def convnet(seed=0):
   return keras.Model(inputs, outputs, name='convnet')
 
 
+def _tiny(layer_fn, input_shape, dtype='float32'):
+  def build():
+    inputs = keras.Input(input_shape, dtype=dtype)
+    return keras.Model(inputs, layer_fn()(inputs))
+  return build
+
+
+def _attention():
+  inputs = keras.Input((3, 4))
+  return keras.Model(inputs, keras.layers.MultiHeadAttention(2, 3, name='attention')(inputs, inputs))
+
+
+# One tiny functional model per layer type the wrapper prunes: {name: (builder, input batch)}.
+LAYER_MODELS = {
+    'dense': (_tiny(lambda: keras.layers.Dense(3), (4,)), np.linspace(-1, 1, 8, dtype=np.float32).reshape(2, 4)),
+    'conv2d': (_tiny(lambda: keras.layers.Conv2D(2, 2), (3, 3, 2)),
+               np.linspace(-1, 1, 36, dtype=np.float32).reshape(2, 3, 3, 2)),
+    'depthwise_conv2d': (_tiny(lambda: keras.layers.DepthwiseConv2D(2), (3, 3, 2)),
+                         np.linspace(-1, 1, 36, dtype=np.float32).reshape(2, 3, 3, 2)),
+    'separable_conv2d': (_tiny(lambda: keras.layers.SeparableConv2D(3, 2), (3, 3, 2)),
+                         np.linspace(-1, 1, 36, dtype=np.float32).reshape(2, 3, 3, 2)),
+    'lstm': (_tiny(lambda: keras.layers.LSTM(3), (3, 2)), np.linspace(-1, 1, 12, dtype=np.float32).reshape(2, 3, 2)),
+    'gru': (_tiny(lambda: keras.layers.GRU(3), (3, 2)), np.linspace(-1, 1, 12, dtype=np.float32).reshape(2, 3, 2)),
+    'bidirectional_rnn': (_tiny(lambda: keras.layers.Bidirectional(keras.layers.SimpleRNN(2)), (3, 2)),
+                          np.linspace(-1, 1, 12, dtype=np.float32).reshape(2, 3, 2)),
+    'multi_head_attention': (_attention, np.linspace(-1, 1, 24, dtype=np.float32).reshape(2, 3, 4)),
+    'embedding': (_tiny(lambda: keras.layers.Embedding(6, 3), (2,), dtype='int32'),
+                  np.array([[0, 5], [3, 1]], np.int32)),
+}
+
+
 def classification_data(n=64, features=8, classes=4, seed=0):
   rng = np.random.RandomState(seed)
   x = rng.randn(n, features).astype(np.float32)

@@ -43,6 +43,50 @@ class PruneLotteryTicketTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(names, ['hidden1', 'hidden2', 'output', 'head'])
     self.assertEqual(ltp_tfmot.lottery_wrappers(wrapped)[0].rate, 0.5)
 
+  def test_bidirectional_rnn_is_wrapped_with_both_directions_pruned(self):
+    inputs = keras.Input((4, 3))
+    outputs = keras.layers.Bidirectional(keras.layers.GRU(4), name='bidirectional')(inputs)
+    model = ltp_tfmot.prune_lottery_ticket(keras.Model(inputs, outputs), ltp_tfmot.LotteryTicketSchedule(0.5))
+    self.assertEqual(ltp_tfmot.unprunable_layers(model), {})
+    (w,) = ltp_tfmot.lottery_wrappers(model)
+    self.assertEqual(w.prunable_weight_paths, ('forward_gru/gru_cell/kernel', 'forward_gru/gru_cell/recurrent_kernel',
+                                               'backward_gru/gru_cell/kernel',
+                                               'backward_gru/gru_cell/recurrent_kernel'))
+    ltp_tfmot.take_snapshot(model)
+    sparsity = ltp_tfmot.run_lottery_round(model)
+    self.assertAllClose(sparsity['bidirectional'], 0.5)
+    for weight, mask, _ in w.pruning_vars:
+      self.assertAllEqual(weight.numpy()[mask.numpy() == 0], np.zeros(int((mask.numpy() == 0).sum())))
+
+  def test_layers_with_dense_kernels_are_reported_and_layers_without_kernels_are_not(self):
+    inputs = keras.Input((4, 6))
+    x = keras.layers.TimeDistributed(keras.layers.Dense(3), name='per_step')(inputs)
+    x = keras.layers.LayerNormalization(name='norm')(x)
+    x = keras.layers.MultiHeadAttention(2, 2, name='attention')(x, x)
+    x = keras.layers.Reshape((4, 3, 1))(x)
+    x = keras.layers.SeparableConv2D(2, 2, name='separable')(x)
+    x = keras.layers.BatchNormalization(name='bn')(x)
+    model = keras.Model(inputs, keras.layers.PReLU(shared_axes=[1, 2], name='prelu')(x))
+    reasons = ltp_tfmot.unprunable_layers(model)
+    self.assertEqual(sorted(reasons), ['per_step', 'separable'])
+    self.assertRegex(reasons['per_step'], r'a TimeDistributed around a Dense.*; dense: dense(_\d+)?/kernel')
+    self.assertRegex(reasons['separable'], r'only pointwise_kernel is pruned.*; dense: depthwise_kernel')
+    self.assertEqual(ltp_tfmot.prunable_layer_names(model), ['attention', 'separable'])
+    with self.assertLogs(level='WARNING') as logs:
+      ltp_tfmot.prune_lottery_ticket(model)
+    self.assertIn("leaves the kernels of 2 layers dense: 'per_step': a TimeDistributed", '\n'.join(logs.output))
+
+  def test_a_model_whose_kernels_are_all_pruned_gives_no_warning(self):
+    with self.assertNoLogs(level='WARNING'):
+      ltp_tfmot.prune_lottery_ticket(fixtures.convnet())
+    self.assertEqual(ltp_tfmot.unprunable_layers(fixtures.convnet()), {})
+
+  def test_attention_layer_wrapped_before_its_first_call_is_refused_with_the_fix(self):
+    inputs = keras.Input((3, 4))
+    wrapped = ltp_tfmot.prune_lottery_ticket(keras.layers.MultiHeadAttention(2, 2))
+    with self.assertRaisesRegex(ValueError, 'must be called once before it is wrapped'):
+      wrapped(inputs, value=inputs)
+
   def test_layer_rates_override_the_schedule_rate(self):
     schedule = ltp_tfmot.LotteryTicketSchedule(rate=0.2)
     model = ltp_tfmot.prune_lottery_ticket(fixtures.mlp(), schedule, layer_rates={'output': 0.1, 'hidden2': 0})

@@ -83,6 +83,62 @@ class ExactCountTest(tf.test.TestCase, parameterized.TestCase):
       self.assertAllEqual(masks[0][name], masks[1][name])
     self.assertFalse(all(np.array_equal(masks[0][n], masks[2][n]) for n in masks[0]))
 
+  def test_same_architecture_built_twice_draws_the_same_random_masks_and_reinit_weights(self):
+    def run(seed):
+      # Automatic layer names: the second build's layers are dense_2, dense_3, ... where the first had dense, ...
+      model = keras.Sequential([keras.layers.Dense(6, input_shape=(4,)), keras.layers.Dense(3)])
+      model = ltp_tfmot.prune_lottery_ticket(model, ltp_tfmot.LotteryTicketSchedule(0.5), criterion='random',
+                                             mask_1_action='reinit', seed=seed)
+      ltp_tfmot.take_snapshot(model)
+      ltp_tfmot.run_lottery_round(model)
+      return [w.layer.name for w in model.layers], [v.numpy() for w in model.layers for v in w.layer.weights] + [
+          mask.numpy() for w in model.layers for _, mask, _ in w.pruning_vars]
+
+    names, first = run(3)
+    other_names, second = run(3)
+    self.assertNotEqual(names, other_names)
+    for want, got in zip(first, second):
+      self.assertAllEqual(got, want)
+    _, third = run(4)
+    self.assertFalse(all(np.array_equal(want, got) for want, got in zip(first, third)))
+
+  def test_a_wrapper_given_alone_draws_what_it_draws_in_its_model(self):
+    whole = _wrapped_mlp(criterion='random', schedule=ltp_tfmot.LotteryTicketSchedule(0.5))
+    ltp_tfmot.compute_next_masks(whole)
+    alone = _wrapped_mlp(criterion='random', schedule=ltp_tfmot.LotteryTicketSchedule(0.5))
+    ltp_tfmot.compute_next_masks(alone.layers[2])
+    self.assertAllEqual(alone.layers[2].pruning_vars[0][1], whole.layers[2].pruning_vars[0][1])
+
+  def test_same_shaped_kernels_of_one_layer_draw_different_random_masks(self):
+    inputs = keras.Input((4, 3))
+    model = ltp_tfmot.prune_lottery_ticket(keras.Model(inputs, keras.layers.LSTM(3)(inputs)),
+                                           ltp_tfmot.LotteryTicketSchedule(0.5), criterion='random')
+    ltp_tfmot.compute_next_masks(model)
+    (_, kernel_mask, _), (_, recurrent_mask, _) = model.layers[1].pruning_vars
+    self.assertEqual(kernel_mask.shape, recurrent_mask.shape)
+    self.assertNotAllEqual(kernel_mask, recurrent_mask)
+
+  @parameterized.named_parameters((layer, layer) for layer in fixtures.LAYER_MODELS)
+  def test_reinit_draws_every_wrapped_layer_type_from_its_initializers(self, layer):
+    build, _ = fixtures.LAYER_MODELS[layer]
+    model = ltp_tfmot.prune_lottery_ticket(build(), ltp_tfmot.LotteryTicketSchedule(0.5), mask_1_action='reinit')
+    ltp_tfmot.take_snapshot(model)
+    ltp_tfmot.run_lottery_round(model)
+    for w in ltp_tfmot.lottery_wrappers(model):
+      for (weight, mask, _), snapshot in zip(w.pruning_vars, w.prunable_snapshots):
+        kept = mask.numpy() > 0
+        self.assertAllEqual(weight.numpy()[~kept], np.zeros(int((~kept).sum())))
+        self.assertFalse(np.any(np.isclose(weight.numpy()[kept], snapshot.numpy()[kept])))
+
+  def test_reinit_of_an_lstm_starts_the_forget_gate_bias_at_one_as_keras_does(self):
+    inputs = keras.Input((3, 2))
+    model = ltp_tfmot.prune_lottery_ticket(keras.Model(inputs, keras.layers.LSTM(3)(inputs)),
+                                           ltp_tfmot.LotteryTicketSchedule(0.5), mask_1_action='reinit')
+    ltp_tfmot.take_snapshot(model)
+    fixtures.perturb(model)
+    ltp_tfmot.run_lottery_round(model)
+    self.assertAllEqual(model.layers[1].layer.cell.bias, [0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0])
+
   def test_large_final_keeps_the_largest_trained_weights(self):
     model = _wrapped_mlp(schedule=ltp_tfmot.LotteryTicketSchedule(0.5))
     ltp_tfmot.compute_next_masks(model)

@@ -8,6 +8,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 import ltp_tfmot
+from ltp_tfmot import wrapper
 from tests import fixtures
 
 LOTTERY_CONFIG_KEYS = ('criterion', 'scope', 'layer_rate', 'mask_0_action', 'mask_1_action',
@@ -34,6 +35,32 @@ def _lottery_state(model):
 
 class SerializationTest(tf.test.TestCase, parameterized.TestCase):
 
+  @parameterized.named_parameters(
+      (f'{layer}_{fmt}', layer, filename) for layer in fixtures.LAYER_MODELS
+      for fmt, filename in (('h5', 'model.h5'), ('saved_model', 'saved_model'), ('keras', 'model.keras')))
+  def test_every_wrapped_layer_type_round_trips_masks_snapshots_and_rounds(self, layer, filename):
+    build, x = fixtures.LAYER_MODELS[layer]
+    model = ltp_tfmot.prune_lottery_ticket(build(), ltp_tfmot.LotteryTicketSchedule(rate=0.5))
+    ltp_tfmot.take_snapshot(model, step=2)
+    fixtures.perturb(model)
+    ltp_tfmot.run_lottery_round(model)
+    path = os.path.join(self.get_temp_dir(), f'{layer}_{filename}')
+    model.save(path)
+    with ltp_tfmot.prune_scope():
+      loaded = keras.models.load_model(path)
+    self.assertAllClose(loaded(x), model(x))
+    wrappers, loaded_wrappers = ltp_tfmot.lottery_wrappers(model), ltp_tfmot.lottery_wrappers(loaded)
+    self.assertLen(loaded_wrappers, len(wrappers))
+    for want, got in zip(wrappers, loaded_wrappers):
+      # Name scopes differ after loading (as for any Keras layer); the names within the wrapper do not.
+      own = lambda w: [v.name.rsplit('/', 1)[-1] for v in [mask for _, mask, _ in w.pruning_vars] + w.snapshots]
+      self.assertEqual(own(got), own(want))
+      self.assertEqual(wrapper.weight_paths(got.layer), wrapper.weight_paths(want.layer))
+      for want_variable, got_variable in zip(want.weights, got.weights):
+        self.assertAllEqual(got_variable, want_variable)
+      self.assertEqual(int(got.rounds_done.numpy()), 1)
+      self.assertLess(min(float(tf.reduce_mean(mask)) for _, mask, _ in got.pruning_vars), 1.0)
+
   @parameterized.named_parameters(('h5', 'model.h5'), ('saved_model', 'saved_model'), ('keras', 'model.keras'))
   def test_round_trip_keeps_masks_snapshots_and_schedule(self, filename):
     model, x = _trained_ticket(layer_rates={'output': 0.25}, mask_0_action='freeze')
@@ -49,6 +76,17 @@ class SerializationTest(tf.test.TestCase, parameterized.TestCase):
         self.assertAllEqual(want, got)
       self.assertEqual(expected[name][2:], actual[name][2:])
     self.assertEqual(loaded.layers[0].pruning_schedule, model.layers[0].pruning_schedule)
+
+  def test_loaded_model_keeps_the_positions_its_random_draws_derive_from(self):
+    model = ltp_tfmot.prune_lottery_ticket(fixtures.mlp(), ltp_tfmot.LotteryTicketSchedule(0.5), criterion='random')
+    path = os.path.join(self.get_temp_dir(), 'positions.keras')
+    model.save(path)
+    with ltp_tfmot.prune_scope():
+      loaded = keras.models.load_model(path)
+    self.assertEqual([w.position for w in ltp_tfmot.lottery_wrappers(loaded)], [0, 1, 2])
+    ltp_tfmot.compute_next_masks(model)
+    ltp_tfmot.compute_next_masks(loaded.layers[1])
+    self.assertAllEqual(loaded.layers[1].pruning_vars[0][1], model.layers[1].pruning_vars[0][1])
 
   def test_loaded_model_resumes_training_without_repeating_rounds(self):
     model, x = _trained_ticket()

@@ -667,12 +667,10 @@ class LotteryExperiment:
     wrappers = rounds_lib.lottery_wrappers(model)
     arrays = {}
     arrays.update(storage.pack('mask', [m.numpy() for m in _mask_variables(model)],
-                        [f'{w.layer.name}/{wrapper_lib._short_name(weight)}'  # pylint: disable=protected-access
-                         for w in wrappers for weight, _, _ in w.pruning_vars]))
+                        [f'{w.layer.name}/{path}' for w in wrappers for path in w.prunable_weight_paths]))
     arrays['mask_layer'] = np.array([i for i, w in enumerate(wrappers) for _ in w.pruning_vars], np.int64)
     arrays.update(storage.pack('snapshot', [s.numpy() for w in wrappers for s in w.snapshots],
-                        [f'{w.layer.name}/{wrapper_lib._short_name(v)}'  # pylint: disable=protected-access
-                         for w in wrappers for v in w.layer.weights]))
+                        [f'{w.layer.name}/{path}' for w in wrappers for path in wrapper_lib.weight_paths(w.layer)]))
     arrays.update(storage.pack('other', list(other_values), [v.name for v in _other_variables(model)]))
     arrays['snapshot_step'] = np.int64(wrappers[0].snapshot_step.numpy())
     arrays['rounds_done'] = np.int64(wrappers[0].rounds_done.numpy())
