@@ -25,7 +25,9 @@ missing one; a run directory holding other settings is refused, not touched.
 --strategy=multi_worker on the workers TF_CONFIG lists, where only the chief
 (worker 0) writes the run directory (on a file system every worker can read);
 if a worker dies the others stop, and running the command again on every
-worker resumes the run.
+worker resumes the run. Ctrl-C stops a run with one line saying where (exit
+status 130); the same command resumes it. --out and --run_dir may be on any
+file system TensorFlow knows (gs://bucket/runs).
 """
 
 import sys
@@ -154,7 +156,11 @@ def _print(line):
   print(line, flush=True)
 
 
-def _run_command(args):
+class Interrupted(Exception):
+  """Ctrl-C (KeyboardInterrupt) during a command; the message says where it stopped."""
+
+
+def _run_command(args, hooks=None):
   from ltp_tfmot.experiment import report as report_lib  # pylint: disable=g-import-not-at-top
   from ltp_tfmot.experiment import runner as runner_lib  # pylint: disable=g-import-not-at-top
   if args:
@@ -168,8 +174,15 @@ def _run_command(args):
     tf.get_logger().setLevel('ERROR')
   experiment = runner_lib.LotteryExperiment(
       config, None if FLAGS.run_dir else FLAGS.out, run_dir=FLAGS.run_dir, verbose=FLAGS.verbose,
-      tensorboard=FLAGS.tensorboard, log=_print, strategy=None if FLAGS.strategy == 'default' else FLAGS.strategy)
-  results = experiment.run()
+      tensorboard=FLAGS.tensorboard, log=_print, strategy=None if FLAGS.strategy == 'default' else FLAGS.strategy,
+      hooks=hooks)
+  try:
+    results = experiment.run()
+  except KeyboardInterrupt:
+    job = experiment.job_in_progress
+    where = 'before the first level to run' if job is None else (
+        f'at replicate {job[0]} level {job[1]}' + ('' if job[2] == runner_lib.MAIN else f' ({job[2]})'))
+    raise Interrupted(f'interrupted {where}; run the same command to resume') from None
   _print('')
   _print(report_lib.markdown_table(report_lib.summarize(results)))
   _print(f'Run directory: {experiment.run_dir}')
@@ -219,16 +232,19 @@ def usage():
   return __doc__ + '\nFlags:\n' + FLAGS.get_help()
 
 
-def main(argv=None):
+def main(argv=None, hooks=None):
   """Entry point of the `ltp-tfmot` console script; returns the exit status.
 
   Args:
     argv: The command line, program name first (default: `sys.argv`).
+    hooks: An optional `ltp_tfmot.experiment.RunHooks` that `run` passes to
+      the runner (the fault tests stop runs at chosen points with it).
 
   Returns:
     0 on success, 1 when the command failed (e.g. a run directory holding
     other settings, a full disk, a worker of a multi-worker run lost), 2 for
-    a usage error.
+    a usage error, 130 when interrupted (Ctrl-C): one line says where, and
+    running the same command again resumes.
   """
   argv = list(sys.argv if argv is None else argv)
   FLAGS.unparse_flags()  # every call starts from the defaults (main may run more than once in a process)
@@ -248,8 +264,12 @@ def main(argv=None):
     return 2
   command, args = args[0], args[1:]
   try:
-    handler = {'run': _run_command, 'report': _report_command, 'export': _export_command}[command]
-    return handler(args)
+    if command == 'run':
+      return _run_command(args, hooks)
+    return {'report': _report_command, 'export': _export_command}[command](args)
+  except (Interrupted, KeyboardInterrupt) as error:
+    print(f'ltp-tfmot {command}: {error or "interrupted"}', file=sys.stderr)
+    return 130
   except UsageError as error:
     print(f'ltp-tfmot {command}: {error}', file=sys.stderr)
     return 2

@@ -11,6 +11,7 @@ import tempfile
 import tensorflow as tf
 
 from ltp_tfmot import cli
+from ltp_tfmot import experiment
 from ltp_tfmot.experiment import config as config_lib
 
 # LeNet-300-100 on 300 embedded MNIST digits, one epoch, one pruning level and the reinit control.
@@ -19,12 +20,24 @@ RUN_FLAGS = ['--model=lenet_300_100', '--dataset=mnist', '--dataset_source=embed
              '--notensorboard']
 
 
-def _main(*args):
+def _main(*args, hooks=None):
   """Runs cli.main in-process; returns (exit status, stdout, stderr)."""
   out, err = io.StringIO(), io.StringIO()
   with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-    status = cli.main(['ltp-tfmot'] + list(args))
+    status = cli.main(['ltp-tfmot'] + list(args), hooks=hooks)
   return status, out.getvalue(), err.getvalue()
+
+
+class _CtrlCAfter(experiment.RunHooks):
+  """Raises KeyboardInterrupt (what Ctrl-C raises) after the n-th training step."""
+
+  def __init__(self, steps):
+    self.steps = steps
+
+  def after_train_step(self):
+    self.steps -= 1
+    if self.steps == 0:
+      raise KeyboardInterrupt
 
 
 class FlagsTest(tf.test.TestCase):
@@ -129,6 +142,17 @@ class CommandsTest(tf.test.TestCase):
     status, _, err = _main('export', self.run_dirs[0], '--out=runs')
     self.assertEqual(status, 2)
     self.assertIn('--out must name the .tflite file', err)
+
+  def test_ctrl_c_prints_one_line_exits_130_and_the_same_command_resumes(self):
+    out = tempfile.mkdtemp(prefix='ltp_cli_interrupted_')
+    self.addCleanup(shutil.rmtree, out, ignore_errors=True)
+    steps_per_level = 270 // 50
+    status, _, err = _main('run', f'--out={out}', *RUN_FLAGS, hooks=_CtrlCAfter(steps_per_level + 2))
+    self.assertEqual(status, 130)
+    self.assertEqual(err, 'ltp-tfmot run: interrupted at replicate 0 level 1; run the same command to resume\n')
+    status, stdout, err = _main('run', f'--out={out}', *RUN_FLAGS)
+    self.assertEqual(status, 0, err)
+    self.assertIn('1 done earlier, 2 to run', stdout)
 
   def test_report_in_a_subprocess_as_python_m(self):
     report_dir = tempfile.mkdtemp(prefix='ltp_cli_report_')

@@ -12,6 +12,7 @@ from ltp_tfmot.experiment.config import RunConfig
 from ltp_tfmot.experiment.config import TrainingConfig
 from ltp_tfmot.experiment.data import load_cifar10
 from ltp_tfmot.experiment.data import load_data
+from ltp_tfmot.experiment.hooks import RunHooks
 from ltp_tfmot.experiment.models import model_names
 from ltp_tfmot.experiment.models import MODELS
 from ltp_tfmot.experiment.plots import plot_accuracy
