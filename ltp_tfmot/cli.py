@@ -69,8 +69,8 @@ def _define_flags():
   # Pruning.
   flags.DEFINE_integer('levels', _PRUNING.levels, 'Pruning levels after the dense level 0.', **fv)
   flags.DEFINE_float('rate', _PRUNING.rate, 'Fraction of the alive weights pruned per level.', **fv)
-  flags.DEFINE_list('layer_rates', [f'{k}:{v}' for k, v in _PRUNING.layer_rates.items()],
-                    'Per-layer rates as name:rate pairs; empty (--layer_rates=) for none.', **fv)
+  flags.DEFINE_list('layer_rates', None, 'Per-layer rates as name:rate pairs (default: the layer named '
+                    f'{config_lib.OUTPUT_LAYER!r} at half of --rate); empty (--layer_rates=) for none.', **fv)
   flags.DEFINE_string('criterion', _PRUNING.criterion, 'Mask criterion (ltp_tfmot.criterion_names()).', **fv)
   flags.DEFINE_string('scope', _PRUNING.scope, 'layer or global.', **fv)
   flags.DEFINE_integer('rewind_step', _PRUNING.rewind_step,
@@ -111,6 +111,8 @@ class UsageError(ValueError):
 
 
 def _layer_rates(entries):
+  if entries is None:
+    return None  # the config's default: the output layer at half the rate
   rates = {}
   for entry in entries:
     name, sep, value = entry.rpartition(':')

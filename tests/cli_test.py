@@ -71,6 +71,17 @@ class FlagsTest(tf.test.TestCase):
     self.assertEqual((config.seed, config.replicates, config.controls, config.control_levels),
                      (7, 3, ('reinit', 'random_prune'), (2, 4)))
 
+  def test_output_layer_follows_the_rate_unless_layer_rates_is_given(self):
+    for args, rates in ((['--rate=0.5'], {'output': 0.25}),
+                        (['--rate=0.5', '--layer_rates=output:0.1'], {'output': 0.1}),
+                        (['--rate=0.5', '--layer_rates='], {})):
+      cli.FLAGS.unparse_flags()
+      cli.FLAGS(['ltp-tfmot'] + args)
+      config = cli.config_from_flags()
+      self.assertEqual(config.pruning.layer_rates, rates, args)
+      self.assertEqual(config, config_lib.RunConfig(pruning=config_lib.PruningConfig(rate=0.5, layer_rates=(
+          None if len(args) == 1 else rates))))
+
   def test_usage_errors_exit_2_before_any_work(self):
     for args, message in ((['--rate=0.5'], 'first argument must be a command'),
                           (['train'], "got 'train'"),

@@ -105,12 +105,22 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(spelled_out.hash(), default.hash())
     more = experiment.RunConfig(pruning=experiment.PruningConfig(levels=20), replicates=3, controls=('reinit',))
     self.assertEqual(more.hash(), default.hash())
-    self.assertEqual(experiment.RunConfig(pruning=experiment.PruningConfig(rate=0.3)).hash(), '4bb69b35afd9')
+    old_output_rate = experiment.PruningConfig(rate=0.3, layer_rates={'output': 0.1})
+    self.assertEqual(experiment.RunConfig(pruning=old_output_rate).hash(), '4bb69b35afd9')
+
+  def test_output_layer_rate_follows_the_rate_unless_given(self):
+    self.assertEqual(experiment.PruningConfig().layer_rates, {'output': 0.1})
+    self.assertEqual(experiment.PruningConfig(rate=0.5).layer_rates, {'output': 0.25})
+    self.assertEqual(experiment.PruningConfig(rate=0.5, layer_rates={'hidden': 0.3}).layer_rates, {'hidden': 0.3})
+    self.assertEqual(experiment.PruningConfig(rate=0.5, layer_rates={}).layer_rates, {})
+    following = experiment.RunConfig(pruning=experiment.PruningConfig(rate=0.5))
+    self.assertEqual(following.non_default_settings(), {'pruning.rate': 0.5, 'pruning.layer_rates': {'output': 0.25}})
+    self.assertEqual(experiment.RunConfig.from_dict(following.to_dict()), following)
 
   @parameterized.named_parameters(
       ('model', dict(model='conv2')),
       ('seed', dict(seed=1)),
-      ('rate', dict(pruning=experiment.PruningConfig(rate=0.3))),
+      ('rate', dict(pruning=experiment.PruningConfig(rate=0.3, layer_rates={'output': 0.1}))),
       ('layer_rates', dict(pruning=experiment.PruningConfig(layer_rates={})),),
       ('criterion', dict(pruning=experiment.PruningConfig(criterion='large_init'))),
       ('rewind_step', dict(pruning=experiment.PruningConfig(rewind_step=100))),
