@@ -158,7 +158,7 @@ def _print(line):
   print(line, flush=True)
 
 
-class Interrupted(Exception):
+class _Interrupted(Exception):
   """Ctrl-C (KeyboardInterrupt) during a command; the message says where it stopped."""
 
 
@@ -182,9 +182,9 @@ def _run_command(args, hooks=None):
     results = experiment.run()
   except KeyboardInterrupt:
     job = experiment.job_in_progress
-    where = 'before the first level to run' if job is None else (
+    where = 'before training started' if job is None else (
         f'at replicate {job[0]} level {job[1]}' + ('' if job[2] == runner_lib.MAIN else f' ({job[2]})'))
-    raise Interrupted(f'interrupted {where}; run the same command to resume') from None
+    raise _Interrupted(f'interrupted {where}; run the same command to resume') from None
   _print('')
   _print(report_lib.markdown_table(report_lib.summarize(results)))
   _print(f'Run directory: {experiment.run_dir}')
@@ -269,7 +269,7 @@ def main(argv=None, hooks=None):
     if command == 'run':
       return _run_command(args, hooks)
     return {'report': _report_command, 'export': _export_command}[command](args)
-  except (Interrupted, KeyboardInterrupt) as error:
+  except (_Interrupted, KeyboardInterrupt) as error:
     print(f'ltp-tfmot {command}: {error or "interrupted"}', file=sys.stderr)
     return 130
   except UsageError as error:

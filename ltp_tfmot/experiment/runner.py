@@ -15,10 +15,11 @@ else all logical CPUs) or `strategy='multi_worker'` (a
 `MultiWorkerMirroredStrategy` configured by the TF_CONFIG environment variable;
 run the same command on every worker) builds, wraps and compiles every model
 inside `strategy.scope()`. Only the chief writes the run directory (for
-multi-worker runs on several machines it must be on a shared file system);
-the other workers write their files to a temporary directory, removed at the
-end. If a worker dies, the others stop with `WorkerLostError` (the level in
-progress is not written); starting every worker again resumes the run.
+multi-worker runs on several machines it must be on a shared file system, e.g.
+gs://bucket/runs); the other workers write their files to a temporary
+directory, removed at the end. If a worker dies, the others stop with
+`WorkerLostError` (the level in progress is not written); starting every
+worker again resumes the run.
 
 Example:
 
@@ -540,6 +541,7 @@ class LotteryExperiment:
         state = None  # a later missing level starts from this level's saved weights
       else:
         if state is None:
+          self.job_in_progress = (r, level, MAIN)
           state = self._main_state(seed, r, level)
         self._timed((r, level, MAIN), self._main_level, state, seed, r, level)
       if level in cfg.levels_with_controls():
