@@ -34,6 +34,7 @@ import sys
 
 from absl import flags
 
+from ltp_tfmot import files
 from ltp_tfmot.experiment import config as config_lib
 from ltp_tfmot.experiment import models as models_lib
 
@@ -198,8 +199,7 @@ def _report_command(args):
   if not args:
     raise UsageError('report needs at least one run directory (or a folder of them)')
   md_path, png_path = report_lib.write_report(args, out_dir=FLAGS.report_dir)
-  with open(md_path) as f:
-    _print(f.read())
+  _print(files.read_bytes(md_path).decode('utf-8'))
   _print(f'Wrote {md_path} and {png_path} ({len(storage.find_runs(args))} run(s)).')
   return 0
 

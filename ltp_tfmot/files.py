@@ -40,6 +40,19 @@ def abspath(path):
   return os.path.abspath(path) if is_local(path) else path
 
 
+def commonpath(paths):
+  """`os.path.commonpath` that keeps a shared scheme: gs://b/runs/x and gs://b/runs/y give gs://b/runs.
+
+  Raises:
+    ValueError: for paths on different file systems (or as `os.path.commonpath` does).
+  """
+  schemes = {(_SCHEME.match(p) or [''])[0] for p in map(os.fspath, paths)}
+  if len(schemes) > 1:
+    raise ValueError(f'paths on different file systems ({sorted(schemes)}) have no common folder')
+  scheme = schemes.pop() if schemes else ''
+  return scheme + os.path.commonpath([os.fspath(p)[len(scheme):] for p in paths])
+
+
 def is_temp_file(name):
   """Whether a file name is one of `atomic_write`'s temporary files."""
   return name.startswith('.') and name.endswith(TEMP_SUFFIX)

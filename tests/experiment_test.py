@@ -390,6 +390,10 @@ class OtherFileSystemTest(_TestCase):
     self.assertEqual(again.jobs_run, 0)
     model, _ = experiment.load_trained_model(run_dir, level=1, model_fn=_mlp, data=DATA)
     self.assertAllClose(ltp_tfmot.weights_remaining(model), results[1]['weights_remaining'])
+    md_path, png_path = experiment.write_report([out])
+    self.assertEqual((md_path, png_path), (f'{run_dir}/report.md', f'{run_dir}/accuracy.png'))
+    self.assertIn('| Level |', tf.io.gfile.GFile(md_path).read())
+    self.assertEqual(os.listdir(local), [])
 
 
 class OtherLayersTest(_TestCase):

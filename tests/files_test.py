@@ -98,6 +98,10 @@ class OtherFileSystemTest(tf.test.TestCase):
     self.assertFalse(files.is_local('ram://x'))
     self.assertTrue(files.is_local('runs/x'))
     files.check_directory_of('gs://bucket/no/such/prefix/model.tflite')  # object stores have no directories
+    self.assertEqual(files.commonpath(['gs://b/runs/x', 'gs://b/runs/y']), 'gs://b/runs')
+    self.assertEqual(files.commonpath(['/runs/x', '/runs/y']), '/runs')
+    with self.assertRaisesRegex(ValueError, 'different file systems'):
+      files.commonpath(['gs://b/runs/x', '/runs/y'])
 
   def test_atomic_write_replaces_the_file_and_leaves_no_temporary(self):
     files.atomic_write(self.path, b'old')
