@@ -25,13 +25,16 @@ missing one; a run directory holding other settings is refused, not touched.
 --strategy=multi_worker on the workers TF_CONFIG lists, where only the chief
 (worker 0) writes the run directory (on a file system every worker can read);
 if a worker dies the others stop, and running the command again on every
-worker resumes the run.
+worker resumes the run. Ctrl-C stops a run with one line saying where (exit
+status 130); the same command resumes it. --out and --run_dir may be on any
+file system TensorFlow knows (gs://bucket/runs).
 """
 
 import sys
 
 from absl import flags
 
+from ltp_tfmot import files
 from ltp_tfmot.experiment import config as config_lib
 from ltp_tfmot.experiment import models as models_lib
 
@@ -67,8 +70,8 @@ def _define_flags():
   # Pruning.
   flags.DEFINE_integer('levels', _PRUNING.levels, 'Pruning levels after the dense level 0.', **fv)
   flags.DEFINE_float('rate', _PRUNING.rate, 'Fraction of the alive weights pruned per level.', **fv)
-  flags.DEFINE_list('layer_rates', [f'{k}:{v}' for k, v in _PRUNING.layer_rates.items()],
-                    'Per-layer rates as name:rate pairs; empty (--layer_rates=) for none.', **fv)
+  flags.DEFINE_list('layer_rates', None, 'Per-layer rates as name:rate pairs (default: the layer named '
+                    f'{config_lib.OUTPUT_LAYER!r} at half of --rate); empty (--layer_rates=) for none.', **fv)
   flags.DEFINE_string('criterion', _PRUNING.criterion, 'Mask criterion (ltp_tfmot.criterion_names()).', **fv)
   flags.DEFINE_string('scope', _PRUNING.scope, 'layer or global.', **fv)
   flags.DEFINE_integer('rewind_step', _PRUNING.rewind_step,
@@ -109,6 +112,8 @@ class UsageError(ValueError):
 
 
 def _layer_rates(entries):
+  if entries is None:
+    return None  # the config's default: the output layer at half the rate
   rates = {}
   for entry in entries:
     name, sep, value = entry.rpartition(':')
@@ -154,7 +159,11 @@ def _print(line):
   print(line, flush=True)
 
 
-def _run_command(args):
+class _Interrupted(Exception):
+  """Ctrl-C (KeyboardInterrupt) during a command; the message says where it stopped."""
+
+
+def _run_command(args, hooks=None):
   from ltp_tfmot.experiment import report as report_lib  # pylint: disable=g-import-not-at-top
   from ltp_tfmot.experiment import runner as runner_lib  # pylint: disable=g-import-not-at-top
   if args:
@@ -168,8 +177,15 @@ def _run_command(args):
     tf.get_logger().setLevel('ERROR')
   experiment = runner_lib.LotteryExperiment(
       config, None if FLAGS.run_dir else FLAGS.out, run_dir=FLAGS.run_dir, verbose=FLAGS.verbose,
-      tensorboard=FLAGS.tensorboard, log=_print, strategy=None if FLAGS.strategy == 'default' else FLAGS.strategy)
-  results = experiment.run()
+      tensorboard=FLAGS.tensorboard, log=_print, strategy=None if FLAGS.strategy == 'default' else FLAGS.strategy,
+      hooks=hooks)
+  try:
+    results = experiment.run()
+  except KeyboardInterrupt:
+    job = experiment.job_in_progress
+    where = 'before training started' if job is None else (
+        f'at replicate {job[0]} level {job[1]}' + ('' if job[2] == runner_lib.MAIN else f' ({job[2]})'))
+    raise _Interrupted(f'interrupted {where}; run the same command to resume') from None
   _print('')
   _print(report_lib.markdown_table(report_lib.summarize(results)))
   _print(f'Run directory: {experiment.run_dir}')
@@ -183,8 +199,7 @@ def _report_command(args):
   if not args:
     raise UsageError('report needs at least one run directory (or a folder of them)')
   md_path, png_path = report_lib.write_report(args, out_dir=FLAGS.report_dir)
-  with open(md_path) as f:
-    _print(f.read())
+  _print(files.read_bytes(md_path).decode('utf-8'))
   _print(f'Wrote {md_path} and {png_path} ({len(storage.find_runs(args))} run(s)).')
   return 0
 
@@ -219,16 +234,19 @@ def usage():
   return __doc__ + '\nFlags:\n' + FLAGS.get_help()
 
 
-def main(argv=None):
+def main(argv=None, hooks=None):
   """Entry point of the `ltp-tfmot` console script; returns the exit status.
 
   Args:
     argv: The command line, program name first (default: `sys.argv`).
+    hooks: An optional `ltp_tfmot.experiment.RunHooks` that `run` passes to
+      the runner (the fault tests stop runs at chosen points with it).
 
   Returns:
     0 on success, 1 when the command failed (e.g. a run directory holding
     other settings, a full disk, a worker of a multi-worker run lost), 2 for
-    a usage error.
+    a usage error, 130 when interrupted (Ctrl-C): one line says where, and
+    running the same command again resumes.
   """
   argv = list(sys.argv if argv is None else argv)
   FLAGS.unparse_flags()  # every call starts from the defaults (main may run more than once in a process)
@@ -248,8 +266,12 @@ def main(argv=None):
     return 2
   command, args = args[0], args[1:]
   try:
-    handler = {'run': _run_command, 'report': _report_command, 'export': _export_command}[command]
-    return handler(args)
+    if command == 'run':
+      return _run_command(args, hooks)
+    return {'report': _report_command, 'export': _export_command}[command](args)
+  except (_Interrupted, KeyboardInterrupt) as error:
+    print(f'ltp-tfmot {command}: {error or "interrupted"}', file=sys.stderr)
+    return 130
   except UsageError as error:
     print(f'ltp-tfmot {command}: {error}', file=sys.stderr)
     return 2

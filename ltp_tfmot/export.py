@@ -26,7 +26,6 @@ import collections
 import dataclasses
 import gzip
 import os
-import secrets
 
 from absl import logging
 import numpy as np
@@ -344,9 +343,7 @@ def _check_arguments(model, path, quantization, representative_data):
     raise ValueError("quantization='int8' needs representative_data (calibration samples of the model inputs)")
   if quantization != 'int8' and representative_data is not None:
     raise ValueError(f"representative_data is only used with quantization='int8', got quantization={quantization!r}")
-  directory = os.path.dirname(os.path.abspath(os.fspath(path)))
-  if not os.path.isdir(directory):
-    raise ValueError(f'directory {directory!r} of path does not exist')
+  files.check_directory_of(path)
 
 
 def _has_pruning_wrapper(model):
@@ -493,22 +490,14 @@ def _keras_outputs(model, samples):
 
 def _write_verified(flatbuffer, path, resolver):
   """Writes to a temporary file, loads it, then renames it to `path`; on failure nothing is left."""
-  directory, name = os.path.split(os.path.abspath(path))
-  tmp = os.path.join(directory, f'.{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp')
-  try:
-    with open(tmp, 'xb') as f:  # not mkstemp: the file gets the umask's permissions
-      f.write(flatbuffer)
-      f.flush()
-      os.fsync(f.fileno())
+
+  def loads_back(temp):
     try:
-      _interpreter(tmp, resolver)
+      _interpreter(temp if files.is_local(temp) else files.read_bytes(temp), resolver)  # it reads local paths only
     except (RuntimeError, ValueError) as e:
       raise ExportError(f'the written model does not load back: {e}') from e
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
+
+  files.atomic_write(path, flatbuffer, verify=loads_back)
 
 
 def _schema():

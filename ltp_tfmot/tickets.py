@@ -38,14 +38,16 @@ to a repeated one). `load_ticket` matches wrappers by position (in
 `lottery_wrappers` order): it requires the same count, and per wrapper the
 same class, weight shapes and prunable weights; layer and weight names that
 differ (a rebuilt model's automatic names) are logged as a warning. Files
-are written atomically (a temporary file in the same directory, read back,
-then renamed), so a crash never leaves half a ticket.
+are written atomically (`ltp_tfmot.files.atomic_write`: a temporary file in
+the same directory, read back, then renamed), so a crash never leaves half a
+ticket. Paths of other file systems TensorFlow knows (gs://...) are read and
+written through `tf.io.gfile`.
 """
 
 import dataclasses
+import io
 import json
 import os
-import secrets
 import sys
 import zipfile
 import zlib
@@ -136,7 +138,8 @@ def save_ticket(model, path, config=None):
   Args:
     model: A built wrapped model (or layer, or list of layers) whose rewind
       snapshot has been taken.
-    path: The file to write (`.npz` is the customary suffix; none is added).
+    path: The file to write (`.npz` is the customary suffix; none is added):
+      a local path or one of a file system `tf.io.gfile` knows (gs://...).
     config: An optional JSON-serialisable dict stored with the ticket (e.g. the
       experiment's settings and results).
 
@@ -146,7 +149,8 @@ def save_ticket(model, path, config=None):
   Raises:
     ValueError: for a Keras 3 model, no (built) wrapper, a wrapper without a
       snapshot, a config that is not a JSON-serialisable dict, or a missing
-      directory. Nothing is written then.
+      local directory. Nothing is written then.
+    OSError: if the file cannot be written.
 
   Example:
 
@@ -167,9 +171,7 @@ def save_ticket(model, path, config=None):
   except (TypeError, ValueError) as e:
     raise ValueError(f'config must be JSON-serialisable: {e}') from e
   path = files.check_path(path)
-  directory = os.path.dirname(os.path.abspath(path))
-  if not os.path.isdir(directory):
-    raise ValueError(f'directory {directory!r} of path does not exist')
+  files.check_directory_of(path)
 
   ticket = Ticket(layers=tuple(_layer_ticket(w) for w in wrappers), config=config,
                   ltp_tfmot_version=getattr(sys.modules.get('ltp_tfmot'), '__version__', None))
@@ -194,14 +196,15 @@ def read_ticket(path):
       that is not a ticket, or one written by a newer format version.
   """
   path = files.check_path(path)
-  if not os.path.isfile(path):
+  if not files.isfile(path):
     raise FileNotFoundError(f'no ticket file at {path!r}')
   try:
-    loaded = np.load(path, allow_pickle=False)
-    if not isinstance(loaded, np.lib.npyio.NpzFile):
-      raise ValueError('it holds a single .npy array, not an .npz archive')
-    with loaded as npz:
-      arrays = {key: npz[key] for key in npz.files}
+    with files.open_read(path) as f:
+      loaded = np.load(f, allow_pickle=False)
+      if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise ValueError('it holds a single .npy array, not an .npz archive')
+      with loaded as npz:
+        arrays = {key: npz[key] for key in npz.files}
   except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError) as e:
     raise TicketFileError(f'{path!r} is not a readable ticket file (truncated or corrupt?): '
                           f'{type(e).__name__}: {e}') from e
@@ -336,19 +339,10 @@ def _encode(ticket):
 
 
 def _write_atomically(path, metadata, arrays):
-  directory, name = os.path.split(os.path.abspath(path))
-  tmp = os.path.join(directory, f'.{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp')
-  try:
-    with open(tmp, 'xb') as f:  # not mkstemp: the file gets the umask's permissions
-      np.savez_compressed(f, metadata=np.array(metadata), **arrays)
-      f.flush()
-      os.fsync(f.fileno())
-    read_ticket(tmp)
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
+  """Writes the archive, reads it back as a ticket, and only then moves it into place."""
+  buffer = io.BytesIO()
+  np.savez_compressed(buffer, metadata=np.array(metadata), **arrays)
+  files.atomic_write(path, buffer.getvalue(), verify=read_ticket)
 
 
 def _decode(arrays, path):

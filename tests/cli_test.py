@@ -11,6 +11,7 @@ import tempfile
 import tensorflow as tf
 
 from ltp_tfmot import cli
+from ltp_tfmot import experiment
 from ltp_tfmot.experiment import config as config_lib
 
 # LeNet-300-100 on 300 embedded MNIST digits, one epoch, one pruning level and the reinit control.
@@ -19,12 +20,24 @@ RUN_FLAGS = ['--model=lenet_300_100', '--dataset=mnist', '--dataset_source=embed
              '--notensorboard']
 
 
-def _main(*args):
+def _main(*args, hooks=None):
   """Runs cli.main in-process; returns (exit status, stdout, stderr)."""
   out, err = io.StringIO(), io.StringIO()
   with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-    status = cli.main(['ltp-tfmot'] + list(args))
+    status = cli.main(['ltp-tfmot'] + list(args), hooks=hooks)
   return status, out.getvalue(), err.getvalue()
+
+
+class _CtrlCAfter(experiment.RunHooks):
+  """Raises KeyboardInterrupt (what Ctrl-C raises) after the n-th training step."""
+
+  def __init__(self, steps):
+    self.steps = steps
+
+  def after_train_step(self):
+    self.steps -= 1
+    if self.steps == 0:
+      raise KeyboardInterrupt
 
 
 class FlagsTest(tf.test.TestCase):
@@ -57,6 +70,17 @@ class FlagsTest(tf.test.TestCase):
         mask_1_action='reshuffle', dynamic_weight_rescaling=True, levels=7))
     self.assertEqual((config.seed, config.replicates, config.controls, config.control_levels),
                      (7, 3, ('reinit', 'random_prune'), (2, 4)))
+
+  def test_output_layer_follows_the_rate_unless_layer_rates_is_given(self):
+    for args, rates in ((['--rate=0.5'], {'output': 0.25}),
+                        (['--rate=0.5', '--layer_rates=output:0.1'], {'output': 0.1}),
+                        (['--rate=0.5', '--layer_rates='], {})):
+      cli.FLAGS.unparse_flags()
+      cli.FLAGS(['ltp-tfmot'] + args)
+      config = cli.config_from_flags()
+      self.assertEqual(config.pruning.layer_rates, rates, args)
+      self.assertEqual(config, config_lib.RunConfig(pruning=config_lib.PruningConfig(rate=0.5, layer_rates=(
+          None if len(args) == 1 else rates))))
 
   def test_usage_errors_exit_2_before_any_work(self):
     for args, message in ((['--rate=0.5'], 'first argument must be a command'),
@@ -129,6 +153,17 @@ class CommandsTest(tf.test.TestCase):
     status, _, err = _main('export', self.run_dirs[0], '--out=runs')
     self.assertEqual(status, 2)
     self.assertIn('--out must name the .tflite file', err)
+
+  def test_ctrl_c_prints_one_line_exits_130_and_the_same_command_resumes(self):
+    out = tempfile.mkdtemp(prefix='ltp_cli_interrupted_')
+    self.addCleanup(shutil.rmtree, out, ignore_errors=True)
+    steps_per_level = 270 // 50
+    status, _, err = _main('run', f'--out={out}', *RUN_FLAGS, hooks=_CtrlCAfter(steps_per_level + 2))
+    self.assertEqual(status, 130)
+    self.assertEqual(err, 'ltp-tfmot run: interrupted at replicate 0 level 1; run the same command to resume\n')
+    status, stdout, err = _main('run', f'--out={out}', *RUN_FLAGS)
+    self.assertEqual(status, 0, err)
+    self.assertIn('1 done earlier, 2 to run', stdout)
 
   def test_report_in_a_subprocess_as_python_m(self):
     report_dir = tempfile.mkdtemp(prefix='ltp_cli_report_')

@@ -6,6 +6,7 @@ import shutil
 import socket
 import tempfile
 from unittest import mock
+import uuid
 
 from absl.testing import parameterized
 import numpy as np
@@ -104,12 +105,22 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(spelled_out.hash(), default.hash())
     more = experiment.RunConfig(pruning=experiment.PruningConfig(levels=20), replicates=3, controls=('reinit',))
     self.assertEqual(more.hash(), default.hash())
-    self.assertEqual(experiment.RunConfig(pruning=experiment.PruningConfig(rate=0.3)).hash(), '4bb69b35afd9')
+    old_output_rate = experiment.PruningConfig(rate=0.3, layer_rates={'output': 0.1})
+    self.assertEqual(experiment.RunConfig(pruning=old_output_rate).hash(), '4bb69b35afd9')
+
+  def test_output_layer_rate_follows_the_rate_unless_given(self):
+    self.assertEqual(experiment.PruningConfig().layer_rates, {'output': 0.1})
+    self.assertEqual(experiment.PruningConfig(rate=0.5).layer_rates, {'output': 0.25})
+    self.assertEqual(experiment.PruningConfig(rate=0.5, layer_rates={'hidden': 0.3}).layer_rates, {'hidden': 0.3})
+    self.assertEqual(experiment.PruningConfig(rate=0.5, layer_rates={}).layer_rates, {})
+    following = experiment.RunConfig(pruning=experiment.PruningConfig(rate=0.5))
+    self.assertEqual(following.non_default_settings(), {'pruning.rate': 0.5, 'pruning.layer_rates': {'output': 0.25}})
+    self.assertEqual(experiment.RunConfig.from_dict(following.to_dict()), following)
 
   @parameterized.named_parameters(
       ('model', dict(model='conv2')),
       ('seed', dict(seed=1)),
-      ('rate', dict(pruning=experiment.PruningConfig(rate=0.3))),
+      ('rate', dict(pruning=experiment.PruningConfig(rate=0.3, layer_rates={'output': 0.1}))),
       ('layer_rates', dict(pruning=experiment.PruningConfig(layer_rates={})),),
       ('criterion', dict(pruning=experiment.PruningConfig(criterion='large_init'))),
       ('rewind_step', dict(pruning=experiment.PruningConfig(rewind_step=100))),
@@ -318,6 +329,71 @@ class ResumeTest(_TestCase):
     results = _experiment(run_dir, config).run()
     self.assertEqual([(r['replicate'], r['seed']) for r in results], [(0, 0), (1, 1)])
     self.assertNotEqual(results[0]['supermask_loss'], results[1]['supermask_loss'])
+
+
+class _CountingHooks(experiment.RunHooks):
+
+  def __init__(self):
+    self.train_steps, self.rounds, self.writes = 0, 0, []
+
+  def after_train_step(self):
+    self.train_steps += 1
+
+  def after_round(self):
+    self.rounds += 1
+
+  def write_file(self, path, file, data):
+    self.writes.append(os.path.relpath(path, self.run_dir))
+    super().write_file(path, file, data)
+
+
+class HooksTest(_TestCase):
+
+  def test_hooks_see_every_training_step_round_boundary_and_file(self):
+    hooks = _CountingHooks()
+    hooks.run_dir = self._new_dir()
+    runner = _experiment(hooks.run_dir, _config(levels=1, controls=('reinit',)), hooks=hooks)
+    runner.run()
+    self.assertEqual(hooks.train_steps, 3 * runner.iterations)  # levels 0 and 1, and the control at level 1
+    self.assertEqual(hooks.rounds, 1)
+    level_0 = [os.path.join('replicate_0', 'level_0', 'main', name) for name in
+               (storage.MASKS, storage.WEIGHTS, storage.CURVE, storage.METRICS_CSV, storage.METRICS_JSON)]
+    self.assertEqual(hooks.writes[:7], [storage.CONFIG] + level_0 + ['replicate_0/level_0/main.manifest.json'])
+    self.assertCountEqual(set(hooks.writes), _tree(hooks.run_dir))  # every file of the run went through them
+
+  def test_hooks_of_another_type_are_refused(self):
+    with self.assertRaisesRegex(TypeError, 'hooks must be a ltp_tfmot.experiment.RunHooks, got object'):
+      _experiment(self._new_dir(), hooks=object())
+
+
+class OtherFileSystemTest(_TestCase):
+
+  def test_run_directory_on_a_tensorflow_file_system_runs_resumes_and_loads(self):
+    local = self._new_dir()
+    self.addCleanup(os.chdir, os.getcwd())
+    os.chdir(local)  # where a local 'ram:' tree would appear if the path were taken for a local one
+    out = f'ram://experiment_test_{uuid.uuid4().hex}/runs'
+    config = _config(levels=1)
+    first = experiment.LotteryExperiment(config, out, model_fn=_mlp, data=DATA, log=lambda line: None)
+    results = first.run()
+    run_dir = f'{out}/{config.run_name()}'
+    self.assertEqual(first.run_dir, run_dir)
+    self.assertEqual(os.listdir(local), [])
+    self.assertTrue(tf.io.gfile.exists(f'{run_dir}/{storage.CONFIG}'))
+    self.assertTrue(tf.io.gfile.glob(f'{run_dir}/tensorboard/replicate_0/main/events.out.tfevents.*'))
+    paths = storage.RunDirectory(run_dir)
+    self.assertEqual([paths.verify(0, level) for level in range(2)], ['', ''])
+    self.assertEqual(experiment.find_runs([out]), [run_dir])
+    self.assertEqual([r['level'] for r in storage.load_level_metrics(run_dir)], [0, 1])
+    again = experiment.LotteryExperiment(config, out, model_fn=_mlp, data=DATA, log=lambda line: None)
+    self.assertEqual(again.run(), results)
+    self.assertEqual(again.jobs_run, 0)
+    model, _ = experiment.load_trained_model(run_dir, level=1, model_fn=_mlp, data=DATA)
+    self.assertAllClose(ltp_tfmot.weights_remaining(model), results[1]['weights_remaining'])
+    md_path, png_path = experiment.write_report([out])
+    self.assertEqual((md_path, png_path), (f'{run_dir}/report.md', f'{run_dir}/accuracy.png'))
+    self.assertIn('| Level |', tf.io.gfile.GFile(md_path).read())
+    self.assertEqual(os.listdir(local), [])
 
 
 class OtherLayersTest(_TestCase):

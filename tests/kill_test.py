@@ -1,19 +1,22 @@
 """Fault tests of the experiment runner: killed processes, damaged files, a full disk, an unwritable directory.
 
-`KillAndResumeTest` runs `python -m ltp_tfmot.cli run` in subprocesses and
-SIGKILLs them at seeded random points: during training, at a level's round
-boundary (new masks computed, not saved) and halfway through writing a file
-(the runner's LTP_TFMOT_TEST_PAUSE_AT hook prints a marker there and waits to
-be killed). After every kill nothing at a final file name is half-written and
-no finished level changed; the last run finishes with masks, weights and
-metrics bit-identical to an uninterrupted run. LTP_TFMOT_KILL_SEED picks
-other kill points.
+`KillAndResumeTest` runs `ltp-tfmot run` in subprocesses (`python -m
+tests.paused_cli`, the command line with the pausing `RunHooks` of
+tests/paused_cli.py) and SIGKILLs them at seeded random points: during
+training, at a level's round boundary (new masks computed, not saved) and
+halfway through writing a file (the hooks print a marker there and wait to be
+killed). After every kill nothing at a final file name is half-written and no
+finished level changed; the last run finishes with masks, weights and metrics
+bit-identical to an uninterrupted run. LTP_TFMOT_KILL_SEED picks other kill
+points. A run sent SIGINT (Ctrl-C) halfway through writing a file prints one
+line saying where it stopped, exits with status 130 and leaves no temporary
+file.
 
 `FaultTest` runs the runner in-process on a tiny MLP: a damaged level is
 redone with a warning, truncated files give clear errors, a full disk
-(simulated: the writer raises ENOSPC) and a read-only run directory (skipped
-as root, where chmod does not stop writes) stop the run with a clear error and
-lose nothing.
+(simulated: the hooks' writer raises ENOSPC) and a read-only run directory
+(skipped as root, where chmod does not stop writes) stop the run with a clear
+error and lose nothing.
 """
 
 import contextlib
@@ -28,7 +31,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from unittest import mock
 
 import tensorflow as tf
 
@@ -36,6 +38,7 @@ from ltp_tfmot import cli
 from ltp_tfmot import experiment
 from ltp_tfmot.experiment import storage
 from tests import fixtures
+from tests import paused_cli
 
 # LeNet-300-100 on 300 embedded MNIST digits: 270 train / 30 validation, 5 steps per level, levels 0..2.
 RUN_FLAGS = ['--model=lenet_300_100', '--dataset=mnist', '--dataset_source=embedded', '--train_size=300',
@@ -48,12 +51,16 @@ WRITES_PER_LEVEL = 7
 PROCESS_TIMEOUT_S = 240
 
 
-def _env(tmp, pause=None):
-  env = {k: v for k, v in os.environ.items() if k not in ('TF_CONFIG', storage.PAUSE_ENV)}
+def _env(tmp):
+  env = {k: v for k, v in os.environ.items() if k != 'TF_CONFIG'}
   env.update(PYTHONPATH=os.pathsep.join(p for p in sys.path if p), TF_CPP_MIN_LOG_LEVEL='2', TMPDIR=tmp)
-  if pause:
-    env[storage.PAUSE_ENV] = pause
   return env
+
+
+def _run_command(out, pause=None):
+  """`ltp-tfmot run` on RUN_FLAGS as a command line; with `pause` (e.g. 'train@3'), the pausing one."""
+  program = ['tests.paused_cli', f'--pause_at={pause}'] if pause else ['ltp_tfmot.cli']
+  return [sys.executable, '-m'] + program + ['run', f'--out={out}'] + RUN_FLAGS
 
 
 def _read(path):
@@ -85,9 +92,8 @@ class KillAndResumeTest(tf.test.TestCase):
     cls.tmp = tempfile.mkdtemp(prefix='ltp_kill_test_')
     try:
       reference_out = os.path.join(cls.tmp, 'reference')
-      result = subprocess.run([sys.executable, '-m', 'ltp_tfmot.cli', 'run', f'--out={reference_out}'] + RUN_FLAGS,
-                              capture_output=True, text=True, env=_env(cls.tmp), timeout=PROCESS_TIMEOUT_S,
-                              check=False)
+      result = subprocess.run(_run_command(reference_out), capture_output=True, text=True, env=_env(cls.tmp),
+                              timeout=PROCESS_TIMEOUT_S, check=False)
       if result.returncode:
         raise AssertionError(f'the uninterrupted run failed:\n{result.stderr[-3000:]}')
       cls.reference_dir = storage.find_runs([reference_out])[0]
@@ -102,8 +108,7 @@ class KillAndResumeTest(tf.test.TestCase):
 
   def _start(self, out, log, pause=None):
     with open(log, 'w') as f:
-      proc = subprocess.Popen([sys.executable, '-m', 'ltp_tfmot.cli', 'run', f'--out={out}'] + RUN_FLAGS,
-                              stdout=f, stderr=subprocess.STDOUT, env=_env(self.tmp, pause))
+      proc = subprocess.Popen(_run_command(out, pause), stdout=f, stderr=subprocess.STDOUT, env=_env(self.tmp))
 
     def stop():
       if proc.poll() is None:
@@ -113,18 +118,18 @@ class KillAndResumeTest(tf.test.TestCase):
     self.addCleanup(stop)
     return proc
 
-  def _kill_at(self, out, pause, log):
-    """Runs the command until it reaches `pause` (e.g. 'train@3'), then SIGKILLs it."""
+  def _stop_at(self, out, pause, log, sig=signal.SIGKILL):
+    """Runs the command until it reaches `pause` (e.g. 'train@3'), then sends it `sig`; returns its exit status."""
     proc = self._start(out, log, pause)
     deadline = time.time() + PROCESS_TIMEOUT_S
-    while storage.PAUSE_MARKER not in _read(log):
+    while paused_cli.MARKER not in _read(log):
       if proc.poll() is not None:
         self.fail(f'the run ended (status {proc.returncode}) before reaching {pause}:\n{_read(log)[-3000:]}')
       if time.time() > deadline:
         self.fail(f'the run did not reach {pause} in {PROCESS_TIMEOUT_S}s:\n{_read(log)[-3000:]}')
       time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    self.assertEqual(proc.wait(timeout=60), -signal.SIGKILL)
+    proc.send_signal(sig)
+    return proc.wait(timeout=60)
 
   def _check_nothing_half_written(self, run_dir, what):
     """Every file at a final name reads completely, and every manifest matches its level's files."""
@@ -156,7 +161,8 @@ class KillAndResumeTest(tf.test.TestCase):
     done = {}
     for index, pause in enumerate(plan):
       what = f'seed {seed}, kill {index + 1} at {pause} (plan {plan})'
-      self._kill_at(out, pause, os.path.join(self.tmp, f'kill_{seed}_{index}.log'))
+      status = self._stop_at(out, pause, os.path.join(self.tmp, f'kill_{seed}_{index}.log'))
+      self.assertEqual(status, -signal.SIGKILL, what)
       self._check_nothing_half_written(run_dir, what)
       now = _done_levels(run_dir)
       for level, digests in done.items():
@@ -189,6 +195,20 @@ class KillAndResumeTest(tf.test.TestCase):
       b.pop('wall_time_s')
       self.assertEqual(a, b, f'seed {seed}: metrics of level {b["level"]} (plan {plan})')
 
+  def test_ctrl_c_while_writing_prints_one_line_exits_130_and_leaves_no_temporary_file(self):
+    out = os.path.join(self.tmp, 'interrupted')
+    log = os.path.join(self.tmp, 'interrupted.log')
+    # The second file written: level 0's masks.npz, half of it at its temporary name.
+    status = self._stop_at(out, 'write@2', log, sig=signal.SIGINT)
+    output = _read(log)
+    self.assertEqual(status, 130, output[-3000:])
+    self.assertNotIn('Traceback', output)
+    self.assertEqual(output.splitlines()[-1],
+                     'ltp-tfmot run: interrupted at replicate 0 level 0; run the same command to resume')
+    run_dir = os.path.join(out, os.path.basename(self.reference_dir))
+    self.assertEqual(_temp_files(run_dir), [])
+    self.assertEqual(_final_files(run_dir), [storage.CONFIG])
+
 
 def _mlp(input_shape, num_classes, seed):
   del input_shape, num_classes
@@ -206,9 +226,24 @@ def _config(levels=2):
       pruning=experiment.PruningConfig(rate=0.5, layer_rates={}, levels=levels))
 
 
-def _experiment(run_dir, levels=2, log=None):
+def _experiment(run_dir, levels=2, log=None, hooks=None):
   return experiment.LotteryExperiment(_config(levels), run_dir=run_dir, model_fn=_mlp, data=DATA, tensorboard=False,
-                                      log=log or (lambda line: None))
+                                      log=log or (lambda line: None), hooks=hooks)
+
+
+class _DiskFullAt(experiment.RunHooks):
+  """Writes like a disk that fills up at the first file whose path ends with `suffix` ('': the first file)."""
+
+  def __init__(self, suffix):
+    self.suffix = suffix
+    self.written = []  # (path, data) of the files written before
+
+  def write_file(self, path, file, data):
+    if path.endswith(self.suffix):
+      file.write(data[:len(data) // 2])
+      raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    file.write(data)
+    self.written.append((path, data))
 
 
 def _level_file(run_dir, level, name, branch='main'):
@@ -335,24 +370,12 @@ class FaultTest(tf.test.TestCase):
 
   def test_disk_full_while_writing_a_level_stops_cleanly_and_loses_nothing(self):
     run_dir = self._new_dir()
-    write_bytes = storage.write_bytes
-    full_at = os.path.join('level_1', 'main', storage.WEIGHTS)
-    written = []
-
-    def disk_full_at_level_1_weights(path, data):
-      if path.endswith(full_at):
-        with mock.patch.object(storage, '_write_all', side_effect=OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))):
-          return write_bytes(path, data)
-      digest = write_bytes(path, data)
-      written.append((path, data))
-      return digest
-
-    with mock.patch.object(storage, 'write_bytes', disk_full_at_level_1_weights):
-      with self.assertRaisesRegex(storage.StorageError, r'could not write .*level_1/main/weights.npz: No space left '
-                                  r'on device\. Files written before are intact; free some space and run the same '
-                                  r'command again \(a run resumes from its last finished level\)'):
-        _experiment(run_dir).run()
-    for path, data in written:  # everything written before the disk filled up is there, whole
+    disk_full = _DiskFullAt(os.path.join('level_1', 'main', storage.WEIGHTS))
+    with self.assertRaisesRegex(storage.StorageError, r'could not write .*level_1/main/weights.npz: No space left '
+                                r'on device\. Files written before are intact; free some space and run the same '
+                                r'command again \(a run resumes from its last finished level\)'):
+      _experiment(run_dir, hooks=disk_full).run()
+    for path, data in disk_full.written:  # everything written before the disk filled up is there, whole
       with open(path, 'rb') as f:
         self.assertEqual(f.read(), data, path)
     self.assertEqual(_temp_files(run_dir), [])
@@ -366,10 +389,9 @@ class FaultTest(tf.test.TestCase):
 
   def test_cli_reports_a_full_disk_in_one_line(self):
     out = self._new_dir()
-    full = mock.patch.object(storage, '_write_all', side_effect=OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
     stdout, stderr = io.StringIO(), io.StringIO()
-    with full, contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-      status = cli.main(['ltp-tfmot', 'run', f'--out={out}'] + RUN_FLAGS)
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+      status = cli.main(['ltp-tfmot', 'run', f'--out={out}'] + RUN_FLAGS, hooks=_DiskFullAt(''))
     self.assertEqual(status, 1)
     self.assertRegex(stderr.getvalue(), r'(?m)^ltp-tfmot run: error: could not write .*config\.json: No space left on '
                      r'device\. Files written before are intact')

@@ -28,6 +28,7 @@ import tensorflow as tf
 from ltp_tfmot import cli
 from ltp_tfmot.experiment import storage
 from tests import multiworker_worker
+from tests import paused_cli
 
 # LeNet-300-100 on 300 embedded MNIST digits: 5 steps per level, 3 levels.
 RUN_FLAGS = ['--model=lenet_300_100', '--dataset=mnist', '--dataset_source=embedded', '--train_size=300',
@@ -49,7 +50,7 @@ def _free_ports(n):
 
 
 def _env(tmp, **extra):
-  env = {k: v for k, v in os.environ.items() if k not in ('TF_CONFIG', storage.PAUSE_ENV)}
+  env = {k: v for k, v in os.environ.items() if k != 'TF_CONFIG'}
   env.update(PYTHONPATH=os.pathsep.join(p for p in sys.path if p), TF_CPP_MIN_LOG_LEVEL='2', TMPDIR=tmp)
   env.update(extra)
   return env
@@ -72,11 +73,11 @@ class _Workers:
     return json.dumps({'cluster': {'worker': [f'127.0.0.1:{p}' for p in self.ports]},
                        'task': {'type': 'worker', 'index': index}})
 
-  def start(self, args, extra_env=None):
+  def start(self, args):
     """Starts every worker: `python <args>` (a list, or a function of the worker index giving one)."""
     for index in range(len(self.ports)):
       log = os.path.join(self.tmp, f'{self.name}_worker_{index}.log')
-      env = _env(self.tmp, TF_CONFIG=self.tf_config(index), **((extra_env or {}).get(index, {})))
+      env = _env(self.tmp, TF_CONFIG=self.tf_config(index))
       command = [sys.executable] + (args(index) if callable(args) else args)
       with open(log, 'w') as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -109,7 +110,7 @@ class _Workers:
   def wait_for_marker(self, index, timeout=WORKER_TIMEOUT_S):
     deadline = time.time() + timeout
     while time.time() < deadline:
-      if storage.PAUSE_MARKER in self.log(index):
+      if paused_cli.MARKER in self.log(index):
         return
       if self.procs[index].poll() is not None:
         self.test.fail(f'{self.name}: worker {index} ended before its pause point:\n{self.log(index)[-3000:]}')
@@ -184,11 +185,13 @@ class MultiWorkerRunnerTest(tf.test.TestCase):
     # A step of level 1 or 2, not a level's last one (after which the survivor may write that level or finish).
     victim = rng.randrange(2)
     step = rng.choice([s for s in range(STEPS_PER_LEVEL + 1, 3 * STEPS_PER_LEVEL) if s % STEPS_PER_LEVEL])
-    args = ['-m', 'ltp_tfmot.cli', 'run', '--strategy=multi_worker', f'--out={out}'] + RUN_FLAGS
+    run_args = ['run', '--strategy=multi_worker', f'--out={out}'] + RUN_FLAGS
+    args = ['-m', 'ltp_tfmot.cli'] + run_args
     plan = f'worker {victim} killed after training step {step}'
 
     killed = _Workers(self, tmp, 'killed')
-    killed.start(args, extra_env={victim: {storage.PAUSE_ENV: f'train@{step}'}})
+    killed.start(lambda index: ['-m', 'tests.paused_cli', f'--pause_at=train@{step}'] + run_args if index == victim
+                 else args)
     killed.wait_for_marker(victim)
     killed.procs[victim].kill()
     killed.procs[victim].wait()

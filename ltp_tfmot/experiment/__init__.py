@@ -26,6 +26,7 @@ _EXPORTS = {
     'markdown_table': 'report',
     'summarize': 'report',
     'write_report': 'report',
+    'RunHooks': 'hooks',
     'flat_metrics': 'runner',
     'load_trained_model': 'runner',
     'LotteryExperiment': 'runner',

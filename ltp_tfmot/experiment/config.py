@@ -32,6 +32,7 @@ from ltp_tfmot import wrapper as wrapper_lib
 CONTROLS = ('reinit', 'random_prune')
 OPTIMIZERS = ('adam', 'sgd')
 MNIST_SOURCES = ('auto', 'keras', 'embedded')
+OUTPUT_LAYER = 'output'  # the layer the default layer_rates prune at half the rate
 _NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.\-]*$')
 
 
@@ -139,10 +140,6 @@ class TrainingConfig:
     object.__setattr__(self, 'eval_every', _check_int(self.eval_every, 'training.eval_every', 1))
 
 
-def _default_layer_rates():
-  return {'output': 0.1}
-
-
 @dataclasses.dataclass(frozen=True)
 class PruningConfig:
   """How each level is pruned and rewound (see `ltp_tfmot.prune_lottery_ticket`).
@@ -151,9 +148,10 @@ class PruningConfig:
     criterion: A registered criterion name (`ltp_tfmot.criterion_names()`).
     scope: 'layer' or 'global'.
     rate: Fraction of the alive weights pruned per level, in (0, 1).
-    layer_rates: Layer name -> its own rate in [0, 1). The default prunes the
-      layer named 'output' at 0.1, half the default rate, as in the paper; use
-      `{}` for a model without such a layer.
+    layer_rates: Layer name -> its own rate in [0, 1). The default (None)
+      prunes the layer named 'output' at half of `rate`, as in the paper
+      (0.1 with the default rate 0.2), set when the config is built; use `{}`
+      for a model without such a layer.
     rewind_step: 0 rewinds to the initial weights; k > 0 to the weights after
       k training iterations of level 0 (late rewinding).
     mask_0_action: 'zero' or 'freeze'.
@@ -165,7 +163,7 @@ class PruningConfig:
   criterion: str = 'large_final'
   scope: str = 'layer'
   rate: float = 0.2
-  layer_rates: Dict[str, float] = dataclasses.field(default_factory=_default_layer_rates)
+  layer_rates: Optional[Dict[str, float]] = None
   rewind_step: int = 0
   mask_0_action: str = 'zero'
   mask_1_action: str = 'rewind'
@@ -178,6 +176,9 @@ class PruningConfig:
       raise ValueError(f'pruning.criterion must be one of {list(names)}, got {self.criterion!r}')
     _check_choice(self.scope, 'pruning.scope', wrapper_lib.SCOPES)
     object.__setattr__(self, 'rate', _check_fraction(self.rate, 'pruning.rate'))
+    if self.layer_rates is None:
+      # Resolved here, so that hashes compare the rates a run uses: the default config hashes as it always did.
+      object.__setattr__(self, 'layer_rates', {OUTPUT_LAYER: self.rate / 2})
     if not isinstance(self.layer_rates, dict):
       raise ValueError('pruning.layer_rates must be a dict from layer name to a rate in [0, 1), '
                        f'got {self.layer_rates!r}')

@@ -14,6 +14,7 @@ import collections
 import math
 import os
 
+from ltp_tfmot import files
 from ltp_tfmot.experiment import config as config_lib
 from ltp_tfmot.experiment import plots
 from ltp_tfmot.experiment import storage
@@ -104,8 +105,8 @@ def load_run(run_dir):
   """
   meta = storage.read_json(os.path.join(run_dir, storage.CONFIG))
   return {
-      'path': os.path.abspath(run_dir),
-      'name': os.path.basename(os.path.abspath(run_dir)),
+      'path': files.abspath(run_dir),
+      'name': os.path.basename(files.abspath(run_dir).rstrip('/')),
       'meta': meta,
       'description': meta.get('description', ''),
       'results': storage.load_level_metrics(run_dir),
@@ -149,8 +150,8 @@ def write_report(run_dirs, out_dir=None):
   paths = storage.find_runs(run_dirs)
   runs = [load_run(path) for path in paths]
   if out_dir is None:
-    out_dir = paths[0] if len(paths) == 1 else os.path.commonpath(paths)
-  os.makedirs(out_dir, exist_ok=True)
+    out_dir = paths[0] if len(paths) == 1 else files.commonpath(paths)
+  files.makedirs(out_dir)
   png_path = os.path.join(out_dir, REPORT_PNG)
   md_path = os.path.join(out_dir, REPORT_MD)
   labels = _labels(runs)

@@ -15,10 +15,11 @@ else all logical CPUs) or `strategy='multi_worker'` (a
 `MultiWorkerMirroredStrategy` configured by the TF_CONFIG environment variable;
 run the same command on every worker) builds, wraps and compiles every model
 inside `strategy.scope()`. Only the chief writes the run directory (for
-multi-worker runs on several machines it must be on a shared file system);
-the other workers write their files to a temporary directory, removed at the
-end. If a worker dies, the others stop with `WorkerLostError` (the level in
-progress is not written); starting every worker again resumes the run.
+multi-worker runs on several machines it must be on a shared file system, e.g.
+gs://bucket/runs); the other workers write their files to a temporary
+directory, removed at the end. If a worker dies, the others stop with
+`WorkerLostError` (the level in progress is not written); starting every
+worker again resumes the run.
 
 Example:
 
@@ -61,12 +62,14 @@ from tensorflow.core.framework import summary_pb2
 import tf_keras as keras
 
 from ltp_tfmot import callbacks as callbacks_lib
+from ltp_tfmot import files
 from ltp_tfmot import prune as prune_lib
 from ltp_tfmot import rounds as rounds_lib
 from ltp_tfmot import schedule as schedule_lib
 from ltp_tfmot import wrapper as wrapper_lib
 from ltp_tfmot.experiment import config as config_lib
 from ltp_tfmot.experiment import data as data_lib
+from ltp_tfmot.experiment import hooks as hooks_lib
 from ltp_tfmot.experiment import models as models_lib
 from ltp_tfmot.experiment import storage
 
@@ -220,11 +223,15 @@ class _RewindPoint(keras.callbacks.Callback):
       self.on_snapshot()
 
 
-class _PausePoint(keras.callbacks.Callback):
-  """The kill tests' 'train' pause point after every training step (only when LTP_TFMOT_TEST_PAUSE_AT is set)."""
+class _AfterTrainStep(keras.callbacks.Callback):
+  """Calls the run's `RunHooks.after_train_step` after every training step."""
+
+  def __init__(self, hooks):
+    super().__init__()
+    self.hooks = hooks
 
   def on_train_batch_end(self, batch, logs=None):
-    storage.pause_point('train')
+    self.hooks.after_train_step()
 
 
 class _ValidationCurve(keras.callbacks.Callback):
@@ -264,7 +271,8 @@ class LotteryExperiment:
 
   Args:
     config: A `RunConfig`.
-    out_dir: Folder the run directory `config.run_name()` is made in.
+    out_dir: Folder the run directory `config.run_name()` is made in: a local
+      path or one of a file system `tf.io.gfile` knows (gs://bucket/runs).
     run_dir: The run directory itself, instead of `out_dir` (a directory
       holding another run is refused).
     model_fn: Your own model builder `(input_shape, num_classes, seed) ->
@@ -280,6 +288,9 @@ class LotteryExperiment:
       wrapped and compiled inside its scope. In a multi-worker cluster only
       the chief writes the run directory. 'multi_worker' creates the strategy
       here: make the experiment before running any TensorFlow op.
+    hooks: A `RunHooks` called at chosen points of the run (after each
+      training step, at each round boundary, to write each file); the default
+      does nothing there. The fault tests use it.
 
   Raises:
     ValueError: if neither or both of `out_dir` and `run_dir` are given,
@@ -288,7 +299,7 @@ class LotteryExperiment:
   """
 
   def __init__(self, config, out_dir=None, *, run_dir=None, model_fn=None, data=None, verbose=False,
-               tensorboard=True, log=None, strategy=None):
+               tensorboard=True, log=None, strategy=None, hooks=None):
     if not isinstance(config, config_lib.RunConfig):
       raise TypeError(f'config must be a RunConfig, got {type(config).__name__}')
     if (out_dir is None) == (run_dir is None):
@@ -296,6 +307,8 @@ class LotteryExperiment:
                        'and run_dir (the run directory itself)')
     if model_fn is not None and not callable(model_fn):
       raise TypeError(f'model_fn must be callable (input_shape, num_classes, seed) -> model, got {model_fn!r}')
+    if hooks is not None and not isinstance(hooks, hooks_lib.RunHooks):
+      raise TypeError(f'hooks must be a ltp_tfmot.experiment.RunHooks, got {type(hooks).__name__}')
     self.strategy = make_strategy(strategy)
     self.is_chief, self.task = worker_role(self.strategy)
     self.config = config
@@ -305,10 +318,13 @@ class LotteryExperiment:
     self.verbose = verbose
     self.tensorboard = tensorboard
     self.log = log if log is not None else _print_line
-    self.paths = storage.RunDirectory(run_dir if run_dir is not None else os.path.join(out_dir, config.run_name()))
+    self.hooks = hooks if hooks is not None else hooks_lib.RunHooks()
+    self.paths = storage.RunDirectory(run_dir if run_dir is not None else os.path.join(out_dir, config.run_name()),
+                                      self.hooks)
     self._out = self.paths  # where this process writes: the run directory, or a temporary one off the chief
     self._done = set()
     self.jobs_run = 0
+    self.job_in_progress = None  # (replicate, level, branch) while it trains or is written
     self.split = None
     self.num_classes = None
     self.steps_per_epoch = None
@@ -327,7 +343,7 @@ class LotteryExperiment:
   def _read_file(self, r, level, branch, name):
     """A level file: this process' copy if it wrote one in this run, else the run directory's."""
     mine = self._out.file(r, level, branch, name)
-    return mine if os.path.exists(mine) else self.paths.file(r, level, branch, name)
+    return mine if files.exists(mine) else self.paths.file(r, level, branch, name)
 
   def _verified_done(self, jobs):
     """The finished jobs whose files match their manifests; warns about (and so redoes) the others."""
@@ -489,7 +505,7 @@ class LotteryExperiment:
     shadow = None
     if not self.is_chief:
       shadow = tempfile.mkdtemp(prefix=f'ltp_tfmot_{self.task.replace(":", "")}_')
-      self._out = storage.RunDirectory(shadow)
+      self._out = storage.RunDirectory(shadow, self.hooks)
       self.log(f'worker {self.task} writes its files to {shadow} (removed at the end); the chief writes the run '
                'directory')
     try:
@@ -525,6 +541,7 @@ class LotteryExperiment:
         state = None  # a later missing level starts from this level's saved weights
       else:
         if state is None:
+          self.job_in_progress = (r, level, MAIN)
           state = self._main_state(seed, r, level)
         self._timed((r, level, MAIN), self._main_level, state, seed, r, level)
       if level in cfg.levels_with_controls():
@@ -536,7 +553,9 @@ class LotteryExperiment:
     """Runs one training job `fn(*args)`, then prints its line with an ETA for the rest."""
     r, level, branch = job
     start = time.time()
+    self.job_in_progress = job
     metrics = fn(*args)
+    self.job_in_progress = None
     self._done.add(job)
     self.jobs_run += 1
     self._durations.append(time.time() - start)
@@ -574,7 +593,7 @@ class LotteryExperiment:
         extra_callbacks.append(_RewindPoint(self.config.pruning.rewind_step, on_snapshot))
     else:
       rounds_lib.run_lottery_round(model, state.optimizer)
-      storage.pause_point('masks')
+      self.hooks.after_round()
       for variable, value in zip(_other_variables(model), state.rewind_other):
         variable.assign(value)
     metrics = self._train_and_measure(model, state.evaluate, seed, level, extra_callbacks)
@@ -632,10 +651,9 @@ class LotteryExperiment:
     split, t = self.split, self.config.training
     supermask_loss, supermask_accuracy = evaluate(split.x_test, split.y_test)
     curve = _ValidationCurve(evaluate, split.x_val, split.y_val, t.eval_every, self.iterations)
-    pause = [_PausePoint()] if storage.pause_points_enabled() else []
     model.fit(self._train_dataset(seed, level), epochs=t.epochs, steps_per_epoch=self.steps_per_epoch,
               verbose=2 if self.verbose else 0,
-              callbacks=extra_callbacks + [callbacks_lib.UpdateLotteryStep(), curve] + pause)
+              callbacks=extra_callbacks + [callbacks_lib.UpdateLotteryStep(), curve, _AfterTrainStep(self.hooks)])
     test_loss, test_accuracy = evaluate(split.x_test, split.y_test)
     points = curve.curve
     stop = min(points, key=lambda p: p['val_loss'])
@@ -676,15 +694,16 @@ class LotteryExperiment:
     arrays['rounds_done'] = np.int64(wrappers[0].rounds_done.numpy())
     weights = storage.pack('weight', [v.numpy() for v in model.weights], [v.name for v in model.weights]) \
         if save_weights else None
-    out = self._out
-    checksums = {storage.MASKS: storage.save_arrays(out.file(r, level, branch, storage.MASKS), arrays)}
+    out, hooks = self._out, self.hooks
+    checksums = {storage.MASKS: storage.save_arrays(out.file(r, level, branch, storage.MASKS), arrays, hooks)}
     if save_weights:
-      checksums[storage.WEIGHTS] = storage.save_arrays(out.file(r, level, branch, storage.WEIGHTS), weights)
+      checksums[storage.WEIGHTS] = storage.save_arrays(out.file(r, level, branch, storage.WEIGHTS), weights, hooks)
     checksums[storage.CURVE] = storage.write_csv(out.file(r, level, branch, storage.CURVE), metrics['curve'],
-                                                 ['iteration', 'val_loss', 'val_accuracy'])
+                                                 ['iteration', 'val_loss', 'val_accuracy'], hooks)
     checksums[storage.METRICS_CSV] = storage.write_csv(out.file(r, level, branch, storage.METRICS_CSV),
-                                                       [flat_metrics(metrics)])
-    checksums[storage.METRICS_JSON] = storage.write_json(out.file(r, level, branch, storage.METRICS_JSON), metrics)
+                                                       [flat_metrics(metrics)], hooks=hooks)
+    checksums[storage.METRICS_JSON] = storage.write_json(out.file(r, level, branch, storage.METRICS_JSON), metrics,
+                                                         hooks)
     if self.tensorboard and self.is_chief:
       self._write_tensorboard(r, level, branch, metrics)  # before the manifest: a redone level repeats, never lacks
     out.write_manifest(r, level, branch, checksums)  # last: the level is done
@@ -706,7 +725,7 @@ class LotteryExperiment:
   def _write_results(self):
     rows = [flat_metrics(m) for m in storage.load_level_metrics(self.run_dir)]
     if rows:
-      storage.write_csv(self.paths.results_path, rows)
+      storage.write_csv(self.paths.results_path, rows, hooks=self.hooks)
 
 
 METRIC_COLUMNS = ('run', 'replicate', 'seed', 'level', 'branch', 'weights_remaining', 'weights_alive',
@@ -783,7 +802,7 @@ def load_trained_model(run_dir, level=None, replicate=0, model_fn=None, data=Non
   ```
   """
   paths = storage.RunDirectory(run_dir)
-  if not os.path.exists(paths.config_path):
+  if not files.exists(paths.config_path):
     raise ValueError(f'{run_dir!r} is not a run directory (it has no {storage.CONFIG})')
   config = config_lib.RunConfig.from_dict(storage.read_json(paths.config_path)['config'])
   finished = [lv for lv in range(config.pruning.levels + 1) if paths.is_done(replicate, lv, MAIN)]

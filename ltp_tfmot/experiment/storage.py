@@ -18,30 +18,33 @@ Layout (open_lth's shape: replicates, levels, and a branch per control):
                    done when it exists, and its files are checked against it
 ```
 
-Every file is written to a temporary name in its directory (`.<name>.<random>.tmp`),
-flushed to disk (fsync) and moved into place with `os.replace`, so a killed
-process leaves either the old file or the new one, never half of one; readers
-only open final names, and the runner removes stale temporary files when it
-starts. A level whose files do not match its manifest (truncated, changed) is
-not done: the runner redoes it, with a warning. A write that fails (disk full,
-no permission) raises `StorageError` naming the file; what was written before is
-intact and the run resumes from there. A truncated or corrupt file raises
-`CorruptFileError` (a `ValueError`) naming the file.
+Every file is written with `ltp_tfmot.files.atomic_write`: to a temporary name
+in its directory (`.<name>.<random>.tmp`), flushed to disk (fsync) and moved
+into place with `os.replace`, so a killed process leaves either the old file or
+the new one, never half of one; readers only open final names, and the runner
+removes stale temporary files when it starts. A run directory on another file
+system TensorFlow knows (`gs://bucket/runs/...`) is read and written through
+`tf.io.gfile`, where the move is that file system's rename (see
+`atomic_write`). A level whose files do not match its manifest (truncated,
+changed) is not done: the runner redoes it, with a warning. A write that fails
+(disk full, no permission) raises `StorageError` naming the file; what was
+written before is intact and the run resumes from there. A truncated or corrupt
+file raises `CorruptFileError` (a `ValueError`) naming the file.
 """
 
-import collections
 import csv
 import errno
+import functools
 import hashlib
 import io
 import json
 import os
-import tempfile
-import time
 import zipfile
 import zlib
 
 import numpy as np
+
+from ltp_tfmot import files
 
 CONFIG = 'config.json'
 RESULTS = 'results.csv'
@@ -52,23 +55,7 @@ METRICS_CSV = 'metrics.csv'
 METRICS_JSON = 'metrics.json'
 MANIFEST_SUFFIX = '.manifest.json'
 MAIN = 'main'
-TEMP_SUFFIX = '.tmp'
-
-# Test hook (see `pause_point`): LTP_TFMOT_TEST_PAUSE_AT=<phase>@<n>[,<phase>@<n>...].
-PAUSE_ENV = 'LTP_TFMOT_TEST_PAUSE_AT'
-PAUSE_SECONDS_ENV = 'LTP_TFMOT_TEST_PAUSE_SECONDS'
-PAUSE_MARKER = 'LTP_TFMOT_PAUSED'
-PAUSE_PHASES = ('train', 'masks', 'write')
-_pause_counts = collections.Counter()
-
-
-def _default_mode():
-  mask = os.umask(0)
-  os.umask(mask)
-  return 0o666 & ~mask
-
-
-_FILE_MODE = _default_mode()  # what open() would give a new file (mkstemp gives 0o600)
+TEMP_SUFFIX = files.TEMP_SUFFIX
 
 
 class StorageError(OSError):
@@ -82,71 +69,31 @@ class CorruptFileError(ValueError):
   """A run-directory file is truncated or corrupt, or does not match its level's manifest."""
 
 
-def pause_points_enabled():
-  return bool(os.environ.get(PAUSE_ENV))
-
-
-def pause_point(phase):
-  """Test hook for the kill tests (tests/kill_test.py); does nothing unless LTP_TFMOT_TEST_PAUSE_AT is set.
-
-  With `LTP_TFMOT_TEST_PAUSE_AT=<phase>@<n>` (phase 'train': after a
-  training step; 'masks': after a level's round boundary computed the new
-  masks and rewound, before training; 'write': halfway through writing a
-  file, at its temporary name), the n-th time this process reaches `phase`
-  it prints `LTP_TFMOT_PAUSED <phase>@<n>` and sleeps
-  LTP_TFMOT_TEST_PAUSE_SECONDS (default 600) seconds, so that a test can
-  kill it exactly there.
-  """
-  spec = os.environ.get(PAUSE_ENV)
-  if not spec:
-    return
-  _pause_counts[phase] += 1
-  for item in spec.split(','):
-    name, _, nth = item.strip().partition('@')
-    if name == phase and _pause_counts[phase] == int(nth or 1):
-      print(f'{PAUSE_MARKER} {phase}@{_pause_counts[phase]}', flush=True)
-      time.sleep(float(os.environ.get(PAUSE_SECONDS_ENV, '600')))
-
-
-def is_temp_file(name):
-  """Whether a file name is one of `atomic_write`'s temporary files."""
-  return name.startswith('.') and name.endswith(TEMP_SUFFIX)
+is_temp_file = files.is_temp_file
 
 
 def remove_temp_files(path):
   """Removes the temporary files a killed process left under `path`; returns how many."""
   removed = 0
-  for root, _, files in os.walk(path):
-    for name in files:
+  for root, _, names in files.walk(path):
+    for name in names:
       if is_temp_file(name):
         try:
-          os.remove(os.path.join(root, name))
+          files.remove(os.path.join(root, name))
           removed += 1
         except FileNotFoundError:
           pass
   return removed
 
 
-def _write_all(f, data):
-  """Writes bytes to an open file (a function of its own, so that tests can make the disk full)."""
-  f.write(data)
+def write_bytes(path, data, hooks=None):
+  """Writes `data` to `path` atomically and durably (`ltp_tfmot.files.atomic_write`), creating its directory.
 
-
-def _fsync_directory(directory):
-  try:
-    handle = os.open(directory, os.O_RDONLY)
-  except OSError:
-    return  # e.g. a platform that cannot open directories: the rename is still atomic
-  try:
-    os.fsync(handle)
-  except OSError:
-    pass
-  finally:
-    os.close(handle)
-
-
-def write_bytes(path, data):
-  """Writes `data` to `path` atomically and durably (temporary file, fsync, `os.replace`).
+  Args:
+    path: The file to write.
+    data: Its bytes.
+    hooks: An optional `ltp_tfmot.experiment.RunHooks` whose `write_file`
+      writes the bytes.
 
   Returns:
     The sha256 hex digest of `data`.
@@ -156,24 +103,10 @@ def write_bytes(path, data):
       permission); `path` then keeps its old content (or stays absent) and no
       temporary file is left.
   """
-  directory = os.path.dirname(os.path.abspath(path))
-  temp = None
+  write = functools.partial(hooks.write_file, path) if hooks is not None else None
   try:
-    os.makedirs(directory, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(path) + '.', suffix=TEMP_SUFFIX)
-    with os.fdopen(handle, 'wb') as f:
-      os.fchmod(f.fileno(), _FILE_MODE)
-      half = len(data) // 2
-      _write_all(f, data[:half])
-      if pause_points_enabled():
-        f.flush()
-        pause_point('write')
-      _write_all(f, data[half:])
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(temp, path)
-    temp = None
-    _fsync_directory(directory)
+    files.makedirs(os.path.dirname(files.abspath(path)))
+    files.atomic_write(path, data, write=write)
   except OSError as error:
     reason = error.strerror or str(error)
     if error.errno == errno.ENOSPC:
@@ -186,16 +119,10 @@ def write_bytes(path, data):
                            'same command again (a run resumes from its last finished level)')
     failure.errno = error.errno
     raise failure from error
-  finally:
-    if temp is not None:
-      try:
-        os.remove(temp)
-      except OSError:
-        pass  # already gone, or undeletable: a later run removes it (`remove_temp_files`)
   return hashlib.sha256(data).hexdigest()
 
 
-def atomic_write(path, write_fn, binary=False):
+def atomic_write(path, write_fn, binary=False, hooks=None):
   """Calls `write_fn(file)` on an in-memory file, then writes its content to `path` with `write_bytes`.
 
   Returns:
@@ -204,12 +131,12 @@ def atomic_write(path, write_fn, binary=False):
   buffer = io.BytesIO() if binary else io.StringIO(newline='')
   write_fn(buffer)
   data = buffer.getvalue()
-  return write_bytes(path, data if binary else data.encode('utf-8'))
+  return write_bytes(path, data if binary else data.encode('utf-8'), hooks)
 
 
 def file_sha256(path):
   digest = hashlib.sha256()
-  with open(path, 'rb') as f:
+  with files.open_read(path) as f:
     for chunk in iter(lambda: f.read(1 << 20), b''):
       digest.update(chunk)
   return digest.hexdigest()
@@ -221,14 +148,13 @@ def _corrupt(path, error):
                           'and redone')
 
 
-def write_json(path, obj):
-  return atomic_write(path, lambda f: f.write(json.dumps(obj, indent=2, sort_keys=True) + '\n'))
+def write_json(path, obj, hooks=None):
+  return atomic_write(path, lambda f: f.write(json.dumps(obj, indent=2, sort_keys=True) + '\n'), hooks=hooks)
 
 
 def read_json(path):
   """A JSON file's content; `CorruptFileError` if it is truncated or not JSON."""
-  with open(path, 'rb') as f:
-    data = f.read()
+  data = files.read_bytes(path)
   try:
     return json.loads(data.decode('utf-8'))
   except (ValueError, UnicodeDecodeError) as error:
@@ -239,7 +165,7 @@ def write_text(path, text):
   return atomic_write(path, lambda f: f.write(text))
 
 
-def write_csv(path, rows, fieldnames=None):
+def write_csv(path, rows, fieldnames=None, hooks=None):
   """Writes dict rows; the columns are `fieldnames` or the union of the rows' keys in first-seen order."""
   if fieldnames is None:
     fieldnames = []
@@ -251,20 +177,20 @@ def write_csv(path, rows, fieldnames=None):
     writer.writeheader()
     writer.writerows(rows)
 
-  return atomic_write(path, write)
+  return atomic_write(path, write, hooks=hooks)
 
 
-def save_arrays(path, arrays):
+def save_arrays(path, arrays, hooks=None):
   """Saves a dict of arrays as one compressed .npz, atomically; returns its sha256."""
   buffer = io.BytesIO()
   np.savez_compressed(buffer, **arrays)
-  return write_bytes(path, buffer.getvalue())
+  return write_bytes(path, buffer.getvalue(), hooks)
 
 
 def load_arrays(path):
   """The arrays of an .npz file as a dict; `CorruptFileError` if it is truncated or corrupt."""
   try:
-    with open(path, 'rb') as f:
+    with files.open_read(path) as f:
       data = np.load(f, allow_pickle=False)
       if not hasattr(data, 'files'):
         raise ValueError('not an .npz archive')
@@ -311,10 +237,18 @@ def load_masks(run_dir, replicate, level, branch=MAIN):
 
 
 class RunDirectory:
-  """Paths and completion checks of one run directory."""
+  """Paths and completion checks of one run directory.
 
-  def __init__(self, path):
-    self.path = os.path.abspath(path)
+  Args:
+    path: The directory: local, or on a file system `tf.io.gfile` knows
+      (gs://...).
+    hooks: An optional `ltp_tfmot.experiment.RunHooks` its own writes (the
+      manifests, config.json) go through.
+  """
+
+  def __init__(self, path, hooks=None):
+    self.path = files.abspath(path)
+    self.hooks = hooks
 
   @property
   def config_path(self):
@@ -342,15 +276,15 @@ class RunDirectory:
 
   def write_manifest(self, replicate, level, branch, checksums):
     """Records the size and sha256 of a level's files; written last, it marks the level done."""
-    files = {}
+    entries = {}
     for name, digest in sorted(checksums.items()):
-      files[name] = {'sha256': digest, 'bytes': os.path.getsize(self.file(replicate, level, branch, name))}
-    return write_json(self.manifest_path(replicate, level, branch), {'files': files})
+      entries[name] = {'sha256': digest, 'bytes': files.getsize(self.file(replicate, level, branch, name))}
+    return write_json(self.manifest_path(replicate, level, branch), {'files': entries}, self.hooks)
 
   def is_done(self, replicate, level, branch=MAIN):
     """Whether a level has its manifest (written last) and all its files (see `verify` for their checksums)."""
-    return os.path.exists(self.manifest_path(replicate, level, branch)) and all(
-        os.path.exists(self.file(replicate, level, branch, name)) for name in self.needed_files(branch))
+    return files.exists(self.manifest_path(replicate, level, branch)) and all(
+        files.exists(self.file(replicate, level, branch, name)) for name in self.needed_files(branch))
 
   def verify(self, replicate, level, branch=MAIN):
     """Checks a level's files against its manifest.
@@ -361,21 +295,21 @@ class RunDirectory:
       the reason it does not.
     """
     manifest = self.manifest_path(replicate, level, branch)
-    if not os.path.exists(manifest):
+    if not files.exists(manifest):
       return None
     try:
-      files = read_json(manifest)['files']
+      entries = read_json(manifest)['files']
     except (CorruptFileError, KeyError, TypeError) as error:
       return f'its manifest {manifest} is unreadable ({error})'
     for name in self.needed_files(branch):
-      if name not in files:
+      if name not in entries:
         return f'its manifest does not list {name}'
-    for name, entry in sorted(files.items()):
+    for name, entry in sorted(entries.items()):
       path = self.file(replicate, level, branch, name)
-      if not os.path.exists(path):
+      if not files.exists(path):
         return f'{path} is missing'
       try:
-        size, digest = os.path.getsize(path), file_sha256(path)
+        size, digest = files.getsize(path), file_sha256(path)
       except OSError as error:
         return f'{path} cannot be read ({error})'
       if size != entry.get('bytes') or digest != entry.get('sha256'):
@@ -391,7 +325,7 @@ class RunDirectory:
                              'Run the same command again to redo it.')
 
   def _listing(self):
-    return [name for name in os.listdir(self.path) if not is_temp_file(name)] if os.path.isdir(self.path) else []
+    return [name for name in files.listdir(self.path) if not is_temp_file(name)] if files.isdir(self.path) else []
 
   def check(self, meta, check):
     """Like `claim`, but writes nothing: for the workers of a multi-worker run that are not the chief.
@@ -403,7 +337,7 @@ class RunDirectory:
       ValueError: if the directory holds another run, or files but no
         config.json.
     """
-    if os.path.exists(self.config_path):
+    if files.exists(self.config_path):
       try:
         stored = read_json(self.config_path)
       except ValueError as error:
@@ -436,7 +370,7 @@ class RunDirectory:
     stored = self.check(meta, check)
     if stored is not None:
       return stored
-    write_json(self.config_path, meta)
+    write_json(self.config_path, meta, self.hooks)
     return meta
 
 
@@ -448,33 +382,33 @@ def find_runs(paths):
   """
   runs = []
   for path in paths:
-    if os.path.exists(os.path.join(path, CONFIG)):
-      runs.append(os.path.abspath(path))
+    if files.exists(os.path.join(path, CONFIG)):
+      runs.append(files.abspath(path))
       continue
-    if not os.path.isdir(path):
+    if not files.isdir(path):
       raise ValueError(f'{path} does not exist')
-    found = sorted(os.path.join(path, name) for name in os.listdir(path)
-                   if os.path.exists(os.path.join(path, name, CONFIG)))
+    found = sorted(os.path.join(path, name) for name in files.listdir(path)
+                   if files.exists(os.path.join(path, name, CONFIG)))
     if not found:
       raise ValueError(f'{path} is neither a run directory (no {CONFIG}) nor a folder of run directories')
-    runs.extend(os.path.abspath(p) for p in found)
+    runs.extend(files.abspath(p) for p in found)
   return list(dict.fromkeys(runs))
 
 
 def load_level_metrics(run_dir):
   """Every finished level's metrics.json of a run (levels with a manifest), sorted by replicate, level, branch."""
   rows = []
-  for rep in sorted(os.listdir(run_dir)):
+  for rep in sorted(files.listdir(run_dir)):
     rep_dir = os.path.join(run_dir, rep)
-    if not rep.startswith('replicate_') or not os.path.isdir(rep_dir):
+    if not rep.startswith('replicate_') or not files.isdir(rep_dir):
       continue
-    for level in os.listdir(rep_dir):
+    for level in files.listdir(rep_dir):
       level_dir = os.path.join(rep_dir, level)
-      if not level.startswith('level_') or not os.path.isdir(level_dir):
+      if not level.startswith('level_') or not files.isdir(level_dir):
         continue
-      for branch in os.listdir(level_dir):
+      for branch in files.listdir(level_dir):
         path = os.path.join(level_dir, branch, METRICS_JSON)
-        if os.path.exists(path) and os.path.exists(os.path.join(level_dir, branch + MANIFEST_SUFFIX)):
+        if files.exists(path) and files.exists(os.path.join(level_dir, branch + MANIFEST_SUFFIX)):
           rows.append(read_json(path))
   branch_order = {MAIN: 0, 'reinit': 1, 'random_prune': 2}
   rows.sort(key=lambda r: (r['replicate'], r['level'], branch_order.get(r['branch'], 9), r['branch']))
