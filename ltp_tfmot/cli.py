@@ -170,7 +170,7 @@ def _run_command(args, hooks=None):
     raise UsageError(f'run takes no positional arguments, got {args}')
   try:
     config = config_from_flags()
-  except ValueError as error:
+  except (TypeError, ValueError) as error:
     raise UsageError(str(error)) from None
   if not FLAGS.verbose:
     import tensorflow as tf  # pylint: disable=g-import-not-at-top

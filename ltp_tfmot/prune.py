@@ -7,6 +7,7 @@ import tf_keras as keras
 from ltp_tfmot import criteria as criteria_lib
 from ltp_tfmot import rounds as rounds_lib
 from ltp_tfmot import schedule as schedule_lib
+from ltp_tfmot import validation
 from ltp_tfmot import wrapper as wrapper_lib
 
 
@@ -228,7 +229,7 @@ def _validated_layer_rates(layer_rates):
     return {}
   if not isinstance(layer_rates, dict):
     raise TypeError(f'layer_rates must be a dict from layer name to rate, got {type(layer_rates).__name__}')
-  return {name: schedule_lib.check_rate(rate, f'layer_rates[{name!r}]', allow_zero=True)
+  return {name: validation.check_fraction(rate, f'layer_rates[{name!r}]', allow_zero=True)
           for name, rate in layer_rates.items()}
 
 

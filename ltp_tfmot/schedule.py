@@ -1,26 +1,9 @@
 """Lottery-ticket pruning schedules: tfmot `PruningSchedule`s of rounds."""
 
-import numbers
-
 import tensorflow as tf
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_schedule as tfmot_schedule
 
-
-def check_rate(rate, name='rate', allow_zero=False):
-  """Raises ValueError unless `rate` is a number in (0, 1) (or [0, 1))."""
-  low_ok = (lambda r: r >= 0) if allow_zero else (lambda r: r > 0)
-  if (isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not low_ok(rate) or not rate < 1):
-    interval = '[0, 1)' if allow_zero else '(0, 1)'
-    raise ValueError(f'{name} must be in {interval}, got {rate!r}')
-  return float(rate)
-
-
-def _check_positive_int(value, name):
-  if value is None:
-    return None
-  if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-    raise ValueError(f'{name} must be an integer >= 1 (or None for rounds run by hand), got {value!r}')
-  return int(value)
+from ltp_tfmot import validation
 
 
 class LotteryTicketSchedule(tfmot_schedule.PruningSchedule):
@@ -59,9 +42,10 @@ class LotteryTicketSchedule(tfmot_schedule.PruningSchedule):
   """
 
   def __init__(self, rate=0.2, round_steps=None, rounds=None):
-    self.rate = check_rate(rate)
-    self.round_steps = _check_positive_int(round_steps, 'round_steps')
-    self.rounds = _check_positive_int(rounds, 'rounds')
+    self.rate = validation.check_fraction(rate, 'rate')
+    by_hand = ' (or None for rounds run by hand)'
+    self.round_steps = validation.check_int(round_steps, 'round_steps', 1, optional=True, hint=by_hand)
+    self.rounds = validation.check_int(rounds, 'rounds', 1, optional=True, hint=by_hand)
     if (self.round_steps is None) != (self.rounds is None):
       raise ValueError('round_steps and rounds must be given together (or both None for rounds run by hand), '
                        f'got round_steps={round_steps!r}, rounds={rounds!r}')
@@ -123,8 +107,8 @@ class OneShotLotterySchedule(LotteryTicketSchedule):
   def __init__(self, target_sparsity, prune_step):
     if prune_step is None:
       raise ValueError('prune_step must be an integer >= 1, got None')
-    super().__init__(rate=check_rate(target_sparsity, 'target_sparsity'),
-                     round_steps=_check_positive_int(prune_step, 'prune_step'), rounds=1)
+    super().__init__(rate=validation.check_fraction(target_sparsity, 'target_sparsity'),
+                     round_steps=validation.check_int(prune_step, 'prune_step', 1), rounds=1)
 
   def get_config(self):
     return {

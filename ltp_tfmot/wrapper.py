@@ -13,6 +13,7 @@ import tf_keras as keras
 
 from ltp_tfmot import criteria as criteria_lib
 from ltp_tfmot import schedule as schedule_lib
+from ltp_tfmot import validation
 
 SCOPES = ('layer', 'global')
 MASK_0_ACTIONS = ('zero', 'freeze')
@@ -294,7 +295,7 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
       raise ValueError(f'layer {layer.name!r} ({type(layer).__name__}) has no prunable weight')
     self.criterion = criteria_lib.get_criterion(criterion).name
     self.scope = check_choice(scope, 'scope', SCOPES)
-    self.layer_rate = None if layer_rate is None else schedule_lib.check_rate(
+    self.layer_rate = None if layer_rate is None else validation.check_fraction(
         layer_rate, f'layer_rates[{layer.name!r}]', allow_zero=True)
     self.mask_0_action = check_choice(mask_0_action, 'mask_0_action', MASK_0_ACTIONS)
     self.mask_1_action = check_choice(mask_1_action, 'mask_1_action', MASK_1_ACTIONS)

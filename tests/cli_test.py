@@ -86,7 +86,7 @@ class FlagsTest(tf.test.TestCase):
     for args, message in ((['--rate=0.5'], 'first argument must be a command'),
                           (['train'], "got 'train'"),
                           (['run', '--no_such_flag=1'], 'no_such_flag'),
-                          (['run', '--rate=1.5'], r'pruning.rate must be a number in (0, 1), got 1.5'),
+                          (['run', '--rate=1.5'], r'pruning.rate must be in (0, 1), got 1.5'),
                           (['run', '--layer_rates=output'], 'name:rate'),
                           (['report'], 'at least one run directory')):
       status, _, err = _main(*args)

@@ -20,58 +20,21 @@ config.run_name()          # 'lottery_<12 hex digits>', the same on every machin
 import dataclasses
 import hashlib
 import json
-import numbers
-import re
 from typing import Dict
 from typing import Optional
 from typing import Tuple
 
-from ltp_tfmot import criteria as criteria_lib
-from ltp_tfmot import wrapper as wrapper_lib
+from ltp_tfmot import validation
 
 CONTROLS = ('reinit', 'random_prune')
 OPTIMIZERS = ('adam', 'sgd')
 MNIST_SOURCES = ('auto', 'keras', 'embedded')
 OUTPUT_LAYER = 'output'  # the layer the default layer_rates prune at half the rate
-_NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.\-]*$')
 
 
 def _unhashed(**kwargs):
   """A field that says how much to run, not what: left out of the run's hash."""
   return dataclasses.field(metadata={'hashed': False}, **kwargs)
-
-
-def _is_int(value):
-  return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _check_int(value, name, minimum, optional=False):
-  if value is None and optional:
-    return None
-  if not _is_int(value) or value < minimum:
-    none = ' (or None)' if optional else ''
-    raise ValueError(f'{name} must be an integer >= {minimum}{none}, got {value!r}')
-  return int(value)
-
-
-def _check_fraction(value, name, allow_zero=False):
-  ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and (
-      0 <= value < 1 if allow_zero else 0 < value < 1)
-  if not ok:
-    raise ValueError(f'{name} must be a number in {"[0, 1)" if allow_zero else "(0, 1)"}, got {value!r}')
-  return float(value)
-
-
-def _check_choice(value, name, choices):
-  if value not in choices:
-    raise ValueError(f'{name} must be one of {list(choices)}, got {value!r}')
-  return value
-
-
-def _check_name(value, name):
-  if not isinstance(value, str) or not _NAME_RE.match(value):
-    raise ValueError(f'{name} must be a non-empty name of letters, digits, "_", "." or "-", got {value!r}')
-  return value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,11 +60,12 @@ class DataConfig:
   test_size: Optional[int] = None
 
   def __post_init__(self):
-    _check_name(self.name, 'data.name')
-    _check_choice(self.source, 'data.source', MNIST_SOURCES)
-    object.__setattr__(self, 'validation_split', _check_fraction(self.validation_split, 'data.validation_split'))
-    object.__setattr__(self, 'train_size', _check_int(self.train_size, 'data.train_size', 2, optional=True))
-    object.__setattr__(self, 'test_size', _check_int(self.test_size, 'data.test_size', 1, optional=True))
+    validation.check_name(self.name, 'data.name')
+    validation.check_choice(self.source, 'data.source', MNIST_SOURCES)
+    object.__setattr__(self, 'validation_split',
+                       validation.check_fraction(self.validation_split, 'data.validation_split'))
+    object.__setattr__(self, 'train_size', validation.check_int(self.train_size, 'data.train_size', 2, optional=True))
+    object.__setattr__(self, 'test_size', validation.check_int(self.test_size, 'data.test_size', 1, optional=True))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,18 +90,15 @@ class TrainingConfig:
   eval_every: int = 100
 
   def __post_init__(self):
-    _check_choice(self.optimizer, 'training.optimizer', OPTIMIZERS)
-    lr = self.learning_rate
-    if not isinstance(lr, numbers.Real) or isinstance(lr, bool) or not 0 < lr < float('inf'):
-      raise ValueError(f'training.learning_rate must be a number > 0, got {lr!r}')
-    object.__setattr__(self, 'learning_rate', float(lr))
-    object.__setattr__(self, 'momentum', _check_fraction(self.momentum, 'training.momentum', allow_zero=True))
+    validation.check_choice(self.optimizer, 'training.optimizer', OPTIMIZERS)
+    object.__setattr__(self, 'learning_rate', validation.check_positive(self.learning_rate, 'training.learning_rate'))
+    object.__setattr__(self, 'momentum', validation.check_fraction(self.momentum, 'training.momentum', allow_zero=True))
     if self.optimizer != 'sgd' and self.momentum:
       raise ValueError(f"training.momentum applies to optimizer 'sgd' only, got momentum={self.momentum!r} "
                        f'with optimizer {self.optimizer!r}')
-    object.__setattr__(self, 'batch_size', _check_int(self.batch_size, 'training.batch_size', 1))
-    object.__setattr__(self, 'epochs', _check_int(self.epochs, 'training.epochs', 1))
-    object.__setattr__(self, 'eval_every', _check_int(self.eval_every, 'training.eval_every', 1))
+    object.__setattr__(self, 'batch_size', validation.check_int(self.batch_size, 'training.batch_size', 1))
+    object.__setattr__(self, 'epochs', validation.check_int(self.epochs, 'training.epochs', 1))
+    object.__setattr__(self, 'eval_every', validation.check_int(self.eval_every, 'training.eval_every', 1))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,29 +132,28 @@ class PruningConfig:
   levels: int = _unhashed(default=5)
 
   def __post_init__(self):
-    names = criteria_lib.criterion_names()
-    if self.criterion not in names:
-      raise ValueError(f'pruning.criterion must be one of {list(names)}, got {self.criterion!r}')
-    _check_choice(self.scope, 'pruning.scope', wrapper_lib.SCOPES)
-    object.__setattr__(self, 'rate', _check_fraction(self.rate, 'pruning.rate'))
+    # Imported here: the registry needs TensorFlow, and the command line reads configs' defaults without it.
+    from ltp_tfmot import criteria as criteria_lib  # pylint: disable=g-import-not-at-top
+    validation.check_choice(self.criterion, 'pruning.criterion', criteria_lib.criterion_names())
+    validation.check_choice(self.scope, 'pruning.scope', validation.SCOPES)
+    object.__setattr__(self, 'rate', validation.check_fraction(self.rate, 'pruning.rate'))
     if self.layer_rates is None:
       # Resolved here, so that hashes compare the rates a run uses: the default config hashes as it always did.
       object.__setattr__(self, 'layer_rates', {OUTPUT_LAYER: self.rate / 2})
     if not isinstance(self.layer_rates, dict):
-      raise ValueError('pruning.layer_rates must be a dict from layer name to a rate in [0, 1), '
+      raise TypeError('pruning.layer_rates must be a dict from layer name to a rate in [0, 1), '
                        f'got {self.layer_rates!r}')
     rates = {}
     for name, rate in sorted(self.layer_rates.items()):
       if not isinstance(name, str) or not name:
         raise ValueError(f'pruning.layer_rates keys must be layer names, got {name!r}')
-      rates[name] = _check_fraction(rate, f'pruning.layer_rates[{name!r}]', allow_zero=True)
+      rates[name] = validation.check_fraction(rate, f'pruning.layer_rates[{name!r}]', allow_zero=True)
     object.__setattr__(self, 'layer_rates', rates)
-    object.__setattr__(self, 'rewind_step', _check_int(self.rewind_step, 'pruning.rewind_step', 0))
-    _check_choice(self.mask_0_action, 'pruning.mask_0_action', wrapper_lib.MASK_0_ACTIONS)
-    _check_choice(self.mask_1_action, 'pruning.mask_1_action', wrapper_lib.MASK_1_ACTIONS)
-    if not isinstance(self.dynamic_weight_rescaling, bool):
-      raise ValueError(f'pruning.dynamic_weight_rescaling must be True or False, got {self.dynamic_weight_rescaling!r}')
-    object.__setattr__(self, 'levels', _check_int(self.levels, 'pruning.levels', 0))
+    object.__setattr__(self, 'rewind_step', validation.check_int(self.rewind_step, 'pruning.rewind_step', 0))
+    validation.check_choice(self.mask_0_action, 'pruning.mask_0_action', validation.MASK_0_ACTIONS)
+    validation.check_choice(self.mask_1_action, 'pruning.mask_1_action', validation.MASK_1_ACTIONS)
+    validation.check_bool(self.dynamic_weight_rescaling, 'pruning.dynamic_weight_rescaling')
+    object.__setattr__(self, 'levels', validation.check_int(self.levels, 'pruning.levels', 0))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -225,24 +185,24 @@ class RunConfig:
   control_levels: Optional[Tuple[int, ...]] = _unhashed(default=None)
 
   def __post_init__(self):
-    _check_name(self.model, 'model')
+    validation.check_name(self.model, 'model')
     for field, cls in (('data', DataConfig), ('training', TrainingConfig), ('pruning', PruningConfig)):
       if not isinstance(getattr(self, field), cls):
-        raise ValueError(f'{field} must be a {cls.__name__}, got {getattr(self, field)!r}')
-    if not _is_int(self.seed) or not 0 <= self.seed < 2**31 - 2**16:
-      raise ValueError(f'seed must be an integer in [0, 2**31 - 2**16), got {self.seed!r}')
-    object.__setattr__(self, 'replicates', _check_int(self.replicates, 'replicates', 1))
+        arrays = ' (arrays or a dataset go to run_experiment(config, data=...))' if field == 'data' else ''
+        raise TypeError(f'{field} must be a {cls.__name__}{arrays}, got {getattr(self, field)!r}')
+    validation.check_int(self.seed, 'seed', 0, 2**31 - 2**16 - 1)
+    object.__setattr__(self, 'replicates', validation.check_int(self.replicates, 'replicates', 1))
     controls = (self.controls,) if isinstance(self.controls, str) else self.controls
     if not isinstance(controls, (list, tuple)):
       raise ValueError(f'controls must be a list of names from {list(CONTROLS)}, got {self.controls!r}')
     for control in controls:
-      _check_choice(control, 'controls', CONTROLS)
+      validation.check_choice(control, 'controls', CONTROLS)
     if len(set(controls)) != len(controls):
       raise ValueError(f'controls must not repeat a name, got {list(controls)}')
     object.__setattr__(self, 'controls', tuple(controls))
     if self.control_levels is not None:
       levels = self.control_levels
-      if not isinstance(levels, (list, tuple)) or not all(_is_int(v) for v in levels):
+      if not isinstance(levels, (list, tuple)) or not all(validation.is_int(v) for v in levels):
         raise ValueError(f'control_levels must be a list of integers (or None for every level), got {levels!r}')
       bad = [v for v in levels if not 1 <= v <= self.pruning.levels]
       if bad:
