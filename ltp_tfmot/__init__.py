@@ -3,6 +3,7 @@
 The whole public API is re-exported here.
 """
 
+from ltp_tfmot.callbacks import LotterySummaries
 from ltp_tfmot.callbacks import UpdateLotteryStep
 from ltp_tfmot.compat import LotteryTicketPruner
 from ltp_tfmot.compat import PrunerCallback
@@ -25,6 +26,7 @@ from ltp_tfmot.rounds import lottery_wrappers
 from ltp_tfmot.rounds import reset_optimizer
 from ltp_tfmot.rounds import rewind_weights
 from ltp_tfmot.rounds import run_lottery_round
+from ltp_tfmot.rounds import steps_done
 from ltp_tfmot.rounds import take_snapshot
 from ltp_tfmot.rounds import weights_remaining
 from ltp_tfmot.schedule import LotteryTicketSchedule
