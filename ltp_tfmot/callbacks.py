@@ -8,6 +8,10 @@ import tf_keras as keras
 from ltp_tfmot import rounds as rounds_lib
 from ltp_tfmot import wrapper as wrapper_lib
 
+# What tf.summary.scalar attaches (it needs the tensorboard package; tf.summary.write does not).
+_SCALAR_METADATA = tf.compat.v1.SummaryMetadata(
+    plugin_data=tf.compat.v1.SummaryMetadata.PluginData(plugin_name='scalars'))
+
 
 class UpdateLotteryStep(pruning_callbacks.UpdatePruningStep):
   """Runs the lottery-ticket schedule during `fit` (tfmot's `UpdatePruningStep` role).
@@ -110,9 +114,10 @@ class LotterySummaries(keras.callbacks.Callback):
   tfmot's `PruningSummaries` plots against `optimizer.iterations`, which each
   round resets): `sparsity/<layer>` (the fraction of the layer's prunable
   weights pruned), `weights_remaining` (the fraction of all prunable weights
-  alive) and `rounds_done`. They are written with `tf.summary` (no
-  `tensorboard` package needed) when training starts, at the end of each
-  epoch (or every `update_freq` steps) and when it ends.
+  alive) and `rounds_done`. They are written as TensorBoard scalars with
+  `tf.summary.write`, which needs no `tensorboard` package, when training
+  starts, at the end of each epoch (or every `update_freq` steps) and when it
+  ends.
 
   Args:
     log_dir: The directory of the event files (any file system TensorFlow
@@ -177,8 +182,8 @@ class LotterySummaries(keras.callbacks.Callback):
     if (step, rounds_done) == self._last_written:
       return
     self._last_written = (step, rounds_done)
+    values = {f'sparsity/{name}': sparsity for name, sparsity in rounds_lib.layer_sparsity(wrappers).items()}
+    values.update(weights_remaining=rounds_lib.weights_remaining(wrappers), rounds_done=rounds_done)
     with self._writer.as_default():
-      for name, sparsity in rounds_lib.layer_sparsity(wrappers).items():
-        tf.summary.scalar(f'sparsity/{name}', sparsity, step=step)
-      tf.summary.scalar('weights_remaining', rounds_lib.weights_remaining(wrappers), step=step)
-      tf.summary.scalar('rounds_done', rounds_done, step=step)
+      for tag, value in values.items():
+        tf.summary.write(tag, tf.constant(value, tf.float32), step=step, metadata=_SCALAR_METADATA)
