@@ -132,8 +132,9 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
   """Wraps a Keras layer for lottery-ticket pruning (a tfmot `PruneLowMagnitude`).
 
   Besides tfmot's mask variables, the wrapper keeps a snapshot of all the
-  layer's weights at the rewind point and the number of pruning rounds done,
-  all as layer weights, so they are saved and loaded with the model. Masks are
+  layer's weights at the rewind point, the number of pruning rounds done and
+  the model's training-step count (`step_offset`, see `steps_done`), all as
+  layer weights, so they are saved and loaded with the model. Masks are
   changed by `ltp_tfmot.run_lottery_round` (called by `UpdateLotteryStep` at
   the end of each round of the schedule), never during a training step.
 
@@ -162,11 +163,12 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
     **kwargs: Passed to tfmot's `PruneLowMagnitude`: `block_size` (e.g.
       (4, 1): masks of whole blocks of 2-D kernels, scores pooled per block
       with `block_pooling_type` 'AVG' or 'MAX'; other kernels are pruned
-      weight by weight) and Keras layer arguments.
+      weight by weight) and Keras layer arguments. tfmot's `sparsity_m_by_n`
+      is refused.
 
   Raises:
     ValueError: for an unknown criterion, scope or action, a bad rate or
-      rewind step, or a layer without a prunable weight.
+      rewind step, a layer without a prunable weight, or `sparsity_m_by_n`.
     TypeError: if `pruning_schedule` is not a `LotteryTicketSchedule`.
   """
 
