@@ -69,10 +69,11 @@ def steps_done(model, optimizer=None):
   A step is one optimizer step (one `fit` batch), however many times the step
   calls the model or a shared layer. The count is `step_offset +
   optimizer.iterations`, the offset being kept in the wrappers (so saved with
-  the model) and moved by `UpdateLotteryStep` whenever a round resets the
-  optimizer; it never goes below the count last recorded in `pruning_step`
-  (at each snapshot, round and epoch end), which is what a model loaded
-  without its optimizer's state resumes from.
+  the model) and moved by `run_lottery_round` when it resets the optimizer;
+  it never goes below the count last recorded in `pruning_step` (by
+  `UpdateLotteryStep` at the first batch, each round, each epoch end and the
+  end of `fit`), which is what a model loaded without its optimizer's state
+  resumes from.
 
   Args:
     model: A model, layer or list of layers holding `PruneLotteryTicket` wrappers.
