@@ -12,6 +12,7 @@ __version__ = '0.1.0'
 
 # Public name -> module that defines it.
 _EXPORTS = {
+    'LotterySummaries': 'callbacks',
     'UpdateLotteryStep': 'callbacks',
     'LotteryTicketPruner': 'compat',
     'PrunerCallback': 'compat',
@@ -36,6 +37,7 @@ _EXPORTS = {
     'reset_optimizer': 'rounds',
     'rewind_weights': 'rounds',
     'run_lottery_round': 'rounds',
+    'steps_done': 'rounds',
     'take_snapshot': 'rounds',
     'weights_remaining': 'rounds',
     'LotteryTicketSchedule': 'schedule',

@@ -1,21 +1,30 @@
-"""Keras callbacks that drive lottery-ticket schedules during `fit`."""
+"""Keras callbacks that drive lottery-ticket schedules during `fit` and log them."""
 
 from absl import logging
+import tensorflow as tf
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_callbacks
+import tf_keras as keras
 
 from ltp_tfmot import rounds as rounds_lib
 from ltp_tfmot import wrapper as wrapper_lib
+
+# What tf.summary.scalar attaches (it needs the tensorboard package; tf.summary.write does not).
+_SCALAR_METADATA = tf.compat.v1.SummaryMetadata(
+    plugin_data=tf.compat.v1.SummaryMetadata.PluginData(plugin_name='scalars'))
 
 
 class UpdateLotteryStep(pruning_callbacks.UpdatePruningStep):
   """Runs the lottery-ticket schedule during `fit` (tfmot's `UpdatePruningStep` role).
 
-  It keeps tfmot's pruning step, takes the rewind snapshot once `rewind_step`
-  training steps are done (0: before the first step), ends each round of the
-  `LotteryTicketSchedule` with `run_lottery_round` (prune, rewind, reset the
-  optimizer), and applies the masks when training ends so that a stripped
-  model is exactly as sparse as its masks. Snapshot and round count live in
-  the wrappers, so a saved model resumes where it stopped.
+  It counts the model's training steps (optimizer steps, however often a step
+  calls a shared layer; see `steps_done`), takes the rewind snapshot once
+  `rewind_step` training steps are done (0: before the first step), ends each
+  round of the `LotteryTicketSchedule` with `run_lottery_round` (prune,
+  rewind, reset the optimizer), and applies the masks when training ends so
+  that a stripped model is exactly as sparse as its masks. Snapshot, round
+  count and step count live in the wrappers, so a saved model resumes where it
+  stopped. They are read at the first batch, after every callback's
+  `on_train_begin`, so `BackupAndRestore` may come before or after it.
 
   Raises:
     ValueError: at the start of training, if the model has no lottery wrapper,
@@ -34,6 +43,7 @@ class UpdateLotteryStep(pruning_callbacks.UpdatePruningStep):
     # The callback reads no logs: spare Keras converting them to NumPy after every batch.
     self._supports_tf_logs = True
     self.wrappers = []
+    self._started = False
 
   def on_train_begin(self, logs=None):
     self.wrappers = rounds_lib.lottery_wrappers(self.model)
@@ -48,6 +58,16 @@ class UpdateLotteryStep(pruning_callbacks.UpdatePruningStep):
     self.rewind_step = rewind_steps.pop()
     wrapper_lib.check_rewind_before_first_round(self.rewind_step, self.schedule)
     super().on_train_begin(logs)
+    # State is read at the first batch: a callback after this one may still
+    # restore the model in its on_train_begin (BackupAndRestore does).
+    self._started = False
+
+  def on_train_batch_begin(self, batch, logs=None):
+    if self._started:
+      return
+    self._started = True
+    self._optimizer = self.model.optimizer
+    self._offset = rounds_lib.count_steps_with(self.wrappers, self._optimizer)
     self._has_snapshot = self.wrappers[0].has_snapshot
     self._rounds_done = int(self.wrappers[0].rounds_done.numpy())
     self._on_steps_done()
@@ -55,18 +75,115 @@ class UpdateLotteryStep(pruning_callbacks.UpdatePruningStep):
   def on_train_batch_end(self, batch, logs=None):
     self._on_steps_done()
 
+  def on_epoch_end(self, epoch, logs=None):
+    super().on_epoch_end(epoch, logs)
+    self._record_steps()
+
   def on_train_end(self, logs=None):
+    self._record_steps()
     rounds_lib.apply_masks(self.model)
+
+  def _steps_done(self):
+    return self._offset + int(self._optimizer.iterations.numpy())
+
+  def _record_steps(self):
+    # pruning_step is what a model loaded without its optimizer's state resumes from.
+    if self._started:
+      rounds_lib.count_steps_with(self.wrappers, self._optimizer, self._steps_done())
 
   def _on_steps_done(self):
     if self._has_snapshot and self._rounds_done >= (self.schedule.rounds or 0):
       return  # nothing left to do: skip even reading the step
-    steps_done = int(self.wrappers[0].pruning_step.numpy())
+    steps_done = self._steps_done()
     if steps_done >= self.rewind_step and not self._has_snapshot:
-      rounds_lib.take_snapshot(self.model, step=steps_done)
+      rounds_lib.take_snapshot(self.wrappers, step=steps_done)
       self._has_snapshot = True
     while self._rounds_done < self.schedule.rounds_due(steps_done):
-      rounds_lib.run_lottery_round(self.model, self.model.optimizer)
+      rounds_lib.run_lottery_round(self.model, self._optimizer)
       self._rounds_done += 1
+      # The round reset optimizer.iterations and moved the offset, so that the count goes on from steps_done.
+      self._offset = steps_done - int(self._optimizer.iterations.numpy())
       logging.info('Lottery round ended at step %d; weights remaining %.2f%%', steps_done,
                    100 * rounds_lib.weights_remaining(self.model))
+
+
+class LotterySummaries(keras.callbacks.Callback):
+  """Writes lottery-ticket summaries for TensorBoard during `fit`, against the training step.
+
+  Each summary is a scalar at the model's training step (see `steps_done`;
+  tfmot's `PruningSummaries` plots against `optimizer.iterations`, which each
+  round resets): `sparsity/<layer>` (the fraction of the layer's prunable
+  weights pruned), `weights_remaining` (the fraction of all prunable weights
+  alive) and `rounds_done`. They are written as TensorBoard scalars with
+  `tf.summary.write`, which needs no `tensorboard` package, when training
+  starts, at the end of each epoch (or every `update_freq` steps) and when it
+  ends.
+
+  Args:
+    log_dir: The directory of the event files (any file system TensorFlow
+      knows).
+    update_freq: 'epoch', or a number of training steps between summaries.
+
+  Raises:
+    ValueError: for an empty `log_dir` or a bad `update_freq`.
+
+  Example:
+
+  ```python
+  model.fit(x, y, epochs=10, callbacks=[ltp_tfmot.UpdateLotteryStep(), ltp_tfmot.LotterySummaries('logs')])
+  ```
+  """
+
+  def __init__(self, log_dir, update_freq='epoch'):
+    super().__init__()
+    if not isinstance(log_dir, str) or not log_dir:
+      raise ValueError(f'log_dir must be a non-empty string, got {log_dir!r}')
+    if update_freq != 'epoch' and (isinstance(update_freq, bool) or not isinstance(update_freq, int)
+                                   or update_freq < 1):
+      raise ValueError(f"update_freq must be 'epoch' or an integer >= 1 (training steps), got {update_freq!r}")
+    self.log_dir = log_dir
+    self.update_freq = update_freq
+    self._writer = None
+    self._started = False
+    self._supports_tf_logs = True  # it reads no logs
+
+  def on_train_begin(self, logs=None):
+    rounds_lib.built_lottery_wrappers(self.model)
+    if self._writer is None:
+      self._writer = tf.summary.create_file_writer(self.log_dir)
+    self._started = False
+    self._last_step = self._last_written = None
+
+  def on_train_batch_begin(self, batch, logs=None):
+    if not self._started:
+      self._started = True  # after every on_train_begin: the state of a restored model
+      self._write()
+
+  def on_train_batch_end(self, batch, logs=None):
+    if self.update_freq != 'epoch':
+      step = rounds_lib.steps_done(self.model)
+      if step - self._last_step >= self.update_freq:
+        self._write(step)
+
+  def on_epoch_end(self, epoch, logs=None):
+    if self.update_freq == 'epoch':
+      self._write()
+
+  def on_train_end(self, logs=None):
+    if self._started:
+      self._write()
+      self._writer.flush()
+
+  def _write(self, step=None):
+    step = rounds_lib.steps_done(self.model) if step is None else step
+    wrappers = rounds_lib.built_lottery_wrappers(self.model)
+    rounds_done = int(wrappers[0].rounds_done.numpy())
+    self._last_step = step
+    if (step, rounds_done) == self._last_written:
+      return
+    self._last_written = (step, rounds_done)
+    values = {f'sparsity/{name}': sparsity for name, sparsity in rounds_lib.layer_sparsity(wrappers).items()}
+    values.update(weights_remaining=rounds_lib.weights_remaining(wrappers), rounds_done=rounds_done)
+    with self._writer.as_default():
+      for tag, value in values.items():
+        tf.summary.write(tag, tf.constant(value, tf.float32), step=step, metadata=_SCALAR_METADATA)

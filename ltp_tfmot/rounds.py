@@ -72,12 +72,75 @@ def _draw_seed(w, positions, purpose, weight, round_number):
   return _derived_seed(w.seed, purpose, positions[id(w)], index, round_number)
 
 
+def _model_optimizer(model, optimizer):
+  if optimizer is None and isinstance(model, keras.Model):
+    optimizer = getattr(model, 'optimizer', None)
+  return optimizer
+
+
+def steps_done(model, optimizer=None):
+  """The training steps a wrapped model has taken, as its schedule counts them.
+
+  A step is one optimizer step (one `fit` batch), however many times the step
+  calls the model or a shared layer. The count is `step_offset +
+  optimizer.iterations`, the offset being kept in the wrappers (so saved with
+  the model) and moved by `run_lottery_round` when it resets the optimizer;
+  it never goes below the count last recorded in `pruning_step` (by
+  `UpdateLotteryStep` at the first batch, each round, each epoch end and the
+  end of `fit`), which is what a model loaded without its optimizer's state
+  resumes from.
+
+  Args:
+    model: A model, layer or list of layers holding `PruneLotteryTicket` wrappers.
+    optimizer: The optimizer that trains it; defaults to `model.optimizer` if any.
+
+  Returns:
+    The number of training steps, an int >= 0.
+
+  Raises:
+    ValueError: for a model without built lottery wrappers.
+  """
+  first = built_lottery_wrappers(model)[0]
+  optimizer = _model_optimizer(model, optimizer)
+  recorded = max(int(first.pruning_step.numpy()), 0)
+  offset = int(first.step_offset.numpy())
+  if offset == wrapper_lib.NOT_COUNTING or optimizer is None:
+    return recorded
+  return max(recorded, offset + int(optimizer.iterations.numpy()))
+
+
+def count_steps_with(model, optimizer, steps=None):
+  """Makes the model's step count continue from `steps` with the optimizer's iterations.
+
+  Call it after changing `optimizer.iterations` (a round's reset does) or
+  after changing optimizers. `UpdateLotteryStep` does, and records the count
+  in `pruning_step`.
+
+  Args:
+    model: A model, layer or list of layers holding `PruneLotteryTicket` wrappers.
+    optimizer: The optimizer whose steps are counted from now on.
+    steps: The steps done now (default: `steps_done(model, optimizer)`).
+
+  Returns:
+    The offset: steps done = offset + `optimizer.iterations`.
+  """
+  wrappers = built_lottery_wrappers(model)
+  if steps is None:
+    steps = steps_done(wrappers, optimizer)
+  offset = steps - int(optimizer.iterations.numpy())
+  for w in wrappers:
+    w.step_offset.assign(offset)
+    w.pruning_step.assign(steps)
+  return offset
+
+
 def take_snapshot(model, step=0):
   """Records the current weights of every wrapped layer as the rewind point.
 
-  A model that has not trained yet also starts counting its training steps
-  (from 0), as `UpdateLotteryStep` would at the start of `fit`, so that a
-  custom training loop can call it with `training=True` without that callback.
+  A model whose steps are not counted yet starts counting them (as
+  `optimizer.iterations`), as `UpdateLotteryStep` would at the start of
+  `fit`, so that a custom training loop can call it with `training=True`
+  without that callback.
 
   Args:
     model: A model, layer or list of layers holding `PruneLotteryTicket` wrappers.
@@ -99,8 +162,9 @@ def take_snapshot(model, step=0):
     for snapshot, weight in zip(w.snapshots, w.layer.weights):
       snapshot.assign(weight)
     w.snapshot_step.assign(step)
-    if int(w.pruning_step.numpy()) < 0:
-      w.pruning_step.assign(0)
+    if int(w.step_offset.numpy()) == wrapper_lib.NOT_COUNTING:
+      w.step_offset.assign(0)
+      w.pruning_step.assign(max(int(w.pruning_step.numpy()), 0))
   logging.info('Took the rewind snapshot at step %d.', step)
 
 
@@ -356,6 +420,8 @@ def reset_optimizer(optimizer):
 def run_lottery_round(model, optimizer=None):
   """One round boundary: prune by the criterion, rewind, reset the optimizer.
 
+  The model's step count (`steps_done`) goes on through the optimizer's reset.
+
   Args:
     model: A model, layer or list of layers holding `PruneLotteryTicket` wrappers.
     optimizer: The optimizer to reset; defaults to `model.optimizer` if any.
@@ -389,10 +455,13 @@ def run_lottery_round(model, optimizer=None):
     optimizer = getattr(model, 'optimizer', None)
   if optimizer is not None:
     _optimizer_variables(optimizer)
+  steps = steps_done(wrappers, optimizer)
   sparsity = compute_next_masks(wrappers)
   rewind_weights(wrappers)
   if optimizer is not None:
     reset_optimizer(optimizer)
+    if int(wrappers[0].step_offset.numpy()) != wrapper_lib.NOT_COUNTING:
+      count_steps_with(wrappers, optimizer, steps)  # the reset zeroed optimizer.iterations, not the steps done
   return sparsity
 
 

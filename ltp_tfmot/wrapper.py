@@ -10,6 +10,7 @@ from tensorflow_model_optimization.python.core.sparsity.keras import prune_regis
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_impl
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
 import tf_keras as keras
+from tf_keras.src.mixed_precision import autocast_variable
 
 from ltp_tfmot import criteria as criteria_lib
 from ltp_tfmot import schedule as schedule_lib
@@ -19,6 +20,8 @@ SCOPES = ('layer', 'global')
 MASK_0_ACTIONS = ('zero', 'freeze')
 MASK_1_ACTIONS = ('rewind', 'reinit', 'reshuffle', 'signed_constant')
 NO_SNAPSHOT = -1
+# `step_offset` before the model's training steps are counted: neither UpdateLotteryStep nor take_snapshot ran.
+NOT_COUNTING = -2**63
 
 
 def check_choice(value, name, choices):
@@ -187,13 +190,16 @@ class _LotteryPruning(pruning_impl.Pruning):
     pass
 
   def masked_values(self):
-    """(masked value, weight variable) for each prunable weight."""
+    """(masked value, weight variable) for each prunable weight, in the variables' own dtype."""
     pairs = []
-    for (weight, mask, _), snapshot in zip(self._pruning_vars, self._snapshots):
-      value = weight * mask
-      if self._freeze:
-        value += snapshot * (1 - mask)
-      pairs.append((tf.cast(value, weight.dtype), weight))
+    # Under a mixed-precision policy the layer's call reads variables cast to
+    # float16/bfloat16; masking in that dtype would round the float32 weights.
+    with autocast_variable.enable_auto_cast_variables(None):
+      for (weight, mask, _), snapshot in zip(self._pruning_vars, self._snapshots):
+        value = weight * mask
+        if self._freeze:
+          value += snapshot * (1 - mask)
+        pairs.append((tf.cast(value, weight.dtype), weight))
     return pairs
 
   def _weight_assign_objs(self):
@@ -219,8 +225,9 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
   """Wraps a Keras layer for lottery-ticket pruning (a tfmot `PruneLowMagnitude`).
 
   Besides tfmot's mask variables, the wrapper keeps a snapshot of all the
-  layer's weights at the rewind point and the number of pruning rounds done,
-  all as layer weights, so they are saved and loaded with the model (h5,
+  layer's weights at the rewind point, the number of pruning rounds done and
+  the model's training-step count (`step_offset`, see `steps_done`), all as
+  layer weights, so they are saved and loaded with the model (h5,
   SavedModel, .keras). They are named after the weight they belong to (see
   `variable_suffixes`): `snapshot_kernel`, `mask_recurrent_kernel`; a layer
   with one prunable weight keeps tfmot's `mask` and `threshold`. Masks are
@@ -258,18 +265,21 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
     **kwargs: Passed to tfmot's `PruneLowMagnitude`: `block_size` (e.g.
       (4, 1): masks of whole blocks of 2-D kernels, scores pooled per block
       with `block_pooling_type` 'AVG' or 'MAX'; other kernels are pruned
-      weight by weight) and Keras layer arguments.
+      weight by weight) and Keras layer arguments. tfmot's `sparsity_m_by_n`
+      is refused.
 
   Raises:
     ValueError: for an unknown criterion, scope or action, a bad rate,
-      rewind step or position, or a layer without a prunable weight; when
-      built, for a MultiHeadAttention wrapped before its first call.
+      rewind step or position, a layer without a prunable weight, or
+      `sparsity_m_by_n`; when built, for a MultiHeadAttention wrapped before
+      its first call.
     TypeError: if `pruning_schedule` is not a `LotteryTicketSchedule`.
   """
 
   _PRUNE_CALLBACK_ERROR_MSG = (
       'PruneLotteryTicket wrappers need the UpdateLotteryStep callback during training: '
-      'model.fit(..., callbacks=[ltp_tfmot.UpdateLotteryStep()])')
+      'model.fit(..., callbacks=[ltp_tfmot.UpdateLotteryStep()]); tfmot\'s UpdatePruningStep runs no lottery '
+      'round, so it is not enough. In a custom training loop, call ltp_tfmot.take_snapshot(model) first.')
 
   def __init__(self,
                layer,
@@ -306,6 +316,11 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
     check_rewind_before_first_round(self.rewind_step, pruning_schedule)
     self.seed = check_seed(seed)
     self.position = check_position(position)
+    if kwargs.get('sparsity_m_by_n') is not None:
+      raise ValueError(f'sparsity_m_by_n={kwargs["sparsity_m_by_n"]!r} is not supported by lottery-ticket pruning, '
+                       'whose rounds prune a rate of the weights still alive: use block_size for structured '
+                       'tickets, or tfmot.sparsity.keras.prune_low_magnitude(..., sparsity_m_by_n=(2, 4)) for '
+                       'M-by-N sparsity')
     if (isinstance(layer, (keras.layers.DepthwiseConv2D, keras.layers.Bidirectional))
         and not hasattr(layer, 'get_prunable_weights')):
       # tfmot's registry lists DepthwiseConv2D with no prunable weight, and does not know Bidirectional.
@@ -342,7 +357,7 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
             'snapshot_' + names[weight.ref()],
             shape=weight.shape,
             initializer='zeros',
-            dtype=weight.dtype,
+            dtype=getattr(weight, 'true_dtype', weight.dtype),  # float32 under a mixed-precision policy
             trainable=False,
             aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
         ) for weight in self.layer.weights
@@ -353,6 +368,11 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
     self.rounds_done = self.add_weight(
         'rounds_done', shape=[], initializer='zeros', dtype=tf.int64, trainable=False,
         aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+    # The model's training steps are step_offset + optimizer.iterations (see rounds.steps_done), the
+    # same in every wrapper; pruning_step holds the count as last recorded.
+    self.step_offset = self.add_weight(
+        'step_offset', shape=[], initializer=keras.initializers.Constant(NOT_COUNTING), dtype=tf.int64,
+        trainable=False, aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
     refs = [weight.ref() for weight in self.layer.weights]
     self.prunable_snapshots = [self.snapshots[refs.index(weight.ref())] for weight in self.prunable_weights]
     self.pruning_obj = _LotteryPruning(
@@ -365,10 +385,13 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
         block_pooling_type=self.block_pooling_type)
 
   def call(self, inputs, training=None, **kwargs):
-    """Applies the masks, then the wrapped layer; a training call counts one step.
+    """Applies the masks, then the wrapped layer.
 
-    Unlike tfmot's, it evaluates no pruning schedule per step: lottery masks
-    change only at round boundaries, outside the training step.
+    Unlike tfmot's, it evaluates no pruning schedule and counts no step:
+    lottery masks change only at round boundaries, outside the training step,
+    and the model's training steps are its optimizer's steps (counted by
+    `UpdateLotteryStep`), however often a step calls the layer. A training
+    call only checks that the steps are counted.
 
     Args:
       inputs: The wrapped layer's inputs.
@@ -381,19 +404,19 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
     """
     if training is None:
       training = keras.backend.learning_phase()
-    self.add_update(tfmot_utils.smart_cond(training, self._count_step, lambda: tf.no_op('no_update')))
+    self.add_update(tfmot_utils.smart_cond(training, self._check_steps_counted, lambda: tf.no_op('no_update')))
     self.add_update(self.pruning_obj.weight_mask_op())
     if 'training' in inspect.getfullargspec(self.layer.call).args:
       return self.layer.call(inputs, training=training, **kwargs)
     return self.layer.call(inputs, **kwargs)
 
-  def _count_step(self):
-    # UpdateLotteryStep moves the step from -1 to 0 when training begins, so
-    # a step that counts to 0 means it is missing. A plain Assert on a string
-    # message costs a handful of ops per step; tfmot's `assert_greater_equal`
-    # builds a guarded cond of about 25.
-    step = self.pruning_step.assign_add(1)
-    with tf.control_dependencies([tf.debugging.Assert(step >= 1, [self._PRUNE_CALLBACK_ERROR_MSG])]):
+  def _check_steps_counted(self):
+    # UpdateLotteryStep (or take_snapshot) starts the step count. tfmot's
+    # UpdatePruningStep sets only pruning_step, so alone it fails here. A plain
+    # Assert on a string message costs a handful of ops per step; tfmot's
+    # `assert_greater_equal` builds a guarded cond of about 25.
+    counted = self.step_offset > NOT_COUNTING
+    with tf.control_dependencies([tf.debugging.Assert(counted, [self._PRUNE_CALLBACK_ERROR_MSG])]):
       return tf.no_op('update')
 
   def block_shape(self, index):

@@ -282,6 +282,12 @@ WRAPPER_CASES = [
           ValueError, r'rewind_step must be an integer >= 0 .*got -1'),
     _case('wrapper_float_seed', lambda e: ltp_tfmot.PruneLotteryTicket(keras.layers.Dense(2), seed=1.5),
           ValueError, r'seed must be an integer, got 1\.5'),
+    _case('wrapper_m_by_n', lambda e: ltp_tfmot.PruneLotteryTicket(keras.layers.Dense(2), sparsity_m_by_n=(2, 4)),
+          ValueError, r'sparsity_m_by_n=\(2, 4\) is not supported by lottery-ticket pruning.*block_size'),
+    _case('summaries_empty_log_dir', lambda e: ltp_tfmot.LotterySummaries(''), ValueError,
+          r'log_dir must be a non-empty string'),
+    _case('summaries_bad_update_freq', lambda e: ltp_tfmot.LotterySummaries('logs', update_freq=0), ValueError,
+          r"update_freq must be 'epoch' or an integer >= 1 \(training steps\), got 0"),
 ]
 
 PRUNE_CASES = [

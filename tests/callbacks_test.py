@@ -1,8 +1,13 @@
-"""Tests for UpdateLotteryStep driving a LotteryTicketSchedule through fit."""
+"""Tests for UpdateLotteryStep driving a LotteryTicketSchedule through fit, and for LotterySummaries."""
+
+import glob
+import os
 
 from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
+import tensorflow_model_optimization as tfmot
+import tf_keras as keras
 
 import ltp_tfmot
 from tests import fixtures
@@ -16,6 +21,65 @@ def _fit(model, steps, batch_size=16, **kwargs):
 
 def _wrapped(schedule, **kwargs):
   return fixtures.compile_for_training(ltp_tfmot.prune_lottery_ticket(fixtures.mlp(), schedule, **kwargs))
+
+
+def _shared_layer_model(shared_first):
+  """Dense 'shared' applied twice beside Dense 'side'; `shared_first` puts it first in model.layers.
+
+  Both orders compute the same function: identity layers after a branch only
+  put its Dense deeper in the graph, hence earlier in `model.layers`.
+  """
+  init = lambda offset: keras.initializers.GlorotUniform(seed=offset)
+  inputs = keras.Input((8,))
+  shared = keras.layers.Dense(8, activation='tanh', kernel_initializer=init(0), name='shared')
+  side = keras.layers.Dense(8, activation='tanh', kernel_initializer=init(1), name='side')
+  a, b = shared(shared(inputs)), side(inputs)
+  for _ in range(2):
+    if shared_first:
+      a = keras.layers.Activation('linear')(a)
+    else:
+      b = keras.layers.Activation('linear')(b)
+  outputs = keras.layers.Dense(4, kernel_initializer=init(2), name='output')(keras.layers.Concatenate()([a, b]))
+  return keras.Model(inputs, outputs)
+
+
+class _Trace(keras.callbacks.Callback):
+  """Records (steps done, rounds done, snapshot step) after every batch, and the weights after `weights_at` steps."""
+
+  def __init__(self, weights_at=None):
+    super().__init__()
+    self.weights_at = weights_at
+    self.states, self.weights = [], None
+
+  def on_train_batch_end(self, batch, logs=None):
+    first = ltp_tfmot.lottery_wrappers(self.model)[0]
+    steps = ltp_tfmot.steps_done(self.model)
+    self.states.append((steps, int(first.rounds_done.numpy()), int(first.snapshot_step.numpy())))
+    if steps == self.weights_at:
+      self.weights = {w.layer.name: w.layer.kernel.numpy() for w in ltp_tfmot.lottery_wrappers(self.model)}
+
+
+class _Preempt(keras.callbacks.Callback):
+  """Raises at the start of the `at`-th batch of a fit (counted from 1), as a preemption would stop the job."""
+
+  def __init__(self, at):
+    super().__init__()
+    self.at, self.batches = at, 0
+
+  def on_train_batch_begin(self, batch, logs=None):
+    self.batches += 1
+    if self.batches == self.at:
+      raise RuntimeError('preempted')
+
+
+def _events(log_dir):
+  """{tag: [(step, value), ...]} from the event files under `log_dir`."""
+  events = {}
+  for path in sorted(glob.glob(os.path.join(log_dir, 'events.out.tfevents.*'))):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      for value in event.summary.value:
+        events.setdefault(value.tag, []).append((event.step, float(tf.make_ndarray(value.tensor))))
+  return events
 
 
 class UpdateLotteryStepTest(tf.test.TestCase, parameterized.TestCase):
@@ -111,6 +175,104 @@ class UpdateLotteryStepTest(tf.test.TestCase, parameterized.TestCase):
     model = _wrapped(schedule, scope='global', criterion='magnitude_increase')
     _fit(model, steps=3)
     self.assertEqual(ltp_tfmot.weights_remaining(model), 184 / 368)
+
+
+  def test_tfmot_update_pruning_step_alone_is_refused_naming_update_lottery_step(self):
+    model = _wrapped(ltp_tfmot.LotteryTicketSchedule(rate=0.5, round_steps=2, rounds=1))
+    x, y = fixtures.classification_data()
+    with self.assertRaisesRegex(tf.errors.InvalidArgumentError, "UpdateLotteryStep.*UpdatePruningStep runs no"):
+      model.fit(x, y, verbose=0, callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
+
+  def test_steps_per_execution_counts_every_step_and_ends_rounds_at_an_execution_end(self):
+    schedule = ltp_tfmot.LotteryTicketSchedule(rate=0.5, round_steps=4, rounds=1)
+    model = ltp_tfmot.prune_lottery_ticket(fixtures.mlp(), schedule)
+    model.compile(keras.optimizers.Adam(0.01), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  steps_per_execution=3)
+    trace = _Trace()
+    _fit_with(model, 9, [ltp_tfmot.UpdateLotteryStep(), trace])
+    self.assertEqual(trace.states, [(3, 0, 0), (6, 1, 0), (9, 1, 0)])
+
+
+def _fit_with(model, steps, callbacks, epochs=1):
+  x, y = fixtures.classification_data(n=steps * 16)
+  model.fit(x, y, batch_size=16, epochs=epochs, shuffle=False, verbose=0, callbacks=callbacks)
+
+
+class SharedLayerTest(tf.test.TestCase):
+
+  def test_rounds_and_rewind_point_count_optimizer_steps_whatever_the_layer_order(self):
+    masks = []
+    for shared_first in (True, False):
+      schedule = ltp_tfmot.LotteryTicketSchedule(rate=0.5, round_steps=4, rounds=2)
+      model = fixtures.compile_for_training(
+          ltp_tfmot.prune_lottery_ticket(_shared_layer_model(shared_first), schedule, rewind_step=2))
+      self.assertEqual(model.layers[1].name == 'prune_lottery_ticket_shared', shared_first)
+      trace = _Trace(weights_at=2)
+      _fit_with(model, 10, [ltp_tfmot.UpdateLotteryStep(), trace])
+      self.assertEqual(trace.states, [(1, 0, -1)] + [(step, step // 4 if step < 12 else 2, 2) for step in range(2, 11)])
+      for w in ltp_tfmot.lottery_wrappers(model):
+        self.assertEqual(int(w.pruning_step.numpy()), 10)
+        self.assertAllEqual(w.snapshots[0], trace.weights[w.layer.name])
+      masks.append(fixtures.masks_of(model))
+    for name, mask in masks[0].items():
+      self.assertAllEqual(mask, masks[1][name], name)
+
+
+class BackupAndRestoreTest(tf.test.TestCase, parameterized.TestCase):
+
+  def _model(self):
+    schedule = ltp_tfmot.LotteryTicketSchedule(rate=0.5, round_steps=4, rounds=3)
+    return _wrapped(schedule, rewind_step=2)
+
+  @parameterized.named_parameters(('lottery_step_first', True), ('backup_first', False))
+  def test_preempted_run_resumes_to_the_uninterrupted_ticket(self, lottery_step_first):
+    reference = self._model()
+    _fit_with(reference, 4, [ltp_tfmot.UpdateLotteryStep()], epochs=4)
+
+    backup_dir = os.path.join(self.get_temp_dir(), f'backup_{lottery_step_first}')
+
+    def callbacks(extra):
+      ordered = [ltp_tfmot.UpdateLotteryStep(), keras.callbacks.BackupAndRestore(backup_dir)]
+      return (ordered if lottery_step_first else ordered[::-1]) + extra
+
+    preempted = self._model()
+    with self.assertRaisesRegex(RuntimeError, 'preempted'):
+      _fit_with(preempted, 4, callbacks([_Preempt(at=10)]), epochs=4)  # in round 3; backup after step 8
+    self.assertEqual(int(preempted.layers[0].rounds_done.numpy()), 2)
+
+    resumed = self._model()  # a new process: the model as built, restored by BackupAndRestore
+    _fit_with(resumed, 4, callbacks([]), epochs=4)
+    self.assertEqual(ltp_tfmot.weights_remaining(resumed), 0.125)
+    for want, got in zip(reference.layers, resumed.layers):
+      self.assertEqual(int(got.rounds_done.numpy()), 3)
+      self.assertEqual(int(got.snapshot_step.numpy()), 2)
+      self.assertAllEqual(got.snapshots[0], want.snapshots[0])
+      self.assertAllEqual(got.pruning_vars[0][1], want.pruning_vars[0][1])
+    self.assertEqual(ltp_tfmot.steps_done(resumed), 16)
+
+
+class LotterySummariesTest(tf.test.TestCase):
+
+  def test_summaries_follow_the_pruning_step_through_rounds(self):
+    log_dir = os.path.join(self.get_temp_dir(), 'summaries')
+    model = _wrapped(ltp_tfmot.LotteryTicketSchedule(rate=0.5, round_steps=4, rounds=2), layer_rates={'output': 0.25})
+    _fit_with(model, 4, [ltp_tfmot.UpdateLotteryStep(), ltp_tfmot.LotterySummaries(log_dir)], epochs=3)
+    events = _events(log_dir)
+    want = {
+        'rounds_done': [0, 1, 2, 2],
+        'weights_remaining': [1.0, 196 / 368, 107 / 368, 107 / 368],
+        'sparsity/hidden1': [0.0, 0.5, 0.75, 0.75],
+        'sparsity/output': [0.0, 0.25, 0.4375, 0.4375],
+    }
+    for tag, values in want.items():
+      self.assertEqual([step for step, _ in events[tag]], [0, 4, 8, 12], tag)
+      self.assertAllClose([value for _, value in events[tag]], values, rtol=1e-6, msg=tag)
+
+  def test_summaries_every_few_steps(self):
+    log_dir = os.path.join(self.get_temp_dir(), 'every_3')
+    model = _wrapped(ltp_tfmot.LotteryTicketSchedule(rate=0.5, round_steps=4, rounds=1))
+    _fit_with(model, 8, [ltp_tfmot.LotterySummaries(log_dir, update_freq=3), ltp_tfmot.UpdateLotteryStep()])
+    self.assertEqual(_events(log_dir)['rounds_done'], [(0, 0), (3, 0), (6, 1), (8, 1)])
 
 
 if __name__ == '__main__':

@@ -143,14 +143,17 @@ class PruneLotteryTicketCallTest(tf.test.TestCase, parameterized.TestCase):
     for want, got in zip(before, model.weights):
       self.assertAllEqual(want, got)
 
-  def test_training_tensor_counts_only_training_calls(self):
-    model, x, _ = self._trained(steps=2)
+  def test_training_tensor_checks_the_step_count_only_in_training_calls(self):
+    model = ltp_tfmot.prune_lottery_ticket(fixtures.mlp(), ltp_tfmot.LotteryTicketSchedule(rate=0.5))
+    x, _ = fixtures.classification_data(n=4)
     call = tf.function(lambda training: model(x, training=training),
                        input_signature=[tf.TensorSpec([], tf.bool)])
     call(tf.constant(False))
-    self.assertEqual(_steps(model), [2, 2, 2])
+    with self.assertRaisesRegex(tf.errors.InvalidArgumentError, 'UpdateLotteryStep'):
+      call(tf.constant(True))
+    ltp_tfmot.take_snapshot(model)
     call(tf.constant(True))
-    self.assertEqual(_steps(model), [3, 3, 3])
+    self.assertEqual(_steps(model), [0, 0, 0])  # a call is not a step: the optimizer's steps are
 
   def test_every_call_applies_the_masks(self):
     model, x, _ = self._trained(steps=1)
@@ -167,7 +170,7 @@ class PruneLotteryTicketCallTest(tf.test.TestCase, parameterized.TestCase):
   def test_training_flag_reaches_the_wrapped_layer(self, training):
     wrapper = ltp_tfmot.prune_lottery_ticket(_DropoutDense(8, kernel_initializer=keras.initializers.Ones()))
     wrapper.build((None, 4))
-    wrapper.pruning_step.assign(0)
+    ltp_tfmot.take_snapshot(wrapper)
     outputs = wrapper(tf.ones((2, 4)), training=training).numpy()
     if training:
       self.assertAllInSet(outputs, [0.0, 8.0])

@@ -100,6 +100,27 @@ class SerializationTest(tf.test.TestCase, parameterized.TestCase):
     for name, mask in fixtures.masks_of(loaded).items():
       self.assertAllEqual(mask, before[name])
 
+  @parameterized.named_parameters(
+      ('h5', 'resume.h5', False), ('keras', 'resume.keras', False), ('saved_model', 'resume_saved_model', False),
+      ('h5_new_optimizer', 'resume_new.h5', True))
+  def test_resumed_model_counts_on_from_the_saved_step(self, filename, new_optimizer):
+    schedule = ltp_tfmot.LotteryTicketSchedule(rate=0.5, round_steps=4, rounds=2)
+    model = fixtures.compile_for_training(ltp_tfmot.prune_lottery_ticket(fixtures.mlp(), schedule))
+    x, y = fixtures.classification_data(n=6 * 16)
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[ltp_tfmot.UpdateLotteryStep()])
+    self.assertEqual(ltp_tfmot.steps_done(model), 6)  # the round at step 4 reset optimizer.iterations to 0
+    path = os.path.join(self.get_temp_dir(), filename)
+    model.save(path)
+    with ltp_tfmot.prune_scope():
+      loaded = keras.models.load_model(path)
+    if new_optimizer:
+      fixtures.compile_for_training(loaded)
+    rounds = []
+    record = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: rounds.append(
+        (ltp_tfmot.steps_done(loaded), int(loaded.layers[0].rounds_done.numpy()))))
+    loaded.fit(x[:32], y[:32], batch_size=16, epochs=1, verbose=0, callbacks=[ltp_tfmot.UpdateLotteryStep(), record])
+    self.assertEqual(rounds, [(7, 1), (8, 2)])
+
   def test_strip_pruning_gives_plain_layers_same_sparsity_and_outputs(self):
     model, x = _trained_ticket()
     expected = model(x)
