@@ -1049,7 +1049,16 @@ def _prunable_weights(layer):
   the model's own layer is not modified.
   """
   if isinstance(layer, quantize_wrapper.QuantizeWrapper):
-    layer = layer.layer
+    # The wrapper replaces its layer's weight attributes by quantized tensors when it traces: take the
+    # variables of the layer's prunable weights by attribute name (tfmot's registry, or the depthwise kernel).
+    inner = layer.layer
+    if isinstance(inner, keras.layers.DepthwiseConv2D):
+      names = {'depthwise_kernel'}
+    elif inner.__class__ in prune_registry.PruneRegistry._LAYERS_WEIGHTS_MAP:  # pylint: disable=protected-access
+      names = set(prune_registry.PruneRegistry._weight_names(inner))  # pylint: disable=protected-access
+    else:
+      names = set()
+    return [w for w in layer.weights if wrapper_lib._short_name(w) in names]  # pylint: disable=protected-access
   if isinstance(layer, keras.layers.DepthwiseConv2D) and not hasattr(layer, 'get_prunable_weights'):
     return [layer.depthwise_kernel]
   if hasattr(layer, 'get_prunable_weights'):
