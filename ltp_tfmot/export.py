@@ -2,48 +2,81 @@
 
 `export_tflite` re-applies the masks, strips the wrappers, converts with
 TFLite's sparsity optimisation (`tf.lite.Optimize.EXPERIMENTAL_SPARSITY`, plus
-`DEFAULT` when quantizing), checks that the flatbuffer loads and matches the
-Keras model with the `ai-edge-litert` interpreter, and only then writes it
-(atomically: a temporary file in the target directory, loaded once more, then
-`os.replace`). It returns an `ExportReport`.
+`DEFAULT` when quantizing), runs the flatbuffer with the `ai-edge-litert`
+interpreter under each op resolver and compares its outputs with the Keras
+model's, and only writes a file that passed (atomically: a temporary file in
+the target directory, loaded once more, then `os.replace`). It returns an
+`ExportReport`.
+
+The output check is a gate, not a statistic. Under each resolver ('AUTO', the
+default with the XNNPACK delegate, and 'BUILTIN_WITHOUT_DEFAULT_DELEGATES')
+the file passes if it loads, every output is finite and the largest
+|TFLite - Keras| is at most `TOLERANCES[quantization]` times the largest
+|Keras output| on the same samples. The file is written for the first
+resolver that passes, that resolver is recorded in the file (metadata entry
+`ltp_tfmot.op_resolver`, which `load_tflite` reads) and in
+`ExportReport.op_resolver`; if the sparse conversion passes under no resolver,
+the dense conversion is checked and written instead (with a note); if neither
+passes, nothing is written and `ExportError` says why.
 
 What the sparse format buys: the weights are stored compressed (values plus
 indices), so a 90%-sparse model is several times smaller than the dense file.
 For unstructured sparsity TFLite inserts a DENSIFY op in front of each sparse
 weight, so the model runs the dense kernels (no speed-up); only block sparsity
 that a kernel consumes directly (e.g. 1x4 blocks for float FULLY_CONNECTED)
-runs sparse. The report lists which weights are stored sparse and whether the
-op consuming them runs sparse or after a DENSIFY.
+runs sparse. The report lists which weights are stored sparse, whether the op
+consuming them runs sparse or after a DENSIFY, and which ops the XNNPACK
+delegate takes.
 
-int8 (and dynamic-range) models with sparse weights fail to load with TFLite's
-default delegate (XNNPACK); they run with the interpreter's
-`OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES`. `export_tflite` detects
-this, records the resolver the file needs in `ExportReport.op_resolver`, and
-with `require_default_delegates=True` refuses such a model instead.
+Converter defects handled here (ai-edge-litert 2.3, TF 2.21):
+- float16 block-sparse weights are fed to DEQUANTIZE without a DENSIFY, which
+  reads the compressed values as a dense array (NaN outputs); a DENSIFY op is
+  inserted in front of each such DEQUANTIZE, as the converter does for
+  unstructured float16 weights.
+- int8 and dynamic-range files with sparse weights fail to load with XNNPACK,
+  or (1x16 blocks, dynamic range) load and give wrong outputs; the gate picks
+  'BUILTIN_WITHOUT_DEFAULT_DELEGATES' for them (`require_default_delegates=True`
+  refuses them instead).
+- Recurrent layers (LSTM, GRU, SimpleRNN) do not convert with a dynamic batch
+  size (TensorList ops); they are converted unrolled over their time steps.
 """
 
 import collections
+import copy
 import dataclasses
 import gzip
+import numbers
 import os
 
 from absl import logging
 import numpy as np
 import tensorflow as tf
+from tensorflow_model_optimization.python.core.quantization.keras import quantize_layer
+from tensorflow_model_optimization.python.core.quantization.keras import quantize_wrapper
+from tensorflow_model_optimization.python.core.sparsity.keras import prune_registry
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
 import tf_keras as keras
 
 from ltp_tfmot import files
 from ltp_tfmot import prune as prune_lib
+from ltp_tfmot import rounds as rounds_lib
 from ltp_tfmot import wrapper as wrapper_lib
 
 QUANTIZATIONS = (None, 'float16', 'dynamic', 'int8')
 DEFAULT_RESOLVER = 'AUTO'
 NO_DEFAULT_DELEGATES = 'BUILTIN_WITHOUT_DEFAULT_DELEGATES'
+RESOLVERS = (DEFAULT_RESOLVER, NO_DEFAULT_DELEGATES)
+# Largest allowed |TFLite - Keras| over the largest |Keras output| on the compared samples. They are
+# bounds for a correct conversion of a small to mid-sized model, several times the errors measured
+# (float32 1e-7, float16 2e-4, dynamic 7e-3, int8 1e-2 of the output scale); a wrong file is off by
+# the order of the outputs themselves, or NaN.
+TOLERANCES = {None: 1e-4, 'float16': 1e-2, 'dynamic': 5e-2, 'int8': 1e-1}
+RESOLVER_METADATA = 'ltp_tfmot.op_resolver'
 SAMPLE_COUNT = 8
 CALIBRATION_LIMIT = 200
 # Ops that only change the encoding of a weight between its storage and the op using it.
 _PASS_THROUGH_OPS = ('DENSIFY', 'DEQUANTIZE')
+_QUANTIZED = ('dynamic', 'int8')
 _QUANTIZATION_WORDS = {
     None: 'float32',
     'float16': 'float16 weights',
@@ -54,7 +87,7 @@ _ITEM_BYTES = {'float32': 4, 'float16': 2, 'int8': 1, 'uint8': 1, 'int16': 2, 'i
 
 
 class ExportError(RuntimeError):
-  """The converted model does not load or run; nothing was written."""
+  """The converted model does not load, run or match Keras; nothing was written."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,30 +115,78 @@ class SparseTensor:
 
 
 @dataclasses.dataclass(frozen=True)
+class ResolverCheck:
+  """How a flatbuffer did under one interpreter op resolver.
+
+  Attributes:
+    resolver: 'AUTO' or 'BUILTIN_WITHOUT_DEFAULT_DELEGATES'.
+    passed: Loaded, ran, finite outputs within the tolerance.
+    error: Why it did not load or run, else None.
+    max_abs_diff: Largest |TFLite - Keras| (NaN if an output is not finite),
+      or None when it did not run or no samples could be compared.
+    xnnpack_ops: {op name: count} of the ops the XNNPACK delegate took.
+    builtin_ops: {op name: count} of the ops left to TFLite's built-in kernels.
+      Both are None if the interpreter could not tell (see `_op_placement`).
+  """
+  resolver: str
+  passed: bool
+  error: str | None = None
+  max_abs_diff: float | None = None
+  xnnpack_ops: dict[str, int] | None = None
+  builtin_ops: dict[str, int] | None = None
+
+  def describe(self, tolerance):
+    if self.error is not None:
+      return f'does not load: {self.error}'
+    if self.max_abs_diff is None:
+      return 'runs, finite outputs (not compared)' if self.passed else 'runs, outputs not finite'
+    verdict = 'passed' if self.passed else 'wrong outputs'
+    return f'max \\|TFLite - Keras\\| {self.max_abs_diff:.3g} (tolerance {tolerance:.3g}): {verdict}'
+
+
+@dataclasses.dataclass(frozen=True)
 class ExportReport:
   """What `export_tflite` wrote and how it checked it.
 
   Attributes:
     path: The written file.
-    quantization: None, 'float16', 'dynamic' or 'int8'.
-    sparse: Whether the sparsity optimisation was used for the file.
+    quantization: None, 'float16', 'dynamic' or 'int8': what the file holds
+      ('int8' for a quantization-aware trained model).
+    sparse: Whether the written file is the sparse conversion (False when
+      `sparse=False` or the dense file was written instead; see `notes`).
     file_bytes: Size of the written file.
-    dense_bytes: Size of the same conversion without the sparsity optimisation.
-    sparse_bytes: Size with the sparsity optimisation (= file_bytes), or None
-      when `sparse=False`.
+    dense_bytes: Size of the same conversion without the sparsity optimisation
+      (= file_bytes when the dense file was written).
+    sparse_bytes: Size of the sparse conversion (= file_bytes when it was
+      written), or None when `sparse=False`. The written file holds the
+      conversion plus a record of its op resolver (a few dozen bytes).
     gzip_bytes: Size of the written file after gzip (level 9).
     dense_gzip_bytes: Size of the dense conversion after gzip.
-    layer_sparsity: Fraction of zeros in each Keras layer's kernels (weights
-      of rank >= 2) as exported, by layer name.
+    layer_sparsity: Fraction of each layer's prunable weights that are zero in
+      the exported model, by layer name: the weights the lottery wrapper prunes
+      (tfmot's registry, `get_prunable_weights`, DepthwiseConv2D's depthwise
+      kernel), as in `ltp_tfmot.layer_sparsity`, which counts the masks (the
+      two differ only for 'freeze' tickets, whose pruned weights are not zero).
+    weight_sparsity: Fraction of zeros in all of each layer's weights of rank
+      >= 2 (e.g. SeparableConv2D's depthwise kernel too), by layer name.
     sparse_tensors: The weights stored sparse (`SparseTensor`s).
     op_counts: Number of ops of each type in the file, e.g. {'DENSIFY': 3}.
-    op_resolver: The interpreter op resolver the file needs: 'AUTO' (the
-      default, with XNNPACK) or 'BUILTIN_WITHOUT_DEFAULT_DELEGATES'.
-    max_abs_diff: Largest |TFLite - Keras| over all outputs on the sample
+    op_resolver: The interpreter op resolver the file was checked with and
+      needs: 'AUTO' (the default, with XNNPACK) or
+      'BUILTIN_WITHOUT_DEFAULT_DELEGATES'; also stored in the file.
+    checks: The `ResolverCheck` of the written file under each resolver.
+    xnnpack_ops: {op: count} XNNPACK takes under `op_resolver` ({} without it).
+    builtin_ops: {op: count} run by built-in kernels under `op_resolver`.
+    max_abs_diff: Largest |TFLite - Keras| under `op_resolver` on the sample
       inputs, or None when no samples could be made.
     max_abs_output: Largest |Keras output| on those samples (for scale).
+    relative_tolerance: The tolerance of the check, relative to `max_abs_output`.
     sample_count: Number of samples compared.
-    notes: Things worth knowing (a resolver fallback, skipped checks).
+    qat: Whether the model is quantization-aware trained (tfmot QuantizeWrapper
+      layers).
+    frozen_layers: Layers pruned with mask_0_action='freeze' (stored dense).
+    notes: Things worth knowing (a resolver choice, a fallback to the dense
+      file, a slower sparse file, skipped checks).
   """
   path: str
   quantization: str | None
@@ -116,12 +197,19 @@ class ExportReport:
   gzip_bytes: int
   dense_gzip_bytes: int
   layer_sparsity: dict[str, float]
+  weight_sparsity: dict[str, float]
   sparse_tensors: tuple[SparseTensor, ...]
   op_counts: dict[str, int]
   op_resolver: str
+  checks: tuple[ResolverCheck, ...]
+  xnnpack_ops: dict[str, int] | None
+  builtin_ops: dict[str, int] | None
   max_abs_diff: float | None
   max_abs_output: float | None
+  relative_tolerance: float
   sample_count: int
+  qat: bool = False
+  frozen_layers: tuple[str, ...] = ()
   notes: tuple[str, ...] = ()
 
   @property
@@ -146,37 +234,56 @@ class ExportReport:
 
   def to_markdown(self):
     """A summary table and a per-layer table, as Markdown."""
-    quant = _QUANTIZATION_WORDS[self.quantization]
-    if self.max_abs_diff is None:
-      diff = 'not checked (no sample inputs)'
+    quant = _QUANTIZATION_WORDS[self.quantization] + (' (quantization-aware trained)' if self.qat else '')
+    if self.sparse_tensors:
+      layout = 'sparse format'
+    elif self.sparse:
+      layout = 'dense format (no weight stored sparse)'
     else:
-      diff = (f'{self.max_abs_diff:.3g} on {self.sample_count} samples '
-              f'(largest \\|Keras output\\| {self.max_abs_output:.3g})')
+      layout = 'dense format'
+    tolerance = self.relative_tolerance * (self.max_abs_output or 0.0)
+    if self.max_abs_diff is None:
+      diff = 'not compared (no sample inputs)'
+    else:
+      diff = (f'{self.max_abs_diff:.3g} on {self.sample_count} samples (tolerance {tolerance:.3g} = '
+              f'{self.relative_tolerance:g} x largest \\|Keras output\\| {self.max_abs_output:.3g})')
     lines = [
         '| export | |',
         '|---|---|',
         f'| file | `{self.path}` |',
-        f'| weights | {quant}, {"sparse" if self.sparse else "dense"} format |',
+        f'| weights | {quant}, {layout} |',
         f'| size | {self.file_bytes:,} B ({self.size_ratio:.1%} of the dense {self.dense_bytes:,} B) |',
         f'| gzip | {self.gzip_bytes:,} B (dense: {self.dense_gzip_bytes:,} B) |',
         f'| DENSIFY ops | {self.densify_ops} |',
         f'| op resolver | {self.op_resolver} |',
+        f'| XNNPACK takes | {_op_cell(self.xnnpack_ops)} |',
+        f'| built-in kernels run | {_op_cell(self.builtin_ops)} |',
         f'| max \\|TFLite - Keras\\| | {diff} |',
     ]
+    lines.extend(f'| check {c.resolver} | {c.describe(tolerance)} |' for c in self.checks)
     lines.extend(f'| note | {note} |' for note in self.notes)
-    lines += ['', '| layer | Keras sparsity | TFLite tensor | stored | runs |', '|---|---:|---|---|---|']
+    lines += ['', '| layer | sparsity (prunable weights) | TFLite tensor | stored | runs |', '|---|---:|---|---|---|']
     by_layer = collections.defaultdict(list)
     for tensor in self.sparse_tensors:
       by_layer[tensor.layer].append(tensor)
-    for name, sparsity in self.layer_sparsity.items():
+    for name in dict.fromkeys([*self.layer_sparsity, *self.weight_sparsity]):
+      sparsity = self._sparsity_cell(name)
       tensors = by_layer.pop(name, [])
       if not tensors:
-        lines.append(f'| {name} | {sparsity:.1%} | | dense | dense |')
+        lines.append(f'| {name} | {sparsity} | | dense | dense |')
       for t in tensors:
-        lines.append(f'| {name} | {sparsity:.1%} | {_tensor_cell(t)} | sparse, {t.bytes:,} B | {_runs_cell(t)} |')
+        lines.append(f'| {name} | {sparsity} | {_tensor_cell(t)} | sparse, {t.bytes:,} B | {_runs_cell(t)} |')
     for t in by_layer.get(None, []):
       lines.append(f'| ? | | {_tensor_cell(t)} | sparse, {t.bytes:,} B | {_runs_cell(t)} |')
     return '\n'.join(lines) + '\n'
+
+  def _sparsity_cell(self, name):
+    prunable, every = self.layer_sparsity.get(name), self.weight_sparsity.get(name)
+    if prunable is None:
+      return f'not prunable (all weights of rank >= 2: {every:.1%})'
+    if every is None or round(every, 3) == round(prunable, 3):
+      return f'{prunable:.1%}'
+    return f'{prunable:.1%} (all weights of rank >= 2: {every:.1%})'
 
 
 def _tensor_cell(tensor):
@@ -188,41 +295,67 @@ def _runs_cell(tensor):
   return f'{ops} after DENSIFY' if tensor.densified else f'{ops} on sparse weights'
 
 
+def _op_cell(counts):
+  if counts is None:
+    return 'unknown (the interpreter does not list its nodes)'
+  return ', '.join(f'{name} x{n}' for name, n in sorted(counts.items())) or 'none'
+
+
 def export_tflite(model,
                   path,
                   quantization=None,
                   representative_data=None,
                   sparse=True,
                   sample_inputs=None,
-                  require_default_delegates=False):
+                  require_default_delegates=False,
+                  tolerance=None):
   """Writes a pruned model as a TFLite flatbuffer with sparse weights.
 
   A wrapped model gets its masks re-applied (pruned weights exactly 0, or
   frozen) and its wrappers stripped first (`ltp_tfmot.strip_pruning`; the
   wrapped model's weights are masked in place); a plain tf_keras model is
-  converted as it is. The flatbuffer is loaded and run with the `ai-edge-litert`
-  interpreter on sample inputs before anything is written; if it does not load,
-  nothing is written.
+  converted as it is. A quantization-aware trained model (tfmot
+  `quantize_model`, also prune-preserving) is converted to what it was trained
+  for: int8 weights and activations from its trained ranges, with
+  `quantization=None` or 'int8'. Recurrent layers are converted unrolled.
+
+  The flatbuffer is run with the `ai-edge-litert` interpreter under both op
+  resolvers and compared with Keras (see the module docstring): only a file
+  that passes is written, for the first resolver that passed. If the sparse
+  conversion passes under neither, or is not smaller than the dense one and
+  runs no op sparse, the dense conversion is written instead (if it passes)
+  and a note says why.
+
+  Speed: the report lists the ops XNNPACK takes under the chosen resolver.
+  A quantized sparse file whose resolver leaves more ops to the built-in
+  kernels than the dense file under XNNPACK gets a note that it will run
+  slower than the dense one; this is a rule from measurements (int8 sparse
+  ran 3-4x slower than int8 dense on a 784-1024-1024-10 MLP), not a timing of
+  the file.
 
   Args:
     model: A built tf_keras model, wrapped or not.
     path: Where to write the `.tflite` file; its directory must exist.
     quantization: None (float32), 'float16' (float16 weights), 'dynamic'
       (int8 weights, dynamic-range kernels) or 'int8' (int8 weights and
-      activations; inputs and outputs stay float32).
-    representative_data: Calibration data, needed for 'int8' only: an array
-      (or a list of arrays, one per model input) of samples along axis 0 (the
-      first 200 are used), or a TFLite `representative_dataset` callable
-      returning an iterable of lists of input arrays.
+      activations; inputs and outputs stay float32). A quantization-aware
+      trained model takes None or 'int8' (both give its int8 file).
+    representative_data: Calibration data, needed for 'int8' (except for a
+      quantization-aware trained model): an array (or a list of arrays, one
+      per model input) of samples along axis 0 (the first 200 are used), or a
+      TFLite `representative_dataset` callable returning an iterable of lists
+      of input arrays.
     sparse: Use TFLite's sparse weight format (False: a plain conversion).
     sample_inputs: Inputs (an array, a list of arrays per model input, or a
       dict by input name) on which TFLite and Keras outputs are compared.
       Default: the first 8 representative samples, else 8 seeded standard
       normal samples.
-    require_default_delegates: Refuse (ValueError) a model that loads only
+    require_default_delegates: Refuse (ValueError) a model that passes only
       without TFLite's default delegates (XNNPACK), as int8 and dynamic-range
-      models with sparse weights do. Default: write it and report
+      models with sparse weights do. Default: write it and record
       `op_resolver='BUILTIN_WITHOUT_DEFAULT_DELEGATES'`.
+    tolerance: The largest allowed |TFLite - Keras| relative to the largest
+      |Keras output|; default `TOLERANCES[quantization]`.
 
   Returns:
     An `ExportReport`.
@@ -230,74 +363,138 @@ def export_tflite(model,
   Raises:
     ValueError: for a Keras 3 or unbuilt model, an unknown quantization,
       'int8' without representative data (or data with another
-      quantization), bad sample inputs, a missing directory, or (with
+      quantization), 'float16' or 'dynamic' for a quantization-aware trained
+      model, recurrent layers with an unknown number of time steps, bad sample
+      inputs or tolerance, a missing directory, or (with
       `require_default_delegates`) a model needing another op resolver.
-    ExportError: if the converted model does not load and run.
+    ExportError: if the converter fails, or no conversion loads, runs and
+      matches Keras under any resolver.
 
   Example:
 
   ```python
   report = ltp_tfmot.export_tflite(model, 'ticket.tflite', quantization='int8', representative_data=x_train)
   print(report.to_markdown())
+  interpreter = ltp_tfmot.load_tflite('ticket.tflite')  # with the resolver the file was checked with
   ```
   """
-  _check_arguments(model, path, quantization, representative_data)
+  qat = _is_quantization_aware(model) if isinstance(model, keras.Model) else False
+  _check_arguments(model, path, quantization, representative_data, qat)
+  relative_tolerance = _check_tolerance(tolerance, quantization if not qat else 'int8')
   path = os.fspath(path)
   # Inputs are checked on the model as given, before stripping masks its weights in place.
   representative = _representative_fn(model, representative_data)
   samples, sample_note = _sample_inputs(model, sample_inputs, representative_data)
   notes = [sample_note] if sample_note else []
+  frozen = tuple(w.layer.name for w in rounds_lib.lottery_wrappers(model) if w.mask_0_action == 'freeze')
   stripped = prune_lib.strip_pruning(model) if _has_pruning_wrapper(model) else model
+  if qat:
+    if quantization is None:
+      notes.append('quantization-aware trained model (tfmot QuantizeWrapper layers): exported as int8 weights and '
+                   'activations from its trained ranges, as it was trained to run (a float conversion keeps '
+                   'QUANTIZE/DEQUANTIZE pairs around float kernels)')
+    quantization = 'int8'
+  converted, rnn_note = _model_to_convert(stripped)
+  if rnn_note:
+    notes.append(rnn_note)
 
-  dense = _convert(stripped, quantization, representative, sparse=False)
-  flatbuffer = _convert(stripped, quantization, representative, sparse=True) if sparse else dense
-  resolver, outputs, failures = _load_and_run(flatbuffer, samples)
-  if resolver is None:
-    raise ExportError('the converted model does not load, so nothing was written: ' +
-                      '; '.join(f'{k}: {v}' for k, v in failures.items()))
+  expected = None if samples is None else _keras_outputs(stripped, samples)
+  max_abs_output = None if expected is None else max(
+      float(np.max(np.abs(want))) if want.size else 0.0 for want in expected.values())
+  # An all-zero output scale still lets exact conversions pass.
+  absolute_tolerance = relative_tolerance * max(max_abs_output or 0.0, np.finfo(np.float32).tiny)
+
+  convert = lambda sparse_format: _convert(converted, quantization, representative, sparse_format, qat)
+  dense = convert(False)
+  check = lambda flatbuffer: _check_resolvers(flatbuffer, samples, expected, absolute_tolerance)
+  sparse_flatbuffer = None
+  if sparse:
+    sparse_flatbuffer, densified = _densify_sparse_dequantize_inputs(convert(True))
+    if densified:
+      notes.append(f'{densified} sparse weight(s) fed to DEQUANTIZE without a DENSIFY (block-sparse float16, which '
+                   'the interpreter would read as dense: NaN outputs) got a DENSIFY op: stored sparse, run dense')
+  flatbuffer, checks = (sparse_flatbuffer, check(sparse_flatbuffer)) if sparse else (dense, check(dense))
+  written_sparse = bool(sparse)
+  if sparse and not any(c.passed for c in checks):
+    dense_checks = check(dense)
+    if not any(c.passed for c in dense_checks):
+      raise ExportError('no conversion loads and matches the Keras model, so nothing was written: sparse: ' +
+                        _describe_checks(checks, absolute_tolerance) + '; dense: ' +
+                        _describe_checks(dense_checks, absolute_tolerance))
+    message = ('the sparse conversion fails the check under every resolver (' +
+               _describe_checks(checks, absolute_tolerance) + '): the dense file was written instead')
+    logging.warning('%s', message)
+    notes.append(message)
+    flatbuffer, checks, written_sparse = dense, dense_checks, False
+  elif not any(c.passed for c in checks):
+    raise ExportError('the converted model does not pass its check, so nothing was written: ' +
+                      _describe_checks(checks, absolute_tolerance))
+  elif sparse and len(sparse_flatbuffer) >= len(dense):
+    _, tensors = inspect_flatbuffer(sparse_flatbuffer)
+    dense_checks = check(dense) if all(t.densified for t in tensors) else ()
+    if any(c.passed for c in dense_checks):
+      notes.append(f'the sparse format ({len(sparse_flatbuffer):,} B) is not smaller than the dense one '
+                   f'({len(dense):,} B) and runs no op sparse: the dense file was written instead')
+      flatbuffer, checks, written_sparse = dense, dense_checks, False
+    else:
+      notes.append(f'the sparse file ({len(sparse_flatbuffer):,} B) is larger than the dense one ({len(dense):,} B); '
+                   'export with sparse=False for the dense one')
+
+  passed = next(c for c in checks if c.passed)
+  resolver = passed.resolver
   if resolver != DEFAULT_RESOLVER:
-    what = f'{quantization or "float32"} model' + (' with sparse weights' if sparse else '')
-    message = (f'the {what} fails to load with the default delegate (XNNPACK: {failures[DEFAULT_RESOLVER]}); '
-               f'it runs with OpResolverType.{resolver}')
+    what = f'{quantization or "float32"} model' + (' with sparse weights' if written_sparse else '')
+    message = (f'the {what} fails with the default delegate (XNNPACK: '
+               f'{checks[0].describe(absolute_tolerance)}); it passes with OpResolverType.{resolver}')
     if require_default_delegates:
       raise ValueError(f'{message}. Refused (require_default_delegates=True): export with sparse=False or '
                        'another quantization, or load it with that resolver')
-    logging.warning('%s; recorded in the report (op_resolver).', message)
+    message += ', which the file records and load_tflite uses'
+    logging.warning('%s.', message)
     notes.append(message)
 
-  max_abs_diff = max_abs_output = None
-  if samples is not None:
-    expected = _keras_outputs(stripped, samples)
-    if set(expected) != set(outputs) and len(expected) == len(outputs):
-      outputs = dict(zip(expected, outputs.values()))
-    max_abs_diff = max(float(np.max(np.abs(outputs[name].astype(np.float64) - want))) if want.size else 0.0
-                       for name, want in expected.items())
-    max_abs_output = max(float(np.max(np.abs(want))) if want.size else 0.0 for want in expected.values())
-
-  op_counts, sparse_tensors = inspect_flatbuffer(flatbuffer)
-  layer_sparsity, kernels = _keras_sparsity(stripped)
+  stamped = _stamp_resolver(flatbuffer, resolver)
+  restamped = _check(stamped, resolver, samples, expected, absolute_tolerance)
+  if not restamped.passed:
+    raise ExportError(f'the model with its resolver entry does not pass its check, so nothing was written: '
+                      f'{restamped.describe(absolute_tolerance)}')
+  op_counts, sparse_tensors = inspect_flatbuffer(stamped)
+  if quantization in _QUANTIZED and sparse_tensors:
+    slower = _slower_than_dense_note(passed, dense)
+    if slower:
+      notes.append(slower)
+  layer_sparsity, weight_sparsity, kernels = _keras_sparsity(stripped)
+  if frozen:
+    notes.append(_frozen_note(frozen, sparse_tensors))
   sparse_tensors = _match_layers(sparse_tensors, kernels)
-  _write_verified(flatbuffer, path, resolver)
+  _write_verified(stamped, path, resolver)
   report = ExportReport(
       path=path,
       quantization=quantization,
-      sparse=bool(sparse),
-      file_bytes=len(flatbuffer),
-      dense_bytes=len(dense),
-      sparse_bytes=len(flatbuffer) if sparse else None,
-      gzip_bytes=len(gzip.compress(flatbuffer, 9)),
+      sparse=written_sparse,
+      file_bytes=len(stamped),
+      dense_bytes=len(dense) if written_sparse else len(stamped),
+      sparse_bytes=(len(stamped) if written_sparse else len(sparse_flatbuffer)) if sparse else None,
+      gzip_bytes=len(gzip.compress(stamped, 9)),
       dense_gzip_bytes=len(gzip.compress(dense, 9)),
       layer_sparsity=layer_sparsity,
+      weight_sparsity=weight_sparsity,
       sparse_tensors=tuple(sparse_tensors),
       op_counts=op_counts,
       op_resolver=resolver,
-      max_abs_diff=max_abs_diff,
+      checks=tuple(checks),
+      xnnpack_ops=passed.xnnpack_ops,
+      builtin_ops=passed.builtin_ops,
+      max_abs_diff=passed.max_abs_diff,
       max_abs_output=max_abs_output,
+      relative_tolerance=relative_tolerance,
       sample_count=0 if samples is None else len(next(iter(samples.values()))),
+      qat=qat,
+      frozen_layers=frozen,
       notes=tuple(notes),
   )
-  logging.info('Wrote %s: %d bytes (%.1f%% of dense), max |TFLite - Keras| %s.', path, report.file_bytes,
-               100 * report.size_ratio, max_abs_diff)
+  logging.info('Wrote %s: %d bytes (%.1f%% of dense), max |TFLite - Keras| %s under %s.', path, report.file_bytes,
+               100 * report.size_ratio, report.max_abs_diff, resolver)
   return report
 
 
@@ -306,27 +503,43 @@ def load_tflite(path_or_content, op_resolver=None):
 
   Args:
     path_or_content: A `.tflite` path or the flatbuffer bytes.
-    op_resolver: 'AUTO', 'BUILTIN_WITHOUT_DEFAULT_DELEGATES' (e.g. from
-      `ExportReport.op_resolver`), or None: try 'AUTO' and fall back to the
-      other if the default delegate fails.
+    op_resolver: 'AUTO', 'BUILTIN_WITHOUT_DEFAULT_DELEGATES', or None: the
+      resolver `export_tflite` checked the file with (recorded in the file);
+      for a file without that record, 'AUTO', falling back to the other if the
+      default delegate fails to load it.
 
   Returns:
     An `ai_edge_litert.interpreter.Interpreter` with tensors allocated.
+
+  Raises:
+    ValueError: for an unknown op_resolver.
+    RuntimeError: if the model does not load with the resolver(s) tried.
   """
-  if op_resolver not in (None, DEFAULT_RESOLVER, NO_DEFAULT_DELEGATES):
-    raise ValueError(f'op_resolver must be one of {[None, DEFAULT_RESOLVER, NO_DEFAULT_DELEGATES]}, '
-                     f'got {op_resolver!r}')
-  resolvers = (DEFAULT_RESOLVER, NO_DEFAULT_DELEGATES) if op_resolver is None else (op_resolver,)
+  if op_resolver not in (None, *RESOLVERS):
+    raise ValueError(f'op_resolver must be one of {[None, *RESOLVERS]}, got {op_resolver!r}')
+  if isinstance(path_or_content, (bytes, bytearray)):
+    content = bytes(path_or_content)
+  else:
+    with tf.io.gfile.GFile(os.fspath(path_or_content), 'rb') as f:
+      content = f.read()
+  recorded = _recorded_resolver(content)
+  if op_resolver == DEFAULT_RESOLVER and recorded == NO_DEFAULT_DELEGATES:
+    logging.warning('the model failed its export check with the default delegate (XNNPACK) and passed with %s; '
+                    'loading it with %s as asked', NO_DEFAULT_DELEGATES, op_resolver)
+  if op_resolver is not None:
+    resolvers = (op_resolver,)
+  else:
+    resolvers = (recorded,) if recorded is not None else RESOLVERS
   error = None
   for resolver in resolvers:
     try:
-      return _interpreter(path_or_content, resolver)
+      return _interpreter(content, resolver)
     except (RuntimeError, ValueError) as e:
       error = e
   raise error
 
 
-def _check_arguments(model, path, quantization, representative_data):
+def _check_arguments(model, path, quantization, representative_data, qat):
   """Validates the model and the settings before anything is converted."""
   wrapper_lib.check_tf_keras(model, 'model')
   files.check_path(path)
@@ -339,11 +552,23 @@ def _check_arguments(model, path, quantization, representative_data):
                      'functional model')
   if quantization not in QUANTIZATIONS:
     raise ValueError(f'quantization must be one of {list(QUANTIZATIONS)}, got {quantization!r}')
-  if quantization == 'int8' and representative_data is None:
+  if qat and quantization not in (None, 'int8'):
+    raise ValueError(f'model {model.name!r} is quantization-aware trained (tfmot QuantizeWrapper layers): it converts '
+                     f"to int8 weights and activations from its trained ranges; quantization={quantization!r} "
+                     "would discard them: pass quantization=None or 'int8'")
+  if quantization == 'int8' and representative_data is None and not qat:
     raise ValueError("quantization='int8' needs representative_data (calibration samples of the model inputs)")
   if quantization != 'int8' and representative_data is not None:
     raise ValueError(f"representative_data is only used with quantization='int8', got quantization={quantization!r}")
   files.check_directory_of(path)
+
+
+def _check_tolerance(tolerance, quantization):
+  if tolerance is None:
+    return TOLERANCES[quantization]
+  if isinstance(tolerance, bool) or not isinstance(tolerance, numbers.Real) or not 0 < tolerance < np.inf:
+    raise ValueError(f'tolerance must be a number > 0 (relative to the largest |Keras output|), got {tolerance!r}')
+  return float(tolerance)
 
 
 def _has_pruning_wrapper(model):
@@ -353,6 +578,12 @@ def _has_pruning_wrapper(model):
     if isinstance(layer, keras.Model) and _has_pruning_wrapper(layer):
       return True
   return False
+
+
+def _is_quantization_aware(model):
+  """Whether tfmot's quantize_model (or a prune/cluster-preserving scheme) made the model."""
+  return any(isinstance(layer, (quantize_wrapper.QuantizeWrapper, quantize_layer.QuantizeLayer))
+             for layer in _keras_layers(model))
 
 
 def _input_arrays(model, data, what):
@@ -416,7 +647,60 @@ def _sample_inputs(model, sample_inputs, representative_data):
   return dict(zip(names, arrays)), None
 
 
-def _convert(model, quantization, representative, sparse):
+
+
+def _rnn_layers(model):
+  return [layer for layer in _keras_layers(model) if isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional))]
+
+
+def _model_to_convert(model):
+  """(the model to convert, note): recurrent layers unrolled over their time steps, else the model itself.
+
+  The converter lowers a tf_keras recurrent layer to a TensorList loop whose
+  element shape holds the batch size; with a dynamic batch size that fails
+  ("requires element_shape to be static"). Unrolled, the layer is plain
+  FULLY_CONNECTED and element-wise ops, which every resolver runs.
+  """
+  recurrent = _rnn_layers(model)
+  if not recurrent:
+    return model, None
+  unknown = [layer.name for layer in recurrent if layer.input_shape[1] is None]
+  if unknown:
+    raise ValueError(
+        f'recurrent layers {unknown} have an unknown number of time steps. TFLite cannot convert a tf_keras '
+        'LSTM/GRU/SimpleRNN with a dynamic batch size as a loop (its TensorList ops need a static element shape), '
+        'so export_tflite converts recurrent layers unrolled over their time steps, which must then be known: '
+        'build the model with a fixed sequence length (e.g. keras.Input((timesteps, features))), copy the weights '
+        "into it with set_weights, and export that model. (The converter's SELECT_TF_OPS fallback would give a "
+        'file that needs the Flex delegate, which ai-edge-litert does not have.)')
+
+  def unrolled(layer):
+    config = layer.get_config()
+    if isinstance(layer, keras.layers.RNN):
+      config['unroll'] = True
+    elif isinstance(layer, keras.layers.Bidirectional):
+      for key in ('layer', 'backward_layer'):
+        if key in config:
+          config[key]['config']['unroll'] = True
+    return layer.__class__.from_config(config)
+
+  try:
+    clone = keras.models.clone_model(model, clone_function=unrolled)
+    clone.set_weights(model.get_weights())
+  except (TypeError, ValueError) as e:
+    raise ValueError(f'recurrent layers {[layer.name for layer in recurrent]} are converted unrolled, which needs a '
+                     f'copy of the model from its config, and that failed ({e}): export a model built from '
+                     'registered (serializable) layers, with its recurrent layers at the top level') from e
+  if len(_rnn_layers(clone)) != len(recurrent) or not all(
+      getattr(getattr(layer, 'forward_layer', layer), 'unroll', False) for layer in _rnn_layers(clone)):
+    raise ValueError(f'recurrent layers {[layer.name for layer in recurrent]} inside nested models cannot be '
+                     'unrolled for conversion: export a model with its recurrent layers at the top level')
+  steps = sorted({int(layer.input_shape[1]) for layer in recurrent})
+  return clone, (f'recurrent layers {[layer.name for layer in recurrent]} converted unrolled over {steps} time steps '
+                 '(a TensorList loop does not convert with a dynamic batch size)')
+
+
+def _convert(model, quantization, representative, sparse, qat=False):
   converter = tf.lite.TFLiteConverter.from_keras_model(model)
   optimizations = [tf.lite.Optimize.EXPERIMENTAL_SPARSITY] if sparse else []
   if quantization is not None:
@@ -424,10 +708,17 @@ def _convert(model, quantization, representative, sparse):
   converter.optimizations = optimizations
   if quantization == 'float16':
     converter.target_spec.supported_types = [tf.float16]
-  elif quantization == 'int8':
+  elif quantization == 'int8' and representative is not None:
     converter.representative_dataset = representative
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-  return converter.convert()
+  try:
+    return converter.convert()
+  except Exception as e:  # pylint: disable=broad-except
+    # The converter raises its own error classes with MLIR traces of hundreds of lines.
+    first = next((line for line in str(e).splitlines() if 'error:' in line), str(e).splitlines()[0] if str(e) else '')
+    raise ExportError(f'the TFLite converter failed ({type(e).__name__}: {first.split("error:")[-1].strip()[:300]}); '
+                      f'nothing was written. Converter settings: quantization={quantization!r}, sparse={sparse}, '
+                      f'quantization-aware={qat}') from e
 
 
 def _litert():
@@ -451,12 +742,12 @@ def _interpreter(path_or_content, resolver):
 
 
 def _run(interpreter, samples):
-  """Invokes the model: on the samples by signature, or once on zeros."""
+  """{output name: array}: the model run on the samples by signature, or once on zeros (by output index)."""
   if samples is None:
     for detail in interpreter.get_input_details():
       interpreter.set_tensor(detail['index'], np.zeros(detail['shape'], detail['dtype']))
     interpreter.invoke()
-    return None
+    return {str(d['index']): interpreter.get_tensor(d['index']) for d in interpreter.get_output_details()}
   runner = interpreter.get_signature_runner()
   input_details = runner.get_input_details()
   names = list(input_details)
@@ -467,15 +758,176 @@ def _run(interpreter, samples):
   return runner(**{name: np.asarray(value, input_details[name]['dtype']) for name, value in samples.items()})
 
 
-def _load_and_run(flatbuffer, samples):
-  """(resolver that works or None, outputs by name, {resolver: error} of those that failed)."""
-  failures = {}
-  for resolver in (DEFAULT_RESOLVER, NO_DEFAULT_DELEGATES):
-    try:
-      return resolver, _run(_interpreter(flatbuffer, resolver), samples), failures
-    except (RuntimeError, ValueError) as e:
-      failures[resolver] = str(e).strip().replace('\n', ' ')
-  return None, None, failures
+def _max_abs_diff(outputs, expected):
+  """Largest |TFLite - Keras| over the outputs (NaN if a TFLite output is not finite)."""
+  if set(expected) != set(outputs) and len(expected) == len(outputs):
+    outputs = dict(zip(expected, outputs.values()))
+  diffs = []
+  for name, want in expected.items():
+    got = np.asarray(outputs[name], np.float64)
+    if not np.all(np.isfinite(got)):
+      return float('nan')
+    diffs.append(float(np.max(np.abs(got - want))) if want.size else 0.0)
+  return max(diffs)
+
+
+def _check(flatbuffer, resolver, samples, expected, tolerance):
+  """The `ResolverCheck` of a flatbuffer under one resolver."""
+  try:
+    interpreter = _interpreter(flatbuffer, resolver)
+    outputs = _run(interpreter, samples)
+  except (RuntimeError, ValueError) as e:
+    return ResolverCheck(resolver, passed=False, error=str(e).strip().replace('\n', ' '))
+  xnnpack_ops, builtin_ops = _op_placement(interpreter)
+  if expected is None:
+    finite = all(np.all(np.isfinite(np.asarray(v, np.float64))) for v in outputs.values())
+    return ResolverCheck(resolver, passed=finite, xnnpack_ops=xnnpack_ops, builtin_ops=builtin_ops)
+  diff = _max_abs_diff(outputs, expected)
+  return ResolverCheck(resolver, passed=bool(diff <= tolerance), max_abs_diff=diff, xnnpack_ops=xnnpack_ops,
+                       builtin_ops=builtin_ops)
+
+
+def _check_resolvers(flatbuffer, samples, expected, tolerance):
+  return tuple(_check(flatbuffer, resolver, samples, expected, tolerance) for resolver in RESOLVERS)
+
+
+def _describe_checks(checks, tolerance):
+  return '; '.join(f'{c.resolver}: {c.describe(tolerance)}' for c in checks)
+
+
+def _op_placement(interpreter):
+  """({op: count} taken by a delegate, {op: count} left to built-in kernels), or (None, None).
+
+  The interpreter lists every node of the main graph: the model's ops, and
+  after delegation one 'DELEGATE' node per partition, whose inputs and outputs
+  are the partition's boundary tensors. The ops a partition took are those
+  reached walking back from its outputs to its inputs. (ai-edge-litert exposes
+  no execution plan; `_get_ops_details` is its node listing.)
+  """
+  try:
+    nodes = interpreter._get_ops_details()  # pylint: disable=protected-access
+  except (AttributeError, RuntimeError, ValueError):
+    return None, None
+  producers = {int(t): node['index'] for node in nodes if node['op_name'] != 'DELEGATE' for t in node['outputs']}
+  delegated = set()
+  for node in nodes:
+    if node['op_name'] != 'DELEGATE':
+      continue
+    boundary = {int(t) for t in node['inputs']}
+    frontier = [int(t) for t in node['outputs']]
+    while frontier:
+      producer = producers.get(frontier.pop())
+      if producer is None or producer in delegated:
+        continue
+      delegated.add(producer)
+      frontier.extend(int(t) for t in nodes[producer]['inputs'] if t >= 0 and int(t) not in boundary)
+  ops = [node for node in nodes if node['op_name'] != 'DELEGATE']
+  taken = collections.Counter(node['op_name'] for node in ops if node['index'] in delegated)
+  left = collections.Counter(node['op_name'] for node in ops if node['index'] not in delegated)
+  return dict(taken), dict(left)
+
+
+def _slower_than_dense_note(passed, dense):
+  """A note when a quantized sparse file leaves ops to built-in kernels that XNNPACK runs in the dense file."""
+  try:
+    dense_xnnpack, _ = _op_placement(_interpreter(dense, DEFAULT_RESOLVER))
+  except (RuntimeError, ValueError):
+    return None
+  if dense_xnnpack is None or passed.xnnpack_ops is None:
+    return None
+  sparse_count, dense_count = sum(passed.xnnpack_ops.values()), sum(dense_xnnpack.values())
+  if sparse_count >= dense_count:
+    return None
+  return (f'slower than the dense file: XNNPACK takes {sparse_count} op(s) of this sparse quantized file under '
+          f'{passed.resolver} and {dense_count} of the dense one, and the built-in sparse quantized kernels ran '
+          '3-4x slower than dense int8 under XNNPACK where measured (a rule, not a timing of this file): export with '
+          'sparse=False for speed, keep this file for size')
+
+
+def _frozen_note(frozen, sparse_tensors):
+  stored = 'no weight is stored sparse' if not sparse_tensors else 'their weights are stored dense'
+  return (f"layers {list(frozen)} were pruned with mask_0_action='freeze': their pruned weights keep their "
+          f'rewind-point values instead of 0, so they are not zeros and {stored}; the file has the dense size. '
+          "For a sparse file, train the ticket with mask_0_action='zero' (the default)")
+
+
+def _flatbuffer_utils():
+  try:
+    from ai_edge_litert.tools import flatbuffer_utils  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    from tensorflow.lite.tools import flatbuffer_utils  # pylint: disable=g-import-not-at-top
+  return flatbuffer_utils
+
+
+def _densify_sparse_dequantize_inputs(flatbuffer):
+  """(flatbuffer, count): a DENSIFY op inserted between each sparse weight and a DEQUANTIZE reading it.
+
+  The converter leaves block-sparse float16 weights (blocks a kernel could
+  consume) feeding DEQUANTIZE directly; DEQUANTIZE has no sparse input and
+  reads the compressed values as a dense array. Unstructured float16 weights
+  get DENSIFY -> DEQUANTIZE from the converter; this gives blocks the same.
+  """
+  schema, utils = _schema(), _flatbuffer_utils()
+  model = utils.read_model_from_bytearray(bytearray(flatbuffer))
+  codes = [utils.get_builtin_code_from_operator_code(code) for code in model.operatorCodes]
+  densify_code, count = None, 0
+  for graph in model.subgraphs:
+    operators = []
+    for op in graph.operators:
+      source = graph.tensors[op.inputs[0]] if op.inputs else None
+      if codes[op.opcodeIndex] == schema.BuiltinOperator.DEQUANTIZE and source is not None and source.sparsity:
+        if densify_code is None:
+          code = schema.OperatorCodeT()
+          code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.DENSIFY
+          code.version = 1
+          model.operatorCodes.append(code)
+          densify_code = len(model.operatorCodes) - 1
+        dense = schema.TensorT()
+        dense.shape, dense.type, dense.buffer = list(source.shape), source.type, 0
+        dense.name = (source.name.decode() if isinstance(source.name, bytes) else source.name) + '/densified'
+        graph.tensors.append(dense)
+        densify = schema.OperatorT()
+        densify.opcodeIndex, densify.inputs, densify.outputs = densify_code, [op.inputs[0]], [len(graph.tensors) - 1]
+        operators.append(densify)
+        op.inputs[0] = len(graph.tensors) - 1
+        count += 1
+      operators.append(op)
+    graph.operators = operators
+  if not count:
+    return flatbuffer, 0
+  return bytes(utils.convert_object_to_bytearray(model)), count
+
+
+def _stamp_resolver(flatbuffer, resolver):
+  """The flatbuffer with a metadata entry naming the op resolver it was checked with."""
+  schema, utils = _schema(), _flatbuffer_utils()
+  model = utils.read_model_from_bytearray(bytearray(flatbuffer))
+  model.metadata = [m for m in (model.metadata or []) if _metadata_name(m) != RESOLVER_METADATA]
+  buffer = schema.BufferT()
+  buffer.data = np.frombuffer(resolver.encode(), np.uint8)
+  model.buffers.append(buffer)
+  entry = schema.MetadataT()
+  entry.name, entry.buffer = RESOLVER_METADATA, len(model.buffers) - 1
+  model.metadata.append(entry)
+  return bytes(utils.convert_object_to_bytearray(model))
+
+
+def _metadata_name(entry):
+  return entry.name.decode() if isinstance(entry.name, bytes) else entry.name
+
+
+def _recorded_resolver(content):
+  """The op resolver `export_tflite` recorded in a flatbuffer, or None."""
+  try:
+    model = _schema().Model.GetRootAs(content, 0)
+    for i in range(model.MetadataLength()):
+      entry = model.Metadata(i)
+      if entry.Name() and entry.Name().decode() == RESOLVER_METADATA:
+        value = model.Buffers(entry.Buffer()).DataAsNumpy().tobytes().decode()
+        return value if value in RESOLVERS else None
+  except (AttributeError, IndexError, TypeError, UnicodeDecodeError, ValueError):
+    return None
+  return None
 
 
 def _keras_outputs(model, samples):
@@ -578,18 +1030,52 @@ def _keras_layers(model):
       yield layer
 
 
+def _prunable_weights(layer):
+  """The weights the lottery wrapper prunes in a plain (unwrapped) layer; [] if it prunes none.
+
+  A stripped layer that was wrapped keeps the `get_prunable_weights` the
+  wrapper gave it; otherwise tfmot's registry is asked on a shallow copy, so
+  the model's own layer is not modified.
+  """
+  if isinstance(layer, quantize_wrapper.QuantizeWrapper):
+    # The wrapper replaces its layer's weight attributes by quantized tensors when it traces: take the
+    # variables of the layer's prunable weights by attribute name (tfmot's registry, or the depthwise kernel).
+    inner = layer.layer
+    if isinstance(inner, keras.layers.DepthwiseConv2D):
+      names = {'depthwise_kernel'}
+    elif inner.__class__ in prune_registry.PruneRegistry._LAYERS_WEIGHTS_MAP:  # pylint: disable=protected-access
+      names = set(prune_registry.PruneRegistry._weight_names(inner))  # pylint: disable=protected-access
+    else:
+      names = set()
+    return [w for w in layer.weights if wrapper_lib._short_name(w) in names]  # pylint: disable=protected-access
+  if isinstance(layer, keras.layers.DepthwiseConv2D) and not hasattr(layer, 'get_prunable_weights'):
+    return [layer.depthwise_kernel]
+  if hasattr(layer, 'get_prunable_weights'):
+    return list(layer.get_prunable_weights())
+  if not wrapper_lib.is_prunable(layer):
+    return []
+  probe = copy.copy(layer)
+  prune_registry.PruneRegistry.make_prunable(probe)
+  return list(probe.get_prunable_weights())
+
+
+def _zero_fraction(values):
+  size = sum(v.size for v in values)
+  return sum(int(np.sum(v == 0)) for v in values) / size if size else 0.0
+
+
 def _keras_sparsity(model):
-  """({layer name: fraction of zeros in its rank >= 2 weights}, [(layer name, size, nonzeros)])."""
-  sparsity, kernels = {}, []
+  """({layer: zero fraction of its prunable weights}, {layer: of its rank >= 2 weights}, [(layer, size, nonzeros)])."""
+  prunable_sparsity, weight_sparsity, kernels = {}, {}, []
   for layer in _keras_layers(model):
+    prunable = [w.numpy() for w in _prunable_weights(layer)]
+    if prunable:
+      prunable_sparsity[layer.name] = _zero_fraction(prunable)
     values = [w.numpy() for w in layer.weights if len(w.shape) >= 2]
-    if not values:
-      continue
-    size = sum(v.size for v in values)
-    zeros = sum(int(np.sum(v == 0)) for v in values)
-    sparsity[layer.name] = zeros / size if size else 0.0
-    kernels.extend((layer.name, v.size, int(np.count_nonzero(v))) for v in values)
-  return sparsity, kernels
+    if values:
+      weight_sparsity[layer.name] = _zero_fraction(values)
+      kernels.extend((layer.name, v.size, int(np.count_nonzero(v))) for v in values)
+  return prunable_sparsity, weight_sparsity, kernels
 
 
 def _match_layers(sparse_tensors, kernels):

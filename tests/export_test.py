@@ -85,7 +85,8 @@ class ExportTest(tf.test.TestCase, parameterized.TestCase):
     sparse = export.export_tflite(model, self._path('sparse.tflite'))
     dense = export.export_tflite(model, self._path('dense.tflite'), sparse=False)
     self.assertLess(os.path.getsize(self._path('sparse.tflite')), 0.25 * os.path.getsize(self._path('dense.tflite')))
-    self.assertEqual(sparse.dense_bytes, dense.file_bytes)
+    # The written file holds the conversion plus a record of its op resolver (a few dozen bytes).
+    self.assertAllClose(sparse.dense_bytes, dense.file_bytes, atol=64, rtol=0)
     self.assertEqual(sparse.sparse_bytes, sparse.file_bytes)
     self.assertLess(sparse.size_ratio, 0.25)
     self.assertIsNone(dense.sparse_bytes)
@@ -146,8 +147,8 @@ class ExportTest(tf.test.TestCase, parameterized.TestCase):
     self.assertIsNotNone(export.load_tflite(self._path()))  # None: falls back by itself
 
   def test_require_default_delegates_refuses_int8_sparse_and_writes_nothing(self):
-    with self.assertRaisesRegex(ValueError, r'int8 model with sparse weights fails to load with the default '
-                                r'delegate \(XNNPACK.*Refused \(require_default_delegates=True\)'):
+    with self.assertRaisesRegex(ValueError, r'int8 model with sparse weights fails with the default '
+                                r'delegate \(XNNPACK: does not load.*Refused \(require_default_delegates=True\)'):
       export.export_tflite(_sparse_mlp(0.9, sizes=(64, 32, 16, 10)), self._path(), quantization='int8',
                            representative_data=_inputs(32, 64), require_default_delegates=True)
     self.assertEqual(os.listdir(self.dir), [])
@@ -213,7 +214,7 @@ class ExportTest(tf.test.TestCase, parameterized.TestCase):
     with open(self._path(), 'wb') as f:
       f.write(b'previous file')
     with mock.patch.object(export, '_interpreter', side_effect=RuntimeError('cannot prepare')):
-      with self.assertRaisesRegex(export.ExportError, r'does not load.*AUTO: cannot prepare'):
+      with self.assertRaisesRegex(export.ExportError, r'nothing was written.*AUTO: does not load: cannot prepare'):
         export.export_tflite(fixtures.mlp(), self._path())
     with open(self._path(), 'rb') as f:
       self.assertEqual(f.read(), b'previous file')
@@ -231,6 +232,205 @@ class ExportTest(tf.test.TestCase, parameterized.TestCase):
       with self.assertRaisesRegex(export.ExportError, r'written model does not load back'):
         export.export_tflite(fixtures.mlp(), self._path())
     self.assertEqual(os.listdir(self.dir), [])
+
+
+def _pruned(model, rate, input_shape=None, **kwargs):
+  """`model` wrapped and pruned to `rate` by one lottery round."""
+  model = ltp_tfmot.prune_lottery_ticket(model, ltp_tfmot.OneShotLotterySchedule(rate, 1), **kwargs)
+  if input_shape is not None:
+    model.build(input_shape)
+  ltp_tfmot.take_snapshot(model)
+  ltp_tfmot.run_lottery_round(model)
+  return model
+
+
+def _block_mlp(block_size, sparsity=0.9):
+  """A seeded 128-64-32-10 MLP pruned in blocks of `block_size` (Keras [in, out] layout)."""
+  init = lambda offset: keras.initializers.GlorotUniform(seed=offset)
+  model = keras.Sequential([
+      keras.layers.Dense(64, activation='relu', input_shape=(128,), kernel_initializer=init(0), bias_initializer='ones',
+                         name='h1'),
+      keras.layers.Dense(32, activation='relu', kernel_initializer=init(1), name='h2'),
+      keras.layers.Dense(10, kernel_initializer=init(9), name='out'),
+  ])
+  return _pruned(model, sparsity, (None, 128), block_size=block_size)
+
+
+class ExportCheckTest(tf.test.TestCase, parameterized.TestCase):
+  """The output gate, the resolver the file records, and what the report says the file is."""
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.x128 = _inputs(16, 128)
+    cls.block_mlps = {block: ltp_tfmot.strip_pruning(_block_mlp(block)) for block in ((4, 1), (16, 1))}
+
+  def setUp(self):
+    super().setUp()
+    self.dir = tempfile.mkdtemp(dir=self.get_temp_dir())
+    self.path = os.path.join(self.dir, 'model.tflite')
+
+  def _assert_matches_keras_under_passing_resolvers(self, report, keras_model, x):
+    want = keras_model(x).numpy()
+    tolerance = report.relative_tolerance * np.abs(want).max()
+    passing = [c.resolver for c in report.checks if c.passed]
+    self.assertIn(report.op_resolver, passing)
+    for resolver in passing:
+      got = _run_file(self.path, x, resolver)
+      self.assertTrue(np.all(np.isfinite(got)), resolver)
+      self.assertLessEqual(np.abs(got - want).max(), tolerance, resolver)
+    return want
+
+  @parameterized.parameters((4, 1), (16, 1))
+  def test_block_sparse_float16_export_is_sparse_and_matches_keras(self, *block):
+    model = self.block_mlps[block]
+    report = export.export_tflite(model, self.path, quantization='float16', sample_inputs=self.x128)
+    self._assert_matches_keras_under_passing_resolvers(report, model, self.x128)
+    self.assertEqual([c.passed for c in report.checks], [True, True])
+    self.assertTrue(report.sparse)
+    self.assertEqual({t.dtype for t in report.sparse_tensors}, {'float16'})
+    self.assertEqual(report.densify_ops, 3)  # inserted in front of DEQUANTIZE, which cannot read sparse tensors
+    self.assertLess(report.file_bytes, 0.3 * report.dense_bytes)
+
+  def test_block_16_dynamic_export_names_the_resolver_that_matches_keras(self):
+    model = self.block_mlps[(16, 1)]
+    report = export.export_tflite(model, self.path, quantization='dynamic', sample_inputs=self.x128)
+    # XNNPACK takes the 1x16 sparse hybrid FULLY_CONNECTED ops and gives NaN.
+    auto, builtin = report.checks
+    self.assertFalse(auto.passed)
+    self.assertTrue(builtin.passed)
+    self.assertEqual(report.op_resolver, 'BUILTIN_WITHOUT_DEFAULT_DELEGATES')
+    want = self._assert_matches_keras_under_passing_resolvers(report, model, self.x128)
+    runner = export.load_tflite(self.path).get_signature_runner()  # the resolver recorded in the file
+    (got,) = runner(h1_input=self.x128).values()
+    self.assertLessEqual(np.abs(got - want).max(), report.relative_tolerance * np.abs(want).max())
+    self.assertTrue(any('fails with the default delegate' in note for note in report.notes))
+
+  def test_sparse_conversion_that_is_wrong_everywhere_is_replaced_by_the_checked_dense_file(self):
+    # The converter stores this kernel ([out, in] = [4, 3]) as 1x4 blocks that do not fit, so the sparse
+    # conversion computes wrong outputs under every resolver.
+    inputs = keras.Input((3,))
+    hidden = keras.layers.Dense(4, activation='tanh', kernel_initializer=keras.initializers.GlorotUniform(0),
+                                name='h')(inputs)
+    model = _pruned(keras.Model(inputs, keras.layers.Dense(4, name='out')(hidden)), 0.5, (None, 3))
+    x = np.random.RandomState(0).randn(8, 3).astype(np.float32)
+    report = export.export_tflite(model, self.path, sample_inputs=x)
+    self._assert_matches_keras_under_passing_resolvers(report, ltp_tfmot.strip_pruning(model), x)
+    self.assertFalse(report.sparse)
+    self.assertEqual(report.sparse_tensors, ())
+    self.assertTrue(any('the sparse conversion fails the check under every resolver' in n for n in report.notes))
+
+  def test_nothing_is_written_when_no_conversion_matches_keras(self):
+    with open(self.path, 'wb') as f:
+      f.write(b'previous file')
+    real = export._keras_outputs  # pylint: disable=protected-access
+    shifted = lambda model, samples: {k: v + 1.0 for k, v in real(model, samples).items()}
+    with mock.patch.object(export, '_keras_outputs', side_effect=shifted):
+      with self.assertRaisesRegex(export.ExportError, r'nothing was written: sparse: AUTO: max \\\|TFLite - Keras'
+                                  r'\\\| 1 \(tolerance [\d.e-]+\): wrong outputs'):
+        export.export_tflite(fixtures.mlp(), self.path)
+    with open(self.path, 'rb') as f:
+      self.assertEqual(f.read(), b'previous file')
+    self.assertEqual(os.listdir(self.dir), ['model.tflite'])
+
+  def test_tolerance_is_relative_to_the_output_scale_and_can_be_set(self):
+    report = export.export_tflite(fixtures.mlp(), self.path, sparse=False)
+    self.assertEqual(report.relative_tolerance, export.TOLERANCES[None])
+    with self.assertRaisesRegex(export.ExportError, r'wrong outputs'):
+      export.export_tflite(fixtures.mlp(), self.path, quantization='dynamic', sparse=False, tolerance=1e-9)
+
+  def test_load_tflite_uses_the_recorded_resolver_and_leaves_foreign_files_to_fall_back(self):
+    x = _inputs(32, 64)
+    report = export.export_tflite(_sparse_mlp(0.9, sizes=(64, 32, 16, 10)), self.path, quantization='int8',
+                                  representative_data=x)
+    self.assertEqual(export._recorded_resolver(open(self.path, 'rb').read()),  # pylint: disable=protected-access
+                     report.op_resolver)
+    with mock.patch.object(export, '_interpreter', wraps=export._interpreter) as interpreter:  # pylint: disable=protected-access
+      export.load_tflite(self.path)
+    self.assertEqual([c.args[1] for c in interpreter.call_args_list], ['BUILTIN_WITHOUT_DEFAULT_DELEGATES'])
+
+  def test_report_lists_the_ops_xnnpack_takes_and_warns_of_a_slower_sparse_quantized_file(self):
+    dense = export.export_tflite(fixtures.mlp(), self.path, sparse=False)
+    self.assertEqual((dense.xnnpack_ops, dense.builtin_ops), ({'FULLY_CONNECTED': 3}, {}))
+    self.assertIn('| XNNPACK takes | FULLY_CONNECTED x3 |', dense.to_markdown())
+    x = _inputs(32, 64)
+    sparse = export.export_tflite(_sparse_mlp(0.9, sizes=(64, 32, 16, 10)), self.path, quantization='int8',
+                                  representative_data=x)
+    self.assertEqual(sparse.xnnpack_ops, {})
+    self.assertEqual(sparse.builtin_ops['FULLY_CONNECTED'], 3)
+    self.assertTrue(any(note.startswith('slower than the dense file') for note in sparse.notes))
+    self.assertNotIn('slower', ' '.join(dense.notes))
+    # Float 1x4 blocks run on TFLite's own sparse FULLY_CONNECTED kernel: XNNPACK takes none of them.
+    block = export.export_tflite(self.block_mlps[(4, 1)], self.path, sample_inputs=self.x128)
+    self.assertEqual((block.op_resolver, block.xnnpack_ops, block.builtin_ops), ('AUTO', {}, {'FULLY_CONNECTED': 3}))
+
+  def test_quantization_aware_model_exports_as_int8(self):
+    import tensorflow_model_optimization as tfmot  # pylint: disable=g-import-not-at-top
+    quantize = tfmot.quantization.keras
+    model = quantize.quantize_apply(quantize.quantize_annotate_model(ltp_tfmot.strip_pruning(_sparse_mlp(
+        0.5, sizes=(64, 32, 16, 10)))), tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme())
+    x = _inputs(16, 64)
+    for _ in range(3):  # the moving-average quantizers learn their ranges in training calls
+      model(x, training=True)
+    report = export.export_tflite(model, self.path, sample_inputs=x)
+    self._assert_matches_keras_under_passing_resolvers(report, model, x)
+    self.assertTrue(report.qat)
+    self.assertEqual(report.quantization, 'int8')
+    self.assertEqual((report.op_counts['QUANTIZE'], report.op_counts['DEQUANTIZE']), (1, 1))  # float in and out only
+    self.assertIn('| weights | int8 weights and activations (quantization-aware trained), ', report.to_markdown())
+    self.assertEqual(report.layer_sparsity, {'quant_h1': 0.5, 'quant_h2': 0.5, 'quant_out': 0.5})
+    with self.assertRaisesRegex(ValueError, r"quantization-aware trained.*pass quantization=None or 'int8'"):
+      export.export_tflite(model, self.path, quantization='dynamic')
+
+  def test_sparse_format_not_smaller_than_dense_is_reported_and_the_dense_file_written(self):
+    report = export.export_tflite(fixtures.mlp(), self.path)  # no zero weights
+    self.assertFalse(report.sparse)
+    self.assertGreaterEqual(report.sparse_bytes, report.dense_bytes - 64)
+    self.assertEqual(report.file_bytes, report.dense_bytes)
+    self.assertTrue(any('is not smaller than the dense one' in note for note in report.notes))
+    self.assertIn('| weights | float32, dense format |', report.to_markdown())
+
+  @parameterized.parameters('LSTM', 'GRU')
+  def test_recurrent_model_exports_unrolled_and_matches_keras(self, layer):
+    inputs = keras.Input((3, 4))
+    recurrent = getattr(keras.layers, layer)(8, name='rnn')(inputs)
+    model = _pruned(keras.Model(inputs, keras.layers.Dense(2, name='out')(recurrent)), 0.5, (None, 3, 4))
+    x = np.random.RandomState(0).randn(4, 3, 4).astype(np.float32)
+    report = export.export_tflite(model, self.path, sample_inputs=x)
+    self._assert_matches_keras_under_passing_resolvers(report, ltp_tfmot.strip_pruning(model), x)
+    self.assertTrue(any('converted unrolled over [3] time steps' in note for note in report.notes))
+    self.assertEqual(report.layer_sparsity['rnn'], 0.5)
+
+  def test_recurrent_model_without_fixed_time_steps_is_refused_with_what_to_do(self):
+    inputs = keras.Input((None, 4))
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.LSTM(8, name='rnn')(inputs)))
+    with self.assertRaisesRegex(ValueError, r"recurrent layers \['rnn'\] have an unknown number of time steps.*"
+                                r'build the model with a fixed sequence length'):
+      export.export_tflite(model, self.path)
+    self.assertEqual(os.listdir(self.dir), [])
+
+  def test_freeze_ticket_is_reported_as_dense_and_why(self):
+    model = _pruned(fixtures.mlp(), 0.5, (None, 8), mask_0_action='freeze')
+    report = export.export_tflite(model, self.path)
+    self.assertEqual(report.frozen_layers, ('hidden1', 'hidden2', 'output'))
+    self.assertEqual(report.sparse_tensors, ())
+    self.assertEqual(report.layer_sparsity, {'hidden1': 0.0, 'hidden2': 0.0, 'output': 0.0})
+    self.assertRegex(report.to_markdown(), r"pruned with mask_0_action='freeze': their pruned weights keep their "
+                     r"rewind-point values instead of 0.*mask_0_action='zero'")
+
+  def test_layer_sparsity_counts_prunable_weights_and_markdown_shows_all_weights_where_they_differ(self):
+    inputs = keras.Input((8, 8, 2))
+    separable = keras.layers.SeparableConv2D(4, 3, depthwise_initializer=keras.initializers.GlorotUniform(0),
+                                             pointwise_initializer=keras.initializers.GlorotUniform(1),
+                                             name='sep')(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(3, name='out')(keras.layers.Flatten()(separable)))
+    model = _pruned(model, 0.75, (None, 8, 8, 2))
+    masks = ltp_tfmot.layer_sparsity(model)
+    report = export.export_tflite(model, self.path)
+    self.assertEqual(report.layer_sparsity, masks)  # 0.75: SeparableConv2D prunes its pointwise kernel only
+    self.assertAllClose(report.weight_sparsity['sep'], 0.75 * 8 / (18 + 8))  # depthwise 3x3x2x1, pointwise 1x1x2x4
+    self.assertIn('| sep | 75.0% (all weights of rank >= 2: 23.1%) |', report.to_markdown())
+    self.assertRegex(report.to_markdown(), r'\| out \| 75\.0% \|')
 
 
 class ExportBadInputTest(tf.test.TestCase, parameterized.TestCase):
@@ -273,6 +473,11 @@ class ExportBadInputTest(tf.test.TestCase, parameterized.TestCase):
   def test_missing_directory_raises(self):
     with self.assertRaisesRegex(ValueError, r'directory .* does not exist'):
       export.export_tflite(fixtures.mlp(), os.path.join(self.path, 'no', 'model.tflite'))
+
+  @parameterized.parameters(0, -1e-3, float('nan'), '0.1', True)
+  def test_bad_tolerance_raises(self, tolerance):
+    with self.assertRaisesRegex(ValueError, r'tolerance must be a number > 0'):
+      export.export_tflite(fixtures.mlp(), self.path, tolerance=tolerance)
 
   def test_sample_inputs_of_wrong_shape_raise(self):
     with self.assertRaisesRegex(ValueError, r"sample_inputs for input 'hidden1_input' has shape \(4, 7\)"):
