@@ -20,6 +20,12 @@ _EXPORTS = {
     'criterion_names': 'criteria',
     'get_criterion': 'criteria',
     'register_criterion': 'criteria',
+    'CorruptFileError': 'errors',
+    'ExportError': 'errors',
+    'LtpError': 'errors',
+    'StorageError': 'errors',
+    'TicketFileError': 'errors',
+    'WorkerLostError': 'errors',
     'export_tflite': 'export',
     'ExportReport': 'export',
     'load_tflite': 'export',
@@ -46,7 +52,6 @@ _EXPORTS = {
     'read_ticket': 'tickets',
     'save_ticket': 'tickets',
     'Ticket': 'tickets',
-    'TicketFileError': 'tickets',
     'PruneLotteryTicket': 'wrapper',
 }
 # Subpackages and modules reachable as attributes: `ltp_tfmot.datasets.load_mnist()`.

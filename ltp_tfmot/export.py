@@ -57,6 +57,7 @@ from tensorflow_model_optimization.python.core.sparsity.keras import prune_regis
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
 import tf_keras as keras
 
+from ltp_tfmot import errors
 from ltp_tfmot import files
 from ltp_tfmot import prune as prune_lib
 from ltp_tfmot import rounds as rounds_lib
@@ -86,8 +87,7 @@ _QUANTIZATION_WORDS = {
 _ITEM_BYTES = {'float32': 4, 'float16': 2, 'int8': 1, 'uint8': 1, 'int16': 2, 'int32': 4, 'int64': 8, 'float64': 8}
 
 
-class ExportError(RuntimeError):
-  """The converted model does not load, run or match Keras; nothing was written."""
+ExportError = errors.ExportError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -361,7 +361,8 @@ def export_tflite(model,
     An `ExportReport`.
 
   Raises:
-    ValueError: for a Keras 3 or unbuilt model, an unknown quantization,
+    TypeError: for a Keras 3 model.
+    ValueError: for an unbuilt model, an unknown quantization,
       'int8' without representative data (or data with another
       quantization), 'float16' or 'dynamic' for a quantization-aware trained
       model, recurrent layers with an unknown number of time steps, bad sample

@@ -113,10 +113,11 @@ def prune_lottery_ticket(to_prune,
     The wrapped layer, list of layers or model.
 
   Raises:
-    ValueError: for a bad argument (the message names it), a Keras 3 object,
-      a subclassed model, a model with no prunable layer, or a `layer_rates`
-      name that is not a prunable layer of the model. Nothing is changed then.
-    TypeError: for a `to_prune` or `pruning_schedule` of the wrong type.
+    ValueError: for a bad argument (the message names it), a subclassed
+      model, a model with no prunable layer, or a `layer_rates` name that is
+      not a prunable layer of the model. Nothing is changed then.
+    TypeError: for a `to_prune` (a Keras 3 object included) or an argument of
+      the wrong type.
 
   Example:
 

@@ -55,6 +55,7 @@ import zlib
 from absl import logging
 import numpy as np
 
+from ltp_tfmot import errors
 from ltp_tfmot import files
 from ltp_tfmot import rounds as rounds_lib
 from ltp_tfmot import wrapper as wrapper_lib
@@ -65,8 +66,7 @@ LOTTERY_ATTRS = ('criterion', 'scope', 'layer_rate', 'mask_0_action', 'mask_1_ac
                  'rewind_step', 'seed')
 
 
-class TicketFileError(ValueError):
-  """A ticket file that cannot be read: truncated, corrupt, or not a ticket."""
+TicketFileError = errors.TicketFileError
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -147,7 +147,8 @@ def save_ticket(model, path, config=None):
     The `Ticket` written.
 
   Raises:
-    ValueError: for a Keras 3 model, no (built) wrapper, a wrapper without a
+    TypeError: for a Keras 3 model.
+    ValueError: for no (built) wrapper, a wrapper without a
       snapshot, a config that is not a JSON-serialisable dict, or a missing
       local directory. Nothing is written then.
     OSError: if the file cannot be written.

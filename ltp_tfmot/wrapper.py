@@ -53,7 +53,7 @@ def check_tf_keras(obj, name='to_prune'):
   """Raises a clear error for Keras 3 objects, which tfmot cannot wrap."""
   module = type(obj).__module__
   if module.startswith('keras') and not isinstance(obj, (keras.layers.Layer, keras.Model)):
-    raise ValueError(f'{name} is a Keras 3 object ({module}.{type(obj).__name__}); tfmot and ltp_tfmot work on '
+    raise TypeError(f'{name} is a Keras 3 object ({module}.{type(obj).__name__}); tfmot and ltp_tfmot work on '
                      'Keras 2 models: build it with `import tf_keras as keras` instead of `tf.keras` '
                      '(or set TF_USE_LEGACY_KERAS=1 before importing TensorFlow)')
 

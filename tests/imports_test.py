@@ -36,6 +36,12 @@ class ImportsTest(tf.test.TestCase):
     self.assertIn('prune_lottery_ticket', dir(ltp_tfmot))
     for name in ltp_tfmot.__all__:
       self.assertIsNotNone(getattr(ltp_tfmot, name))
+    for error in (ltp_tfmot.StorageError, ltp_tfmot.CorruptFileError, ltp_tfmot.TicketFileError,
+                  ltp_tfmot.ExportError, ltp_tfmot.WorkerLostError):
+      self.assertTrue(issubclass(error, ltp_tfmot.LtpError), error)
+    from ltp_tfmot.experiment import storage  # pylint: disable=g-import-not-at-top
+    self.assertIs(storage.StorageError, ltp_tfmot.StorageError)
+    self.assertIs(ltp_tfmot.experiment.WorkerLostError, ltp_tfmot.WorkerLostError)
     with self.assertRaisesRegex(AttributeError, "no attribute 'prune_low_magnitude'"):
       _ = ltp_tfmot.prune_low_magnitude
 

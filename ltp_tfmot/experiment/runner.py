@@ -62,6 +62,7 @@ from tensorflow.core.framework import summary_pb2
 import tf_keras as keras
 
 from ltp_tfmot import callbacks as callbacks_lib
+from ltp_tfmot import errors
 from ltp_tfmot import files
 from ltp_tfmot import prune as prune_lib
 from ltp_tfmot import rounds as rounds_lib
@@ -82,8 +83,7 @@ _PEER_ERRORS = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.
                 tf.errors.CancelledError)
 
 
-class WorkerLostError(RuntimeError):
-  """A worker of a multi-worker run died or cannot be reached; this worker stopped too, writing nothing more."""
+WorkerLostError = errors.WorkerLostError
 
 
 def make_strategy(strategy):

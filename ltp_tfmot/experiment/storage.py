@@ -44,6 +44,7 @@ import zlib
 
 import numpy as np
 
+from ltp_tfmot import errors
 from ltp_tfmot import files
 
 CONFIG = 'config.json'
@@ -58,15 +59,10 @@ MAIN = 'main'
 TEMP_SUFFIX = files.TEMP_SUFFIX
 
 
-class StorageError(OSError):
-  """A run-directory file could not be written (disk full, no permission, ...); files written before are intact.
-
-  `errno` is the failed write's; the message names the file, the reason and what to do.
-  """
+StorageError = errors.StorageError
 
 
-class CorruptFileError(ValueError):
-  """A run-directory file is truncated or corrupt, or does not match its level's manifest."""
+CorruptFileError = errors.CorruptFileError
 
 
 is_temp_file = files.is_temp_file

@@ -1,0 +1,34 @@
+"""The library's own errors: one family under `LtpError`, each also the built-in error it refines.
+
+`except ltp_tfmot.LtpError` catches every failure the library itself
+diagnoses; `except OSError` / `ValueError` / `RuntimeError` still catch the
+ones of those kinds. Wrong types raise plain `TypeError` and wrong values plain
+`ValueError` (see `ltp_tfmot.validation`).
+"""
+
+
+class LtpError(Exception):
+  """Base class of ltp_tfmot's own errors."""
+
+
+class StorageError(LtpError, OSError):
+  """A run-directory file could not be written (disk full, no permission, ...); files written before are intact.
+
+  `errno` is the failed write's; the message names the file, the reason and what to do.
+  """
+
+
+class CorruptFileError(LtpError, ValueError):
+  """A run-directory file is truncated or corrupt, or does not match its level's manifest."""
+
+
+class TicketFileError(LtpError, ValueError):
+  """A ticket file that cannot be read: truncated, corrupt, or not a ticket."""
+
+
+class ExportError(LtpError, RuntimeError):
+  """The converted model does not load, run or match Keras; nothing was written."""
+
+
+class WorkerLostError(LtpError, RuntimeError):
+  """A worker of a multi-worker run died or cannot be reached; this worker stopped too, writing nothing more."""
