@@ -281,6 +281,26 @@ class L2Adam(keras.optimizers.Adam):
     return config
 
 
+def check_optimizer_settings(name, momentum=0.0, nesterov=False, weight_decay=0.0):
+  """Checks optimizer settings without building anything (no TensorFlow op runs).
+
+  Raises:
+    ValueError: for an unknown optimizer or a setting it does not take.
+  """
+  if name not in OPTIMIZERS:
+    raise ValueError(f'optimizer must be one of {list(OPTIMIZERS)}, got {name!r}')
+  if not _is_real(momentum) or not 0 <= momentum < 1:
+    raise ValueError(f'momentum must be a number in [0, 1), got {momentum!r}')
+  if not isinstance(nesterov, bool):
+    raise ValueError(f'nesterov must be True or False, got {nesterov!r}')
+  if name == 'adam' and (momentum or nesterov):
+    raise ValueError(f"momentum and nesterov apply to optimizer 'sgd' only, got momentum={momentum!r}, "
+                     f'nesterov={nesterov!r} with {name!r}')
+  if nesterov and not momentum:
+    raise ValueError('nesterov=True needs momentum > 0')
+  _check_l2(weight_decay)
+
+
 def make_optimizer(name, learning_rate, momentum=0.0, nesterov=False, weight_decay=0.0):
   """An `L2SGD` or `L2Adam` from plain settings.
 
@@ -295,15 +315,11 @@ def make_optimizer(name, learning_rate, momentum=0.0, nesterov=False, weight_dec
     The optimizer.
 
   Raises:
-    ValueError: for an unknown name or a setting the optimizer does not take.
+    ValueError: as `check_optimizer_settings`.
   """
-  if name not in OPTIMIZERS:
-    raise ValueError(f'optimizer must be one of {list(OPTIMIZERS)}, got {name!r}')
+  check_optimizer_settings(name, momentum, nesterov, weight_decay)
   if name == 'sgd':
     return L2SGD(learning_rate, momentum=momentum, nesterov=nesterov, l2=weight_decay)
-  if momentum or nesterov:
-    raise ValueError(f"momentum and nesterov apply to optimizer 'sgd' only, got momentum={momentum!r}, "
-                     f'nesterov={nesterov!r} with {name!r}')
   return L2Adam(learning_rate, l2=weight_decay)
 
 
