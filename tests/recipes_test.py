@@ -51,6 +51,12 @@ class ScheduleTest(tf.test.TestCase):
     self.assertAllClose(self._rates(schedule, [0, 31279, 31280, 46919, 46920, 62559]),
                         [0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
 
+  def test_milestones_past_the_end_never_act(self):
+    schedule, iterations = recipes.make_schedule(0.1, '10it', lr_decay='step', milestones='80ep,120ep',
+                                                 steps_per_epoch=391)
+    self.assertEqual(iterations, 10)
+    self.assertAllClose(self._rates(schedule, [0, 9]), [0.1, 0.1])
+
   def test_warmup_and_drops_multiply(self):
     schedule = recipes.WarmupDecaySchedule(0.2, warmup_steps=10, decay='step', milestones=(5,), gamma=0.5)
     self.assertAllClose(self._rates(schedule, [4, 5, 10]), [0.08, 0.05, 0.1])
@@ -90,8 +96,6 @@ class ScheduleTest(tf.test.TestCase):
       recipes.WarmupDecaySchedule(0.0)
     with self.assertRaisesRegex(ValueError, 'decay must be one of'):
       recipes.WarmupDecaySchedule(0.1, decay='linear')
-    with self.assertRaisesRegex(ValueError, r'milestones \[400\] are not before the end of training \(400'):
-      recipes.make_schedule(0.1, '400it', lr_decay='step', milestones='400it')
     with self.assertRaisesRegex(ValueError, 'warmup_steps .* is longer than training'):
       recipes.make_schedule(0.1, '1ep', steps_per_epoch=10, warmup_steps='11it')
 
