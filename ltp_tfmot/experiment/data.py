@@ -289,9 +289,9 @@ def _as_arrays(data):
   if hasattr(data, 'x_train') and hasattr(data, 'y_test'):
     data = (data.x_train, data.y_train, data.x_test, data.y_test)
   if not isinstance(data, (tuple, list)) or len(data) != 4:
-    raise ValueError('data must be (x_train, y_train, x_test, y_test) arrays, a ltp_tfmot.datasets.Dataset, '
-                     '(train, test) tf.data.Datasets or a function returning them, '
-                     f'got {type(data).__name__}')
+    raise ValueError('data must be (x_train, y_train, x_test, y_test) arrays or a ltp_tfmot.datasets.Dataset, '
+                     f'got {type(data).__name__} ((train, test) tf.data.Datasets of (input, label) pairs, or a '
+                     'function returning either, work too)')
   names = ('x_train', 'y_train', 'x_test', 'y_test')
   arrays = [np.asarray(a) for a in data]
   for name, x, y in ((names[0], arrays[0], arrays[1]), (names[2], arrays[2], arrays[3])):
