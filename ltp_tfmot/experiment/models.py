@@ -24,6 +24,18 @@ MODELS = {
     'conv4': ModelSpec(models_lib.conv4, False, 'Conv-4: conv 64-64-128-128 with pooling, FC 256-256-10'),
     'conv6': ModelSpec(models_lib.conv6, False, 'Conv-6: conv 64-64-128-128-256-256 with pooling, FC 256-256-10'),
 }
+MODELS.update({
+    f'resnet{depth}': ModelSpec(getattr(models_lib, f'resnet{depth}'), False,
+                                f'ResNet-{depth} for CIFAR (He et al. 2016, as open_lth): {(depth - 2) // 6} blocks '
+                                'per stage of 16-32-64 filters, BatchNorm')
+    for depth in models_lib.RESNET_DEPTHS
+})
+MODELS.update({
+    f'vgg{depth}': ModelSpec(getattr(models_lib, f'vgg{depth}'), False,
+                             f'VGG-{depth} for CIFAR (as open_lth): {sum(s != "M" for s in plan)} 3x3 convs with '
+                             'BatchNorm, 4 max-pools, global pool, one Dense')
+    for depth, plan in models_lib.VGG_PLANS.items()
+})
 
 
 def model_names():
