@@ -542,6 +542,7 @@ def load_tflite(path_or_content, op_resolver=None):
 
 def _check_arguments(model, path, quantization, representative_data, qat):
   """Validates the model and the settings before anything is converted."""
+  _litert()  # the check every export ends with needs it: say so before minutes of conversion
   wrapper_lib.check_tf_keras(model, 'model')
   files.check_path(path)
   if not isinstance(model, keras.Model):
@@ -726,7 +727,8 @@ def _litert():
   try:
     from ai_edge_litert import interpreter  # pylint: disable=g-import-not-at-top
   except ImportError as e:
-    raise ImportError('export_tflite checks the exported model with the ai-edge-litert interpreter: '
+    raise ImportError('export_tflite checks every file it writes with the ai-edge-litert interpreter, which is not '
+                      'installed (ltp_tfmot depends on it where a wheel exists: Linux and macOS): '
                       'pip install ai-edge-litert') from e
   return interpreter
 

@@ -439,6 +439,14 @@ class ExportBadInputTest(tf.test.TestCase, parameterized.TestCase):
     super().setUp()
     self.path = os.path.join(tempfile.mkdtemp(dir=self.get_temp_dir()), 'model.tflite')
 
+  def test_missing_interpreter_is_reported_before_converting(self):
+    with mock.patch.dict('sys.modules', {'ai_edge_litert': None}), \
+         mock.patch.object(export, '_convert', side_effect=AssertionError('converted')) as convert:
+      with self.assertRaisesRegex(ImportError, 'pip install ai-edge-litert'):
+        export.export_tflite(fixtures.mlp(), self.path)
+    convert.assert_not_called()
+    self.assertFalse(os.path.exists(self.path))
+
   def test_int8_without_representative_data_raises(self):
     with self.assertRaisesRegex(ValueError, r"quantization='int8' needs representative_data"):
       export.export_tflite(fixtures.mlp(), self.path, quantization='int8')
