@@ -7,6 +7,7 @@ as with eager imports.
 """
 
 import importlib
+import importlib.util
 
 __version__ = '0.1.0'
 
@@ -54,7 +55,7 @@ _EXPORTS = {
     'Ticket': 'tickets',
     'PruneLotteryTicket': 'wrapper',
 }
-# Subpackages and modules reachable as attributes: `ltp_tfmot.datasets.load_mnist()`.
+# Subpackages and modules documented as attributes: `ltp_tfmot.datasets.load_mnist()`.
 _SUBMODULES = ('datasets', 'experiment', 'models')
 
 __all__ = sorted(_EXPORTS) + list(_SUBMODULES)
@@ -63,7 +64,8 @@ __all__ = sorted(_EXPORTS) + list(_SUBMODULES)
 def __getattr__(name):
   if name in _EXPORTS:
     value = getattr(importlib.import_module(f'{__name__}.{_EXPORTS[name]}'), name)
-  elif name in _SUBMODULES:
+  elif importlib.util.find_spec(f'{__name__}.{name}') is not None:
+    # Any module of the package, as an eager import of all of them used to make reachable.
     value = importlib.import_module(f'{__name__}.{name}')
   else:
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -23,11 +23,7 @@ DATA = fixtures.classification_data(n=160, seed=0) + fixtures.classification_dat
 
 
 def setUpModule():
-  cpus = tf.config.list_physical_devices('CPU')
-  try:
-    tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
-  except RuntimeError:
-    pass  # Already initialised (another test module ran first under pytest); checked in the tests.
+  fixtures.split_cpu_in_two()
 
 
 def _mlp(input_shape, num_classes, seed):

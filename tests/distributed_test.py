@@ -7,11 +7,7 @@ from tests import fixtures
 
 
 def setUpModule():
-  cpus = tf.config.list_physical_devices('CPU')
-  try:
-    tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
-  except RuntimeError:
-    pass  # Already initialised (another test module ran first under pytest); checked below.
+  fixtures.split_cpu_in_two()
 
 
 def _round(strategy):

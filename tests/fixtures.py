@@ -1,6 +1,7 @@
 """Small seeded models and data shared by the tests."""
 
 import numpy as np
+import tensorflow as tf
 import tf_keras as keras
 
 
@@ -107,3 +108,12 @@ class Subclassed(keras.Model):
   def call(self, inputs):
     return self.dense(inputs)
 
+
+
+def split_cpu_in_two():
+  """Makes the CPU two logical devices, for MirroredStrategy tests; call it from setUpModule."""
+  cpus = tf.config.list_physical_devices('CPU')
+  try:
+    tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
+  except RuntimeError:
+    pass  # Already initialised (another test module ran first under pytest); the tests check the count.

@@ -33,6 +33,7 @@ class ImportsTest(tf.test.TestCase):
     self.assertIs(ltp_tfmot.PruneLotteryTicket, wrapper.PruneLotteryTicket)
     self.assertTrue(callable(ltp_tfmot.datasets.load_mnist))
     self.assertTrue(callable(ltp_tfmot.models.lenet_300_100))
+    self.assertTrue(callable(ltp_tfmot.prune.prunable_layer_names))
     self.assertIn('prune_lottery_ticket', dir(ltp_tfmot))
     for name in ltp_tfmot.__all__:
       self.assertIsNotNone(getattr(ltp_tfmot, name))

@@ -6,6 +6,11 @@ import tensorflow as tf
 import tf_keras as keras
 
 from ltp_tfmot.experiment import recipes
+from tests import fixtures
+
+
+def setUpModule():
+  fixtures.split_cpu_in_two()
 
 
 class DurationTest(tf.test.TestCase, parameterized.TestCase):
