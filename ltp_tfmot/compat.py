@@ -45,6 +45,7 @@ import tf_keras as keras
 
 from ltp_tfmot import criteria as criteria_lib
 from ltp_tfmot import masks as masks_lib
+from ltp_tfmot import model_layers
 
 # Layer types whose kernels are pruned; biases never are. Subclasses count too.
 PRUNABLE_LAYERS = (
@@ -91,17 +92,6 @@ _Entry = collections.namedtuple('_Entry', ['layer_index', 'layer_name', 'index',
 def _derived_seed(*parts):
   """A deterministic 31-bit seed from ints and strings."""
   return zlib.crc32(repr(parts).encode()) & 0x7FFFFFFF
-
-
-def _flat_layers(model):
-  """The model's layers in order, with nested models replaced by their layers."""
-  layers = []
-  for layer in model.layers:
-    if isinstance(layer, keras.Model):
-      layers.extend(_flat_layers(layer))
-    else:
-      layers.append(layer)
-  return layers
 
 
 def _shape_of(layer, attribute):
@@ -213,7 +203,7 @@ class LotteryTicketPruner:
     _check_model(initial_model, 'initial_model')
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
       raise ValueError(f'seed must be an integer or None, got {seed!r}')
-    layers = _flat_layers(initial_model)
+    layers = model_layers.flat_layers(initial_model)
     wrapped = [layer.name for layer in layers if isinstance(layer, pruning_wrapper.PruneLowMagnitude)]
     if wrapped:
       raise ValueError(f'initial_model has layers wrapped for pruning ({wrapped}); LotteryTicketPruner works on '
@@ -238,7 +228,7 @@ class LotteryTicketPruner:
   def _variables(self, model, name='model'):
     """The model's variables matching the recorded prunable weights, after checking its architecture."""
     _check_model(model, name)
-    layers = _flat_layers(model)
+    layers = model_layers.flat_layers(model)
     for i, (layer, (input_shape, output_shape)) in enumerate(zip(layers, self._layer_shapes)):
       for kind, recorded, actual in (('input', input_shape, _shape_of(layer, 'input_shape')),
                                      ('output', output_shape, _shape_of(layer, 'output_shape'))):
@@ -299,7 +289,7 @@ class LotteryTicketPruner:
     indices = collections.defaultdict(list)
     for entry in self._entries:
       indices[entry.layer_index].append(entry.index)
-    layers = _flat_layers(model)
+    layers = model_layers.flat_layers(model)
 
     def generate():
       for i, (entry, variable) in enumerate(zip(self._entries, variables)):

@@ -59,6 +59,7 @@ import tf_keras as keras
 
 from ltp_tfmot import errors
 from ltp_tfmot import files
+from ltp_tfmot import model_layers
 from ltp_tfmot import prune as prune_lib
 from ltp_tfmot import rounds as rounds_lib
 from ltp_tfmot import wrapper as wrapper_lib
@@ -574,18 +575,13 @@ def _check_tolerance(tolerance, quantization):
 
 
 def _has_pruning_wrapper(model):
-  for layer in model.layers:
-    if isinstance(layer, pruning_wrapper.PruneLowMagnitude):
-      return True
-    if isinstance(layer, keras.Model) and _has_pruning_wrapper(layer):
-      return True
-  return False
+  return any(isinstance(layer, pruning_wrapper.PruneLowMagnitude) for layer in model_layers.flat_layers(model))
 
 
 def _is_quantization_aware(model):
   """Whether tfmot's quantize_model (or a prune/cluster-preserving scheme) made the model."""
   return any(isinstance(layer, (quantize_wrapper.QuantizeWrapper, quantize_layer.QuantizeLayer))
-             for layer in _keras_layers(model))
+             for layer in model_layers.flat_layers(model))
 
 
 def _input_arrays(model, data, what):
@@ -652,7 +648,8 @@ def _sample_inputs(model, sample_inputs, representative_data):
 
 
 def _rnn_layers(model):
-  return [layer for layer in _keras_layers(model) if isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional))]
+  recurrent = (keras.layers.RNN, keras.layers.Bidirectional)
+  return [layer for layer in model_layers.flat_layers(model) if isinstance(layer, recurrent)]
 
 
 def _model_to_convert(model):
@@ -1025,14 +1022,6 @@ def _users(tensor, ops, consumers):
   return users, densified
 
 
-def _keras_layers(model):
-  for layer in model.layers:
-    if isinstance(layer, keras.Model):
-      yield from _keras_layers(layer)
-    else:
-      yield layer
-
-
 def _prunable_weights(layer):
   """The weights the lottery wrapper prunes in a plain (unwrapped) layer; [] if it prunes none.
 
@@ -1050,7 +1039,8 @@ def _prunable_weights(layer):
       names = set(prune_registry.PruneRegistry._weight_names(inner))  # pylint: disable=protected-access
     else:
       names = set()
-    return [w for w in layer.weights if wrapper_lib._short_name(w) in names]  # pylint: disable=protected-access
+    # 'quant_dense/kernel:0' -> 'kernel'
+    return [w for w in layer.weights if w.name.split('/')[-1].split(':')[0] in names]
   if isinstance(layer, keras.layers.DepthwiseConv2D) and not hasattr(layer, 'get_prunable_weights'):
     return [layer.depthwise_kernel]
   if hasattr(layer, 'get_prunable_weights'):
@@ -1070,7 +1060,7 @@ def _zero_fraction(values):
 def _keras_sparsity(model):
   """({layer: zero fraction of its prunable weights}, {layer: of its rank >= 2 weights}, [(layer, size, nonzeros)])."""
   prunable_sparsity, weight_sparsity, kernels = {}, {}, []
-  for layer in _keras_layers(model):
+  for layer in model_layers.flat_layers(model):
     prunable = [w.numpy() for w in _prunable_weights(layer)]
     if prunable:
       prunable_sparsity[layer.name] = _zero_fraction(prunable)
