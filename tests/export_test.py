@@ -465,7 +465,7 @@ class ExportBadInputTest(tf.test.TestCase, parameterized.TestCase):
   def test_keras_3_model_raises_pointing_to_tf_keras(self):
     import keras as keras3  # pylint: disable=g-import-not-at-top
     model = keras3.Sequential([keras3.Input((4,)), keras3.layers.Dense(2)])
-    with self.assertRaisesRegex(ValueError, r'Keras 3 object.*import tf_keras as keras'):
+    with self.assertRaisesRegex(TypeError, r'Keras 3 object.*import tf_keras as keras'):
       export.export_tflite(model, self.path)
 
   def test_unbuilt_model_raises(self):

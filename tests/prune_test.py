@@ -207,7 +207,7 @@ class PruneLotteryTicketBadInputTest(tf.test.TestCase, parameterized.TestCase):
   def test_keras_3_model_is_refused_with_the_fix(self):
     import keras as keras3  # pylint: disable=g-import-not-at-top
     model = keras3.Sequential([keras3.Input((4,)), keras3.layers.Dense(2)])
-    with self.assertRaisesRegex(ValueError, r'Keras 3 object.*import tf_keras as keras'):
+    with self.assertRaisesRegex(TypeError, r'Keras 3 object.*import tf_keras as keras'):
       ltp_tfmot.prune_lottery_ticket(model)
 
   def test_subclassed_model_is_refused(self):
