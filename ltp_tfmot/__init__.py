@@ -45,6 +45,7 @@ _EXPORTS = {
     'run_lottery_round': 'rounds',
     'steps_done': 'rounds',
     'take_snapshot': 'rounds',
+    'unwrapped_layer_weights': 'rounds',
     'weights_remaining': 'rounds',
     'LotteryTicketSchedule': 'schedule',
     'OneShotLotterySchedule': 'schedule',
