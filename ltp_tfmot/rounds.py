@@ -534,7 +534,9 @@ def run_lottery_round(model, optimizer=None, rewind_iterations=None):
     optimizer: The optimizer to reset; defaults to `model.optimizer` if any.
     rewind_iterations: What `optimizer.iterations` is set to; None (default):
       the step the rewind snapshot was taken at (see `take_snapshot`); 0
-      restarts the learning-rate schedule.
+      restarts the learning-rate schedule. Keras' Adam counts its bias
+      correction with the same iterations, so after a late rewind it starts
+      at k + 1 with fresh moments.
 
   Returns:
     The sparsity per layer after the round (see `compute_next_masks`).
