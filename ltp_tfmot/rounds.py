@@ -55,8 +55,9 @@ def built_lottery_wrappers(model):
 
 # The rewind point of the weights no lottery wrapper holds (BatchNormalization's gamma, beta and moving
 # statistics, LayerNormalization's, ...), per model: [(variable, value)]. It is kept in memory, not in the
-# model: the wrappers' variables are fixed by their own layer (so weights load into a freshly wrapped model),
-# and variables tracked on the model itself do not survive every save format.
+# model: a variable tracked on the model is a top-level weight that the model rebuilt from a .keras or h5
+# file lacks (loading fails with a weight-count mismatch), and the wrappers' variables depend on their own
+# layer only, so that weights load into a freshly wrapped model.
 _UNWRAPPED_SNAPSHOTS = weakref.WeakKeyDictionary()
 
 
