@@ -46,6 +46,7 @@ _EXPORTS = {
     'run_lottery_round': 'rounds',
     'steps_done': 'rounds',
     'take_snapshot': 'rounds',
+    'unwrapped_layer_weights': 'rounds',
     'weights_remaining': 'rounds',
     'LotteryTicketSchedule': 'schedule',
     'OneShotLotterySchedule': 'schedule',

@@ -26,6 +26,12 @@ class UpdateLotteryStep(pruning_callbacks.UpdatePruningStep):
   stopped. They are read at the first batch, after every callback's
   `on_train_begin`, so `BackupAndRestore` may come before or after it.
 
+  With `rewind_step=k`, each round boundary puts every weight (BatchNormalization's
+  gamma, beta and moving statistics included) back to its value after k steps,
+  resets the optimizer's slots and sets `optimizer.iterations` to k, so that a
+  learning-rate schedule continues from step k; the rounds' lengths still count
+  training steps (`steps_done` goes on counting up).
+
   Raises:
     ValueError: at the start of training, if the model has no lottery wrapper,
       its wrappers disagree on schedule or rewind step, or the rewind step is
@@ -96,12 +102,13 @@ class UpdateLotteryStep(pruning_callbacks.UpdatePruningStep):
       return  # nothing left to do: skip even reading the step
     steps_done = self._steps_done()
     if steps_done >= self.rewind_step and not self._has_snapshot:
-      rounds_lib.take_snapshot(self.wrappers, step=steps_done)
+      rounds_lib.take_snapshot(self.model, step=steps_done)  # the model: BatchNormalization's weights too
       self._has_snapshot = True
     while self._rounds_done < self.schedule.rounds_due(steps_done):
       rounds_lib.run_lottery_round(self.model, self._optimizer)
       self._rounds_done += 1
-      # The round reset optimizer.iterations and moved the offset, so that the count goes on from steps_done.
+      # The round set optimizer.iterations to the rewind step and moved the offset: the count goes on from
+      # steps_done.
       self._offset = steps_done - int(self._optimizer.iterations.numpy())
       logging.info('Lottery round ended at step %d; weights remaining %.2f%%', steps_done,
                    100 * rounds_lib.weights_remaining(self.model))

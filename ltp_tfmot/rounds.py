@@ -7,6 +7,7 @@ variable, and accept a model, a layer, or a list of layers.
 """
 
 import numbers
+import weakref
 import zlib
 
 from absl import logging
@@ -50,6 +51,47 @@ def built_lottery_wrappers(model):
   if unbuilt:
     raise ValueError(f'layers {unbuilt} are not built yet: call the model on data (or model.build) first')
   return wrappers
+
+
+# The rewind point of the weights no lottery wrapper holds (BatchNormalization's gamma, beta and moving
+# statistics, LayerNormalization's, ...), per model: [(variable, value)]. It is kept in memory, not in the
+# model: a variable tracked on the model is a top-level weight that the model rebuilt from a .keras or h5
+# file lacks (loading fails with a weight-count mismatch), and the wrappers' variables depend on their own
+# layer only, so that weights load into a freshly wrapped model.
+_UNWRAPPED_SNAPSHOTS = weakref.WeakKeyDictionary()
+
+
+def unwrapped_layer_weights(model):
+  """The weights of a model's layers outside its lottery wrappers, with their layer, in order.
+
+  These are BatchNormalization's gamma, beta and moving statistics, LayerNormalization's, PReLU's slopes and
+  those of any other layer `prune_lottery_ticket` leaves unwrapped, in nested models too; each once.
+
+  Args:
+    model: A Keras model; a layer or a list of layers has none (their wrappers are all there is).
+
+  Returns:
+    A list of (layer, weight) pairs.
+  """
+  if not isinstance(model, keras.Model):
+    return []
+  inside = {v.ref() for w in lottery_wrappers(model) for v in w.weights}
+  pairs, seen = [], set()
+
+  def visit(container):
+    for layer in container.layers:
+      if isinstance(layer, wrapper_lib.PruneLotteryTicket):
+        continue
+      if isinstance(layer, keras.Model):
+        visit(layer)
+        continue
+      for weight in layer.weights:
+        if weight.ref() not in inside and weight.ref() not in seen:
+          seen.add(weight.ref())
+          pairs.append((layer, weight))
+
+  visit(model)
+  return pairs
 
 
 def _derived_seed(*parts):
@@ -137,6 +179,15 @@ def count_steps_with(model, optimizer, steps=None):
 def take_snapshot(model, step=0):
   """Records the current weights of every wrapped layer as the rewind point.
 
+  Given a `keras.Model`, it also records the weights of the layers outside
+  the wrappers (BatchNormalization's gamma, beta and moving statistics,
+  LayerNormalization's, ...; see `unwrapped_layer_weights`), which
+  `rewind_weights` restores with the kernels. The wrappers' snapshots are
+  layer weights, saved with the model; that of the other layers is kept in
+  memory, so a model loaded from a file rewinds them only after a new
+  `take_snapshot`. Given a layer or a list of layers, only the wrappers have
+  a rewind point.
+
   A model whose steps are not counted yet starts counting them (as
   `optimizer.iterations`), as `UpdateLotteryStep` would at the start of
   `fit`, so that a custom training loop can call it with `training=True`
@@ -158,7 +209,11 @@ def take_snapshot(model, step=0):
   """
   if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
     raise ValueError(f'step must be an integer >= 0, got {step!r}')
-  for w in built_lottery_wrappers(model):
+  wrappers = built_lottery_wrappers(model)
+  unwrapped = unwrapped_layer_weights(model)
+  if unwrapped:
+    _UNWRAPPED_SNAPSHOTS[model] = [(weight, tf.identity(weight)) for _, weight in unwrapped]
+  for w in wrappers:
     for snapshot, weight in zip(w.snapshots, w.layer.weights):
       snapshot.assign(weight)
     w.snapshot_step.assign(step)
@@ -345,8 +400,17 @@ def rewind_weights(model):
   snapshot); pruned weights are 0 ('zero') or their snapshot ('freeze'); with
   dynamic weight rescaling, kept weights are multiplied by n / n_kept. The
   layers' other weights (biases) are rewound to the snapshot ('reinit': drawn
-  afresh). Layers without a prunable weight, e.g. BatchNormalization, are not
-  wrapped and keep their values.
+  afresh).
+
+  Given a `keras.Model`, the weights outside the wrappers
+  (BatchNormalization's gamma, beta and moving statistics, ...; see
+  `unwrapped_layer_weights`) go back to their values at `take_snapshot`, or,
+  when every wrapper's mask-1 action is 'reinit' (the random-reinitialisation
+  control, which reinitialises the whole network), are drawn afresh from
+  their layers' initializers (`gamma_initializer`, ...). A model loaded from
+  a file keeps those values (with a warning) until `take_snapshot` is called
+  again: that part of the rewind point is kept in memory. Given a layer or a
+  list of layers, only the wrapped layers change.
 
   Args:
     model: A model, layer or list of layers holding `PruneLotteryTicket` wrappers.
@@ -360,7 +424,7 @@ def rewind_weights(model):
   if missing:
     raise ValueError(f'layers {missing} have no rewind snapshot yet: call ltp_tfmot.take_snapshot(model) '
                      'or train with UpdateLotteryStep first')
-  updates = []
+  updates = _unwrapped_updates(model, wrappers)
   positions = _positions(wrappers)
   for w in wrappers:
     round_number = int(w.rounds_done.numpy())
@@ -384,6 +448,30 @@ def rewind_weights(model):
   logging.info('Rewound %d layers (%s).', len(wrappers), ', '.join(sorted({w.mask_1_action for w in wrappers})))
 
 
+def _reinitialises_unwrapped(wrappers):
+  """Whether the layers outside the wrappers are drawn afresh: only for the whole-network reinit control."""
+  return all(w.mask_1_action == 'reinit' for w in wrappers)
+
+
+def _unwrapped_updates(model, wrappers):
+  """(variable, value) for the weights outside the wrappers at a rewind; raises before any change."""
+  unwrapped = unwrapped_layer_weights(model)
+  if not unwrapped:
+    return []
+  if _reinitialises_unwrapped(wrappers):
+    first = wrappers[0]
+    round_number = int(first.rounds_done.numpy())
+    return [(weight, _fresh_value(layer, weight, _derived_seed(first.seed, 'start-unwrapped', i, round_number)))
+            for i, (layer, weight) in enumerate(unwrapped)]
+  snapshot = _UNWRAPPED_SNAPSHOTS.get(model)
+  if snapshot is None:
+    logging.warning('Layers %s keep their current weights: their rewind point is kept in memory by '
+                    'take_snapshot, not saved with the model; call ltp_tfmot.take_snapshot(model) after '
+                    'loading a model to rewind them too.', sorted({layer.name for layer, _ in unwrapped}))
+    return []
+  return [(weight, value) for weight, value in snapshot]
+
+
 def apply_masks(model):
   """Applies the masks to the weights now: pruned weights become 0 (or frozen).
 
@@ -404,42 +492,69 @@ def _optimizer_variables(optimizer):
   return optimizer.variables() if callable(optimizer.variables) else optimizer.variables
 
 
-def reset_optimizer(optimizer):
-  """Resets an optimizer's state (slots and step count) to that of a new one.
+def _check_iterations(value, name):
+  if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+    raise ValueError(f'{name} must be an integer >= 0 (an optimizer step count), got {value!r}')
+  return int(value)
+
+
+def reset_optimizer(optimizer, iterations=0):
+  """Resets an optimizer's state (slots such as momentum and Adam's moments) to that of a new one.
 
   Args:
     optimizer: A tf_keras optimizer.
+    iterations: What `optimizer.iterations` is set to: 0 (a new optimizer's)
+      or the step of a late rewind point, so that a learning-rate schedule
+      continues from there.
 
   Raises:
     TypeError: if `optimizer` is not an optimizer.
+    ValueError: if `iterations` is not an integer >= 0.
   """
-  for variable in _optimizer_variables(optimizer):
+  variables = _optimizer_variables(optimizer)
+  iterations = _check_iterations(iterations, 'iterations')
+  for variable in variables:
     variable.assign(tf.zeros_like(variable))
+  if iterations:
+    optimizer.iterations.assign(iterations)
 
 
-def run_lottery_round(model, optimizer=None):
+def run_lottery_round(model, optimizer=None, rewind_iterations=None):
   """One round boundary: prune by the criterion, rewind, reset the optimizer.
 
-  The model's step count (`steps_done`) goes on through the optimizer's reset.
+  After it the weights are those of the rewind point (see `rewind_weights`;
+  given a `keras.Model`, BatchNormalization's and the other unwrapped layers'
+  too) and the optimizer is as it was there: its slots are reset and
+  `optimizer.iterations` is the rewind point's step (`rewind_step=k`: k), so
+  a learning-rate schedule continues from step k, as in Frankle et al.'s
+  late rewinding. The model's step count (`steps_done`), which the lottery
+  schedule's rounds follow, goes on counting up through the reset.
 
   Args:
     model: A model, layer or list of layers holding `PruneLotteryTicket` wrappers.
     optimizer: The optimizer to reset; defaults to `model.optimizer` if any.
+    rewind_iterations: What `optimizer.iterations` is set to; None (default):
+      the step the rewind snapshot was taken at (see `take_snapshot`); 0
+      restarts the learning-rate schedule. Keras' Adam counts its bias
+      correction with the same iterations, so after a late rewind it starts
+      at k + 1 with fresh moments.
 
   Returns:
     The sparsity per layer after the round (see `compute_next_masks`).
 
   Raises:
-    ValueError: as `compute_next_masks` and `rewind_weights`.
+    ValueError: as `compute_next_masks` and `rewind_weights`, or for a bad
+      `rewind_iterations`.
     TypeError: if `optimizer` is not an optimizer.
     The model is left unchanged when any of them is raised.
 
   Example:
 
   ```python
+  ltp_tfmot.take_snapshot(model, step=500)  # after 500 steps of your loop
   for level in range(5):
-    train(model)                      # your own loop
-    ltp_tfmot.run_lottery_round(model, optimizer)
+    train(model)                            # your own loop
+    ltp_tfmot.run_lottery_round(model, optimizer)  # optimizer.iterations is 500 again
   ```
   """
   wrappers = built_lottery_wrappers(model)
@@ -447,21 +562,27 @@ def run_lottery_round(model, optimizer=None):
   if missing:
     raise ValueError(f'layers {missing} have no rewind snapshot yet: call ltp_tfmot.take_snapshot(model) '
                      'or train with UpdateLotteryStep first')
+  if rewind_iterations is None:
+    rewind_iterations = int(wrappers[0].snapshot_step.numpy())
+  rewind_iterations = _check_iterations(rewind_iterations, 'rewind_iterations')
   if any(w.mask_1_action == 'reinit' for w in wrappers):
     for w in wrappers:
       for weight in w.layer.weights:
         wrapper_lib.initializer_for(w.layer, weight)
+    if _reinitialises_unwrapped(wrappers):
+      for layer, weight in unwrapped_layer_weights(model):
+        wrapper_lib.initializer_for(layer, weight)
   if optimizer is None and isinstance(model, keras.Model):
     optimizer = getattr(model, 'optimizer', None)
   if optimizer is not None:
     _optimizer_variables(optimizer)
   steps = steps_done(wrappers, optimizer)
   sparsity = compute_next_masks(wrappers)
-  rewind_weights(wrappers)
+  rewind_weights(model)
   if optimizer is not None:
-    reset_optimizer(optimizer)
+    reset_optimizer(optimizer, rewind_iterations)
     if int(wrappers[0].step_offset.numpy()) != wrapper_lib.NOT_COUNTING:
-      count_steps_with(wrappers, optimizer, steps)  # the reset zeroed optimizer.iterations, not the steps done
+      count_steps_with(wrappers, optimizer, steps)  # the reset moved optimizer.iterations, not the steps done
   return sparsity
 
 
