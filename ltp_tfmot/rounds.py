@@ -273,9 +273,9 @@ def _pool_keys(pool, criterion, seed):
   also reads the mask; other criteria, and block-pooled tensors, are scored
   first. Either way the NaN/inf check of weight and snapshot shares that pass.
   """
-  finals = [w.pruning_vars[i][0] for w, i in pool]
+  finals = [w.prunable_weights[i] for w, i in pool]
   snapshots = [w.prunable_snapshots[i] for w, i in pool]
-  masks = [w.pruning_vars[i][1] for w, i in pool]
+  masks = [w.masks[i] for w, i in pool]
   initials = snapshots if criterion.needs_initial else [None] * len(pool)
   blocks = [w.block_shape(i) for w, i in pool]
   if criterion.fusable and all(block is None for block in blocks):
@@ -296,7 +296,7 @@ def _pool_keys(pool, criterion, seed):
 
 def _pool_masks(pool, criterion, rate, positions):
   """The next masks of one pool, and the number of weights each keeps."""
-  masks = [w.pruning_vars[i][1] for w, i in pool]
+  masks = [w.masks[i] for w, i in pool]
   rounds = max(int(w.rounds_done.numpy()) for w, _ in pool) + 1
   first, index = pool[0]
   seed = _draw_seed(first, positions, 'score', first.prunable_weights[index], rounds)
@@ -344,7 +344,7 @@ def compute_next_masks(model):
   new_masks, kept = [], {}
   positions = _positions(wrappers)
   for pool, rate, criterion in pools:
-    masks = [w.pruning_vars[i][1] for w, i in pool]
+    masks = [w.masks[i] for w, i in pool]
     if rate == 0:
       _check_finite(pool)
       continue
@@ -358,7 +358,7 @@ def compute_next_masks(model):
     w.rounds_done.assign_add(1)
   sparsity = {}
   for w in wrappers:
-    masks = [mask for _, mask, _ in w.pruning_vars]
+    masks = w.masks
     total = sum(mask.shape.num_elements() for mask in masks)
     alive = sum(kept[m.ref()] if m.ref() in kept else masks_lib.count_nonzero(m) for m in masks)
     sparsity[w.layer.name] = 1.0 - alive / total if total else 0.0
@@ -436,7 +436,7 @@ def rewind_weights(model):
         value = _fresh_value(w.layer, weight, seed) if w.mask_1_action == 'reinit' else snapshot
         updates.append((weight, tf.convert_to_tensor(value)))
         continue
-      mask = w.pruning_vars[i][1]
+      mask = w.masks[i]
       kept = _survivor_values(w, i, mask, seed)
       if w.dynamic_weight_rescaling:
         n_kept = tf.maximum(tf.reduce_sum(mask), 1.0)
@@ -597,7 +597,7 @@ def layer_sparsity(model):
   """
   result = {}
   for w in built_lottery_wrappers(model):
-    masks = [mask for _, mask, _ in w.pruning_vars]
+    masks = w.masks
     total = sum(int(tf.size(m)) for m in masks)
     alive = sum(masks_lib.count_nonzero(m) for m in masks)
     result[w.layer.name] = 1.0 - alive / total if total else 0.0
@@ -606,6 +606,6 @@ def layer_sparsity(model):
 
 def weights_remaining(model):
   """Fraction of all prunable weights of the model that are still alive."""
-  masks = [mask for w in built_lottery_wrappers(model) for _, mask, _ in w.pruning_vars]
+  masks = [mask for w in built_lottery_wrappers(model) for mask in w.masks]
   total = sum(int(tf.size(m)) for m in masks)
   return sum(masks_lib.count_nonzero(m) for m in masks) / total

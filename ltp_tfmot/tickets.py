@@ -261,7 +261,7 @@ def load_ticket(model, path):
   saved = [v.numpy() for v in variables]
   try:
     for w, layer in zip(wrappers, ticket.layers):
-      for (_, mask, _), value in zip(w.pruning_vars, layer.masks):
+      for mask, value in zip(w.masks, layer.masks):
         mask.assign(value.astype(mask.dtype.as_numpy_dtype))
       for snapshot, value in zip(w.snapshots, layer.snapshots):
         snapshot.assign(value.astype(snapshot.dtype.as_numpy_dtype))
@@ -287,7 +287,7 @@ def _layer_ticket(w):
       weight_shapes=tuple(tuple(int(d) for d in weight.shape) for weight in w.layer.weights),
       weight_dtypes=tuple(weight.dtype.base_dtype.name for weight in w.layer.weights),
       prunable=tuple(refs.index(weight.ref()) for weight in w.prunable_weights),
-      masks=tuple(mask.numpy() for _, mask, _ in w.pruning_vars),
+      masks=tuple(mask.numpy() for mask in w.masks),
       snapshots=tuple(snapshot.numpy() for snapshot in w.snapshots),
       rounds_done=int(w.rounds_done.numpy()),
       snapshot_step=int(w.snapshot_step.numpy()),

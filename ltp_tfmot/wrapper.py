@@ -419,6 +419,11 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
     with tf.control_dependencies([tf.debugging.Assert(counted, [self._PRUNE_CALLBACK_ERROR_MSG])]):
       return tf.no_op('update')
 
+  @property
+  def masks(self):
+    """The mask variables, one per prunable weight (`prunable_weights[i]` is masked by `masks[i]`)."""
+    return [mask for _, mask, _ in self.pruning_vars]
+
   def block_shape(self, index):
     """The block of prunable weight `index`, or None if it is pruned weight by weight."""
     block = tuple(int(b) for b in self.block_size)
