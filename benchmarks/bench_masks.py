@@ -48,7 +48,7 @@ def mlp(width):
 
 def kernel_shapes(width):
   dims = [784, width, width, width, width // 2, 10]
-  return list(zip(dims[:-1], dims[1:]))
+  return list(zip(dims[:-1], dims[1:], strict=True))
 
 
 def make_weights(width, seed=0):
@@ -73,10 +73,10 @@ class Ours:
     model.build((None, 784))
     self.model = model
     self.wrappers = ltp_tfmot.lottery_wrappers(model)
-    for w, value in zip(self.wrappers, initial):
+    for w, value in zip(self.wrappers, initial, strict=True):
       w.layer.kernel.assign(value)
     ltp_tfmot.take_snapshot(model)
-    for w, value in zip(self.wrappers, final):
+    for w, value in zip(self.wrappers, final, strict=True):
       w.layer.kernel.assign(value)
 
   def reset(self):
@@ -106,11 +106,11 @@ def numpy_floor(scope, criterion, initial, final):
   def run():
     if scope == 'layer':
       return [keep_top(scores(wi, wf).ravel(), int(wf.size * (1 - RATE) + 0.5)).reshape(wf.shape)
-              for wi, wf in zip(initial, final)]
-    flat = np.concatenate([scores(wi, wf).ravel() for wi, wf in zip(initial, final)])
+              for wi, wf in zip(initial, final, strict=True)]
+    flat = np.concatenate([scores(wi, wf).ravel() for wi, wf in zip(initial, final, strict=True)])
     kept = keep_top(flat, int(flat.size * (1 - RATE) + 0.5))
     offsets = np.cumsum([wf.size for wf in final])[:-1]
-    return [part.reshape(wf.shape) for part, wf in zip(np.split(kept, offsets), final)]
+    return [part.reshape(wf.shape) for part, wf in zip(np.split(kept, offsets), final, strict=True)]
 
   return run
 
@@ -124,7 +124,7 @@ def older_package(scope, initial, final):
   def setup():
     # What its LotteryTicketPruner holds: float64 masks of ones, the current (= trained) weights.
     state['prunables'] = [((i, (0,)), layers[i], 0, wi, wf.copy(), wf.copy(), np.ones(wf.shape))
-                          for i, (wi, wf) in enumerate(zip(initial, final))]
+                          for i, (wi, wf) in enumerate(zip(initial, final, strict=True))]
     state['masks'] = {}
 
   def update_mask(tpl, index, new_mask):

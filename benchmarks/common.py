@@ -96,7 +96,7 @@ def paired_ratio(numerators, denominators):
   repetition (adjacent in time) see similar load, so their ratio is steadier
   than the ratio of the two medians.
   """
-  return median([a / b for a, b in zip(numerators, denominators)])
+  return median([a / b for a, b in zip(numerators, denominators, strict=True)])
 
 
 def summary(values):

@@ -245,7 +245,7 @@ def goals_section(results, quick):
     floor = r['ours_over_numpy']
     rows.append([f'Global mask at {size} ({criterion}): within 3x of the np.partition floor',
                  f"{ratio(floor)} ({ms(r['numpy']['median'])} floor)", verdict(floor <= 3)])
-    exponents = [_exponent(a, b, 'ours') for a, b in zip(series, series[1:])]
+    exponents = [_exponent(a, b, 'ours') for a, b in zip(series, series[1:], strict=True)]
     if exponents:
       rows.append([f'Global mask ({criterion}): time grows no worse than linearly (exponent <= 1.1)',
                    ', '.join(f'{e:.2f}' for e in exponents), verdict(max(exponents) <= 1.1)])
@@ -290,13 +290,13 @@ def render(results, info, command, started, wall, loads, quick, library=None):
   sections = [goals_section(results, quick), masks_section(results['masks']), training_section(results['training']),
               round_section(results['round']), memory_section(results['memory'])]
   text = '\n'.join(header) + '\n' + '\n'.join(sections)
-  # The hand-written analysis, then the TFLite benchmark's own report (benchmarks/tflite_sparsity.py writes it).
-  for name in ('analysis.md', 'tflite_results.md'):
+  # The hand-written analysis, then the reports the TFLite and command-line benchmarks write themselves.
+  for name in ('analysis.md', 'tflite_results.md', 'cli_results.md'):
     extra = os.path.join(ROOT, 'benchmarks', name)
     if os.path.exists(extra):
       with open(extra, encoding='utf-8') as f:
         body = f.read()
-      if name == 'tflite_results.md':
+      if name != 'analysis.md':
         body = '#' + body.replace('\n## ', '\n### ')  # its title becomes a section of this report
       text += '\n' + body
   return text.rstrip() + '\n'

@@ -179,7 +179,7 @@ def tflite_accuracy(path, x, y):
   input_index = interpreter.get_input_details()[0]['index']
   output_index = interpreter.get_output_details()[0]['index']
   correct = 0
-  for image, label in zip(x, y):
+  for image, label in zip(x, y, strict=True):
     interpreter.set_tensor(input_index, image[None])
     interpreter.invoke()
     correct += int(np.argmax(interpreter.get_tensor(output_index)) == label)
@@ -248,7 +248,8 @@ def time_exports(paths, image, reps, block_seconds):
   medians = {config: statistics.median(values) for config, values in samples.items()}
   quartiles = {config: tuple(np.percentile(values, [25, 75])) for config, values in samples.items()}
   ratios = {(variant, resolver): statistics.median(
-      v / d for v, d in zip(samples[variant, resolver], samples['dense', resolver])) for variant, resolver in configs}
+      v / d for v, d in zip(samples[variant, resolver], samples['dense', resolver], strict=True))
+      for variant, resolver in configs}
   return medians, quartiles, ratios
 
 

@@ -64,8 +64,8 @@ def main():
   # Random-reinit control: the last level's masks, fresh weights from the initializers.
   control = lottery_model(mask_1_action='reinit', seed=args.seed + 1)
   control.build((None, 784))
-  for source, target in zip(ltp_tfmot.lottery_wrappers(model), ltp_tfmot.lottery_wrappers(control)):
-    for (_, mask, _), (_, control_mask, _) in zip(source.pruning_vars, target.pruning_vars):
+  for source, target in zip(ltp_tfmot.lottery_wrappers(model), ltp_tfmot.lottery_wrappers(control), strict=True):
+    for (_, mask, _), (_, control_mask, _) in zip(source.pruning_vars, target.pruning_vars, strict=True):
       control_mask.assign(mask)
   ltp_tfmot.take_snapshot(control)
   ltp_tfmot.rewind_weights(control)

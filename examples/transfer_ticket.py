@@ -61,7 +61,7 @@ def main():
   from_pretrained = lottery_search(pretrained, target_train, target_test, args.levels, args.epochs)
   from_random = lottery_search(models.lenet_300_100(seed=0), target_train, target_test, args.levels, args.epochs)
   print(f'{"weights remaining":>17}  {"rewind to pre-trained":>21}  {"rewind to random init":>21}')
-  for (remaining, pretrained_accuracy), (_, random_accuracy) in zip(from_pretrained, from_random):
+  for (remaining, pretrained_accuracy), (_, random_accuracy) in zip(from_pretrained, from_random, strict=True):
     print(f'{remaining:>16.1%}  {pretrained_accuracy:>21.4f}  {random_accuracy:>21.4f}')
   print(f'mean accuracy over levels: pre-trained {np.mean([a for _, a in from_pretrained]):.4f}, '
         f'random init {np.mean([a for _, a in from_random]):.4f}')

@@ -229,7 +229,7 @@ class LotteryTicketPruner:
     """The model's variables matching the recorded prunable weights, after checking its architecture."""
     _check_model(model, name)
     layers = model_layers.flat_layers(model)
-    for i, (layer, (input_shape, output_shape)) in enumerate(zip(layers, self._layer_shapes)):
+    for i, (layer, (input_shape, output_shape)) in enumerate(zip(layers, self._layer_shapes, strict=True)):
       for kind, recorded, actual in (('input', input_shape, _shape_of(layer, 'input_shape')),
                                      ('output', output_shape, _shape_of(layer, 'output_shape'))):
         if actual != recorded:
@@ -292,7 +292,7 @@ class LotteryTicketPruner:
     layers = model_layers.flat_layers(model)
 
     def generate():
-      for i, (entry, variable) in enumerate(zip(self._entries, variables)):
+      for i, (entry, variable) in enumerate(zip(self._entries, variables, strict=True)):
         pretrained = None if self._pretrained is None else self._pretrained[i].numpy()
         yield Prunable((entry.layer_index, tuple(indices[entry.layer_index])), layers[entry.layer_index],
                        entry.index, entry.initial.numpy(), pretrained, variable.numpy(), entry.mask.numpy())
@@ -337,7 +337,7 @@ class LotteryTicketPruner:
       raise ValueError(f'prune_strategy={prune_strategy!r} ranks the pretrained weights, and none were set: call '
                        'pruner.set_pretrained_weights(trained_model) first')
     finals = [tf.convert_to_tensor(v) for v in variables] if source == 'current' else list(self._pretrained)
-    for entry, final in zip(self._entries, finals):
+    for entry, final in zip(self._entries, finals, strict=True):
       if not bool(tf.reduce_all(tf.math.is_finite(final))):
         which = 'model' if source == 'current' else 'pretrained'
         raise ValueError(f'the {which} weight {entry.weight_name} of layer {entry.layer_name!r} has NaN or inf '
@@ -358,7 +358,7 @@ class LotteryTicketPruner:
                                        [finals[i] for i in pool], pool_alive,
                                        _derived_seed(base_seed, self._calls, pool_index))
       kept = masks_lib.keep_top_k(scores, pool_alive, keep)
-      new_masks.extend((self._entries[i].mask, k) for i, k in zip(pool, kept))
+      new_masks.extend((self._entries[i].mask, k) for i, k in zip(pool, kept, strict=True))
     for mask, kept in new_masks:
       mask.assign(tf.cast(kept, mask.dtype))
     self.cumulative_pruning_rate = cumulative
@@ -368,7 +368,7 @@ class LotteryTicketPruner:
 
   def _masking_fn(self, model):
     """A `tf.function` that zeroes the pruned weights of `model` (checked once, here)."""
-    pairs = list(zip(self._variables(model), [entry.mask for entry in self._entries]))
+    pairs = list(zip(self._variables(model), [entry.mask for entry in self._entries], strict=True))
 
     @tf.function
     def apply_masks():
@@ -386,7 +386,7 @@ class LotteryTicketPruner:
     Raises:
       ValueError: if its architecture differs from the initial model's.
     """
-    for variable, entry in zip(self._variables(model), self._entries):
+    for variable, entry in zip(self._variables(model), self._entries, strict=True):
       variable.assign(variable * tf.cast(entry.mask, variable.dtype))
 
   def apply_dwr(self, model):
@@ -405,7 +405,7 @@ class LotteryTicketPruner:
       ValueError: if its architecture differs from the initial model's.
     """
     updates = []
-    for variable, entry in zip(self._variables(model), self._entries):
+    for variable, entry in zip(self._variables(model), self._entries, strict=True):
       kept = entry.mask > 0
       n_kept = tf.math.count_nonzero(kept, dtype=tf.int64)
       scale = tf.cast(tf.size(kept, out_type=tf.int64), variable.dtype) / tf.cast(

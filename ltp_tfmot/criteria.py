@@ -204,11 +204,11 @@ def score_pool(criterion, initials, finals, alives, seed):
     initials = [None] * len(finals)
   if criterion.elementwise:
     return [criterion.score(wi, wf, alive, tf.constant([seed, i], tf.int64))
-            for i, (wi, wf, alive) in enumerate(zip(initials, finals, alives))]
+            for i, (wi, wf, alive) in enumerate(zip(initials, finals, alives, strict=True))]
   flat = lambda tensors: tf.concat([tf.reshape(t, [-1]) for t in tensors], axis=0)
   scores = criterion.score(flat(initials), flat(finals), flat(alives), tf.constant([seed, 0], tf.int64))
   sizes = [int(tf.size(wf)) for wf in finals]
-  return [tf.reshape(part, tf.shape(wf)) for part, wf in zip(tf.split(scores, sizes), finals)]
+  return [tf.reshape(part, tf.shape(wf)) for part, wf in zip(tf.split(scores, sizes), finals, strict=True)]
 
 
 for _criterion in [

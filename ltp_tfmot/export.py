@@ -597,10 +597,11 @@ def _input_arrays(model, data, what):
   if len(data) != len(names):
     raise ValueError(f'{what} has {len(data)} arrays; the model has {len(names)} inputs {names}')
   arrays = []
-  for tensor, value, name in zip(model.inputs, data, names):
+  for tensor, value, name in zip(model.inputs, data, names, strict=True):
     array = np.asarray(value, dtype=tensor.dtype.as_numpy_dtype)
     expected = tuple(tensor.shape[1:])
-    if array.ndim != len(expected) + 1 or any(e is not None and e != a for e, a in zip(expected, array.shape[1:])):
+    if array.ndim != len(expected) + 1 or any(
+        e is not None and e != a for e, a in zip(expected, array.shape[1:], strict=True)):
       raise ValueError(f'{what} for input {name!r} has shape {array.shape}; the model expects (n, *{expected})')
     arrays.append(array)
   if len({len(a) for a in arrays}) > 1 or not len(arrays[0]):
@@ -632,7 +633,8 @@ def _sample_inputs(model, sample_inputs, representative_data):
       batches.append(batch if isinstance(batch, (list, tuple)) else [batch])
       if len(batches) == SAMPLE_COUNT:
         break
-    arrays = _input_arrays(model, [np.concatenate(parts) for parts in zip(*batches)], 'representative_data')
+    arrays = _input_arrays(model, [np.concatenate(parts) for parts in zip(*batches, strict=True)],
+                           'representative_data')
   elif representative_data is not None:
     arrays = [a[:SAMPLE_COUNT] for a in _input_arrays(model, representative_data, 'representative_data')]
   else:
@@ -641,8 +643,8 @@ def _sample_inputs(model, sample_inputs, representative_data):
       return None, 'outputs not compared: pass sample_inputs for inputs of unknown shape or non-float type'
     rng = np.random.RandomState(0)
     arrays = [rng.randn(SAMPLE_COUNT, *shape).astype(t.dtype.as_numpy_dtype)
-              for shape, t in zip(shapes, model.inputs)]
-  return dict(zip(names, arrays)), None
+              for shape, t in zip(shapes, model.inputs, strict=True)]
+  return dict(zip(names, arrays, strict=True)), None
 
 
 
@@ -754,14 +756,14 @@ def _run(interpreter, samples):
   if set(names) != set(samples):
     if len(names) != len(samples):
       raise ValueError(f'the TFLite model has inputs {names}, the Keras model {list(samples)}')
-    samples = dict(zip(names, samples.values()))
+    samples = dict(zip(names, samples.values(), strict=True))
   return runner(**{name: np.asarray(value, input_details[name]['dtype']) for name, value in samples.items()})
 
 
 def _max_abs_diff(outputs, expected):
   """Largest |TFLite - Keras| over the outputs (NaN if a TFLite output is not finite)."""
   if set(expected) != set(outputs) and len(expected) == len(outputs):
-    outputs = dict(zip(expected, outputs.values()))
+    outputs = dict(zip(expected, outputs.values(), strict=True))
   diffs = []
   for name, want in expected.items():
     got = np.asarray(outputs[name], np.float64)
@@ -937,7 +939,7 @@ def _keras_outputs(model, samples):
   if isinstance(outputs, dict):
     return {name: np.asarray(value, np.float64) for name, value in outputs.items()}
   outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-  return {name: np.asarray(value, np.float64) for name, value in zip(model.output_names, outputs)}
+  return {name: np.asarray(value, np.float64) for name, value in zip(model.output_names, outputs, strict=True)}
 
 
 def _write_verified(flatbuffer, path, resolver):

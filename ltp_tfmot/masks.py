@@ -187,7 +187,8 @@ def _radix_cut(keyed, k):
   low_histograms = [_low_histogram(item.keys, high_bin_tensor).numpy().astype(np.int64) for item in keyed]
   low_bin, _ = _pick_bin(np.sum(low_histograms, axis=0), above_high, k)
   threshold = ((high_bin - _BINS // 2) << _HALF_BITS) | low_bin
-  above = [int(h[high_bin + 1:].sum() + low[low_bin + 1:].sum()) for h, low in zip(histograms, low_histograms)]
+  above = [int(h[high_bin + 1:].sum() + low[low_bin + 1:].sum())
+           for h, low in zip(histograms, low_histograms, strict=True)]
   return threshold, above, [int(low[low_bin]) for low in low_histograms]
 
 
@@ -202,7 +203,7 @@ def _cut_among(candidates, rank, above):
   """(threshold, counts above it, counts equal to it) when the cut is the rank-th largest of the candidates."""
   merged = np.concatenate(candidates)
   threshold = int(np.partition(merged, merged.size - rank)[merged.size - rank])
-  return (threshold, [a + int(np.count_nonzero(c > threshold)) for a, c in zip(above, candidates)],
+  return (threshold, [a + int(np.count_nonzero(c > threshold)) for a, c in zip(above, candidates, strict=True)],
           [int(np.count_nonzero(c == threshold)) for c in candidates])
 
 
@@ -244,7 +245,7 @@ def _sampled_cut(keyed, k):
   if not sum(above_high) < k <= sum(above_high) + inside or inside > _MAX_BRACKET + total // 16:
     return None
   candidates = [tf.gather(item.keys, tf.where(in_bracket)[:, 0]).numpy() for item, (in_bracket, _, _) in
-                zip(keyed, brackets)]
+                zip(keyed, brackets, strict=True)]
   return _cut_among(candidates, k - sum(above_high), above_high)
 
 
@@ -312,7 +313,7 @@ def keep_top_k(scores_list, alive_list, k, dtype=tf.bool):
   >>> keep_top_k([tf.constant([3., 1., 2.])], [tf.constant([True, True, False])], 1)
   [<tf.Tensor: shape=(3,), dtype=bool, numpy=array([ True, False, False])>]
   """
-  keyed = [score_keys(None, alive, (scores,))[0] for scores, alive in zip(scores_list, alive_list)]
+  keyed = [score_keys(None, alive, (scores,))[0] for scores, alive in zip(scores_list, alive_list, strict=True)]
   return select_top_k(keyed, k, dtype)[0]
 
 

@@ -214,7 +214,7 @@ def take_snapshot(model, step=0):
   if unwrapped:
     _UNWRAPPED_SNAPSHOTS[model] = [(weight, tf.identity(weight)) for _, weight in unwrapped]
   for w in wrappers:
-    for snapshot, weight in zip(w.snapshots, w.layer.weights):
+    for snapshot, weight in zip(w.snapshots, w.layer.weights, strict=True):
       snapshot.assign(weight)
     w.snapshot_step.assign(step)
     if int(w.step_offset.numpy()) == wrapper_lib.NOT_COUNTING:
@@ -257,7 +257,7 @@ def _check_finite(pool):
   """Raises for a NaN or inf weight or snapshot of a pool that is not ranked (so not checked while ranking)."""
   checked = [(w, i, tensor) for w, i in pool for tensor in (w.prunable_weights[i], w.prunable_snapshots[i])]
   finite = tf.stack([tf.reduce_all(tf.math.is_finite(tensor)) for _, _, tensor in checked]).numpy()
-  for (w, i, tensor), ok in zip(checked, finite):
+  for (w, i, tensor), ok in zip(checked, finite, strict=True):
     if not ok:
       raise _finite_error(w, i, tensor is w.prunable_snapshots[i])
 
@@ -279,14 +279,15 @@ def _pool_keys(pool, criterion, seed):
   initials = snapshots if criterion.needs_initial else [None] * len(pool)
   blocks = [w.block_shape(i) for w, i in pool]
   if criterion.fusable and all(block is None for block in blocks):
-    arguments = [(criterion.score_fn, mask, (initial, final)) for mask, initial, final in zip(masks, initials, finals)]
+    arguments = [(criterion.score_fn, mask, (initial, final))
+                 for mask, initial, final in zip(masks, initials, finals, strict=True)]
   else:
     alive = [mask > 0 for mask in masks]
     scores = criteria_lib.score_pool(criterion, initials, finals, alive, seed)
     arguments = [(None, _blocked(a, block, w.block_pooling_type), (_blocked(s, block, w.block_pooling_type),))
-                 for a, s, block, (w, _) in zip(alive, scores, blocks, pool)]
+                 for a, s, block, (w, _) in zip(alive, scores, blocks, pool, strict=True)]
   keyed = []
-  for (w, i), (score_fn, alive, inputs), final, snapshot in zip(pool, arguments, finals, snapshots):
+  for (w, i), (score_fn, alive, inputs), final, snapshot in zip(pool, arguments, finals, snapshots, strict=True):
     keys, finite = masks_lib.score_keys(score_fn, alive, inputs, checked=(final, snapshot))
     if not finite.all():
       raise _finite_error(w, i, is_snapshot=bool(finite[0]))
@@ -306,7 +307,7 @@ def _pool_masks(pool, criterion, rate, positions):
   if all(block is None for block in blocks):
     return masks_lib.select_top_k(keyed, keep, dtype=masks[0].dtype)
   kept, counts = masks_lib.select_top_k(keyed, keep)
-  for j, (mask, block) in enumerate(zip(masks, blocks)):
+  for j, (mask, block) in enumerate(zip(masks, blocks, strict=True)):
     if block is not None:
       # Counts in blocks; a partly pruned block (a mask made without blocks) never revives its pruned weights.
       kept[j] = tf.logical_and(masks_lib.block_expand(kept[j], block, mask.shape), mask > 0)
@@ -349,7 +350,7 @@ def compute_next_masks(model):
       _check_finite(pool)
       continue
     values, counts = _pool_masks(pool, criterion, rate, positions)
-    for mask, value, count in zip(masks, values, counts):
+    for mask, value, count in zip(masks, values, counts, strict=True):
       new_masks.append((mask, tf.cast(value, mask.dtype)))
       kept[mask.ref()] = count
   for mask, value in new_masks:
@@ -429,7 +430,7 @@ def rewind_weights(model):
   for w in wrappers:
     round_number = int(w.rounds_done.numpy())
     prunable = {weight.ref(): i for i, weight in enumerate(w.prunable_weights)}
-    for weight, snapshot in zip(w.layer.weights, w.snapshots):
+    for weight, snapshot in zip(w.layer.weights, w.snapshots, strict=True):
       i = prunable.get(weight.ref())
       seed = _draw_seed(w, positions, 'start', weight, round_number)
       if i is None:

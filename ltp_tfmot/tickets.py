@@ -260,16 +260,16 @@ def load_ticket(model, path):
   variables = [v for w in wrappers for v in w.weights]
   saved = [v.numpy() for v in variables]
   try:
-    for w, layer in zip(wrappers, ticket.layers):
-      for mask, value in zip(w.masks, layer.masks):
+    for w, layer in zip(wrappers, ticket.layers, strict=True):
+      for mask, value in zip(w.masks, layer.masks, strict=True):
         mask.assign(value.astype(mask.dtype.as_numpy_dtype))
-      for snapshot, value in zip(w.snapshots, layer.snapshots):
+      for snapshot, value in zip(w.snapshots, layer.snapshots, strict=True):
         snapshot.assign(value.astype(snapshot.dtype.as_numpy_dtype))
       w.rounds_done.assign(layer.rounds_done)
       w.snapshot_step.assign(layer.snapshot_step)
     rounds_lib.rewind_weights(wrappers)
   except BaseException:
-    for variable, value in zip(variables, saved):
+    for variable, value in zip(variables, saved, strict=True):
       variable.assign(value)
     raise
   logging.info('Loaded the ticket of %d layers from %s.', len(wrappers), os.fspath(path))
@@ -310,10 +310,10 @@ def _keys(ticket):
 def _encode(ticket):
   """(metadata JSON, {key: array}) of a ticket."""
   layers, arrays = [], {}
-  for key, layer in zip(_keys(ticket), ticket.layers):
+  for key, layer in zip(_keys(ticket), ticket.layers, strict=True):
     weights = [{'name': name, 'shape': list(shape), 'dtype': dtype, 'prunable': i in layer.prunable}
                for i, (name, shape, dtype) in enumerate(zip(layer.weight_names, layer.weight_shapes,
-                                                            layer.weight_dtypes))]
+                                                            layer.weight_dtypes, strict=True))]
     layers.append({
         'name': layer.name,
         'key': key,
@@ -323,11 +323,11 @@ def _encode(ticket):
         'snapshot_step': layer.snapshot_step,
         'lottery': layer.lottery,
     })
-    for i, mask in zip(layer.prunable, layer.masks):
+    for i, mask in zip(layer.prunable, layer.masks, strict=True):
       if not np.all((mask == 0) | (mask == 1)):
         raise ValueError(f'the mask of {layer.name}/{layer.weight_names[i]} has values other than 0 and 1')
       arrays[f'masks/{key}/{layer.weight_names[i]}'] = mask.astype(bool)
-    for name, snapshot in zip(layer.weight_names, layer.snapshots):
+    for name, snapshot in zip(layer.weight_names, layer.snapshots, strict=True):
       arrays[f'snapshots/{key}/{name}'] = snapshot
   metadata = {
       'format': FORMAT,
@@ -385,7 +385,7 @@ def _decode_layer(entry, arrays):
   masks, snapshots = [], []
   for i in prunable:
     masks.append(_array(arrays, f'masks/{key}/{names[i]}', shapes[i]))
-  for name, shape in zip(names, shapes):
+  for name, shape in zip(names, shapes, strict=True):
     snapshots.append(_array(arrays, f'snapshots/{key}/{name}', shape))
   rounds_done, snapshot_step = int(entry['rounds_done']), int(entry['snapshot_step'])
   if rounds_done < 0 or snapshot_step < 0:
@@ -434,7 +434,7 @@ def _check_architecture(ticket, wrappers, path):
              [f'{w.layer.name!r} (model only)' for w in wrappers[len(ticket.layers):]])
     fail(f'the ticket has {len(ticket.layers)} wrapped layers and the model {len(wrappers)}; first extra: {extra[0]}')
   renamed = []
-  for i, (layer, w) in enumerate(zip(ticket.layers, wrappers)):
+  for i, (layer, w) in enumerate(zip(ticket.layers, wrappers, strict=True)):
     where = (f'layer {layer.name!r}' if layer.name == w.layer.name else
              f'wrapped layer #{i} ({layer.name!r} in the ticket, {w.layer.name!r} in the model)')
     if layer.class_name != type(w.layer).__name__:
@@ -444,7 +444,7 @@ def _check_architecture(ticket, wrappers, path):
     if len(layer.weight_shapes) != len(shapes):
       fail(f'{where} has {len(layer.weight_shapes)} weights {list(layer.weight_names)} in the ticket and '
            f'{len(shapes)} {list(names)} in the model')
-    for name, want, got in zip(layer.weight_names, layer.weight_shapes, shapes):
+    for name, want, got in zip(layer.weight_names, layer.weight_shapes, shapes, strict=True):
       if want != got:
         fail(f'weight {name!r} of {where} has shape {list(want)} in the ticket and {list(got)} in the model')
     refs = [weight.ref() for weight in w.layer.weights]
@@ -460,7 +460,7 @@ def _check_architecture(ticket, wrappers, path):
 
 
 def _warn_config_differences(ticket, wrappers):
-  for layer, w in zip(ticket.layers, wrappers):
+  for layer, w in zip(ticket.layers, wrappers, strict=True):
     current = json.loads(json.dumps(dict({a: getattr(w, a) for a in LOTTERY_ATTRS},
                                          pruning_schedule=w.pruning_schedule.get_config())))
     differences = {k: (v, current.get(k)) for k, v in layer.lottery.items() if current.get(k) != v}

@@ -142,7 +142,7 @@ def unpruned_reason(layer):
   """
   if isinstance(layer, pruning_wrapper.PruneLowMagnitude):
     return None
-  paths = dict(zip([weight.ref() for weight in layer.weights], weight_paths(layer)))
+  paths = dict(zip([weight.ref() for weight in layer.weights], weight_paths(layer), strict=True))
   kernels = [weight for weight in layer.weights
              if sum(1 for d in weight.shape if d is None or d > 1) >= 2
              and not paths[weight.ref()].split('#')[0].endswith('bias')]
@@ -195,7 +195,7 @@ class _LotteryPruning(pruning_impl.Pruning):
     # Under a mixed-precision policy the layer's call reads variables cast to
     # float16/bfloat16; masking in that dtype would round the float32 weights.
     with autocast_variable.enable_auto_cast_variables(None):
-      for (weight, mask, _), snapshot in zip(self._pruning_vars, self._snapshots):
+      for (weight, mask, _), snapshot in zip(self._pruning_vars, self._snapshots, strict=True):
         value = weight * mask
         if self._freeze:
           value += snapshot * (1 - mask)
@@ -214,7 +214,7 @@ class _LotteryPruning(pruning_impl.Pruning):
       reduced = strategy.extended.batch_reduce_to(tf.distribute.ReduceOp.MEAN, pairs)
       return tf.group([
           strategy.extended.update(weight, lambda var, value: var.assign(value), args=(value,))
-          for value, (_, weight) in zip(reduced, pairs)
+          for value, (_, weight) in zip(reduced, pairs, strict=True)
       ])
 
     return [context.merge_call(update, args=(pairs,))]
@@ -338,7 +338,7 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
     keras.layers.Wrapper.build(self, input_shape)
     _build_attention_projections(self.layer)
     self.prunable_weights = self.layer.get_prunable_weights()
-    names = dict(zip([weight.ref() for weight in self.layer.weights], variable_suffixes(self.layer)))
+    names = dict(zip([weight.ref() for weight in self.layer.weights], variable_suffixes(self.layer), strict=True))
     single = len(self.prunable_weights) == 1
     self.pruning_vars = []
     for weight in self.prunable_weights:
@@ -434,7 +434,7 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
   @property
   def prunable_weight_paths(self):
     """The `weight_paths` of the prunable weights, in `prunable_weights` order."""
-    paths = dict(zip([weight.ref() for weight in self.layer.weights], weight_paths(self.layer)))
+    paths = dict(zip([weight.ref() for weight in self.layer.weights], weight_paths(self.layer), strict=True))
     return tuple(paths[weight.ref()] for weight in self.prunable_weights)
 
   @property
@@ -528,7 +528,7 @@ def _build_attention_projections(layer):
     return
   attended = layer._query_shape[:-1].concatenate([layer._num_heads, layer._value_dim])
   shapes = (layer._query_shape, layer._key_shape, layer._value_shape, attended)
-  for projection, shape in zip(projections, shapes):
+  for projection, shape in zip(projections, shapes, strict=True):
     if not projection.built:
       projection.build(shape)
   # pylint: enable=protected-access

@@ -108,7 +108,7 @@ class UpdateLotteryStepTest(tf.test.TestCase, parameterized.TestCase):
     initial = [w.numpy() for w in model.layers[0].layer.weights]
     _fit(model, steps=4)
     self.assertEqual(int(model.layers[0].snapshot_step.numpy()), 0)
-    for snapshot, want in zip(model.layers[0].snapshots, initial):
+    for snapshot, want in zip(model.layers[0].snapshots, initial, strict=True):
       self.assertAllEqual(snapshot, want)
     # After the round, survivors are back at their initial values.
     mask = model.layers[0].pruning_vars[0][1].numpy()
@@ -123,7 +123,7 @@ class UpdateLotteryStepTest(tf.test.TestCase, parameterized.TestCase):
     model = _wrapped(ltp_tfmot.LotteryTicketSchedule(rate=0.5, round_steps=4, rounds=1), rewind_step=k)
     _fit(model, steps=4)
     self.assertEqual(int(model.layers[1].snapshot_step.numpy()), k)
-    for snapshot, want in zip(model.layers[1].snapshots, after_k):
+    for snapshot, want in zip(model.layers[1].snapshots, after_k, strict=True):
       self.assertAllClose(snapshot, want, rtol=1e-6, atol=1e-6)
     mask = model.layers[1].pruning_vars[0][1].numpy()
     self.assertAllEqual(model.layers[1].layer.kernel.numpy(), model.layers[1].snapshots[0].numpy() * mask)
@@ -243,7 +243,7 @@ class BackupAndRestoreTest(tf.test.TestCase, parameterized.TestCase):
     resumed = self._model()  # a new process: the model as built, restored by BackupAndRestore
     _fit_with(resumed, 4, callbacks([]), epochs=4)
     self.assertEqual(ltp_tfmot.weights_remaining(resumed), 0.125)
-    for want, got in zip(reference.layers, resumed.layers):
+    for want, got in zip(reference.layers, resumed.layers, strict=True):
       self.assertEqual(int(got.rounds_done.numpy()), 3)
       self.assertEqual(int(got.snapshot_step.numpy()), 2)
       self.assertAllEqual(got.snapshots[0], want.snapshots[0])

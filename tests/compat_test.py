@@ -144,7 +144,7 @@ class CalcPruneMaskTest(tf.test.TestCase, parameterized.TestCase):
     pruner.set_pretrained_weights(pretrained)
     pruner.calc_prune_mask(model, 0.25, name)
     criterion = ltp_tfmot.get_criterion(name)
-    for mask, wi, layer in zip(_masks(pruner, model), initial, pretrained.layers):
+    for mask, wi, layer in zip(_masks(pruner, model), initial, pretrained.layers, strict=True):
       scores = criterion.score(tf.constant(wi), layer.kernel, tf.ones(wi.shape, tf.bool), [0, 0]).numpy()
       self.assertEqual(int(mask.sum()), round(0.75 * mask.size))
       self.assertGreaterEqual(scores[mask == 1].min(), scores[mask == 0].max())
@@ -174,9 +174,9 @@ class CalcPruneMaskTest(tf.test.TestCase, parameterized.TestCase):
       pruner.calc_prune_mask(model, 0.3, 'random')
       self.assertEqual(_alive_counts(pruner, model), [90, 134, 34])
       masks.append(_masks(pruner, model))
-    for a, b in zip(masks[0], masks[1]):
+    for a, b in zip(masks[0], masks[1], strict=True):
       self.assertAllEqual(a, b)
-    self.assertFalse(all(np.array_equal(a, b) for a, b in zip(masks[0], masks[2])))
+    self.assertFalse(all(np.array_equal(a, b) for a, b in zip(masks[0], masks[2], strict=True)))
 
   def test_random_without_seed_follows_numpys_global_seed(self):
     masks = []
@@ -186,7 +186,7 @@ class CalcPruneMaskTest(tf.test.TestCase, parameterized.TestCase):
       np.random.seed(7)
       pruner.calc_prune_mask(model, 0.5, 'random')
       masks.append(_masks(pruner, model))
-    for a, b in zip(*masks):
+    for a, b in zip(*masks, strict=True):
       self.assertAllEqual(a, b)
 
   @parameterized.parameters('smallest_weights', 'smallest_weights_global', 'large_final')
@@ -226,7 +226,7 @@ class CalcPruneMaskTest(tf.test.TestCase, parameterized.TestCase):
       else:
         self.assertEqual(_alive_counts(pruner, model), [int(np.floor(n * 0.7 + 0.5)) for n in alive], strategy)
       current = _masks(pruner, model)
-      for before, after in zip(previous, current):
+      for before, after in zip(previous, current, strict=True):
         self.assertTrue(np.all(after <= before), strategy)
       previous = current
     self.assertAlmostEqual(pruner.cumulative_pruning_rate, 1 - 0.7**5)
@@ -363,7 +363,7 @@ class PrunerCallbackTest(tf.test.TestCase):
     model.fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=[compat.PrunerCallback(pruner), probe])
     self.assertLen(probe.largest, 16)
     self.assertEqual(max(probe.largest), 0.0)
-    for p, wi in zip(pruner.iterate_prunables(model), initial):
+    for p, wi in zip(pruner.iterate_prunables(model), initial, strict=True):
       self.assertAllEqual(p.current_weights[p.mask == 0], np.zeros(int((p.mask == 0).sum())))
       self.assertNotAllClose(p.current_weights[p.mask == 1], wi[p.mask == 1])
 
@@ -404,9 +404,9 @@ class BadInputTest(tf.test.TestCase, parameterized.TestCase):
 
   def _assert_unchanged(self, pruner, model, masks, weights):
     self.assertAlmostEqual(pruner.cumulative_pruning_rate, 0.5)
-    for want, got in zip(masks, _masks(pruner, model)):
+    for want, got in zip(masks, _masks(pruner, model), strict=True):
       self.assertAllEqual(want, got)
-    for want, got in zip(weights, model.get_weights()):
+    for want, got in zip(weights, model.get_weights(), strict=True):
       self.assertAllEqual(want, got)
 
   @parameterized.parameters(0.0, 1.0, -0.1, 1.5, float('nan'), '0.5', True, None)

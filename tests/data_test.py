@@ -69,14 +69,14 @@ class CifarTest(tf.test.TestCase):
   def test_reads_the_pickled_batches_as_images(self):
     for path in (self.dir, os.path.join(self.dir, data_lib.CIFAR10_FOLDER)):
       arrays = data_lib.read_cifar10(path)
-      for got, want in zip(arrays, self.raw):
+      for got, want in zip(arrays, self.raw, strict=True):
         self.assertAllEqual(got, want)
     self.assertEqual(arrays[0].shape, (20, 32, 32, 3))
 
   def test_reads_the_tarball_or_a_folder_holding_it_without_extracting(self):
     tarball = self._tarball()
     for path in (tarball, os.path.dirname(tarball)):
-      for got, want in zip(data_lib.read_cifar10(path), self.raw):
+      for got, want in zip(data_lib.read_cifar10(path), self.raw, strict=True):
         self.assertAllEqual(got, want)
     self.assertEqual(os.listdir(os.path.dirname(tarball)), [data_lib.CIFAR10_TARBALL])
 
@@ -159,7 +159,7 @@ class TfdsAndDatasetsTest(tf.test.TestCase):
       return tf.data.Dataset.from_tensor_slices((x, y)), tf.data.Dataset.from_tensor_slices((xt, yt)).batch(4)
 
     got = data_lib.load_data(config, arrays=factory)
-    for a, b in zip(got[:6], expected[:6]):
+    for a, b in zip(got[:6], expected[:6], strict=True):
       self.assertAllEqual(a, b)
     self.assertEqual(data_lib.fingerprint(got), data_lib.fingerprint(expected))
 
@@ -194,7 +194,7 @@ class PipelineTest(tf.test.TestCase):
 
   def test_order_and_augmentation_are_deterministic_for_a_seed(self):
     make = lambda seed: _batches(pipeline.train_dataset(self.x, self.y, 4, data_seed=seed, augment=True, steps=3))
-    for (xa, ya), (xb, yb) in zip(make(3), make(3)):
+    for (xa, ya), (xb, yb) in zip(make(3), make(3), strict=True):
       self.assertAllEqual(xa, xb)
       self.assertAllEqual(ya, yb)
     self.assertNotAllEqual(np.stack([y for _, y in make(3)]), np.stack([y for _, y in make(4)]))
@@ -203,7 +203,7 @@ class PipelineTest(tf.test.TestCase):
     # 20 examples at batch 4: 5 iterations per epoch, so iteration 7 is the third batch of the second epoch.
     full = _batches(pipeline.train_dataset(self.x, self.y, 4, data_seed=5, augment=True, steps=12))
     resumed = _batches(pipeline.train_dataset(self.x, self.y, 4, data_seed=5, augment=True, start_step=7, steps=5))
-    for (xa, ya), (xb, yb) in zip(full[7:], resumed):
+    for (xa, ya), (xb, yb) in zip(full[7:], resumed, strict=True):
       self.assertAllEqual(ya, yb)
       self.assertAllEqual(xa, xb)
 
@@ -211,7 +211,7 @@ class PipelineTest(tf.test.TestCase):
     images = tf.constant(self.x[:16])
     out = pipeline.augment_images(images, tf.constant([0, 1], tf.int64), pad_value=-9.0).numpy()
     offsets, flips = set(), 0
-    for original, augmented in zip(self.x[:16], out):
+    for original, augmented in zip(self.x[:16], out, strict=True):
       padded = np.pad(original, [(4, 4), (4, 4), (0, 0)], constant_values=-9.0)
       found = [(dy, dx, flip) for dy in range(9) for dx in range(9) for flip in (False, True)
                if np.array_equal(padded[dy:dy + 32, dx:dx + 32][:, ::-1] if flip else padded[dy:dy + 32, dx:dx + 32],

@@ -89,7 +89,7 @@ class MirroredRunnerTest(tf.test.TestCase):
       mirrored = runner.run()
     self.assertEqual([(r['level'], r['branch']) for r in mirrored], [(r['level'], r['branch']) for r in default])
     self.assertLen(mirrored, 2 + 2)
-    for got, want in zip(mirrored, default):
+    for got, want in zip(mirrored, default, strict=True):
       self.assertEqual(got['weights_alive'], want['weights_alive'])
       self.assertEqual(got['layer_weights_remaining'], want['layer_weights_remaining'])
       for key in ('test_accuracy', 'test_loss', 'best_val_accuracy', 'supermask_accuracy', 'supermask_loss',
@@ -98,9 +98,9 @@ class MirroredRunnerTest(tf.test.TestCase):
     for level, branch in ((0, 'main'), (1, 'main'), (1, 'reinit'), (1, 'random_prune')):
       got = experiment.load_masks(mirrored_dir, 0, level, branch)
       want = experiment.load_masks(default_dir, 0, level, branch)
-      for a, b in zip(got['masks'], want['masks']):
+      for a, b in zip(got['masks'], want['masks'], strict=True):
         self.assertAllEqual(a, b)
-      for a, b in zip(got['snapshots'], want['snapshots']):
+      for a, b in zip(got['snapshots'], want['snapshots'], strict=True):
         self.assertAllClose(a, b, rtol=1e-5, atol=1e-6)
     # Every variable (weights, masks, snapshots, counters) is mirrored, and both replicas hold the same values.
     self.assertLen(trained, 4)
@@ -173,7 +173,7 @@ class ChiefOnlyWritesTest(tf.test.TestCase):
     self.assertFalse(os.path.exists(shadow))
     self.assertEqual([(r['level'], r['branch']) for r in other_results],
                      [(r['level'], r['branch']) for r in chief_results])
-    for got, want in zip(_without_time(other_results), _without_time(chief_results)):
+    for got, want in zip(_without_time(other_results), _without_time(chief_results), strict=True):
       got, want = dict(got), dict(want)
       got.pop('run')
       want.pop('run')

@@ -44,10 +44,10 @@ class MirroredStrategyTest(tf.test.TestCase):
     single = _round(tf.distribute.get_strategy())
     mirrored = _round(mirrored_strategy)
     self.assertEqual(mirrored_strategy.num_replicas_in_sync, 2)
-    for want, got in zip(fixtures.masks_of(single).values(), fixtures.masks_of(mirrored).values()):
+    for want, got in zip(fixtures.masks_of(single).values(), fixtures.masks_of(mirrored).values(), strict=True):
       self.assertAllEqual(want, got)
-    for want_layer, got_layer in zip(single.layers, mirrored.layers):
-      for want, got in zip(want_layer.layer.weights, got_layer.layer.weights):
+    for want_layer, got_layer in zip(single.layers, mirrored.layers, strict=True):
+      for want, got in zip(want_layer.layer.weights, got_layer.layer.weights, strict=True):
         self.assertAllClose(want, got, rtol=1e-5, atol=1e-6)
         # Every replica holds the same copy.
         copies = [v.numpy() for v in got.values]

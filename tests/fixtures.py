@@ -95,7 +95,7 @@ def reference_keep(scores_list, alive_list, k):
   keep = np.zeros(flat_scores.size, bool)
   keep[order[:max(0, k)]] = True
   parts = np.split(keep, np.cumsum([np.size(s) for s in scores_list])[:-1])
-  return [part.reshape(np.shape(s)) for part, s in zip(parts, scores_list)]
+  return [part.reshape(np.shape(s)) for part, s in zip(parts, scores_list, strict=True)]
 
 
 class Subclassed(keras.Model):

@@ -189,7 +189,7 @@ class KillAndResumeTest(tf.test.TestCase):
           self.assertAllEqual(got[key], want[key], msg=f'seed {seed}: level {level} {name}:{key} (plan {plan})')
     got, want = storage.load_level_metrics(run_dir), storage.load_level_metrics(self.reference_dir)
     self.assertLen(got, LEVELS)
-    for a, b in zip(got, want):
+    for a, b in zip(got, want, strict=True):
       a, b = dict(a), dict(b)
       self.assertGreater(a.pop('wall_time_s'), 0)
       b.pop('wall_time_s')

@@ -27,7 +27,7 @@ class KeepTopKTest(tf.test.TestCase, parameterized.TestCase):
       kept = masks.keep_top_k([tf.constant(s) for s in scores], [tf.constant(a) for a in alive], k)
       expected = fixtures.reference_keep(scores, alive, min(k, n_alive))
       self.assertEqual(sum(int(np.sum(m)) for m in kept), min(k, n_alive))
-      for got, want, shape in zip(kept, expected, shapes):
+      for got, want, shape in zip(kept, expected, shapes, strict=True):
         self.assertAllEqual(got, want.reshape(shape))
 
   @parameterized.parameters(0, 1, 17, 40, 99, 100, 150)
@@ -35,11 +35,11 @@ class KeepTopKTest(tf.test.TestCase, parameterized.TestCase):
     rng = np.random.RandomState(k)
     scores = [rng.randint(0, 5, size).astype(np.float32) for size in (30, 50, 20)]  # ties at every cut-off
     alive = [rng.rand(s.size) < 0.9 for s in scores]
-    keyed = [masks.score_keys(None, tf.constant(a), (tf.constant(s),))[0] for s, a in zip(scores, alive)]
+    keyed = [masks.score_keys(None, tf.constant(a), (tf.constant(s),))[0] for s, a in zip(scores, alive, strict=True)]
     kept, counts = masks.select_top_k(keyed, k)
     self.assertEqual(counts, [int(np.sum(m)) for m in kept])
     self.assertEqual(sum(counts), min(k, sum(int(a.sum()) for a in alive)))
-    for got, want in zip(kept, fixtures.reference_keep(scores, alive, k)):
+    for got, want in zip(kept, fixtures.reference_keep(scores, alive, k), strict=True):
       self.assertAllEqual(got, want)
 
   def test_score_keys_computes_scores_and_reports_non_finite_inputs(self):
@@ -69,14 +69,14 @@ class KeepTopKTest(tf.test.TestCase, parameterized.TestCase):
     scores = np.split(make_scores(rng, sum(sizes)).astype(np.float32), [sizes[0]])
     alive = [rng.rand(s.size) < 0.95 for s in scores]
     k = int(0.6 * sum(int(a.sum()) for a in alive))
-    keyed = [masks.score_keys(None, tf.constant(a), (tf.constant(s),))[0] for s, a in zip(scores, alive)]
+    keyed = [masks.score_keys(None, tf.constant(a), (tf.constant(s),))[0] for s, a in zip(scores, alive, strict=True)]
     sampled = masks._sampled_cut(keyed, k)  # pylint: disable=protected-access
     self.assertEqual(sampled is None, falls_back)
     if sampled is not None:
       self.assertEqual(sampled, masks._radix_cut(keyed, k))  # pylint: disable=protected-access
     kept, counts = masks.select_top_k(keyed, k)
     self.assertEqual(sum(counts), k)
-    for got, want in zip(kept, fixtures.reference_keep(scores, alive, k)):
+    for got, want in zip(kept, fixtures.reference_keep(scores, alive, k), strict=True):
       self.assertAllEqual(got, want)
 
   def test_never_keeps_pruned_weights_even_with_top_scores(self):

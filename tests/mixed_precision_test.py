@@ -41,10 +41,10 @@ class MixedPrecisionTest(tf.test.TestCase, parameterized.TestCase):
               callbacks=[ltp_tfmot.UpdateLotteryStep(), after_round])
 
     self.assertEqual([int(np.count_nonzero(m)) for m in fixtures.masks_of(model).values()], [64, 96, 24])
-    for w, want, rewound in zip(model.layers, initial, after_round.weights):
+    for w, want, rewound in zip(model.layers, initial, after_round.weights, strict=True):
       mask = w.pruning_vars[0][1].numpy()
       self.assertEqual(w.layer.compute_dtype, policy.split('_')[1])
-      for snapshot, initial_value in zip(w.snapshots, want):
+      for snapshot, initial_value in zip(w.snapshots, want, strict=True):
         self.assertEqual(snapshot.dtype, tf.float32)
         self.assertAllEqual(snapshot, initial_value)
       self.assertAllEqual(rewound[0], want[0] * mask)  # bit-exact float32 rewind

@@ -85,7 +85,7 @@ class StructureTest(tf.test.TestCase):
 
   def test_same_seed_same_weights_other_seed_other_weights(self):
     first, again, other = (models_lib.resnet20(input_shape=(8, 8, 3), seed=s) for s in (3, 3, 4))
-    for a, b in zip(first.weights, again.weights):
+    for a, b in zip(first.weights, again.weights, strict=True):
       self.assertAllEqual(a, b)
     self.assertNotAllClose(first.get_layer('conv0').kernel, other.get_layer('conv0').kernel)
     # Each tensor has its own seed: two same-shape kernels of one model differ.

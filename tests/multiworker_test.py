@@ -222,7 +222,7 @@ class MultiWorkerRunnerTest(tf.test.TestCase):
 
     results, expected = storage.load_level_metrics(run_dir), storage.load_level_metrics(reference_dir)
     self.assertEqual([(r['level'], r['branch']) for r in results], [(0, 'main'), (1, 'main'), (2, 'main')])
-    for got, want in zip(results, expected):
+    for got, want in zip(results, expected, strict=True):
       for key in ('weights_remaining', 'weights_alive', 'early_stop_iteration', 'best_val_iteration'):
         self.assertEqual(got[key], want[key], key)
       for key in ('test_accuracy', 'test_loss', 'best_val_accuracy', 'supermask_accuracy', 'supermask_loss'):

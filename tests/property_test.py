@@ -95,7 +95,7 @@ def _draw_kernels(data, model, denormals=True, limit=None):
   elements = _values(denormals, limit=limit)
   values = [data.draw(hnp.arrays(np.float32, tuple(k.shape), elements=elements), label=f'kernel {i}')
             for i, k in enumerate(_kernels(model))]
-  for kernel, value in zip(_kernels(model), values):
+  for kernel, value in zip(_kernels(model), values, strict=True):
     kernel.assign(value)
   return values
 
@@ -114,7 +114,7 @@ class KeepTopKPropertyTest(tf.test.TestCase):
     kept = _keep_top_k(scores, alive, k)
     n_alive = sum(int(a.sum()) for a in alive)
     self.assertEqual(sum(int(m.sum()) for m in kept), min(max(k, 0), n_alive))
-    for got, was_alive, s in zip(kept, alive, scores):
+    for got, was_alive, s in zip(kept, alive, scores, strict=True):
       self.assertEqual(got.shape, s.shape)
       self.assertFalse(np.any(got & ~was_alive), 'a dead weight was kept')
 
@@ -122,7 +122,7 @@ class KeepTopKPropertyTest(tf.test.TestCase):
   @given(_pools(denormals=False))
   def test_matches_a_numpy_stable_sort_so_ties_keep_earlier_weights(self, pool):
     scores, alive, k = pool
-    for got, want in zip(_keep_top_k(scores, alive, k), fixtures.reference_keep(scores, alive, k)):
+    for got, want in zip(_keep_top_k(scores, alive, k), fixtures.reference_keep(scores, alive, k), strict=True):
       self.assertAllEqual(got, want)
 
   @_settings(40)
@@ -130,7 +130,7 @@ class KeepTopKPropertyTest(tf.test.TestCase):
   def test_a_larger_k_keeps_a_superset(self, pool, data):
     scores, alive, k = pool
     bigger = data.draw(st.integers(k, k + 5), label='bigger k')
-    for small, large in zip(_keep_top_k(scores, alive, k), _keep_top_k(scores, alive, bigger)):
+    for small, large in zip(_keep_top_k(scores, alive, k), _keep_top_k(scores, alive, bigger), strict=True):
       self.assertFalse(np.any(small & ~large))
 
   @_settings(60, shrink=False)
@@ -138,7 +138,7 @@ class KeepTopKPropertyTest(tf.test.TestCase):
                                    st.floats(-_TINY, _TINY, width=32, allow_subnormal=True))))
   def test_denormal_scores_rank_by_value(self, pool):
     scores, alive, k = pool
-    for got, want in zip(_keep_top_k(scores, alive, k), fixtures.reference_keep(scores, alive, k)):
+    for got, want in zip(_keep_top_k(scores, alive, k), fixtures.reference_keep(scores, alive, k), strict=True):
       self.assertAllEqual(got, want)
 
   @_settings(200)
@@ -188,7 +188,7 @@ class BlockPropertyTest(tf.test.TestCase):
       ltp_tfmot.run_lottery_round(model)
       current = _masks(model)
       alive_blocks = []
-      for mask, before in zip(current, previous):
+      for mask, before in zip(current, previous, strict=True):
         _assert_whole_blocks(self, mask, block)
         self.assertFalse(np.any((mask > 0) & (before == 0)), f'a pruned weight revived in round {r}')
         alive_blocks.append(int(np.sum(masks.block_reduce(tf.constant(mask > 0), block))))
@@ -227,11 +227,11 @@ class RoundPropertyTest(tf.test.TestCase):
       current = _masks(model)
       alive = [int(np.count_nonzero(m)) for m in current]
       density = (1.0 - rate) ** r
-      for mask, before in zip(current, previous):
+      for mask, before in zip(current, previous, strict=True):
         self.assertFalse(np.any((mask > 0) & (before == 0)), f'a pruned weight revived in round {r}')
       if scope == 'layer':
         self.assertEqual(alive, [masks.keep_count(n, density) for n in sizes])
-        for n, a, sparsity in zip(sizes, alive, ltp_tfmot.layer_sparsity(model).values()):
+        for n, a, sparsity in zip(sizes, alive, ltp_tfmot.layer_sparsity(model).values(), strict=True):
           self.assertLessEqual(abs(a - n * density), 1.0)
           self.assertLessEqual(abs(sparsity - (1.0 - density)), 1.0 / n + 1e-9)
       else:
@@ -243,10 +243,10 @@ class RoundPropertyTest(tf.test.TestCase):
         was_alive = [m > 0 for m in previous]
         if scope == 'layer':
           expected = [fixtures.reference_keep([s], [a], masks.keep_count(n, density))[0]
-                      for s, a, n in zip(scores, was_alive, sizes)]
+                      for s, a, n in zip(scores, was_alive, sizes, strict=True)]
         else:
           expected = fixtures.reference_keep(scores, was_alive, masks.keep_count(sum(sizes), density))
-        for got, want in zip(current, expected):
+        for got, want in zip(current, expected, strict=True):
           self.assertAllEqual(got > 0, want)
       previous = current
 
@@ -286,7 +286,7 @@ class RoundPropertyTest(tf.test.TestCase):
     rewound = [v.numpy() for v in model.weights]
     for step in ('apply_masks', 'rewind_weights', 'apply_masks', 'rewind_weights'):
       getattr(ltp_tfmot, step)(model)
-      for before, variable in zip(rewound, model.weights):
+      for before, variable in zip(rewound, model.weights, strict=True):
         self.assertAllEqual(variable.numpy(), before, f'{step} changed {variable.name}')
     for w in wrappers:
       kernel, mask, snapshot = w.layer.kernel.numpy(), w.pruning_vars[0][1].numpy(), w.prunable_snapshots[0].numpy()

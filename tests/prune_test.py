@@ -140,7 +140,7 @@ class PruneLotteryTicketCallTest(tf.test.TestCase, parameterized.TestCase):
     model(x, training=False)
     model(x)
     self.assertEqual(_steps(model), [3, 3, 3])
-    for want, got in zip(before, model.weights):
+    for want, got in zip(before, model.weights, strict=True):
       self.assertAllEqual(want, got)
 
   def test_training_tensor_checks_the_step_count_only_in_training_calls(self):
@@ -201,7 +201,7 @@ class PruneLotteryTicketBadInputTest(tf.test.TestCase, parameterized.TestCase):
     with self.assertRaisesRegex(error, message):
       ltp_tfmot.prune_lottery_ticket(model, **kwargs)
     self.assertEqual([type(layer).__name__ for layer in model.layers], ['Dense'] * 3)
-    for want, got in zip(before, model.weights):
+    for want, got in zip(before, model.weights, strict=True):
       self.assertAllEqual(want, got)
 
   def test_keras_3_model_is_refused_with_the_fix(self):

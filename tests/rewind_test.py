@@ -94,7 +94,7 @@ class UnwrappedLayersTest(_TestCase):
     masks = list(fixtures.masks_of(model).values())
     with self.assertRaisesRegex(ValueError, r"needs layer 'ln' to have an attribute gamma_initializer"):
       ltp_tfmot.run_lottery_round(model)
-    for before, after in zip(masks, fixtures.masks_of(model).values()):
+    for before, after in zip(masks, fixtures.masks_of(model).values(), strict=True):
       self.assertAllEqual(before, after)
 
   def test_late_rewind_in_fit_restores_the_unwrapped_layers_at_the_rewind_step(self):
@@ -189,7 +189,8 @@ class OptimizerIterationsTest(_TestCase):
     def train_step():
       with tf.GradientTape() as tape:
         loss = loss_fn(y, model(x, training=True))
-      optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+      grads = tape.gradient(loss, model.trainable_variables)
+      optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
 
     ltp_tfmot.take_snapshot(model)
     for _ in range(3):
@@ -229,7 +230,7 @@ class OptimizerIterationsTest(_TestCase):
     masks = list(fixtures.masks_of(model).values())
     with self.assertRaisesRegex(ValueError, r'rewind_iterations must be an integer >= 0'):
       ltp_tfmot.run_lottery_round(model, rewind_iterations=bad)
-    for before, after in zip(masks, fixtures.masks_of(model).values()):
+    for before, after in zip(masks, fixtures.masks_of(model).values(), strict=True):
       self.assertAllEqual(before, after)
     with self.assertRaisesRegex(ValueError, r'iterations must be an integer >= 0'):
       ltp_tfmot.reset_optimizer(model.optimizer, iterations=bad)

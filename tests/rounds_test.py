@@ -97,10 +97,10 @@ class ExactCountTest(tf.test.TestCase, parameterized.TestCase):
     names, first = run(3)
     other_names, second = run(3)
     self.assertNotEqual(names, other_names)
-    for want, got in zip(first, second):
+    for want, got in zip(first, second, strict=True):
       self.assertAllEqual(got, want)
     _, third = run(4)
-    self.assertFalse(all(np.array_equal(want, got) for want, got in zip(first, third)))
+    self.assertFalse(all(np.array_equal(want, got) for want, got in zip(first, third, strict=True)))
 
   def test_a_wrapper_given_alone_draws_what_it_draws_in_its_model(self):
     whole = _wrapped_mlp(criterion='random', schedule=ltp_tfmot.LotteryTicketSchedule(0.5))
@@ -125,7 +125,7 @@ class ExactCountTest(tf.test.TestCase, parameterized.TestCase):
     ltp_tfmot.take_snapshot(model)
     ltp_tfmot.run_lottery_round(model)
     for w in ltp_tfmot.lottery_wrappers(model):
-      for (weight, mask, _), snapshot in zip(w.pruning_vars, w.prunable_snapshots):
+      for (weight, mask, _), snapshot in zip(w.pruning_vars, w.prunable_snapshots, strict=True):
         kept = mask.numpy() > 0
         self.assertAllEqual(weight.numpy()[~kept], np.zeros(int((~kept).sum())))
         self.assertFalse(np.any(np.isclose(weight.numpy()[kept], snapshot.numpy()[kept])))
@@ -218,7 +218,7 @@ class RewindTest(tf.test.TestCase, parameterized.TestCase):
     once = [w.numpy() for w in model.weights]
     ltp_tfmot.rewind_weights(model)
     ltp_tfmot.apply_masks(model)
-    for before, after in zip(once, model.weights):
+    for before, after in zip(once, model.weights, strict=True):
       self.assertAllEqual(before, after)
 
   def test_round_resets_the_optimizer_state(self):
@@ -243,7 +243,8 @@ class CustomLoopTest(tf.test.TestCase):
     def train_step():
       with tf.GradientTape() as tape:  # two training calls in one step
         loss = loss_fn(y[:32], model(x[:32], training=True)) + loss_fn(y[32:], model(x[32:], training=True))
-      optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+      grads = tape.gradient(loss, model.trainable_variables)
+      optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
 
     ltp_tfmot.take_snapshot(model)  # no UpdateLotteryStep: the snapshot starts the step count
     for level in range(2):
@@ -264,7 +265,7 @@ class RoundBadInputTest(tf.test.TestCase, parameterized.TestCase):
     return [v.numpy().copy() for v in model.weights]
 
   def _assert_unchanged(self, model, state):
-    for want, got in zip(state, model.weights):
+    for want, got in zip(state, model.weights, strict=True):
       self.assertAllEqual(want, got)
 
   @parameterized.parameters(float('nan'), float('inf'))

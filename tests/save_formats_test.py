@@ -51,7 +51,7 @@ class ResumeFormatTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(int(loaded.optimizer.iterations.numpy()), STEPS_PER_EPOCH)
     _fit(loaded, 2)
     self.assertEqual(_counters(loaded), _counters(self.uninterrupted))
-    for got, want in zip(loaded.weights, self.uninterrupted.weights):
+    for got, want in zip(loaded.weights, self.uninterrupted.weights, strict=True):
       self.assertAllEqual(got, want, msg=want.name)
 
   def test_saved_model_restarts_the_optimizer_but_keeps_the_round_count(self):
@@ -59,7 +59,7 @@ class ResumeFormatTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(int(loaded.optimizer.iterations.numpy()), 0)  # tf_keras restores no optimizer state from it
     _fit(loaded, 2)
     self.assertEqual(_counters(loaded), _counters(self.uninterrupted))  # rounds end at the same training steps
-    differs = [w.name for got, w in zip(loaded.weights, self.uninterrupted.weights)
+    differs = [w.name for got, w in zip(loaded.weights, self.uninterrupted.weights, strict=True)
                if not (got.numpy() == w.numpy()).all()]
     self.assertNotEmpty(differs)
 

@@ -51,12 +51,12 @@ class SerializationTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(loaded(x), model(x))
     wrappers, loaded_wrappers = ltp_tfmot.lottery_wrappers(model), ltp_tfmot.lottery_wrappers(loaded)
     self.assertLen(loaded_wrappers, len(wrappers))
-    for want, got in zip(wrappers, loaded_wrappers):
+    for want, got in zip(wrappers, loaded_wrappers, strict=True):
       # Name scopes differ after loading (as for any Keras layer); the names within the wrapper do not.
       own = lambda w: [v.name.rsplit('/', 1)[-1] for v in [mask for _, mask, _ in w.pruning_vars] + w.snapshots]
       self.assertEqual(own(got), own(want))
       self.assertEqual(wrapper.weight_paths(got.layer), wrapper.weight_paths(want.layer))
-      for want_variable, got_variable in zip(want.weights, got.weights):
+      for want_variable, got_variable in zip(want.weights, got.weights, strict=True):
         self.assertAllEqual(got_variable, want_variable)
       self.assertEqual(int(got.rounds_done.numpy()), 1)
       self.assertLess(min(float(tf.reduce_mean(mask)) for _, mask, _ in got.pruning_vars), 1.0)
@@ -72,7 +72,7 @@ class SerializationTest(tf.test.TestCase, parameterized.TestCase):
     expected, actual = _lottery_state(model), _lottery_state(loaded)
     self.assertEqual(sorted(expected), sorted(actual))
     for name in expected:
-      for want, got in zip(expected[name][0] + expected[name][1], actual[name][0] + actual[name][1]):
+      for want, got in zip(expected[name][0] + expected[name][1], actual[name][0] + actual[name][1], strict=True):
         self.assertAllEqual(want, got)
       self.assertEqual(expected[name][2:], actual[name][2:])
     self.assertEqual(loaded.layers[0].pruning_schedule, model.layers[0].pruning_schedule)

@@ -51,9 +51,9 @@ class TicketRoundTripTest(tf.test.TestCase, parameterized.TestCase):
     tickets.save_ticket(original, self.path)
     fresh = _wrapped(seed=7)  # other initial weights, no snapshot, no round done
     tickets.load_ticket(fresh, self.path)
-    for want, got in zip(ltp_tfmot.lottery_wrappers(original), ltp_tfmot.lottery_wrappers(fresh)):
+    for want, got in zip(ltp_tfmot.lottery_wrappers(original), ltp_tfmot.lottery_wrappers(fresh), strict=True):
       self.assertAllEqual(got.pruning_vars[0][1], want.pruning_vars[0][1])
-      for snapshot_want, snapshot_got in zip(want.snapshots, got.snapshots):
+      for snapshot_want, snapshot_got in zip(want.snapshots, got.snapshots, strict=True):
         self.assertAllEqual(snapshot_got, snapshot_want)
       self.assertEqual(int(got.rounds_done.numpy()), 2)
       self.assertEqual(int(got.snapshot_step.numpy()), 3)
@@ -70,14 +70,14 @@ class TicketRoundTripTest(tf.test.TestCase, parameterized.TestCase):
     for model in (original, fresh):
       fixtures.compile_for_training(model)
       model.fit(X, Y, batch_size=16, epochs=1, shuffle=False, verbose=0, callbacks=[ltp_tfmot.UpdateLotteryStep()])
-    for want, got in zip(original.weights, fresh.weights):
+    for want, got in zip(original.weights, fresh.weights, strict=True):
       self.assertAllClose(got, want, atol=1e-6, rtol=0)
 
   def test_conv_model_with_unwrapped_batch_norm_round_trips(self):
     original = _ticket_model(rounds=1, model_fn=fixtures.convnet, input_shape=(None, 8, 8, 2))
     tickets.save_ticket(original, self.path)
     fresh = _wrapped(model_fn=fixtures.convnet, input_shape=(None, 8, 8, 2), seed=4)
-    for bn_want, bn_got in zip(original.get_layer('bn').weights, fresh.get_layer('bn').weights):
+    for bn_want, bn_got in zip(original.get_layer('bn').weights, fresh.get_layer('bn').weights, strict=True):
       bn_got.assign(bn_want)  # BatchNormalization is not wrapped, so not part of the ticket
     loaded = tickets.load_ticket(fresh, self.path)
     self.assertEqual([layer.name for layer in loaded.layers], ['conv', 'depthwise', 'output'])
@@ -144,7 +144,7 @@ class TicketRoundTripTest(tf.test.TestCase, parameterized.TestCase):
     self.assertRegex('\n'.join(logs.output), r"names differ \(ticket -> model\): #0 'hidden1' \['kernel', 'bias'\] "
                      r"-> 'dense(_\d+)?' \['kernel', 'bias'\]")
     self.assertAllClose(fresh(X), original(X))
-    for want, got in zip(ltp_tfmot.lottery_wrappers(original), ltp_tfmot.lottery_wrappers(fresh)):
+    for want, got in zip(ltp_tfmot.lottery_wrappers(original), ltp_tfmot.lottery_wrappers(fresh), strict=True):
       self.assertAllEqual(got.pruning_vars[0][1], want.pruning_vars[0][1])
 
   @parameterized.named_parameters((layer, layer) for layer in fixtures.LAYER_MODELS)
@@ -158,8 +158,8 @@ class TicketRoundTripTest(tf.test.TestCase, parameterized.TestCase):
     rebuilt = ltp_tfmot.prune_lottery_ticket(build(), ltp_tfmot.LotteryTicketSchedule(0.5))  # other automatic names
     tickets.load_ticket(rebuilt, self.path)
     self.assertAllClose(rebuilt(x), original(x))
-    for want, got in zip(ltp_tfmot.lottery_wrappers(original), ltp_tfmot.lottery_wrappers(rebuilt)):
-      for (_, want_mask, _), (_, got_mask, _) in zip(want.pruning_vars, got.pruning_vars):
+    for want, got in zip(ltp_tfmot.lottery_wrappers(original), ltp_tfmot.lottery_wrappers(rebuilt), strict=True):
+      for (_, want_mask, _), (_, got_mask, _) in zip(want.pruning_vars, got.pruning_vars, strict=True):
         self.assertAllEqual(got_mask, want_mask)
     self.assertAllClose(ltp_tfmot.strip_pruning(rebuilt)(x), original(x))
 
@@ -184,7 +184,7 @@ class TicketRefusalTest(tf.test.TestCase, parameterized.TestCase):
     state = _state(model)
     with self.assertRaisesRegex(error, regex):
       tickets.load_ticket(model, path or self.path)
-    for want, got in zip(state, model.weights):
+    for want, got in zip(state, model.weights, strict=True):
       self.assertAllEqual(got, want)
 
   def _mlp(self, layers):

@@ -273,7 +273,7 @@ def arrays_from_datasets(train, test):
       raise ValueError(f'the {label} dataset is infinite (a repeat()?): give one pass over the examples')
     if spec[1].shape.rank == 0:
       dataset = dataset.batch(1024)
-    xs, ys = zip(*((np.asarray(x), np.asarray(y)) for x, y in dataset.as_numpy_iterator())) or ((), ())
+    xs, ys = zip(*((np.asarray(x), np.asarray(y)) for x, y in dataset.as_numpy_iterator()), strict=True) or ((), ())
     if not xs:
       raise ValueError(f'the {label} dataset is empty')
     arrays += [np.concatenate(xs), np.concatenate(ys).reshape(-1)]

@@ -59,7 +59,7 @@ def plot_accuracy(runs, path, title='Lottery tickets: accuracy vs. weights remai
   accuracy_ax, stop_ax = fig.subplots(1, 2)
   colors = [f'C{i % 10}' for i in range(len(runs))]
   xs = set()
-  for (label, results), color in zip(runs, colors):
+  for (label, results), color in zip(runs, colors, strict=True):
     for branch in BRANCHES:
       linestyle, marker, name = STYLES[branch]
       name = f'{label}: {name}' if label else name

@@ -155,7 +155,7 @@ def write_report(run_dirs, out_dir=None):
   png_path = os.path.join(out_dir, REPORT_PNG)
   md_path = os.path.join(out_dir, REPORT_MD)
   labels = _labels(runs)
-  plots.plot_accuracy([(label, run['results']) for label, run in zip(labels, runs)], png_path)
+  plots.plot_accuracy([(label, run['results']) for label, run in zip(labels, runs, strict=True)], png_path)
   storage.write_text(md_path, markdown_report(runs, plot_name=REPORT_PNG))
   return md_path, png_path
 
