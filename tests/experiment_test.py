@@ -1,6 +1,7 @@
 """Tests for the experiment runner: config, hashing, files, resuming, refusal, controls, reports."""
 
 import dataclasses
+import json
 import os
 import shutil
 import socket
@@ -91,6 +92,18 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
       ('control_level', lambda: experiment.RunConfig(controls=('reinit',), control_levels=(0, 9)),
        r'control_levels must lie in 1\.\.5 .*\[0, 9\]'),
       ('replicates', lambda: experiment.RunConfig(replicates=0), r'replicates .*>= 1.*0'),
+      ('training_steps', lambda: experiment.TrainingConfig(training_steps='160 epochs'),
+       r"training\.training_steps must be written as epochs and/or iterations.*'160ep'.*'160 epochs'"),
+      ('epochs_and_training_steps', lambda: experiment.TrainingConfig(epochs=3, training_steps='100it'),
+       r"give training\.epochs \(3\) or training\.training_steps \('100it'\), not both"),
+      ('nesterov_with_adam', lambda: experiment.TrainingConfig(nesterov=True), r"training\.nesterov apply to .*'sgd'"),
+      ('weight_decay', lambda: experiment.TrainingConfig(weight_decay=-1e-4), r'training\.weight_decay .*>= 0'),
+      ('milestones_without_step', lambda: experiment.TrainingConfig(milestones=('80ep',)),
+       r"training\.milestones go with training\.lr_decay='step'"),
+      ('lr_decay', lambda: experiment.TrainingConfig(lr_decay='linear'), r"training\.lr_decay must be one of"),
+      ('gamma', lambda: experiment.TrainingConfig(gamma=0), r'training\.gamma must be in \(0, 1\], got 0'),
+      ('data_seed', lambda: experiment.TrainingConfig(data_seed=-1), r'training\.data_seed .*-1'),
+      ('augment', lambda: experiment.TrainingConfig(augment='yes'), r'training\.augment must be True or False'),
   )
   def test_bad_setting_raises_naming_field_and_value(self, build, message):
     with self.assertRaisesRegex((TypeError, ValueError), message):
@@ -107,6 +120,20 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(more.hash(), default.hash())
     old_output_rate = experiment.PruningConfig(rate=0.3, layer_rates={'output': 0.1})
     self.assertEqual(experiment.RunConfig(pruning=old_output_rate).hash(), '4bb69b35afd9')
+
+  def test_recipe_settings_at_their_defaults_keep_the_hash(self):
+    spelled_out = experiment.RunConfig(
+        training=experiment.TrainingConfig(nesterov=False, weight_decay=0.0, warmup_steps=0, lr_decay='constant',
+                                           milestones=(), gamma=0.1, augment=False, data_seed=None),
+        data=experiment.DataConfig(data_dir='/somewhere/cifar'))  # where the data lie is not what they are
+    self.assertEqual(spelled_out.hash(), '44136fa355b3')
+    recipe = experiment.TrainingConfig(optimizer='sgd', momentum=0.9, nesterov=True, weight_decay=1e-4,
+                                       training_steps='160EP', lr_decay='step', milestones='80ep,120ep', augment=True)
+    self.assertEqual((recipe.training_steps, recipe.milestones, recipe.length()), ('160ep', ('80ep', '120ep'), '160ep'))
+    self.assertEqual(experiment.TrainingConfig(epochs=3).length(), '3ep')
+    config = experiment.RunConfig(training=recipe)
+    self.assertEqual(experiment.RunConfig.from_dict(json.loads(json.dumps(config.to_dict()))), config)
+    self.assertNotEqual(config.hash(), experiment.RunConfig().hash())
 
   def test_output_layer_rate_follows_the_rate_unless_given(self):
     self.assertEqual(experiment.PruningConfig().layer_rates, {'output': 0.1})
