@@ -136,16 +136,22 @@ def check_duration(value, name, optional=False):
   """`value`, checked to be a training length `parse_duration` reads ('160ep', '30000it', an int).
 
   Returns:
-    The value: an int as it is, a string stripped and lower-cased, or None
-    if `optional`.
+    One spelling per length, so that equal lengths compare (and hash) equal:
+    an int of iterations when there are no epochs ('500it' -> 500), else
+    '<E>ep' or '<E>ep<I>it'; None if `optional` and `value` is None.
 
   Raises:
     ValueError: for anything else (the message shows the accepted forms).
   """
   if value is None and optional:
     return None
-  parse_duration(value, steps_per_epoch=1, name=name)
-  return int(value) if is_int(value) else value.strip().lower()
+  iterations = parse_duration(value, steps_per_epoch=1, name=name)
+  if is_int(value):
+    return iterations
+  epochs, iterations = (int(group) if group else 0 for group in _DURATION_RE.match(value.strip().lower()).groups())
+  if not epochs:
+    return iterations
+  return f'{epochs}ep' + (f'{iterations}it' if iterations else '')
 
 
 def check_choice(value, name, choices):

@@ -95,7 +95,7 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
       ('training_steps', lambda: experiment.TrainingConfig(training_steps='160 epochs'),
        r"training\.training_steps must be written as epochs and/or iterations.*'160ep'.*'160 epochs'"),
       ('epochs_and_training_steps', lambda: experiment.TrainingConfig(epochs=3, training_steps='100it'),
-       r"give training\.epochs \(3\) or training\.training_steps \('100it'\), not both"),
+       r'give training\.epochs \(3\) or training\.training_steps \(100\), not both'),
       ('nesterov_with_adam', lambda: experiment.TrainingConfig(nesterov=True), r"training\.nesterov apply to .*'sgd'"),
       ('weight_decay', lambda: experiment.TrainingConfig(weight_decay=-1e-4), r'training\.weight_decay .*>= 0'),
       ('milestones_without_step', lambda: experiment.TrainingConfig(milestones=('80ep',)),
@@ -130,6 +130,8 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
     recipe = experiment.TrainingConfig(optimizer='sgd', momentum=0.9, nesterov=True, weight_decay=1e-4,
                                        training_steps='160EP', lr_decay='step', milestones='80ep,120ep', augment=True)
     self.assertEqual((recipe.training_steps, recipe.milestones, recipe.length()), ('160ep', ('80ep', '120ep'), '160ep'))
+    self.assertEqual(experiment.TrainingConfig(training_steps='2EP0it', warmup_steps='500it').training_steps, '2ep')
+    self.assertEqual(experiment.TrainingConfig(warmup_steps='500it'), experiment.TrainingConfig(warmup_steps=500))
     self.assertEqual(experiment.TrainingConfig(epochs=3).length(), '3ep')
     config = experiment.RunConfig(training=recipe)
     self.assertEqual(experiment.RunConfig.from_dict(json.loads(json.dumps(config.to_dict()))), config)

@@ -20,6 +20,7 @@ config.run_name()          # 'lottery_<12 hex digits>', the same on every machin
 import dataclasses
 import hashlib
 import json
+import re
 from typing import Dict
 from typing import Optional
 from typing import Tuple
@@ -32,6 +33,9 @@ OPTIMIZERS = ('adam', 'sgd')
 LR_DECAYS = ('constant', 'step', 'cosine')
 DEFAULT_EPOCHS = 50
 MNIST_SOURCES = ('auto', 'keras', 'embedded')
+# The TrainingConfig settings a preset gives (its length goes to epochs or training_steps).
+_PRESET_TRAINING = ('optimizer', 'learning_rate', 'momentum', 'nesterov', 'weight_decay', 'batch_size', 'warmup_steps',
+                    'lr_decay', 'milestones', 'gamma', 'augment')
 OUTPUT_LAYER = 'output'  # the layer the default layer_rates prune at half the rate
 
 
@@ -288,6 +292,65 @@ class RunConfig:
       if bad:
         raise ValueError(f'control_levels must lie in 1..{self.pruning.levels} (pruning.levels), got {bad}')
       object.__setattr__(self, 'control_levels', tuple(sorted(set(int(v) for v in levels))))
+
+  @classmethod
+  def for_model(cls, model, data=None, training=None, pruning=None, **settings):
+    """The config of a registered model with its paper's set-up (`presets.get_preset`), overridden where given.
+
+    The preset gives the dataset, the training recipe (optimizer, learning
+    rate and schedule, weight decay, batch size, length, augmentation) and the
+    pruning scope, rate, layer rates and rewind step; every setting you pass
+    wins over it. A preset setting that only means something with a choice you
+    overrode is left out: momentum and Nesterov when you choose Adam,
+    milestones when you choose another lr_decay, the preset's length when you
+    give `epochs` or `training_steps`. Preset layer rates equal to the
+    default (the output layer at half the rate) are left to the default, so
+    they follow a `rate` you give. LeNet-300-100's preset is the default config, so
+    `RunConfig.for_model('lenet_300_100') == RunConfig()`.
+
+    Args:
+      model: A model with a preset (`ltp_tfmot.experiment.preset_names()`).
+      data: Dict of `DataConfig` settings you give.
+      training: Dict of `TrainingConfig` settings you give.
+      pruning: Dict of `PruningConfig` settings you give.
+      **settings: Other `RunConfig` settings (seed, replicates, controls,
+        control_levels).
+
+    Returns:
+      The `RunConfig`.
+
+    Raises:
+      ValueError: for a model without a preset, an unknown setting or a bad
+        value.
+
+    Example:
+
+    ```python
+    config = RunConfig.for_model('resnet20', training={'training_steps': '2000it'}, pruning={'levels': 3})
+    ```
+    """
+    from ltp_tfmot.experiment import presets  # pylint: disable=g-import-not-at-top  # its checks need TensorFlow
+    preset = presets.get_preset(model)
+    data, training, pruning = dict(data or {}), dict(training or {}), dict(pruning or {})
+    preset_training = {name: getattr(preset, name) for name in _PRESET_TRAINING}
+    if training.get('optimizer', preset.optimizer) != 'sgd':
+      del preset_training['momentum'], preset_training['nesterov']
+    if training.get('lr_decay', preset.lr_decay) != 'step':
+      del preset_training['milestones']
+    if 'epochs' not in training and 'training_steps' not in training:
+      whole_epochs = re.match(r'^(\d+)ep$', preset.training_steps)
+      # A length in whole epochs goes to `epochs`, so a preset equal to the defaults hashes as the defaults.
+      if whole_epochs:
+        preset_training['epochs'] = int(whole_epochs.group(1))
+      else:
+        preset_training['training_steps'] = preset.training_steps
+    preset_pruning = {'scope': preset.scope, 'rate': preset.rate,
+                      'rewind_step': validation.parse_duration(preset.rewind_step, name=f'{model} preset rewind_step')}
+    if preset.layer_rates != {OUTPUT_LAYER: preset.rate / 2}:  # the default's rates are left to follow the rate
+      preset_pruning['layer_rates'] = dict(preset.layer_rates)
+    return cls(model=model, data=_build(DataConfig, dict({'name': preset.dataset}, **data), 'data.'),
+               training=_build(TrainingConfig, dict(preset_training, **training), 'training.'),
+               pruning=_build(PruningConfig, dict(preset_pruning, **pruning), 'pruning.'), **settings)
 
   def levels_with_controls(self):
     """The levels at which the controls run."""
