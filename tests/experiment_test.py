@@ -96,7 +96,8 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
        r"training\.training_steps must be written as epochs and/or iterations.*'160ep'.*'160 epochs'"),
       ('epochs_and_training_steps', lambda: experiment.TrainingConfig(epochs=3, training_steps='100it'),
        r'give training\.epochs \(3\) or training\.training_steps \(100\), not both'),
-      ('nesterov_with_adam', lambda: experiment.TrainingConfig(nesterov=True), r"training\.nesterov apply to .*'sgd'"),
+      ('nesterov_with_adam', lambda: experiment.TrainingConfig(nesterov=True),
+       r"training\.nesterov applies to optimizer 'sgd' only, got nesterov=True"),
       ('weight_decay', lambda: experiment.TrainingConfig(weight_decay=-1e-4), r'training\.weight_decay .*>= 0'),
       ('milestones_without_step', lambda: experiment.TrainingConfig(milestones=('80ep',)),
        r"training\.milestones go with training\.lr_decay='step'"),
@@ -351,6 +352,45 @@ class ResumeTest(_TestCase):
     stored = experiment.load_masks(run_dir, 0, 1)
     self.assertEqual(stored['snapshot_step'], 4)
     self.assertFalse(np.allclose(stored['snapshots'][0], fixtures.mlp(0).layers[0].kernel.numpy()))
+
+  def test_levels_after_a_late_rewind_resume_at_the_rewind_step(self):
+    # 144 training examples at batch 16: 9 iterations per epoch, T = 18; the learning rate drops x0.1 at 5.
+    config = experiment.RunConfig(
+        model='mlp', data=experiment.DataConfig(name='toy'),
+        training=experiment.TrainingConfig(optimizer='sgd', learning_rate=0.1, momentum=0.9, batch_size=16,
+                                           training_steps='2ep', lr_decay='step', milestones=('5it',), eval_every=4),
+        pruning=experiment.PruningConfig(rate=0.5, layer_rates={}, levels=2, rewind_step=6), controls=('random_prune',))
+    hooks = _CountingHooks()
+    hooks.run_dir = self._new_dir()
+    starts = []
+    original = runner_lib.LotteryExperiment._train_and_measure  # pylint: disable=protected-access
+
+    class FirstStepRate(keras.callbacks.Callback):
+      """The learning rate the first step of a level used (Keras sets it from the schedule at each step)."""
+
+      def on_train_batch_end(self, batch, logs=None):
+        if len(starts[-1]) == 4:
+          starts[-1] += (float(self.model.optimizer.learning_rate.numpy()),)
+
+    def recording(self, model, evaluate, seed, level, extra_callbacks):
+      optimizer = model.optimizer
+      starts.append((level, int(optimizer.iterations.numpy()), ltp_tfmot.steps_done(model, optimizer),
+                     hooks.train_steps))
+      return original(self, model, evaluate, seed, level, extra_callbacks + [FirstStepRate()])
+
+    with mock.patch.object(runner_lib.LotteryExperiment, '_train_and_measure', recording), \
+        mock.patch.object(runner_lib.pipeline, 'train_dataset', wraps=runner_lib.pipeline.train_dataset) as data:
+      results = _experiment(hooks.run_dir, config, hooks=hooks).run()
+    self.assertEqual(hooks.train_steps, 18 + 4 * (18 - 6))  # every level after 0 trains the remaining T - k
+    self.assertEqual([it for _, it, _, _, _ in starts], [0, 6, 6, 6, 6])  # controls too start at k
+    main_steps = [(level, steps) for (level, _, steps, _, _), r in zip(starts, results) if r['branch'] == 'main']
+    self.assertEqual(main_steps, [(0, 0), (1, 18), (2, 18 + 12)])  # the model's step count goes on
+    self.assertAllClose([lr for *_, lr in starts], [0.1] + [0.01] * 4)  # the schedule continues from k
+    self.assertEqual([call.kwargs['start_step'] for call in data.call_args_list], [0, 6, 6, 6, 6])
+    self.assertEqual(len({call.args[3] for call in data.call_args_list}), 1)  # one data order for every level
+    for r in results:
+      self.assertEqual((r['curve'][0]['iteration'], r['curve'][-1]['iteration'], r['iterations']),
+                       (0 if r['level'] == 0 else 6, 18, 18))
 
   def test_replicates_use_consecutive_seeds(self):
     run_dir = self._new_dir()

@@ -140,9 +140,10 @@ class TrainingConfig:
     object.__setattr__(self, 'learning_rate', validation.check_positive(self.learning_rate, 'training.learning_rate'))
     object.__setattr__(self, 'momentum', validation.check_fraction(self.momentum, 'training.momentum', allow_zero=True))
     validation.check_bool(self.nesterov, 'training.nesterov')
-    if self.optimizer != 'sgd' and (self.momentum or self.nesterov):
-      raise ValueError(f"training.momentum and training.nesterov apply to optimizer 'sgd' only, got "
-                       f'momentum={self.momentum!r}, nesterov={self.nesterov!r} with optimizer {self.optimizer!r}')
+    for name in ('momentum', 'nesterov'):
+      if self.optimizer != 'sgd' and getattr(self, name):
+        raise ValueError(f"training.{name} applies to optimizer 'sgd' only, got {name}={getattr(self, name)!r} "
+                         f'with optimizer {self.optimizer!r}')
     if self.nesterov and not self.momentum:
       raise ValueError('training.nesterov needs training.momentum > 0')
     object.__setattr__(self, 'weight_decay',
