@@ -16,6 +16,8 @@ import ltp_tfmot
 from ltp_tfmot import cli
 from ltp_tfmot import experiment
 from ltp_tfmot.experiment import config as config_lib
+from ltp_tfmot.experiment import storage
+from tests import fixtures
 
 # LeNet-300-100 on 300 embedded MNIST digits, one epoch, one pruning level and the reinit control.
 RUN_FLAGS = ['--model=lenet_300_100', '--dataset=mnist', '--dataset_source=embedded', '--train_size=300',
@@ -229,6 +231,29 @@ class CommandsTest(tf.test.TestCase):
     self.assertCountEqual(os.listdir(report_dir), ['report.md', 'accuracy.png'])
     shutil.rmtree(report_dir, ignore_errors=True)
 
+
+
+class ResearchScaleTest(tf.test.TestCase):
+
+  def test_resnet20_on_a_cifar_folder_runs_end_to_end_with_the_preset_recipe(self):
+    folder = tempfile.mkdtemp(prefix='ltp_cli_cifar_')
+    self.addCleanup(shutil.rmtree, folder, ignore_errors=True)
+    fixtures.write_cifar10(folder, train_per_batch=8, test=8)  # 40 training images, 36 after validation
+    out = os.path.join(folder, 'runs')
+    status, stdout, err = _main('run', '--model=resnet20', '--dataset=cifar10', f'--data_dir={folder}',
+                                '--training_steps=6it', '--batch_size=12', '--rewind_step=2', '--levels=1',
+                                '--eval_every=3', '--notensorboard', f'--out={out}')
+    self.assertEqual(status, 0, err)
+    self.assertIn('6 iterations per level; data cifar10-folder (36 train, 4 validation, 8 test)', stdout)
+    run_dir, = [os.path.join(out, d) for d in os.listdir(out)]
+    config = experiment.RunConfig.from_dict(storage.read_json(os.path.join(run_dir, 'config.json'))['config'])
+    t = config.training
+    # open_lth's recipe, with the length, batch and rewind step of this trial.
+    self.assertEqual((t.optimizer, t.learning_rate, t.momentum, t.weight_decay, t.lr_decay, t.augment,
+                      config.pruning.scope), ('sgd', 0.1, 0.9, 1e-4, 'step', True, 'global'))
+    levels = experiment.load_level_metrics(run_dir)
+    self.assertEqual([(m['level'], m['curve'][0]['iteration']) for m in levels], [(0, 0), (1, 2)])
+    self.assertAllClose(levels[1]['weights_remaining'], 0.8, atol=0.01)
 
 if __name__ == '__main__':
   tf.test.main()
