@@ -14,11 +14,19 @@ Examples:
   ltp-tfmot report runs/lottery_1a2b3c4d5e6f runs/lottery_0f9e8d7c6b5a
   ltp-tfmot export runs/lottery_1a2b3c4d5e6f --level=5 --quantization=float16 --out=lenet_level5.tflite
   python -m ltp_tfmot.cli run --dataset_source=embedded --epochs=10 --levels=3
+  ltp-tfmot run --model=resnet20 --data_dir=data/cifar-10-batches-py --levels=10 --out=runs
+  ltp-tfmot run --model=vgg16 --data_dir=DIR --training_steps=30000it --lr_decay=cosine --warmup_steps=1ep
   TF_CONFIG='{"cluster": {"worker": ["host1:2222", "host2:2222"]}, "task": {"type": "worker", "index": 0}}' \
       ltp-tfmot run --strategy=multi_worker --out=/shared/runs   # the same on host2 with "index": 1
 
-The defaults are Frankle & Carbin's LeNet-300-100 set-up: Adam 1.2e-3, batch
-60, 20% pruned per level and the output layer at half that rate. Running the
+Every setting of the run's config is a flag (its help is the setting's
+documentation). Each model comes with its paper's set-up (`--model=conv4`:
+Frankle & Carbin's Conv-4, Adam 3e-4, conv layers at 10%; `--model=resnet20`:
+open_lth's SGD 0.1, momentum 0.9, weight decay 1e-4, 160 epochs with drops at
+80 and 120, augmentation, global pruning, rewind to iteration 2000), and the
+flags you give override it; the defaults shown are the default model's,
+Frankle & Carbin's LeNet-300-100 set-up: Adam 1.2e-3, batch 60, 50 epochs,
+20% pruned per level and the output layer at half that rate. Running the
 same command again skips every finished level and continues from the first
 missing one; a run directory holding other settings is refused, not touched.
 --strategy=mirrored trains on all local GPUs (else all logical CPUs);
@@ -30,65 +38,126 @@ status 130); the same command resumes it. --out and --run_dir may be on any
 file system TensorFlow knows (gs://bucket/runs).
 """
 
+import dataclasses
+import inspect
+import os
 import sys
+import typing
 
 from absl import flags
 
-from ltp_tfmot import files
+from ltp_tfmot import errors
 from ltp_tfmot.experiment import config as config_lib
 from ltp_tfmot.experiment import models as models_lib
 
 FLAGS = flags.FlagValues()
 COMMANDS = ('run', 'report', 'export')
 
-_RUN = config_lib.RunConfig()
-_DATA, _TRAINING, _PRUNING = _RUN.data, _RUN.training, _RUN.pruning
+# The config groups the `run` flags are made from: (RunConfig field or '' for the top level, dataclass).
+_GROUPS = (('', config_lib.RunConfig), ('data', config_lib.DataConfig), ('training', config_lib.TrainingConfig),
+           ('pruning', config_lib.PruningConfig))
+# Flags not named as their setting (each other setting's flag is the field's name).
+_FLAG_NAMES = {'data.name': 'dataset', 'data.source': 'dataset_source'}
+# Settings whose flag takes only these values (the others are checked by the config, with its message).
+_CHOICES = {
+    'model': models_lib.model_names(),
+    'data.source': list(config_lib.MNIST_SOURCES),
+    'training.optimizer': list(config_lib.OPTIMIZERS),
+    'training.lr_decay': list(config_lib.LR_DECAYS),
+}
+_HELP_EXTRA = {
+    'data.name': " Built in: mnist, cifar10 (from --data_dir, else Keras' cache), tfds.<name> (TensorFlow "
+                 'Datasets, prepared in --data_dir).',
+    'pruning.layer_rates': ' On the command line: name:rate pairs, comma-separated; empty (--layer_rates=) for none.',
+}
+
+
+class UsageError(ValueError):
+  pass
+
+
+def _attribute_docs(cls):
+  """{field: its description} from the 'Attributes:' section of a dataclass' docstring."""
+  docs, name, inside = {}, None, False
+  for line in inspect.getdoc(cls).splitlines():
+    if line.strip() == 'Attributes:':
+      inside = True
+    elif inside and line.startswith('    ') and name:
+      docs[name] += ' ' + line.strip()
+    elif inside and line.startswith('  ') and ':' in line:
+      name, text = line.strip().split(':', 1)
+      docs[name] = text.strip()
+    elif inside and line.strip():
+      break
+  return docs
+
+
+def _setting_fields():
+  """(setting key 'group.field', flag name, field, field type, help) of every config field the run flags set."""
+  result = []
+  for group, cls in _GROUPS:
+    docs = _attribute_docs(cls)
+    hints = typing.get_type_hints(cls)
+    for field in dataclasses.fields(cls):
+      if dataclasses.is_dataclass(hints[field.name]):
+        continue  # a group of its own
+      key = f'{group}.{field.name}' if group else field.name
+      help_text = docs.get(field.name, '') + _HELP_EXTRA.get(key, '')
+      result.append((key, _FLAG_NAMES.get(key, field.name), field, hints[field.name], help_text))
+  return result
+
+
+def _field_default(field):
+  if field.default is not dataclasses.MISSING:
+    return field.default
+  return field.default_factory()
+
+
+def _is(hint, kind):
+  """Whether a type hint is `kind` or Optional[kind] (Union[kind, None])."""
+  return hint is kind or (typing.get_origin(hint) is typing.Union and kind in typing.get_args(hint))
+
+
+def _container(hint):
+  """tuple or dict for a (maybe Optional) Tuple[...] or Dict[...] hint, else None."""
+  for arg in (hint,) + typing.get_args(hint):
+    origin = typing.get_origin(arg)
+    if origin in (tuple, dict):
+      return origin
+  return None
+
+
+def _define_setting_flag(key, name, field, hint, help_text):
+  fv = dict(flag_values=FLAGS)
+  default = _field_default(field)
+  if key in _CHOICES:
+    flags.DEFINE_enum(name, default, _CHOICES[key], help_text, **fv)
+  elif _container(hint) is dict:
+    flags.DEFINE_list(name, None if default is None else [f'{k}:{v}' for k, v in default.items()], help_text, **fv)
+  elif _container(hint) is tuple:
+    flags.DEFINE_list(name, None if default is None else [str(v) for v in default], help_text, **fv)
+  elif _is(hint, bool):
+    flags.DEFINE_bool(name, default, help_text, **fv)
+  elif _is(hint, str):  # names, paths and lengths ('160ep', '30000it', or a number of iterations)
+    flags.DEFINE_string(name, None if default is None else str(default), help_text, **fv)
+  elif _is(hint, int):
+    flags.DEFINE_integer(name, default, help_text, **fv)
+  elif _is(hint, float):
+    flags.DEFINE_float(name, default, help_text, **fv)
+  else:
+    raise TypeError(f'no command-line flag kind for setting {key} of type {hint}')
 
 
 def _define_flags():
   fv = dict(flag_values=FLAGS)
   flags.DEFINE_bool('help', False, 'Show this help and exit.', short_name='h', **fv)
-  # Model and data.
-  flags.DEFINE_enum('model', _RUN.model, models_lib.model_names(), 'Model to prune.', **fv)
-  flags.DEFINE_enum('dataset', _DATA.name, ['mnist', 'cifar10'], 'Dataset (CIFAR-10 needs Keras\' cache or '
-                    'the internet; user arrays: Python API).', **fv)
-  flags.DEFINE_enum('dataset_source', _DATA.source, list(config_lib.MNIST_SOURCES),
-                    'MNIST only: auto (Keras, else the embedded 5,000 digits), keras or embedded.', **fv)
-  flags.DEFINE_float('validation_split', _DATA.validation_split,
-                     'Share of the training examples held out for validation (early stopping).', **fv)
-  flags.DEFINE_integer('train_size', _DATA.train_size, 'Use only this many training examples (default: all).', **fv)
-  flags.DEFINE_integer('test_size', _DATA.test_size, 'Use only this many test examples (default: all).', **fv)
-  # Training.
-  flags.DEFINE_enum('optimizer', _TRAINING.optimizer, list(config_lib.OPTIMIZERS), 'Optimizer.', **fv)
-  flags.DEFINE_float('learning_rate', _TRAINING.learning_rate, 'Learning rate.', **fv)
-  flags.DEFINE_float('momentum', _TRAINING.momentum, 'SGD momentum (sgd only).', **fv)
-  flags.DEFINE_integer('batch_size', _TRAINING.batch_size, 'Batch size.', **fv)
-  flags.DEFINE_integer('epochs', _TRAINING.epochs, 'Training epochs per level.', **fv)
-  flags.DEFINE_integer('eval_every', _TRAINING.eval_every,
-                       'Validation every this many iterations (early-stop iteration).', **fv)
-  flags.DEFINE_integer('seed', _RUN.seed, 'Seed of replicate 0; replicate i uses seed + i.', **fv)
-  # Pruning.
-  flags.DEFINE_integer('levels', _PRUNING.levels, 'Pruning levels after the dense level 0.', **fv)
-  flags.DEFINE_float('rate', _PRUNING.rate, 'Fraction of the alive weights pruned per level.', **fv)
-  flags.DEFINE_list('layer_rates', None, 'Per-layer rates as name:rate pairs (default: the layer named '
-                    f'{config_lib.OUTPUT_LAYER!r} at half of --rate); empty (--layer_rates=) for none.', **fv)
-  flags.DEFINE_string('criterion', _PRUNING.criterion, 'Mask criterion (ltp_tfmot.criterion_names()).', **fv)
-  flags.DEFINE_string('scope', _PRUNING.scope, 'layer or global.', **fv)
-  flags.DEFINE_integer('rewind_step', _PRUNING.rewind_step,
-                       'Rewind to the weights after this many iterations of level 0 (0: the initial weights).', **fv)
-  flags.DEFINE_string('mask_0_action', _PRUNING.mask_0_action, 'Pruned weights: zero or freeze.', **fv)
-  flags.DEFINE_string('mask_1_action', _PRUNING.mask_1_action,
-                      'Kept weights start from: rewind, reinit, reshuffle or signed_constant.', **fv)
-  flags.DEFINE_bool('dynamic_weight_rescaling', _PRUNING.dynamic_weight_rescaling,
-                    'Rescale survivors by n / n_kept after each rewind.', **fv)
+  for setting in _setting_fields():
+    _define_setting_flag(*setting)
   # What to run and where.
-  flags.DEFINE_integer('replicates', _RUN.replicates, 'Number of seeds.', **fv)
-  flags.DEFINE_list('controls', list(_RUN.controls), 'Controls: reinit, random_prune (comma-separated).', **fv)
-  flags.DEFINE_list('control_levels', None, 'Levels the controls run at (default: every level from 1).', **fv)
   flags.DEFINE_string('out', 'runs', 'run: folder the run directory (named by the settings\' hash) is made in; '
                       'export: the .tflite file to write.', **fv)
   flags.DEFINE_string('run_dir', None, 'The run directory itself, instead of --out.', **fv)
-  flags.DEFINE_bool('verbose', False, 'Show Keras\' per-epoch output.', **fv)
+  flags.DEFINE_bool('verbose', False, 'Show Keras\' per-epoch output and TensorFlow\'s start-up lines.', **fv)
   flags.DEFINE_bool('tensorboard', True, 'Write TensorBoard summaries under <run_dir>/tensorboard.', **fv)
   flags.DEFINE_enum('strategy', 'default', ['default', 'mirrored', 'multi_worker'],
                     'run: tf.distribute strategy: default (one device), mirrored (all local GPUs, else all logical '
@@ -107,13 +176,12 @@ def _define_flags():
 _define_flags()
 
 
-class UsageError(ValueError):
-  pass
+def setting_flags():
+  """{setting key ('training.learning_rate', 'model', ...): its flag name} of every config field."""
+  return {key: name for key, name, _, _, _ in _setting_fields()}
 
 
 def _layer_rates(entries):
-  if entries is None:
-    return None  # the config's default: the output layer at half the rate
   rates = {}
   for entry in entries:
     name, sep, value = entry.rpartition(':')
@@ -127,32 +195,41 @@ def _layer_rates(entries):
 
 
 def _control_levels(entries):
-  if entries is None:
-    return None
   try:
     return tuple(int(v) for v in entries)
   except ValueError:
     raise UsageError(f'--control_levels must be comma-separated integers, got {",".join(entries)!r}') from None
 
 
+def _setting_value(key, hint, value):
+  """The config value of a parsed flag."""
+  if value is None:
+    return None
+  if key == 'pruning.layer_rates':
+    return _layer_rates(value)
+  if key == 'control_levels':
+    return _control_levels(value)
+  if _container(hint) is tuple:
+    return tuple(value)
+  if _is(hint, int) and _is(hint, str):  # a length: a bare number is iterations
+    return int(value) if value.strip().isdigit() else value
+  return value
+
+
 def config_from_flags(fv=FLAGS):
-  """The `RunConfig` the parsed flags describe (ValueError for a bad setting)."""
-  return config_lib.RunConfig(
-      model=fv.model,
-      data=config_lib.DataConfig(name=fv.dataset, source=fv.dataset_source, validation_split=fv.validation_split,
-                                 train_size=fv.train_size, test_size=fv.test_size),
-      training=config_lib.TrainingConfig(optimizer=fv.optimizer, learning_rate=fv.learning_rate,
-                                         momentum=fv.momentum, batch_size=fv.batch_size, epochs=fv.epochs,
-                                         eval_every=fv.eval_every),
-      pruning=config_lib.PruningConfig(criterion=fv.criterion, scope=fv.scope, rate=fv.rate,
-                                       layer_rates=_layer_rates(fv.layer_rates), rewind_step=fv.rewind_step,
-                                       mask_0_action=fv.mask_0_action, mask_1_action=fv.mask_1_action,
-                                       dynamic_weight_rescaling=fv.dynamic_weight_rescaling, levels=fv.levels),
-      seed=fv.seed,
-      replicates=fv.replicates,
-      controls=tuple(fv.controls),
-      control_levels=_control_levels(fv.control_levels),
-  )
+  """The `RunConfig` the parsed flags describe: the model's preset, overridden by every flag given.
+
+  Raises:
+    UsageError: for a flag value that is not a setting.
+    ValueError: for a bad setting.
+  """
+  given = {'': {}, 'data': {}, 'training': {}, 'pruning': {}}
+  for key, name, _, hint, _ in _setting_fields():
+    if fv[name].present and key != 'model':
+      group, _, field = key.rpartition('.')
+      given[group][field] = _setting_value(key, hint, fv[name].value)
+  return config_lib.RunConfig.for_model(fv.model, data=given['data'], training=given['training'],
+                                        pruning=given['pruning'], **given[''])
 
 
 def _print(line):
@@ -163,7 +240,14 @@ class _Interrupted(Exception):
   """Ctrl-C (KeyboardInterrupt) during a command; the message says where it stopped."""
 
 
+def _quiet_tensorflow():
+  """Keeps TensorFlow's start-up lines out of the output, unless --verbose or TF_CPP_MIN_LOG_LEVEL is set."""
+  if not FLAGS.verbose:
+    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+
 def _run_command(args, hooks=None):
+  _quiet_tensorflow()
   from ltp_tfmot.experiment import report as report_lib  # pylint: disable=g-import-not-at-top
   from ltp_tfmot.experiment import runner as runner_lib  # pylint: disable=g-import-not-at-top
   if args:
@@ -194,6 +278,7 @@ def _run_command(args, hooks=None):
 
 
 def _report_command(args):
+  from ltp_tfmot import files  # pylint: disable=g-import-not-at-top
   from ltp_tfmot.experiment import report as report_lib  # pylint: disable=g-import-not-at-top
   from ltp_tfmot.experiment import storage  # pylint: disable=g-import-not-at-top
   if not args:
@@ -205,6 +290,7 @@ def _report_command(args):
 
 
 def _export_command(args):
+  _quiet_tensorflow()
   import ltp_tfmot  # pylint: disable=g-import-not-at-top
   from ltp_tfmot.experiment import runner as runner_lib  # pylint: disable=g-import-not-at-top
   if len(args) != 1:
@@ -225,9 +311,7 @@ def _export_command(args):
 
 def _command_failures():
   """The errors a command reports in one line (exit status 1) instead of a traceback."""
-  from ltp_tfmot.experiment import runner as runner_lib  # pylint: disable=g-import-not-at-top
-  from ltp_tfmot.experiment import storage  # pylint: disable=g-import-not-at-top
-  return (ValueError, storage.StorageError, runner_lib.WorkerLostError)
+  return (ValueError, errors.StorageError, errors.WorkerLostError, errors.ExportError)
 
 
 def usage():

@@ -10,6 +10,7 @@ import numbers
 import re
 
 _NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.\-]*$')
+_DURATION_RE = re.compile(r'^(?:(\d+)ep)?(?:(\d+)it)?$')
 
 
 def is_int(value):
@@ -80,6 +81,77 @@ def check_positive(value, name):
   if not 0 < value < float('inf'):
     raise ValueError(f'{name} must be a finite number > 0, got {value!r}')
   return float(value)
+
+
+def check_non_negative(value, name):
+  """`float(value)`, checked to be a finite number >= 0."""
+  if not is_number(value):
+    raise TypeError(f'{name} must be a number >= 0, got {value!r}')
+  if not 0 <= value < float('inf'):
+    raise ValueError(f'{name} must be a finite number >= 0, got {value!r}')
+  return float(value)
+
+
+def parse_duration(duration, steps_per_epoch=None, name='duration'):
+  """Iterations of a training length written in epochs and/or iterations.
+
+  Args:
+    duration: '160ep', '30000it', '2ep100it' (2 epochs and 100 iterations),
+      or a whole number of iterations (an int).
+    steps_per_epoch: Iterations per epoch; needed when `duration` has 'ep'.
+    name: What the duration is, for the error messages.
+
+  Returns:
+    The number of iterations, an int >= 0.
+
+  Raises:
+    ValueError: for anything else (the message shows the accepted forms), or
+      epochs without `steps_per_epoch`.
+
+  Example:
+
+  ```python
+  parse_duration('160ep', steps_per_epoch=391)   # 62560
+  parse_duration('500it')                        # 500
+  ```
+  """
+  if is_int(duration):
+    if duration < 0:
+      raise ValueError(f'{name} must be >= 0 iterations, got {duration!r}')
+    return int(duration)
+  match = _DURATION_RE.match(duration.strip().lower()) if isinstance(duration, str) else None
+  if match is None or not any(match.groups()):
+    raise ValueError(f"{name} must be written as epochs and/or iterations, e.g. '160ep', '30000it' or '2ep100it' "
+                     f'(or an int of iterations), got {duration!r}')
+  epochs, iterations = (int(group) if group else 0 for group in match.groups())
+  if epochs:
+    if not is_int(steps_per_epoch) or steps_per_epoch < 1:
+      raise ValueError(f'{name} {duration!r} is in epochs, which needs steps_per_epoch (an int >= 1), '
+                       f'got {steps_per_epoch!r}')
+    epochs *= int(steps_per_epoch)
+  return epochs + iterations
+
+
+def check_duration(value, name, optional=False):
+  """`value`, checked to be a training length `parse_duration` reads ('160ep', '30000it', an int).
+
+  Returns:
+    One spelling per length, so that equal lengths compare (and hash) equal:
+    an int of iterations when there are no epochs ('500it' -> 500), else
+    '<E>ep' or '<E>ep<I>it'; None if `optional` and `value` is None.
+
+  Raises:
+    ValueError: for anything else (the message shows the accepted forms).
+  """
+  if value is None and optional:
+    return None
+  iterations = parse_duration(value, steps_per_epoch=1, name=name)
+  if is_int(value):
+    return iterations
+  epochs, iterations = (int(group) if group else 0 for group in _DURATION_RE.match(value.strip().lower()).groups())
+  if not epochs:
+    return iterations
+  return f'{epochs}ep' + (f'{iterations}it' if iterations else '')
 
 
 def check_choice(value, name, choices):

@@ -1,18 +1,23 @@
 """Tests for the ltp-tfmot command line: flags to config, run + resume + report, errors, `python -m`."""
 
 import contextlib
+import dataclasses
 import io
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+from unittest import mock
 
 import tensorflow as tf
 
+import ltp_tfmot
 from ltp_tfmot import cli
 from ltp_tfmot import experiment
 from ltp_tfmot.experiment import config as config_lib
+from ltp_tfmot.experiment import storage
+from tests import fixtures
 
 # LeNet-300-100 on 300 embedded MNIST digits, one epoch, one pruning level and the reinit control.
 RUN_FLAGS = ['--model=lenet_300_100', '--dataset=mnist', '--dataset_source=embedded', '--train_size=300',
@@ -71,6 +76,40 @@ class FlagsTest(tf.test.TestCase):
     self.assertEqual((config.seed, config.replicates, config.controls, config.control_levels),
                      (7, 3, ('reinit', 'random_prune'), (2, 4)))
 
+  def test_a_flag_exists_for_every_config_field(self):
+    names = cli.setting_flags()
+    for group, cls in (('', config_lib.RunConfig), ('data', config_lib.DataConfig),
+                       ('training', config_lib.TrainingConfig), ('pruning', config_lib.PruningConfig)):
+      for field in dataclasses.fields(cls):
+        if field.name in ('data', 'training', 'pruning') and not group:
+          continue
+        key = f'{group}.{field.name}' if group else field.name
+        self.assertIn(key, names)
+        self.assertIn(names[key], cli.FLAGS, key)
+        self.assertTrue(cli.FLAGS[names[key]].help, key)
+
+  def test_recipe_flags_override_the_models_preset(self):
+    cli.FLAGS.unparse_flags()
+    cli.FLAGS(['ltp-tfmot', '--model=resnet20', '--data_dir=/data/cifar', '--training_steps=40', '--warmup_steps=1ep',
+               '--milestones=10it,30it', '--gamma=0.5', '--nesterov', '--weight_decay=5e-4', '--noaugment',
+               '--data_seed=3', '--rewind_step=4'])
+    config = cli.config_from_flags()
+    self.assertEqual(config, config_lib.RunConfig.for_model(
+        'resnet20', data={'data_dir': '/data/cifar'},
+        training={'training_steps': 40, 'warmup_steps': '1ep', 'milestones': ('10it', '30it'), 'gamma': 0.5,
+                  'nesterov': True, 'weight_decay': 5e-4, 'augment': False, 'data_seed': 3},
+        pruning={'rewind_step': 4}))
+    t = config.training
+    self.assertEqual((t.optimizer, t.learning_rate, t.momentum, t.batch_size, t.lr_decay, t.milestones),
+                     ('sgd', 0.1, 0.9, 128, 'step', (10, 30)))
+    self.assertEqual((config.data.name, config.pruning.scope, config.pruning.rewind_step), ('cifar10', 'global', 4))
+
+  def test_model_flag_alone_gives_the_models_preset(self):
+    for model in ('conv4', 'resnet20', 'vgg11'):
+      cli.FLAGS.unparse_flags()
+      cli.FLAGS(['ltp-tfmot', f'--model={model}'])
+      self.assertEqual(cli.config_from_flags(), config_lib.RunConfig.for_model(model), model)
+
   def test_output_layer_follows_the_rate_unless_layer_rates_is_given(self):
     for args, rates in ((['--rate=0.5'], {'output': 0.25}),
                         (['--rate=0.5', '--layer_rates=output:0.1'], {'output': 0.1}),
@@ -92,6 +131,15 @@ class FlagsTest(tf.test.TestCase):
       status, _, err = _main(*args)
       self.assertEqual(status, 2, args)
       self.assertIn(message, err)
+
+  def test_tensorflow_start_up_lines_are_quieted_unless_verbose_or_set(self):
+    for args, preset, expected in ((['run'], None, '2'), (['run', '--verbose'], None, None), (['run'], '0', '0')):
+      environ = {k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}
+      if preset is not None:
+        environ['TF_CPP_MIN_LOG_LEVEL'] = preset
+      with mock.patch.dict(os.environ, environ, clear=True):
+        self.assertEqual(_main(*args, '--rate=1.5')[0], 2)  # stops at the config, after the level is set
+        self.assertEqual(os.environ.get('TF_CPP_MIN_LOG_LEVEL'), expected, args)
 
   def test_help_lists_commands_and_flags(self):
     status, out, _ = _main('--help')
@@ -149,6 +197,14 @@ class CommandsTest(tf.test.TestCase):
     self.assertIn('level 5 of replicate 0 is not finished', err)
     self.assertFalse(os.path.exists(path))
 
+  def test_export_failure_is_one_line(self):
+    path = os.path.join(self.out, 'failed.tflite')
+    failure = ltp_tfmot.ExportError('the converter failed: no TFLite op for this layer')
+    with mock.patch.object(ltp_tfmot, 'export_tflite', side_effect=failure):
+      status, _, err = _main('export', self.run_dirs[0], '--level=1', f'--out={path}')
+    self.assertEqual(status, 1)
+    self.assertEqual(err, 'ltp-tfmot export: error: the converter failed: no TFLite op for this layer\n')
+
   def test_export_needs_a_tflite_path(self):
     status, _, err = _main('export', self.run_dirs[0], '--out=runs')
     self.assertEqual(status, 2)
@@ -175,6 +231,29 @@ class CommandsTest(tf.test.TestCase):
     self.assertCountEqual(os.listdir(report_dir), ['report.md', 'accuracy.png'])
     shutil.rmtree(report_dir, ignore_errors=True)
 
+
+
+class ResearchScaleTest(tf.test.TestCase):
+
+  def test_resnet20_on_a_cifar_folder_runs_end_to_end_with_the_preset_recipe(self):
+    folder = tempfile.mkdtemp(prefix='ltp_cli_cifar_')
+    self.addCleanup(shutil.rmtree, folder, ignore_errors=True)
+    fixtures.write_cifar10(folder, train_per_batch=8, test=8)  # 40 training images, 36 after validation
+    out = os.path.join(folder, 'runs')
+    status, stdout, err = _main('run', '--model=resnet20', '--dataset=cifar10', f'--data_dir={folder}',
+                                '--training_steps=6it', '--batch_size=12', '--rewind_step=2', '--levels=1',
+                                '--eval_every=3', '--notensorboard', f'--out={out}')
+    self.assertEqual(status, 0, err)
+    self.assertIn('6 iterations per level; data cifar10-folder (36 train, 4 validation, 8 test)', stdout)
+    run_dir, = [os.path.join(out, d) for d in os.listdir(out)]
+    config = experiment.RunConfig.from_dict(storage.read_json(os.path.join(run_dir, 'config.json'))['config'])
+    t = config.training
+    # open_lth's recipe, with the length, batch and rewind step of this trial.
+    self.assertEqual((t.optimizer, t.learning_rate, t.momentum, t.weight_decay, t.lr_decay, t.augment,
+                      config.pruning.scope), ('sgd', 0.1, 0.9, 1e-4, 'step', True, 'global'))
+    levels = experiment.load_level_metrics(run_dir)
+    self.assertEqual([(m['level'], m['curve'][0]['iteration']) for m in levels], [(0, 0), (1, 2)])
+    self.assertAllClose(levels[1]['weights_remaining'], 0.8, atol=0.01)
 
 if __name__ == '__main__':
   tf.test.main()

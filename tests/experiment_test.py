@@ -1,6 +1,7 @@
 """Tests for the experiment runner: config, hashing, files, resuming, refusal, controls, reports."""
 
 import dataclasses
+import json
 import os
 import shutil
 import socket
@@ -91,6 +92,19 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
       ('control_level', lambda: experiment.RunConfig(controls=('reinit',), control_levels=(0, 9)),
        r'control_levels must lie in 1\.\.5 .*\[0, 9\]'),
       ('replicates', lambda: experiment.RunConfig(replicates=0), r'replicates .*>= 1.*0'),
+      ('training_steps', lambda: experiment.TrainingConfig(training_steps='160 epochs'),
+       r"training\.training_steps must be written as epochs and/or iterations.*'160ep'.*'160 epochs'"),
+      ('epochs_and_training_steps', lambda: experiment.TrainingConfig(epochs=3, training_steps='100it'),
+       r'give training\.epochs \(3\) or training\.training_steps \(100\), not both'),
+      ('nesterov_with_adam', lambda: experiment.TrainingConfig(nesterov=True),
+       r"training\.nesterov applies to optimizer 'sgd' only, got nesterov=True"),
+      ('weight_decay', lambda: experiment.TrainingConfig(weight_decay=-1e-4), r'training\.weight_decay .*>= 0'),
+      ('milestones_without_step', lambda: experiment.TrainingConfig(milestones=('80ep',)),
+       r"training\.milestones go with training\.lr_decay='step'"),
+      ('lr_decay', lambda: experiment.TrainingConfig(lr_decay='linear'), r"training\.lr_decay must be one of"),
+      ('gamma', lambda: experiment.TrainingConfig(gamma=0), r'training\.gamma must be in \(0, 1\], got 0'),
+      ('data_seed', lambda: experiment.TrainingConfig(data_seed=-1), r'training\.data_seed .*-1'),
+      ('augment', lambda: experiment.TrainingConfig(augment='yes'), r'training\.augment must be True or False'),
   )
   def test_bad_setting_raises_naming_field_and_value(self, build, message):
     with self.assertRaisesRegex((TypeError, ValueError), message):
@@ -107,6 +121,22 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(more.hash(), default.hash())
     old_output_rate = experiment.PruningConfig(rate=0.3, layer_rates={'output': 0.1})
     self.assertEqual(experiment.RunConfig(pruning=old_output_rate).hash(), '4bb69b35afd9')
+
+  def test_recipe_settings_at_their_defaults_keep_the_hash(self):
+    spelled_out = experiment.RunConfig(
+        training=experiment.TrainingConfig(nesterov=False, weight_decay=0.0, warmup_steps=0, lr_decay='constant',
+                                           milestones=(), gamma=0.1, augment=False, data_seed=None),
+        data=experiment.DataConfig(data_dir='/somewhere/cifar'))  # where the data lie is not what they are
+    self.assertEqual(spelled_out.hash(), '44136fa355b3')
+    recipe = experiment.TrainingConfig(optimizer='sgd', momentum=0.9, nesterov=True, weight_decay=1e-4,
+                                       training_steps='160EP', lr_decay='step', milestones='80ep,120ep', augment=True)
+    self.assertEqual((recipe.training_steps, recipe.milestones, recipe.length()), ('160ep', ('80ep', '120ep'), '160ep'))
+    self.assertEqual(experiment.TrainingConfig(training_steps='2EP0it', warmup_steps='500it').training_steps, '2ep')
+    self.assertEqual(experiment.TrainingConfig(warmup_steps='500it'), experiment.TrainingConfig(warmup_steps=500))
+    self.assertEqual(experiment.TrainingConfig(epochs=3).length(), '3ep')
+    config = experiment.RunConfig(training=recipe)
+    self.assertEqual(experiment.RunConfig.from_dict(json.loads(json.dumps(config.to_dict()))), config)
+    self.assertNotEqual(config.hash(), experiment.RunConfig().hash())
 
   def test_output_layer_rate_follows_the_rate_unless_given(self):
     self.assertEqual(experiment.PruningConfig().layer_rates, {'output': 0.1})
@@ -199,7 +229,8 @@ class RunOutputsTest(tf.test.TestCase):
       self.assertEqual(r['weights_alive'], sum(alive))
       self.assertAlmostEqual(r['weights_remaining'], sum(alive) / sum(SIZES))
       self.assertEqual(list(r['layer_weights_remaining']), ['hidden1', 'hidden2', 'output'])
-      self.assertAllClose(list(r['layer_weights_remaining'].values()), [a / n for a, n in zip(alive, SIZES)])
+      self.assertAllClose(list(r['layer_weights_remaining'].values()),
+                          [a / n for a, n in zip(alive, SIZES, strict=True)])
       for key in ('test_accuracy', 'best_val_accuracy', 'supermask_accuracy'):
         self.assertBetween(r[key], 0.0, 1.0)
       self.assertEqual(r['iterations'], 9)  # 144 examples // 16
@@ -230,7 +261,7 @@ class RunOutputsTest(tf.test.TestCase):
   def test_reinit_control_has_identical_masks_and_fresh_weights(self):
     for level in (1, 2):
       main, reinit = self._masks(level, 'main'), self._masks(level, 'reinit')
-      for a, b in zip(main['masks'], reinit['masks']):
+      for a, b in zip(main['masks'], reinit['masks'], strict=True):
         self.assertAllEqual(a, b)
       main_start = main['snapshots'][0] * main['masks'][0]
       reinit_start = reinit['snapshots'][0]
@@ -243,7 +274,7 @@ class RunOutputsTest(tf.test.TestCase):
       main_masks, random_masks = main['masks'], random['masks']
       self.assertEqual([int(np.count_nonzero(m)) for m in random_masks],
                        [int(np.count_nonzero(m)) for m in main_masks])
-      self.assertFalse(all(np.array_equal(a, b) for a, b in zip(main_masks, random_masks)))
+      self.assertFalse(all(np.array_equal(a, b) for a, b in zip(main_masks, random_masks, strict=True)))
       self.assertAllEqual(random['snapshots'][0], main['snapshots'][0])
     ranks = {r['branch']: r['weights_remaining'] for r in self.results if r['level'] == 2}
     self.assertEqual(len(set(ranks.values())), 1)
@@ -322,6 +353,46 @@ class ResumeTest(_TestCase):
     stored = experiment.load_masks(run_dir, 0, 1)
     self.assertEqual(stored['snapshot_step'], 4)
     self.assertFalse(np.allclose(stored['snapshots'][0], fixtures.mlp(0).layers[0].kernel.numpy()))
+
+  def test_levels_after_a_late_rewind_resume_at_the_rewind_step(self):
+    # 144 training examples at batch 16: 9 iterations per epoch, T = 18; the learning rate drops x0.1 at 5.
+    config = experiment.RunConfig(
+        model='mlp', data=experiment.DataConfig(name='toy'),
+        training=experiment.TrainingConfig(optimizer='sgd', learning_rate=0.1, momentum=0.9, batch_size=16,
+                                           training_steps='2ep', lr_decay='step', milestones=('5it',), eval_every=4),
+        pruning=experiment.PruningConfig(rate=0.5, layer_rates={}, levels=2, rewind_step=6), controls=('random_prune',))
+    hooks = _CountingHooks()
+    hooks.run_dir = self._new_dir()
+    starts = []
+    original = runner_lib.LotteryExperiment._train_and_measure  # pylint: disable=protected-access
+
+    class FirstStepRate(keras.callbacks.Callback):
+      """The learning rate the first step of a level used (Keras sets it from the schedule at each step)."""
+
+      def on_train_batch_end(self, batch, logs=None):
+        if len(starts[-1]) == 4:
+          starts[-1] += (float(self.model.optimizer.learning_rate.numpy()),)
+
+    def recording(self, model, evaluate, seed, level, extra_callbacks):
+      optimizer = model.optimizer
+      starts.append((level, int(optimizer.iterations.numpy()), ltp_tfmot.steps_done(model, optimizer),
+                     hooks.train_steps))
+      return original(self, model, evaluate, seed, level, extra_callbacks + [FirstStepRate()])
+
+    with mock.patch.object(runner_lib.LotteryExperiment, '_train_and_measure', recording), \
+        mock.patch.object(runner_lib.pipeline, 'train_dataset', wraps=runner_lib.pipeline.train_dataset) as data:
+      results = _experiment(hooks.run_dir, config, hooks=hooks).run()
+    self.assertEqual(hooks.train_steps, 18 + 4 * (18 - 6))  # every level after 0 trains the remaining T - k
+    self.assertEqual([it for _, it, _, _, _ in starts], [0, 6, 6, 6, 6])  # controls too start at k
+    main_steps = [(level, steps) for (level, _, steps, _, _), r in zip(starts, results, strict=True)
+                  if r['branch'] == 'main']
+    self.assertEqual(main_steps, [(0, 0), (1, 18), (2, 18 + 12)])  # the model's step count goes on
+    self.assertAllClose([lr for *_, lr in starts], [0.1] + [0.01] * 4)  # the schedule continues from k
+    self.assertEqual([call.kwargs['start_step'] for call in data.call_args_list], [0, 6, 6, 6, 6])
+    self.assertEqual(len({call.args[3] for call in data.call_args_list}), 1)  # one data order for every level
+    for r in results:
+      self.assertEqual((r['curve'][0]['iteration'], r['curve'][-1]['iteration'], r['iterations']),
+                       (0 if r['level'] == 0 else 6, 18, 18))
 
   def test_replicates_use_consecutive_seeds(self):
     run_dir = self._new_dir()
@@ -416,9 +487,10 @@ class OtherLayersTest(_TestCase):
       experiment.LotteryExperiment(config, run_dir=run_dir, model_fn=lambda *args: fixtures.convnet(args[-1]),
                                    data=images, tensorboard=False, log=lambda line: None).run()
     trained = storage.load_arrays(os.path.join(run_dir, 'replicate_0', 'level_0', 'main', 'weights.npz'))
-    trained_bn = [v for v, name in zip(storage.unpack(trained, 'weight'), trained['weight_names']) if 'bn/' in name]
+    trained_bn = [v for v, name in zip(storage.unpack(trained, 'weight'), trained['weight_names'], strict=True)
+                  if 'bn/' in name]
     self.assertFalse(np.allclose(trained_bn[2], seen[0][2]))  # level 0 training moved the moving mean
-    for before, after in zip(seen[0], seen[1]):
+    for before, after in zip(seen[0], seen[1], strict=True):
       self.assertAllEqual(before, after)  # level 1 starts from the rewind values again
     self.assertLen(experiment.load_masks(run_dir, 0, 1)['other'], 4)
 

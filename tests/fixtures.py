@@ -1,5 +1,8 @@
 """Small seeded models and data shared by the tests."""
 
+import os
+import pickle
+
 import numpy as np
 import tensorflow as tf
 import tf_keras as keras
@@ -108,6 +111,29 @@ class Subclassed(keras.Model):
   def call(self, inputs):
     return self.dense(inputs)
 
+
+def write_cifar10(folder, train_per_batch=4, test=6, seed=0):
+  """A small CIFAR-10 in the real format: cifar-10-batches-py/ with 5 pickled training batches and a test batch.
+
+  Returns:
+    (x_train, y_train, x_test, y_test): the uint8 NHWC images and labels written.
+  """
+  rng = np.random.RandomState(seed)
+  root = os.path.join(folder, 'cifar-10-batches-py')
+  os.makedirs(root)
+  images, labels = [], []
+  for name, n in [(f'data_batch_{i}', train_per_batch) for i in range(1, 6)] + [('test_batch', test)]:
+    x = rng.randint(0, 256, (n, 32, 32, 3)).astype(np.uint8)
+    y = rng.randint(0, 10, n)
+    batch = {b'batch_label': name.encode(), b'labels': [int(v) for v in y],
+             b'data': x.transpose(0, 3, 1, 2).reshape(n, 3072), b'filenames': [b'%d.png' % i for i in range(n)]}
+    with open(os.path.join(root, name), 'wb') as f:
+      pickle.dump(batch, f, protocol=2)
+    images.append(x)
+    labels.append(y)
+  with open(os.path.join(root, 'batches.meta'), 'wb') as f:
+    pickle.dump({b'label_names': [b'class%d' % i for i in range(10)]}, f, protocol=2)
+  return np.concatenate(images[:5]), np.concatenate(labels[:5]), images[5], labels[5]
 
 
 def split_cpu_in_two():

@@ -10,7 +10,7 @@ _PROBE = """
 import sys
 import {module}
 heavy = sorted(m for m in ('tensorflow', 'tf_keras', 'tensorflow_model_optimization') if m in sys.modules)
-print(','.join(heavy))
+print('heavy modules:', ','.join(heavy))
 """
 
 
@@ -19,13 +19,20 @@ def _heavy_modules_after_import(module):
   env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
   result = subprocess.run([sys.executable, '-c', _PROBE.format(module=module)], capture_output=True, text=True,
                           check=True, timeout=120, env=env)
-  return result.stdout.strip()
+  # The probe's line comes last, after what the module printed.
+  return result.stdout.strip().splitlines()[-1].removeprefix('heavy modules:').strip()
 
 
 class ImportsTest(tf.test.TestCase):
 
   def test_package_import_loads_no_tensorflow(self):
     self.assertEqual(_heavy_modules_after_import('ltp_tfmot'), '')
+
+  def test_command_line_import_help_and_flag_errors_load_no_tensorflow(self):
+    self.assertEqual(_heavy_modules_after_import('ltp_tfmot.cli'), '')
+    for argv in (['--help'], ['run', '--no_such_flag=1'], ['run', '--model=vgg99']):
+      probe = f'ltp_tfmot.cli; ltp_tfmot.cli.main({["ltp-tfmot"] + argv!r})'
+      self.assertEqual(_heavy_modules_after_import(probe), '', str(argv))
 
   def test_public_names_and_submodules_resolve_on_first_use(self):
     import ltp_tfmot  # pylint: disable=g-import-not-at-top

@@ -30,6 +30,20 @@ def _wrapped_names(model):
   return sorted(w.layer.name for w in ltp_tfmot.lottery_wrappers(model))
 
 
+class RegistryTest(tf.test.TestCase):
+
+  def test_registry_names_every_network_of_the_models_module(self):
+    self.assertEqual(experiment_models.RESNET_DEPTHS, models_lib.RESNET_DEPTHS)
+    self.assertEqual(experiment_models.VGG_CONVS,
+                     {depth: sum(s != 'M' for s in plan) for depth, plan in models_lib.VGG_PLANS.items()})
+    for name in experiment_models.model_names():
+      self.assertTrue(callable(getattr(models_lib, name)), name)
+
+  def test_lenet_builder_flattens_the_input_shape(self):
+    model = experiment_models.get_model_spec('lenet_300_100').build((28, 28, 1), 10, 0)
+    self.assertEqual(model.input_shape, (None, 784))
+
+
 class ParameterCountTest(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.named_parameters(*[(name, name) for name in TRAINABLE_PARAMETERS])

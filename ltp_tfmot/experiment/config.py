@@ -20,15 +20,22 @@ config.run_name()          # 'lottery_<12 hex digits>', the same on every machin
 import dataclasses
 import hashlib
 import json
+import re
 from typing import Dict
 from typing import Optional
 from typing import Tuple
+from typing import Union
 
 from ltp_tfmot import validation
 
 CONTROLS = ('reinit', 'random_prune')
 OPTIMIZERS = ('adam', 'sgd')
+LR_DECAYS = ('constant', 'step', 'cosine')
+DEFAULT_EPOCHS = 50
 MNIST_SOURCES = ('auto', 'keras', 'embedded')
+# The TrainingConfig settings a preset gives (its length goes to epochs or training_steps).
+_PRESET_TRAINING = ('optimizer', 'learning_rate', 'momentum', 'nesterov', 'weight_decay', 'batch_size', 'warmup_steps',
+                    'lr_decay', 'milestones', 'gamma', 'augment')
 OUTPUT_LAYER = 'output'  # the layer the default layer_rates prune at half the rate
 
 
@@ -52,12 +59,17 @@ class DataConfig:
     train_size: Use only this many training examples (before the validation
       split), or None for all.
     test_size: Use only this many test examples, or None for all.
+    data_dir: Where the data lie: for CIFAR-10 a folder or tarball holding
+      cifar-10-batches-py (else Keras' cache), for 'tfds.<name>' the prepared
+      TensorFlow Datasets folder. Not hashed: the data's fingerprint is
+      checked instead, so the same data moved elsewhere continue the run.
   """
   name: str = 'mnist'
   source: str = 'auto'
   validation_split: float = 0.1
   train_size: Optional[int] = None
   test_size: Optional[int] = None
+  data_dir: Optional[str] = _unhashed(default=None)
 
   def __post_init__(self):
     validation.check_name(self.name, 'data.name')
@@ -66,39 +78,111 @@ class DataConfig:
                        validation.check_fraction(self.validation_split, 'data.validation_split'))
     object.__setattr__(self, 'train_size', validation.check_int(self.train_size, 'data.train_size', 2, optional=True))
     object.__setattr__(self, 'test_size', validation.check_int(self.test_size, 'data.test_size', 1, optional=True))
+    if self.data_dir is not None and (not isinstance(self.data_dir, str) or not self.data_dir):
+      raise TypeError(f'data.data_dir must be a non-empty path (or None), got {self.data_dir!r}')
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainingConfig:
   """How each level is trained (the defaults are Frankle & Carbin's LeNet set-up).
 
+  The recipe settings follow open_lth (see `ltp_tfmot.experiment.recipes`):
+  coupled L2 weight decay, PyTorch's momentum, a learning rate of the
+  optimizer's iteration count (so a level that resumes at a rewind step k
+  continues the schedule from k).
+
   Attributes:
     optimizer: 'adam' or 'sgd'.
-    learning_rate: > 0.
+    learning_rate: The peak learning rate, > 0.
     momentum: SGD momentum in [0, 1); must stay 0 with Adam.
+    nesterov: Nesterov momentum (SGD with momentum only).
+    weight_decay: Coupled L2 coefficient (PyTorch's weight_decay), >= 0.
     batch_size: Examples per step, >= 1.
     epochs: Passes over the training examples per level, >= 1 (50 epochs of
-      55,000 images at batch 60 is about the paper's 50,000 iterations).
+      55,000 images at batch 60 is about the paper's 50,000 iterations); used
+      when training_steps is not given.
+    training_steps: Length of a level in epochs and/or iterations ('160ep',
+      '30000it', '2ep100it', or an int of iterations); None trains `epochs`
+      epochs. Give this or epochs, not both.
+    warmup_steps: Linear learning-rate warm-up from 0 (a length as
+      training_steps; 0 for none).
+    lr_decay: 'constant', 'step' (times gamma at each milestone) or 'cosine'
+      (to 0 at the end of the level).
+    milestones: The learning-rate drops of lr_decay='step', as lengths
+      ('80ep', '120ep'); only with 'step'.
+    gamma: Factor of each drop at a milestone, in (0, 1].
+    augment: CIFAR augmentation in the input pipeline (4-pixel pad, random
+      crop, horizontal flip), images only.
+    data_seed: Seed of the data order and the augmentation, separate from the
+      weights' seed (replicate i uses data_seed + i); None derives it from the
+      replicate's seed.
     eval_every: Evaluate on the validation set every this many iterations (and
       at the first and last), for the early-stopping iteration.
   """
   optimizer: str = 'adam'
   learning_rate: float = 1.2e-3
   momentum: float = 0.0
+  nesterov: bool = False
+  weight_decay: float = 0.0
   batch_size: int = 60
-  epochs: int = 50
+  epochs: int = DEFAULT_EPOCHS
+  training_steps: Optional[Union[str, int]] = None
+  warmup_steps: Union[str, int] = 0
+  lr_decay: str = 'constant'
+  milestones: Tuple[str, ...] = ()
+  gamma: float = 0.1
+  augment: bool = False
+  data_seed: Optional[int] = None
   eval_every: int = 100
 
   def __post_init__(self):
     validation.check_choice(self.optimizer, 'training.optimizer', OPTIMIZERS)
     object.__setattr__(self, 'learning_rate', validation.check_positive(self.learning_rate, 'training.learning_rate'))
     object.__setattr__(self, 'momentum', validation.check_fraction(self.momentum, 'training.momentum', allow_zero=True))
-    if self.optimizer != 'sgd' and self.momentum:
-      raise ValueError(f"training.momentum applies to optimizer 'sgd' only, got momentum={self.momentum!r} "
-                       f'with optimizer {self.optimizer!r}')
+    validation.check_bool(self.nesterov, 'training.nesterov')
+    for name in ('momentum', 'nesterov'):
+      if self.optimizer != 'sgd' and getattr(self, name):
+        raise ValueError(f"training.{name} applies to optimizer 'sgd' only, got {name}={getattr(self, name)!r} "
+                         f'with optimizer {self.optimizer!r}')
+    if self.nesterov and not self.momentum:
+      raise ValueError('training.nesterov needs training.momentum > 0')
+    object.__setattr__(self, 'weight_decay',
+                       validation.check_non_negative(self.weight_decay, 'training.weight_decay'))
     object.__setattr__(self, 'batch_size', validation.check_int(self.batch_size, 'training.batch_size', 1))
     object.__setattr__(self, 'epochs', validation.check_int(self.epochs, 'training.epochs', 1))
+    object.__setattr__(self, 'training_steps',
+                       validation.check_duration(self.training_steps, 'training.training_steps', optional=True))
+    if self.training_steps is not None:
+      if validation.parse_duration(self.training_steps, steps_per_epoch=1) < 1:
+        raise ValueError(f'training.training_steps must be at least 1 iteration, got {self.training_steps!r}')
+      if self.epochs != DEFAULT_EPOCHS:
+        raise ValueError(f'give training.epochs ({self.epochs}) or training.training_steps '
+                         f'({self.training_steps!r}), not both')
+    object.__setattr__(self, 'warmup_steps', validation.check_duration(self.warmup_steps, 'training.warmup_steps'))
+    validation.check_choice(self.lr_decay, 'training.lr_decay', LR_DECAYS)
+    milestones = self.milestones
+    if isinstance(milestones, str):
+      milestones = [m for m in milestones.split(',') if m.strip()]
+    if not isinstance(milestones, (list, tuple)):
+      raise TypeError(f"training.milestones must be a list of lengths like ['80ep', '120ep'], got {milestones!r}")
+    milestones = tuple(validation.check_duration(m, 'training.milestones') for m in milestones)
+    object.__setattr__(self, 'milestones', milestones)
+    if (self.lr_decay == 'step') != bool(milestones):
+      raise ValueError(f"training.milestones go with training.lr_decay='step' and only with it, got "
+                       f'lr_decay={self.lr_decay!r} and milestones {list(milestones)}')
+    if not validation.is_number(self.gamma):
+      raise TypeError(f'training.gamma must be a number in (0, 1], got {self.gamma!r}')
+    if not 0 < self.gamma <= 1:
+      raise ValueError(f'training.gamma must be in (0, 1], got {self.gamma!r}')
+    object.__setattr__(self, 'gamma', float(self.gamma))
+    validation.check_bool(self.augment, 'training.augment')
+    object.__setattr__(self, 'data_seed',
+                       validation.check_int(self.data_seed, 'training.data_seed', 0, 2**31 - 2**16 - 1, optional=True))
     object.__setattr__(self, 'eval_every', validation.check_int(self.eval_every, 'training.eval_every', 1))
+
+  def length(self):
+    """The training length of a level as `parse_duration` reads it: training_steps, else `epochs` epochs."""
+    return self.training_steps if self.training_steps is not None else f'{self.epochs}ep'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,7 +193,8 @@ class PruningConfig:
     criterion: A registered criterion name (`ltp_tfmot.criterion_names()`).
     scope: 'layer' or 'global'.
     rate: Fraction of the alive weights pruned per level, in (0, 1).
-    layer_rates: Layer name -> its own rate in [0, 1). The default (None)
+    layer_rates: Layer name (or shell-style pattern such as 'conv*', see
+      `presets.expand_layer_rates`) -> its own rate in [0, 1). The default (None)
       prunes the layer named 'output' at half of `rate`, as in the paper
       (0.1 with the default rate 0.2), set when the config is built; use `{}`
       for a model without such a layer.
@@ -208,6 +293,65 @@ class RunConfig:
       if bad:
         raise ValueError(f'control_levels must lie in 1..{self.pruning.levels} (pruning.levels), got {bad}')
       object.__setattr__(self, 'control_levels', tuple(sorted(set(int(v) for v in levels))))
+
+  @classmethod
+  def for_model(cls, model, data=None, training=None, pruning=None, **settings):
+    """The config of a registered model with its paper's set-up (`presets.get_preset`), overridden where given.
+
+    The preset gives the dataset, the training recipe (optimizer, learning
+    rate and schedule, weight decay, batch size, length, augmentation) and the
+    pruning scope, rate, layer rates and rewind step; every setting you pass
+    wins over it. A preset setting that only means something with a choice you
+    overrode is left out: momentum and Nesterov when you choose Adam,
+    milestones when you choose another lr_decay, the preset's length when you
+    give `epochs` or `training_steps`. Preset layer rates equal to the
+    default (the output layer at half the rate) are left to the default, so
+    they follow a `rate` you give. LeNet-300-100's preset is the default config, so
+    `RunConfig.for_model('lenet_300_100') == RunConfig()`.
+
+    Args:
+      model: A model with a preset (`ltp_tfmot.experiment.preset_names()`).
+      data: Dict of `DataConfig` settings you give.
+      training: Dict of `TrainingConfig` settings you give.
+      pruning: Dict of `PruningConfig` settings you give.
+      **settings: Other `RunConfig` settings (seed, replicates, controls,
+        control_levels).
+
+    Returns:
+      The `RunConfig`.
+
+    Raises:
+      ValueError: for a model without a preset, an unknown setting or a bad
+        value.
+
+    Example:
+
+    ```python
+    config = RunConfig.for_model('resnet20', training={'training_steps': '2000it'}, pruning={'levels': 3})
+    ```
+    """
+    from ltp_tfmot.experiment import presets  # pylint: disable=g-import-not-at-top  # its checks need TensorFlow
+    preset = presets.get_preset(model)
+    data, training, pruning = dict(data or {}), dict(training or {}), dict(pruning or {})
+    preset_training = {name: getattr(preset, name) for name in _PRESET_TRAINING}
+    if training.get('optimizer', preset.optimizer) != 'sgd':
+      del preset_training['momentum'], preset_training['nesterov']
+    if training.get('lr_decay', preset.lr_decay) != 'step':
+      del preset_training['milestones']
+    if 'epochs' not in training and 'training_steps' not in training:
+      whole_epochs = re.match(r'^(\d+)ep$', preset.training_steps)
+      # A length in whole epochs goes to `epochs`, so a preset equal to the defaults hashes as the defaults.
+      if whole_epochs:
+        preset_training['epochs'] = int(whole_epochs.group(1))
+      else:
+        preset_training['training_steps'] = preset.training_steps
+    preset_pruning = {'scope': preset.scope, 'rate': preset.rate,
+                      'rewind_step': validation.parse_duration(preset.rewind_step, name=f'{model} preset rewind_step')}
+    if preset.layer_rates != {OUTPUT_LAYER: preset.rate / 2}:  # the default's rates are left to follow the rate
+      preset_pruning['layer_rates'] = dict(preset.layer_rates)
+    return cls(model=model, data=_build(DataConfig, dict({'name': preset.dataset}, **data), 'data.'),
+               training=_build(TrainingConfig, dict(preset_training, **training), 'training.'),
+               pruning=_build(PruningConfig, dict(preset_pruning, **pruning), 'pruning.'), **settings)
 
   def levels_with_controls(self):
     """The levels at which the controls run."""

@@ -37,14 +37,17 @@ model.fit(dataset, steps_per_epoch=steps, epochs=training.iterations // steps)
 import collections
 import math
 import numbers
-import re
 
 import tensorflow as tf
 import tf_keras as keras
 
+from ltp_tfmot import validation
+
 OPTIMIZERS = ('sgd', 'adam')
 LR_DECAYS = ('constant', 'step', 'cosine')
-_DURATION_RE = re.compile(r'^(?:(\d+)ep)?(?:(\d+)it)?$')
+
+# Pure Python, so that configs check lengths without TensorFlow; re-exported here with the recipes.
+parse_duration = validation.parse_duration
 
 Training = collections.namedtuple('Training', ['optimizer', 'schedule', 'iterations'])
 Training.__doc__ = """What `build_training` makes: the optimizer, its learning-rate schedule, the training length."""
@@ -52,46 +55,6 @@ Training.__doc__ = """What `build_training` makes: the optimizer, its learning-r
 
 def _is_real(value):
   return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def parse_duration(duration, steps_per_epoch=None, name='duration'):
-  """Iterations of a training length written in epochs and/or iterations.
-
-  Args:
-    duration: '160ep', '30000it', '2ep100it' (2 epochs and 100 iterations),
-      or a whole number of iterations (an int).
-    steps_per_epoch: Iterations per epoch; needed when `duration` has 'ep'.
-    name: What the duration is, for the error messages.
-
-  Returns:
-    The number of iterations, an int >= 0.
-
-  Raises:
-    ValueError: for anything else (the message shows the accepted forms), or
-      epochs without `steps_per_epoch`.
-
-  Example:
-
-  ```python
-  parse_duration('160ep', steps_per_epoch=391)   # 62560
-  parse_duration('500it')                        # 500
-  ```
-  """
-  if isinstance(duration, numbers.Integral) and not isinstance(duration, bool):
-    if duration < 0:
-      raise ValueError(f'{name} must be >= 0 iterations, got {duration!r}')
-    return int(duration)
-  match = _DURATION_RE.match(duration.strip().lower()) if isinstance(duration, str) else None
-  if match is None or not any(match.groups()):
-    raise ValueError(f"{name} must be written as epochs and/or iterations, e.g. '160ep', '30000it' or '2ep100it' "
-                     f'(or an int of iterations), got {duration!r}')
-  epochs, iterations = (int(group) if group else 0 for group in match.groups())
-  if epochs:
-    if not isinstance(steps_per_epoch, numbers.Integral) or isinstance(steps_per_epoch, bool) or steps_per_epoch < 1:
-      raise ValueError(f'{name} {duration!r} is in epochs, which needs steps_per_epoch (an int >= 1), '
-                       f'got {steps_per_epoch!r}')
-    epochs *= int(steps_per_epoch)
-  return epochs + iterations
 
 
 def parse_milestones(milestones, steps_per_epoch=None):

@@ -1,8 +1,16 @@
 """The resumable level loop of a lottery experiment: iterative magnitude pruning, its controls, replicates.
 
-Level 0 trains the dense network. Each next level prunes the previous level's
-trained weights and rewinds the survivors (`ltp_tfmot.run_lottery_round`),
-resets the optimizer and the layers without prunable weights, and retrains.
+Level 0 trains the dense network for T iterations (`training.length()`). Each
+next level prunes the previous level's trained weights and rewinds the
+survivors (`ltp_tfmot.run_lottery_round`), resets the optimizer and the layers
+without prunable weights (BatchNormalization's included), and retrains. With
+`rewind_step=k` it resumes at iteration k, as open_lth and the papers define
+rewinding: the optimizer's iteration count is k (so the learning-rate schedule
+continues from k), the data order and augmentation continue from batch k, and
+the level trains the remaining T - k iterations. Training follows the config's
+recipe (`recipes`: SGD or Adam with coupled L2 weight decay, warm-up, step or
+cosine decay) on the batches of `pipeline.train_dataset` (a data seed of its
+own, optional CIFAR augmentation).
 Controls run as branches on the main run's masks of a level: 'reinit' (same
 masks, fresh weights) and 'random_prune' (random masks with the same per-layer
 counts, same rewind point). Every level writes its files atomically and the
@@ -72,6 +80,8 @@ from ltp_tfmot.experiment import config as config_lib
 from ltp_tfmot.experiment import data as data_lib
 from ltp_tfmot.experiment import hooks as hooks_lib
 from ltp_tfmot.experiment import models as models_lib
+from ltp_tfmot.experiment import pipeline
+from ltp_tfmot.experiment import recipes
 from ltp_tfmot.experiment import storage
 
 MAIN = storage.MAIN
@@ -235,12 +245,12 @@ class _AfterTrainStep(keras.callbacks.Callback):
 
 
 class _ValidationCurve(keras.callbacks.Callback):
-  """Evaluates on the validation set at iteration 0, every `every` iterations and at the last."""
+  """Evaluates on the validation set where training starts, every `every` iterations and at the last."""
 
-  def __init__(self, evaluate, x, y, every, total):
+  def __init__(self, evaluate, x, y, every, total, start=0):
     super().__init__()
     self.evaluate, self.x, self.y, self.every, self.total = evaluate, x, y, every, total
-    self.iteration = 0
+    self.iteration = start
     self.curve = []
 
   def _record(self):
@@ -394,12 +404,23 @@ class LotteryExperiment:
       wrapped(self.split.x_train[:1])
     return wrapped
 
-  def _compile(self, model):
+  def _make_optimizer(self):
+    """The recipe's optimizer with its learning-rate schedule of the iteration count; sets `self.iterations`."""
     t = self.config.training
-    if t.optimizer == 'adam':
-      optimizer = keras.optimizers.Adam(t.learning_rate)
-    else:
-      optimizer = keras.optimizers.SGD(t.learning_rate, momentum=t.momentum)
+    schedule, self.iterations = recipes.make_schedule(
+        t.learning_rate, t.length(), self.steps_per_epoch, warmup_steps=t.warmup_steps, lr_decay=t.lr_decay,
+        milestones=t.milestones, gamma=t.gamma)
+    return recipes.make_optimizer(t.optimizer, schedule, momentum=t.momentum, nesterov=t.nesterov,
+                                  weight_decay=t.weight_decay)
+
+  def _resume_at_rewind_step(self, model, optimizer):
+    """Makes the next training start at iteration `rewind_step`, the model's step count going on as it was."""
+    steps = rounds_lib.steps_done(model, optimizer)
+    optimizer.iterations.assign(self.config.pruning.rewind_step)
+    rounds_lib.count_steps_with(model, optimizer, steps)
+
+  def _compile(self, model):
+    optimizer = self._make_optimizer()
     model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=['accuracy'])
     return optimizer, _Evaluator(model, self.split.x_train.shape[1:])
@@ -472,17 +493,20 @@ class LotteryExperiment:
     """
     cfg = self.config
     flat = self.spec.flat_input if self.spec is not None else False
-    self.split = data_lib.load_data(cfg.data, flatten=flat, arrays=self.data)
+    self.split = data_lib.load_data(cfg.data, flatten=flat, arrays=self.data, data_dir=cfg.data.data_dir)
     self.num_classes = data_lib.num_classes(self.split)
     t = cfg.training
     if len(self.split.x_train) < t.batch_size:
       raise ValueError(f'training.batch_size ({t.batch_size}) is larger than the {len(self.split.x_train)} training '
                        'examples')
     self.steps_per_epoch = len(self.split.x_train) // t.batch_size
-    self.iterations = self.steps_per_epoch * t.epochs
+    self._make_optimizer()  # checks the recipe against the length (warm-up, milestones) before anything is written
     if cfg.pruning.rewind_step >= self.iterations:
       raise ValueError(f'pruning.rewind_step ({cfg.pruning.rewind_step}) must be smaller than the iterations of a '
-                       f'level ({self.iterations} = {t.epochs} epochs x {self.steps_per_epoch} steps)')
+                       f'level ({self.iterations} = {t.length()!r} at {self.steps_per_epoch} steps per epoch)')
+    if t.augment and self.split.x_train.ndim != 4:
+      raise ValueError(f'training.augment needs images (examples, height, width, channels), but the training inputs '
+                       f'have shape {self.split.x_train.shape} (model {cfg.model!r} takes flattened inputs?)')
     probe = self._build_model(cfg.seed)  # plain variables, outside the strategy: no collective ops
     meta = self._meta(_model_fingerprint(probe))
     self._wrap(probe, cfg.seed)  # checks layer_rates against the model before anything is written
@@ -593,8 +617,9 @@ class LotteryExperiment:
         extra_callbacks.append(_RewindPoint(self.config.pruning.rewind_step, on_snapshot))
     else:
       rounds_lib.run_lottery_round(model, state.optimizer)
+      self._resume_at_rewind_step(model, state.optimizer)
       self.hooks.after_round()
-      for variable, value in zip(_other_variables(model), state.rewind_other):
+      for variable, value in zip(_other_variables(model), state.rewind_other, strict=True):
         variable.assign(value)
     metrics = self._train_and_measure(model, state.evaluate, seed, level, extra_callbacks)
     metrics['wall_time_s'] = time.time() - start
@@ -628,30 +653,41 @@ class LotteryExperiment:
         raise ValueError(f'random_prune could not match the per-tensor counts of the main masks ({expected}), got '
                          f'{counts}: a layer whose prunable tensors have different sparsities is not supported')
       rounds_lib.rewind_weights(model)
-    _, evaluate = self._compile(model)
+    optimizer, evaluate = self._compile(model)
+    # Controls start where the main run's level does (open_lth's branches too): at the rewind step.
+    optimizer.iterations.assign(self.config.pruning.rewind_step)
+    rounds_lib.count_steps_with(model, optimizer, self.config.pruning.rewind_step)
     metrics = self._train_and_measure(model, evaluate, seed, level, [])
     metrics['wall_time_s'] = time.time() - start
     self._save_level(r, seed, level, control, model, [v.numpy() for v in _other_variables(model)], metrics,
                      save_weights=False)
     return metrics
 
-  def _train_dataset(self, seed, level):
-    """The level's batches: a fresh seeded permutation per epoch, the same for the main run and its controls."""
+  def _data_seed(self, seed):
+    """The data-order seed of the replicate whose weights' seed is `seed`."""
+    t, base = self.config.training, self.config.seed
+    return t.data_seed + seed - base if t.data_seed is not None else _derived_seed(seed, 'data')
+
+  def _train_dataset(self, seed, start_step):
+    """The batches of iterations start_step..T-1: the same order for every level, its controls and a resume."""
     t = self.config.training
     if self._train_tensors is None:
       self._train_tensors = (tf.constant(self.split.x_train), tf.constant(self.split.y_train))
     x, y = self._train_tensors
-    n, batch, steps = len(self.split.x_train), t.batch_size, self.steps_per_epoch
-    rng = np.random.RandomState(_derived_seed(seed, 'data', level))
-    order = np.concatenate([rng.permutation(n)[:steps * batch] for _ in range(t.epochs)]).reshape(-1, batch)
-    dataset = tf.data.Dataset.from_tensor_slices(order.astype(np.int64))
-    return dataset.map(lambda i: (tf.gather(x, i), tf.gather(y, i))).prefetch(2)
+    pad_value = data_lib.CIFAR10_BLACK if self.split.source.startswith('cifar10') else 0.0
+    return pipeline.train_dataset(x, y, t.batch_size, self._data_seed(seed), augment=t.augment, start_step=start_step,
+                                  steps=self.iterations - start_step, pad_value=pad_value)
 
   def _train_and_measure(self, model, evaluate, seed, level, extra_callbacks):
     split, t = self.split, self.config.training
+    start_step = 0 if level == 0 else self.config.pruning.rewind_step  # levels after 0 resume at the rewind step
     supermask_loss, supermask_accuracy = evaluate(split.x_test, split.y_test)
-    curve = _ValidationCurve(evaluate, split.x_val, split.y_val, t.eval_every, self.iterations)
-    model.fit(self._train_dataset(seed, level), epochs=t.epochs, steps_per_epoch=self.steps_per_epoch,
+    curve = _ValidationCurve(evaluate, split.x_val, split.y_val, t.eval_every, self.iterations, start_step)
+    remaining = self.iterations - start_step
+    # Whole epochs where they fit (Keras' per-epoch lines), else one "epoch" of what is left after a rewind.
+    epochs, per_epoch = ((remaining // self.steps_per_epoch, self.steps_per_epoch)
+                         if remaining % self.steps_per_epoch == 0 else (1, remaining))
+    model.fit(self._train_dataset(seed, start_step), epochs=epochs, steps_per_epoch=per_epoch,
               verbose=2 if self.verbose else 0,
               callbacks=extra_callbacks + [callbacks_lib.UpdateLotteryStep(), curve, _AfterTrainStep(self.hooks)])
     test_loss, test_accuracy = evaluate(split.x_test, split.y_test)
@@ -686,7 +722,7 @@ class LotteryExperiment:
     arrays = {}
     arrays.update(storage.pack('mask', [m.numpy() for m in _mask_variables(model)],
                         [f'{w.layer.name}/{path}' for w in wrappers for path in w.prunable_weight_paths]))
-    arrays['mask_layer'] = np.array([i for i, w in enumerate(wrappers) for _ in w.pruning_vars], np.int64)
+    arrays['mask_layer'] = np.array([i for i, w in enumerate(wrappers) for _ in w.masks], np.int64)
     arrays.update(storage.pack('snapshot', [s.numpy() for w in wrappers for s in w.snapshots],
                         [f'{w.layer.name}/{path}' for w in wrappers for path in wrapper_lib.weight_paths(w.layer)]))
     arrays.update(storage.pack('other', list(other_values), [v.name for v in _other_variables(model)]))
@@ -743,14 +779,15 @@ def flat_metrics(metrics):
 
 
 def _mask_variables(model):
-  return [mask for w in rounds_lib.lottery_wrappers(model) for _, mask, _ in w.pruning_vars]
+  return [mask for w in rounds_lib.lottery_wrappers(model) for mask in w.masks]
 
 
 def _assign(variables, values, what):
-  if len(variables) != len(values) or any(tuple(v.shape) != tuple(a.shape) for v, a in zip(variables, values)):
+  if len(variables) != len(values) or any(
+      tuple(v.shape) != tuple(a.shape) for v, a in zip(variables, values, strict=True)):
     raise ValueError(f'the saved {what} do not fit the model ({len(values)} saved, {len(variables)} in the model, '
                      'or shapes differ): was the model builder changed?')
-  for variable, value in zip(variables, values):
+  for variable, value in zip(variables, values, strict=True):
     variable.assign(value)
 
 
@@ -765,7 +802,7 @@ def _random_prune_rates(layer_names, stored):
   owners = stored['mask_layer']
   rates = {}
   for index, name in enumerate(layer_names):
-    mine = [m for m, owner in zip(masks, owners) if owner == index]
+    mine = [m for m, owner in zip(masks, owners, strict=True) if owner == index]
     if not mine:
       raise ValueError(f'the saved masks do not fit the model: no mask for layer {name!r}')
     kept, total = int(np.count_nonzero(mine[0])), int(mine[0].size)
@@ -814,8 +851,9 @@ def load_trained_model(run_dir, level=None, replicate=0, model_fn=None, data=Non
     raise ValueError(f'level {level} of replicate {replicate} is not finished in {run_dir!r}; finished: {finished}')
   experiment = LotteryExperiment(config, run_dir=run_dir, model_fn=model_fn, data=data, tensorboard=False)
   flat = experiment.spec.flat_input if experiment.spec is not None else False
-  experiment.split = data_lib.load_data(config.data, flatten=flat, arrays=data)
+  experiment.split = data_lib.load_data(config.data, flatten=flat, arrays=data, data_dir=config.data.data_dir)
   experiment.num_classes = data_lib.num_classes(experiment.split)
+  experiment.steps_per_epoch = len(experiment.split.x_train) // config.training.batch_size
   paths.check_level(replicate, level, MAIN)
   seed = config.seed + replicate
   model = experiment._wrap(experiment._build_model(seed), seed)
