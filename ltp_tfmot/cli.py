@@ -45,6 +45,7 @@ import sys
 import typing
 
 from absl import flags
+from absl import logging
 
 from ltp_tfmot import errors
 from ltp_tfmot.experiment import config as config_lib
@@ -333,6 +334,17 @@ def main(argv=None, hooks=None):
     running the same command again resumes.
   """
   argv = list(sys.argv if argv is None else argv)
+  # The library's progress lines go through absl logging; a command prints its own, so they show only with
+  # --verbose (this matters where absl logs at INFO, e.g. under absltest).
+  verbosity = logging.get_verbosity()
+  logging.set_verbosity(logging.WARNING)
+  try:
+    return _main(argv, hooks)
+  finally:
+    logging.set_verbosity(verbosity)
+
+
+def _main(argv, hooks):
   FLAGS.unparse_flags()  # every call starts from the defaults (main may run more than once in a process)
   try:
     rest = FLAGS(argv)
@@ -340,6 +352,8 @@ def main(argv=None, hooks=None):
     print(f'ltp-tfmot: {error}\nTry: ltp-tfmot --help', file=sys.stderr)
     return 2
   args = rest[1:]
+  if FLAGS.verbose:
+    logging.set_verbosity(logging.INFO)
   if FLAGS.help:
     print(usage())
     return 0

@@ -76,7 +76,7 @@ def parse_milestones(milestones, steps_per_epoch=None):
   if not isinstance(milestones, (list, tuple)):
     raise ValueError(f"milestones must be a string like '80ep,120ep' or a list of durations, got {milestones!r}")
   steps = tuple(parse_duration(m, steps_per_epoch, name='milestone') for m in milestones)
-  if any(b <= a for a, b in zip(steps, steps[1:], strict=True)):
+  if any(b <= a for a, b in zip(steps, steps[1:], strict=False)):
     raise ValueError(f'milestones must increase, got {list(milestones)} = iterations {list(steps)}')
   return steps
 
