@@ -248,15 +248,15 @@ def _quiet_tensorflow():
 
 
 def _run_command(args, hooks=None):
-  _quiet_tensorflow()
-  from ltp_tfmot.experiment import report as report_lib  # pylint: disable=g-import-not-at-top
-  from ltp_tfmot.experiment import runner as runner_lib  # pylint: disable=g-import-not-at-top
   if args:
     raise UsageError(f'run takes no positional arguments, got {args}')
   try:
-    config = config_from_flags()
+    config = config_from_flags()  # before TensorFlow loads: a bad setting is reported at once
   except (TypeError, ValueError) as error:
     raise UsageError(str(error)) from None
+  _quiet_tensorflow()
+  from ltp_tfmot.experiment import report as report_lib  # pylint: disable=g-import-not-at-top
+  from ltp_tfmot.experiment import runner as runner_lib  # pylint: disable=g-import-not-at-top
   if not FLAGS.verbose:
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     tf.get_logger().setLevel('ERROR')
