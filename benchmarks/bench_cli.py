@@ -38,7 +38,8 @@ def _time(argv, path):
   env = dict(os.environ, PYTHONPATH=path)
   env.pop('TF_CPP_MIN_LOG_LEVEL', None)  # the command line must keep TensorFlow quiet by itself
   start = time.perf_counter()
-  result = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+  # Run from the checkout itself: `python -m` puts the working directory first on sys.path.
+  result = subprocess.run(argv, env=env, cwd=path, capture_output=True, text=True, check=False)
   elapsed = time.perf_counter() - start
   return elapsed, result
 

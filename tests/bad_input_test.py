@@ -57,7 +57,8 @@ class _SubclassedWrapped(keras.Model):
 
 def _mlp(sizes=(16, 12, 4), names=('hidden1', 'hidden2', 'output'), input_shape=(8,), seed=0):
   layers = []
-  for i, (size, name) in enumerate(zip(sizes, names, strict=True)):
+  # Fewer sizes than names builds a shorter model, named from the front.
+  for i, (size, name) in enumerate(zip(sizes, names, strict=False)):
     kwargs = {'input_shape': input_shape} if i == 0 and input_shape else {}
     layers.append(keras.layers.Dense(size, name=name, kernel_initializer=keras.initializers.GlorotUniform(seed + i),
                                      **kwargs))
