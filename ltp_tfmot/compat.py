@@ -229,7 +229,8 @@ class LotteryTicketPruner:
     """The model's variables matching the recorded prunable weights, after checking its architecture."""
     _check_model(model, name)
     layers = model_layers.flat_layers(model)
-    for i, (layer, (input_shape, output_shape)) in enumerate(zip(layers, self._layer_shapes, strict=True)):
+    # The common layers first; a model with fewer layers is reported below, naming the missing prunable one.
+    for i, (layer, (input_shape, output_shape)) in enumerate(zip(layers, self._layer_shapes, strict=False)):
       for kind, recorded, actual in (('input', input_shape, _shape_of(layer, 'input_shape')),
                                      ('output', output_shape, _shape_of(layer, 'output_shape'))):
         if actual != recorded:
