@@ -250,11 +250,11 @@ def _quiet_tensorflow():
 def _run_command(args, hooks=None):
   if args:
     raise UsageError(f'run takes no positional arguments, got {args}')
+  _quiet_tensorflow()  # first: building the config applies the model's preset, whose recipe checks load TensorFlow
   try:
-    config = config_from_flags()  # before TensorFlow loads: a bad setting is reported at once
+    config = config_from_flags()
   except (TypeError, ValueError) as error:
     raise UsageError(str(error)) from None
-  _quiet_tensorflow()
   from ltp_tfmot.experiment import report as report_lib  # pylint: disable=g-import-not-at-top
   from ltp_tfmot.experiment import runner as runner_lib  # pylint: disable=g-import-not-at-top
   if not FLAGS.verbose:
