@@ -250,7 +250,7 @@ def _quiet_tensorflow():
 def _run_command(args, hooks=None):
   if args:
     raise UsageError(f'run takes no positional arguments, got {args}')
-  _quiet_tensorflow()  # first: building the config applies the model's preset, whose recipe checks load TensorFlow
+  _quiet_tensorflow()  # before anything can load TensorFlow
   try:
     config = config_from_flags()
   except (TypeError, ValueError) as error:

@@ -8,6 +8,7 @@ with one message shape: `rate must be in (0, 1), got 1.5`.
 
 import numbers
 import re
+import sys
 
 _NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.\-]*$')
 _DURATION_RE = re.compile(r'^(?:(\d+)ep)?(?:(\d+)it)?$')
@@ -195,7 +196,128 @@ def check_name(value, name):
   return value
 
 
-# The choices of the wrapper's settings, here so that configs check them without importing the wrapper.
+# The choices of the wrapper's and the recipes' settings, here so that configs check them without TensorFlow.
 SCOPES = ('layer', 'global')
 MASK_0_ACTIONS = ('zero', 'freeze')
 MASK_1_ACTIONS = ('rewind', 'reinit', 'reshuffle', 'signed_constant')
+OPTIMIZERS = ('adam', 'sgd')
+LR_DECAYS = ('constant', 'step', 'cosine')
+# The criteria `ltp_tfmot.criteria` registers as it loads (tests/imports_test.py keeps the two lists equal).
+BUILTIN_CRITERIA = ('large_final', 'small_final', 'large_init', 'small_init', 'large_init_large_final',
+                    'small_init_small_final', 'magnitude_increase', 'movement', 'random', 'large_final_same_sign',
+                    'large_final_diff_sign')
+
+
+def criterion_names():
+  """Names of the registered criteria, sorted, without loading TensorFlow where it is not loaded yet.
+
+  Registering a criterion imports `ltp_tfmot.criteria` (and TensorFlow); until
+  that module is loaded, the registry can hold only the built-in criteria.
+  """
+  registry = sys.modules.get('ltp_tfmot.criteria')
+  return registry.criterion_names() if registry is not None else sorted(BUILTIN_CRITERIA)
+
+
+def parse_milestones(milestones, steps_per_epoch=None):
+  """Iterations of learning-rate milestones, strictly increasing.
+
+  Args:
+    milestones: A comma-separated string ('80ep,120ep') or a sequence of
+      durations (see `parse_duration`); '' or () for none.
+    steps_per_epoch: Iterations per epoch, for milestones in epochs.
+
+  Returns:
+    A tuple of ints.
+
+  Raises:
+    ValueError: for a bad duration or milestones that do not increase.
+  """
+  if isinstance(milestones, str):
+    milestones = [part for part in milestones.split(',') if part.strip()]
+  if not isinstance(milestones, (list, tuple)):
+    raise ValueError(f"milestones must be a string like '80ep,120ep' or a list of durations, got {milestones!r}")
+  steps = tuple(parse_duration(m, steps_per_epoch, name='milestone') for m in milestones)
+  if any(b <= a for a, b in zip(steps, steps[1:], strict=False)):  # neighbours: the second list is one shorter
+    raise ValueError(f'milestones must increase, got {list(milestones)} = iterations {list(steps)}')
+  return steps
+
+
+def check_momentum(momentum, nesterov):
+  """`(float(momentum), nesterov)`, checked as SGD takes them.
+
+  Raises:
+    ValueError: for momentum outside [0, 1), a nesterov that is not a bool,
+      or nesterov without momentum.
+  """
+  if not is_number(momentum) or not 0 <= momentum < 1:
+    raise ValueError(f'momentum must be a number in [0, 1), got {momentum!r}')
+  if not isinstance(nesterov, bool):
+    raise ValueError(f'nesterov must be True or False, got {nesterov!r}')
+  if nesterov and not momentum:
+    raise ValueError('nesterov=True needs momentum > 0')
+  return float(momentum), nesterov
+
+
+def check_l2(l2):
+  """`float(l2)`, checked to be a coupled weight-decay coefficient (a finite number >= 0).
+
+  Raises:
+    ValueError: for anything else.
+  """
+  if not is_number(l2) or not 0 <= l2 < float('inf'):
+    raise ValueError(f'weight decay (l2) must be a number >= 0, got {l2!r}')
+  return float(l2)
+
+
+def check_optimizer_settings(name, momentum=0.0, nesterov=False, weight_decay=0.0):
+  """Checks the settings of a recipe's optimizer without building it.
+
+  Raises:
+    ValueError: for an unknown optimizer or a setting it does not take.
+  """
+  if name not in OPTIMIZERS:
+    raise ValueError(f'optimizer must be one of {list(OPTIMIZERS)}, got {name!r}')
+  check_momentum(momentum, nesterov)
+  if name == 'adam' and (momentum or nesterov):
+    raise ValueError(f"momentum and nesterov apply to optimizer 'sgd' only, got momentum={momentum!r}, "
+                     f'nesterov={nesterov!r} with {name!r}')
+  check_l2(weight_decay)
+
+
+def check_schedule_settings(learning_rate, warmup_steps=0, decay='constant', milestones=(), gamma=0.1,
+                            decay_steps=None):
+  """The settings of a warm-up and decay schedule, checked and in iterations.
+
+  Args:
+    learning_rate: The peak rate, > 0.
+    warmup_steps: Iterations of linear warm-up (a duration without epochs).
+    decay: One of `LR_DECAYS`.
+    milestones: Iterations of the drops ('step' only), increasing.
+    gamma: Factor of each drop, in (0, 1] ('step' only).
+    decay_steps: Length of the cosine ('cosine' only), >= 1.
+
+  Returns:
+    (learning_rate, warmup_steps, milestones, gamma, decay_steps): a float,
+    an int, a tuple of ints, a float and an int or None.
+
+  Raises:
+    ValueError: for a bad or inconsistent setting.
+  """
+  if not is_number(learning_rate) or not 0 < learning_rate < float('inf'):
+    raise ValueError(f'learning_rate must be a number > 0, got {learning_rate!r}')
+  warmup_steps = parse_duration(warmup_steps, name='warmup_steps')
+  if decay not in LR_DECAYS:
+    raise ValueError(f'decay must be one of {list(LR_DECAYS)}, got {decay!r}')
+  milestones = parse_milestones(milestones)
+  if (decay == 'step') != bool(milestones):
+    raise ValueError(f"milestones go with decay='step' and only with it, got decay={decay!r} and milestones "
+                     f'{list(milestones)}')
+  if decay == 'step' and (not is_number(gamma) or not 0 < gamma <= 1):
+    raise ValueError(f'gamma must be a number in (0, 1], got {gamma!r}')
+  if decay == 'cosine':
+    decay_steps = parse_duration(decay_steps if decay_steps is not None else -1, name='decay_steps')
+    if decay_steps < 1:
+      raise ValueError(f"decay='cosine' needs decay_steps >= 1 (the training iterations), got {decay_steps!r}")
+  elif decay_steps is not None:
+    raise ValueError(f"decay_steps goes with decay='cosine' only, got decay={decay!r}")
+  return float(learning_rate), warmup_steps, milestones, 0.1 if gamma is None else float(gamma), decay_steps

@@ -30,9 +30,17 @@ class ImportsTest(tf.test.TestCase):
 
   def test_command_line_import_help_and_flag_errors_load_no_tensorflow(self):
     self.assertEqual(_heavy_modules_after_import('ltp_tfmot.cli'), '')
-    for argv in (['--help'], ['run', '--no_such_flag=1'], ['run', '--model=vgg99']):
+    for argv in (['--help'], ['run', '--no_such_flag=1'], ['run', '--model=vgg99'], ['run', '--rate=1.5'],
+                 ['run', '--criterion=largest'], ['run', '--model=resnet20', '--momentum=2']):
       probe = f'ltp_tfmot.cli; ltp_tfmot.cli.main({["ltp-tfmot"] + argv!r})'
       self.assertEqual(_heavy_modules_after_import(probe), '', str(argv))
+
+  def test_builtin_criterion_names_are_those_the_registry_loads_with(self):
+    probe = ('ltp_tfmot.criteria; from ltp_tfmot import validation; '
+             'assert ltp_tfmot.criteria.criterion_names() == sorted(validation.BUILTIN_CRITERIA), '
+             '(ltp_tfmot.criteria.criterion_names(), validation.BUILTIN_CRITERIA)')
+    # The probe exits non-zero (and the call raises) if the two lists differ.
+    self.assertIn('tensorflow', _heavy_modules_after_import(probe).split(','))
 
   def test_public_names_and_submodules_resolve_on_first_use(self):
     import ltp_tfmot  # pylint: disable=g-import-not-at-top

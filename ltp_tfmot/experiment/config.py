@@ -27,10 +27,11 @@ from typing import Tuple
 from typing import Union
 
 from ltp_tfmot import validation
+from ltp_tfmot.experiment import presets
 
 CONTROLS = ('reinit', 'random_prune')
-OPTIMIZERS = ('adam', 'sgd')
-LR_DECAYS = ('constant', 'step', 'cosine')
+OPTIMIZERS = validation.OPTIMIZERS
+LR_DECAYS = validation.LR_DECAYS
 DEFAULT_EPOCHS = 50
 MNIST_SOURCES = ('auto', 'keras', 'embedded')
 # The TrainingConfig settings a preset gives (its length goes to epochs or training_steps).
@@ -217,9 +218,7 @@ class PruningConfig:
   levels: int = _unhashed(default=5)
 
   def __post_init__(self):
-    # Imported here: the registry needs TensorFlow, and the command line reads configs' defaults without it.
-    from ltp_tfmot import criteria as criteria_lib  # pylint: disable=g-import-not-at-top
-    validation.check_choice(self.criterion, 'pruning.criterion', criteria_lib.criterion_names())
+    validation.check_choice(self.criterion, 'pruning.criterion', validation.criterion_names())
     validation.check_choice(self.scope, 'pruning.scope', validation.SCOPES)
     object.__setattr__(self, 'rate', validation.check_fraction(self.rate, 'pruning.rate'))
     if self.layer_rates is None:
@@ -330,7 +329,6 @@ class RunConfig:
     config = RunConfig.for_model('resnet20', training={'training_steps': '2000it'}, pruning={'levels': 3})
     ```
     """
-    from ltp_tfmot.experiment import presets  # pylint: disable=g-import-not-at-top  # its checks need TensorFlow
     preset = presets.get_preset(model)
     data, training, pruning = dict(data or {}), dict(training or {}), dict(pruning or {})
     preset_training = {name: getattr(preset, name) for name in _PRESET_TRAINING}

@@ -3,7 +3,7 @@
 Every registered model has a `Preset`: optimizer, learning rate and its
 schedule, weight decay, batch size, training length, augmentation, pruning
 scope and rates, rewind step, and where the values come from. Lengths are
-written as in open_lth ('160ep', '30000it'; see `recipes.parse_duration`).
+written as in open_lth ('160ep', '30000it'; see `validation.parse_duration`).
 
 Layer rates may name layers or give shell-style patterns (`fnmatch`): Conv-4's
 `{'conv*': 0.1, 'output': 0.1}` prunes conv1..conv4 at 10% and the output at
@@ -23,13 +23,12 @@ model = ltp_tfmot.prune_lottery_ticket(model, ltp_tfmot.LotteryTicketSchedule(pr
 
 import dataclasses
 import fnmatch
-import numbers
 from typing import Dict
 from typing import Tuple
 
-from ltp_tfmot.experiment import recipes
+from ltp_tfmot import validation
 
-SCOPES = ('layer', 'global')
+SCOPES = validation.SCOPES
 _PATTERN_CHARACTERS = '*?['
 
 FRANKLE_CARBIN_2019 = ('Frankle & Carbin 2019, "The Lottery Ticket Hypothesis" (arXiv 1803.03635), Figure 2 and '
@@ -37,10 +36,6 @@ FRANKLE_CARBIN_2019 = ('Frankle & Carbin 2019, "The Lottery Ticket Hypothesis" (
 OPEN_LTH = 'open_lth (github.com/facebookresearch/open_lth)'
 FRANKLE_2020 = ('Frankle, Dziugaite, Roy & Carbin 2020, "Linear Mode Connectivity and the Lottery Ticket '
                 'Hypothesis" (arXiv 1912.05671)')
-
-
-def _is_real(value):
-  return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,12 +86,12 @@ class Preset:
   def __post_init__(self):
     if self.scope not in SCOPES:
       raise ValueError(f'preset scope must be one of {list(SCOPES)}, got {self.scope!r}')
-    if not isinstance(self.batch_size, numbers.Integral) or isinstance(self.batch_size, bool) or self.batch_size < 1:
+    if not validation.is_int(self.batch_size) or self.batch_size < 1:
       raise ValueError(f'preset batch_size must be an integer >= 1, got {self.batch_size!r}')
-    if not _is_real(self.rate) or not 0 < self.rate < 1:
+    if not validation.is_number(self.rate) or not 0 < self.rate < 1:
       raise ValueError(f'preset rate must be a number in (0, 1), got {self.rate!r}')
     if not isinstance(self.layer_rates, dict) or not all(
-        isinstance(k, str) and k and _is_real(v) and 0 <= v < 1 for k, v in self.layer_rates.items()):
+        isinstance(k, str) and k and validation.is_number(v) and 0 <= v < 1 for k, v in self.layer_rates.items()):
       raise ValueError(f'preset layer_rates must map layer names or patterns to rates in [0, 1), got '
                        f'{self.layer_rates!r}')
     milestones = self.milestones
@@ -106,12 +101,12 @@ class Preset:
     # The syntax of every length now; how they compare (milestones before the end, ...) depends on the epoch
     # length, so `recipes.build_training` checks that with the data's steps per epoch.
     for name in ('training_steps', 'warmup_steps', 'rewind_step'):
-      recipes.parse_duration(getattr(self, name), steps_per_epoch=1, name=f'preset {name}')
-    milestones = [recipes.parse_duration(m, steps_per_epoch=1, name='preset milestone') for m in self.milestones]
-    recipes.WarmupDecaySchedule(self.learning_rate, decay=self.lr_decay, milestones=sorted(set(milestones)),
-                                gamma=self.gamma, decay_steps=1 if self.lr_decay == 'cosine' else None)
-    recipes.check_optimizer_settings(self.optimizer, momentum=self.momentum, nesterov=self.nesterov,
-                                     weight_decay=self.weight_decay)
+      validation.parse_duration(getattr(self, name), steps_per_epoch=1, name=f'preset {name}')
+    milestones = [validation.parse_duration(m, steps_per_epoch=1, name='preset milestone') for m in self.milestones]
+    validation.check_schedule_settings(self.learning_rate, decay=self.lr_decay, milestones=sorted(set(milestones)),
+                                       gamma=self.gamma, decay_steps=1 if self.lr_decay == 'cosine' else None)
+    validation.check_optimizer_settings(self.optimizer, momentum=self.momentum, nesterov=self.nesterov,
+                                        weight_decay=self.weight_decay)
 
   def replace(self, **changes):
     """A copy with some settings changed (e.g. from command-line flags).

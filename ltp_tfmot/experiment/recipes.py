@@ -36,49 +36,21 @@ model.fit(dataset, steps_per_epoch=steps, epochs=training.iterations // steps)
 
 import collections
 import math
-import numbers
 
 import tensorflow as tf
 import tf_keras as keras
 
 from ltp_tfmot import validation
 
-OPTIMIZERS = ('sgd', 'adam')
-LR_DECAYS = ('constant', 'step', 'cosine')
-
-# Pure Python, so that configs check lengths without TensorFlow; re-exported here with the recipes.
+# Pure Python, so that configs and presets check recipes without TensorFlow; re-exported here with the recipes.
+OPTIMIZERS = validation.OPTIMIZERS
+LR_DECAYS = validation.LR_DECAYS
 parse_duration = validation.parse_duration
+parse_milestones = validation.parse_milestones
+check_optimizer_settings = validation.check_optimizer_settings
 
 Training = collections.namedtuple('Training', ['optimizer', 'schedule', 'iterations'])
 Training.__doc__ = """What `build_training` makes: the optimizer, its learning-rate schedule, the training length."""
-
-
-def _is_real(value):
-  return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def parse_milestones(milestones, steps_per_epoch=None):
-  """Iterations of learning-rate milestones, strictly increasing.
-
-  Args:
-    milestones: A comma-separated string ('80ep,120ep') or a sequence of
-      durations (see `parse_duration`); '' or () for none.
-    steps_per_epoch: Iterations per epoch, for milestones in epochs.
-
-  Returns:
-    A tuple of ints.
-
-  Raises:
-    ValueError: for a bad duration or milestones that do not increase.
-  """
-  if isinstance(milestones, str):
-    milestones = [part for part in milestones.split(',') if part.strip()]
-  if not isinstance(milestones, (list, tuple)):
-    raise ValueError(f"milestones must be a string like '80ep,120ep' or a list of durations, got {milestones!r}")
-  steps = tuple(parse_duration(m, steps_per_epoch, name='milestone') for m in milestones)
-  if any(b <= a for a, b in zip(steps, steps[1:], strict=False)):
-    raise ValueError(f'milestones must increase, got {list(milestones)} = iterations {list(steps)}')
-  return steps
 
 
 @keras.utils.register_keras_serializable(package='ltp_tfmot')
@@ -107,29 +79,10 @@ class WarmupDecaySchedule(keras.optimizers.schedules.LearningRateSchedule):
 
   def __init__(self, learning_rate, warmup_steps=0, decay='constant', milestones=(), gamma=0.1, decay_steps=None):
     super().__init__()
-    if not _is_real(learning_rate) or not 0 < learning_rate < math.inf:
-      raise ValueError(f'learning_rate must be a number > 0, got {learning_rate!r}')
-    warmup_steps = parse_duration(warmup_steps, name='warmup_steps')
-    if decay not in LR_DECAYS:
-      raise ValueError(f'decay must be one of {list(LR_DECAYS)}, got {decay!r}')
-    milestones = parse_milestones(milestones)
-    if (decay == 'step') != bool(milestones):
-      raise ValueError(f"milestones go with decay='step' and only with it, got decay={decay!r} and milestones "
-                       f'{list(milestones)}')
-    if decay == 'step' and (not _is_real(gamma) or not 0 < gamma <= 1):
-      raise ValueError(f'gamma must be a number in (0, 1], got {gamma!r}')
-    if decay == 'cosine':
-      decay_steps = parse_duration(decay_steps if decay_steps is not None else -1, name='decay_steps')
-      if decay_steps < 1:
-        raise ValueError(f"decay='cosine' needs decay_steps >= 1 (the training iterations), got {decay_steps!r}")
-    elif decay_steps is not None:
-      raise ValueError(f"decay_steps goes with decay='cosine' only, got decay={decay!r}")
-    self.learning_rate = float(learning_rate)
-    self.warmup_steps = warmup_steps
+    (self.learning_rate, self.warmup_steps, self.milestones, self.gamma,
+     self.decay_steps) = validation.check_schedule_settings(learning_rate, warmup_steps, decay, milestones, gamma,
+                                                            decay_steps)
     self.decay = decay
-    self.milestones = milestones
-    self.gamma = 0.1 if gamma is None else float(gamma)
-    self.decay_steps = decay_steps
 
   def __call__(self, step):
     with tf.name_scope('warmup_decay_schedule'):
@@ -148,12 +101,6 @@ class WarmupDecaySchedule(keras.optimizers.schedules.LearningRateSchedule):
   def get_config(self):
     return {'learning_rate': self.learning_rate, 'warmup_steps': self.warmup_steps, 'decay': self.decay,
             'milestones': list(self.milestones), 'gamma': self.gamma, 'decay_steps': self.decay_steps}
-
-
-def _check_l2(l2):
-  if not _is_real(l2) or not 0 <= l2 < math.inf:
-    raise ValueError(f'weight decay (l2) must be a number >= 0, got {l2!r}')
-  return float(l2)
 
 
 def _with_l2(optimizer, gradient, variable):
@@ -191,12 +138,9 @@ class L2SGD(keras.optimizers.SGD):
       raise ValueError('L2SGD takes coupled weight decay as l2=; Keras\' decoupled weight_decay= is not combined '
                        'with it')
     kwargs.pop('weight_decay', None)
-    if not _is_real(momentum) or not 0 <= momentum < 1:
-      raise ValueError(f'momentum must be a number in [0, 1), got {momentum!r}')
-    if nesterov and not momentum:
-      raise ValueError('nesterov=True needs momentum > 0')
-    super().__init__(learning_rate, momentum=float(momentum), nesterov=bool(nesterov), name=name, **kwargs)
-    self.l2 = _check_l2(l2)
+    momentum, nesterov = validation.check_momentum(momentum, nesterov)
+    super().__init__(learning_rate, momentum=momentum, nesterov=nesterov, name=name, **kwargs)
+    self.l2 = validation.check_l2(l2)
 
   def update_step(self, gradient, variable):
     gradient = _with_l2(self, gradient, variable)
@@ -232,7 +176,7 @@ class L2Adam(keras.optimizers.Adam):
       raise ValueError('L2Adam takes coupled weight decay as l2=; use keras.optimizers.AdamW for decoupled decay')
     kwargs.pop('weight_decay', None)
     super().__init__(learning_rate, name=name, **kwargs)
-    self.l2 = _check_l2(l2)
+    self.l2 = validation.check_l2(l2)
 
   def update_step(self, gradient, variable):
     super().update_step(_with_l2(self, gradient, variable), variable)
@@ -242,26 +186,6 @@ class L2Adam(keras.optimizers.Adam):
     config.pop('weight_decay', None)
     config['l2'] = self.l2
     return config
-
-
-def check_optimizer_settings(name, momentum=0.0, nesterov=False, weight_decay=0.0):
-  """Checks optimizer settings without building anything (no TensorFlow op runs).
-
-  Raises:
-    ValueError: for an unknown optimizer or a setting it does not take.
-  """
-  if name not in OPTIMIZERS:
-    raise ValueError(f'optimizer must be one of {list(OPTIMIZERS)}, got {name!r}')
-  if not _is_real(momentum) or not 0 <= momentum < 1:
-    raise ValueError(f'momentum must be a number in [0, 1), got {momentum!r}')
-  if not isinstance(nesterov, bool):
-    raise ValueError(f'nesterov must be True or False, got {nesterov!r}')
-  if name == 'adam' and (momentum or nesterov):
-    raise ValueError(f"momentum and nesterov apply to optimizer 'sgd' only, got momentum={momentum!r}, "
-                     f'nesterov={nesterov!r} with {name!r}')
-  if nesterov and not momentum:
-    raise ValueError('nesterov=True needs momentum > 0')
-  _check_l2(weight_decay)
 
 
 def make_optimizer(name, learning_rate, momentum=0.0, nesterov=False, weight_decay=0.0):
@@ -278,7 +202,7 @@ def make_optimizer(name, learning_rate, momentum=0.0, nesterov=False, weight_dec
     The optimizer.
 
   Raises:
-    ValueError: as `check_optimizer_settings`.
+    ValueError: as `validation.check_optimizer_settings`.
   """
   check_optimizer_settings(name, momentum, nesterov, weight_decay)
   if name == 'sgd':
