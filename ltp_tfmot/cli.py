@@ -48,6 +48,7 @@ from absl import flags
 from absl import logging
 
 from ltp_tfmot import errors
+from ltp_tfmot.experiment import branches as branches_lib
 from ltp_tfmot.experiment import config as config_lib
 from ltp_tfmot.experiment import models as models_lib
 
@@ -70,6 +71,8 @@ _HELP_EXTRA = {
     'data.name': " Built in: mnist, cifar10 (from --data_dir, else Keras' cache), tfds.<name> (TensorFlow "
                  'Datasets, prepared in --data_dir).',
     'pruning.layer_rates': ' On the command line: name:rate pairs, comma-separated; empty (--layer_rates=) for none.',
+    'controls': ' Registered: ' + '; '.join(f'{name} ({branches_lib.get_branch(name).description})'
+                                            for name in branches_lib.branch_names()) + '.',
 }
 
 

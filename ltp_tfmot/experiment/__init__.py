@@ -1,4 +1,4 @@
-"""Lottery-ticket experiments: a resumable IMP runner with controls, replicates, reports and plots.
+"""Lottery-ticket experiments: a resumable IMP runner with registered branches, replicates, reports and plots.
 
 The runner only uses the public functions of `ltp_tfmot` (wrapping, snapshots,
 rounds), so what it does a user can do by hand. See `LotteryExperiment` and
@@ -11,7 +11,12 @@ import importlib
 
 # Public name -> module that defines it.
 _EXPORTS = {
-    'CONTROLS': 'config',
+    'Branch': 'branches',
+    'branch_names': 'branches',
+    'get_branch': 'branches',
+    'register_branch': 'branches',
+    'unregister_branch': 'branches',
+    'BranchContext': 'runner',
     'DataConfig': 'config',
     'PruningConfig': 'config',
     'RunConfig': 'config',

@@ -27,9 +27,9 @@ from typing import Tuple
 from typing import Union
 
 from ltp_tfmot import validation
+from ltp_tfmot.experiment import branches
 from ltp_tfmot.experiment import presets
 
-CONTROLS = ('reinit', 'random_prune')
 OPTIMIZERS = validation.OPTIMIZERS
 LR_DECAYS = validation.LR_DECAYS
 DEFAULT_EPOCHS = 50
@@ -253,9 +253,10 @@ class RunConfig:
     seed: Seed of replicate 0 (initial weights, data order, random masks);
       replicate i uses seed + i.
     replicates: How many seeds to run (not hashed).
-    controls: Branches run on the masks of the main run: 'reinit' (same
-      masks, fresh weights) and/or 'random_prune' (random masks with the same
-      per-layer counts, same rewind point). Not hashed.
+    controls: Branches trained from the main run's levels, by registered
+      name (`branch_names()`): 'reinit' (same masks, fresh weights),
+      'random_prune' (random masks with the same per-layer counts, same
+      rewind point), or one of your own (`register_branch`). Not hashed.
     control_levels: The levels (1..levels) controls run at; None = every
       level from 1. Not hashed.
   """
@@ -278,9 +279,9 @@ class RunConfig:
     object.__setattr__(self, 'replicates', validation.check_int(self.replicates, 'replicates', 1))
     controls = (self.controls,) if isinstance(self.controls, str) else self.controls
     if not isinstance(controls, (list, tuple)):
-      raise ValueError(f'controls must be a list of names from {list(CONTROLS)}, got {self.controls!r}')
+      raise ValueError(f'controls must be a list of branch names from {branches.branch_names()}, got {self.controls!r}')
     for control in controls:
-      validation.check_choice(control, 'controls', CONTROLS)
+      validation.check_choice(control, 'controls', branches.branch_names())
     if len(set(controls)) != len(controls):
       raise ValueError(f'controls must not repeat a name, got {list(controls)}')
     object.__setattr__(self, 'controls', tuple(controls))

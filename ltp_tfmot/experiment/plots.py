@@ -7,11 +7,11 @@ import collections
 import io
 import math
 
+from ltp_tfmot.experiment import branches
 from ltp_tfmot.experiment import storage
 
-STYLES = {'main': ('-', 'o', 'ticket'), 'reinit': ('--', 's', 'random reinit'),
-          'random_prune': (':', '^', 'random pruning')}
-BRANCHES = tuple(STYLES)
+Line = collections.namedtuple('Line', ['run', 'branch', 'label', 'line_style', 'marker', 'color', 'metric', 'points'])
+Line.__doc__ = """One line of `plot_accuracy`: a branch's metric per level, (x, mean, min, max) points."""
 
 
 def _series(results, branch, key):
@@ -29,12 +29,41 @@ def _series(results, branch, key):
   return points
 
 
+# The two panels: metric -> scale of its axis.
+_METRICS = {'test_accuracy': 100.0, 'early_stop_iteration': 1.0}
+
+
+def plot_lines(runs):
+  """The lines `plot_accuracy` draws: per run, per branch present (main first, then the registry's order), per panel.
+
+  Args:
+    runs: A list of (label, level metrics) pairs; label may be ''.
+
+  Returns:
+    A list of `Line`s. Colours: one per run, or with one run one per branch.
+  """
+  lines = []
+  for index, (run_label, results) in enumerate(runs):
+    present = {row['branch'] for row in results}
+    for position, branch in enumerate(branches.display_order(present)):
+      if branch not in present:
+        continue  # the position still counts: a branch keeps its colour whichever others ran
+      _, label, line_style, marker = branches.style(branch)
+      color = f'C{position % 10}' if len(runs) == 1 else f'C{index % 10}'
+      for metric in _METRICS:
+        points = _series(results, branch, metric)
+        if points:
+          lines.append(Line(run_label, branch, f'{run_label}: {label}' if run_label else label, line_style, marker,
+                            color, metric, points))
+  return lines
+
+
 def plot_accuracy(runs, path, title='Lottery tickets: accuracy vs. weights remaining'):
   """Writes a PNG: test accuracy and early-stop iteration vs. weights remaining (log x).
 
-  The ticket is a solid line, the random-reinit control dashed and the
-  random-pruning control dotted; with several runs each run has a colour
-  (with one, each branch has). Lines are means
+  Each branch has its registered line style and marker (the ticket solid,
+  the random-reinit control dashed, the random-pruning control dotted); with
+  several runs each run has a colour (with one, each branch has). Lines are means
   across replicates; shaded bands span their min and max.
 
   Args:
@@ -56,26 +85,18 @@ def plot_accuracy(runs, path, title='Lottery tickets: accuracy vs. weights remai
     raise ImportError('plots need matplotlib: pip install matplotlib (or ltp_tfmot[examples])') from error
   fig = figure_lib.Figure(figsize=(12, 4.8), dpi=100)
   backend_agg.FigureCanvasAgg(fig)
-  accuracy_ax, stop_ax = fig.subplots(1, 2)
-  colors = [f'C{i % 10}' for i in range(len(runs))]
+  axes = dict(zip(_METRICS, fig.subplots(1, 2), strict=True))
   xs = set()
-  for (label, results), color in zip(runs, colors, strict=True):
-    for branch in BRANCHES:
-      linestyle, marker, name = STYLES[branch]
-      name = f'{label}: {name}' if label else name
-      if len(runs) == 1:
-        color = f'C{BRANCHES.index(branch)}'
-      for ax, key, scale in ((accuracy_ax, 'test_accuracy', 100.0), (stop_ax, 'early_stop_iteration', 1.0)):
-        points = _series(results, branch, key)
-        if not points:
-          continue
-        x = [p[0] for p in points]
-        xs.update(x)
-        ax.plot(x, [scale * p[1] for p in points], linestyle=linestyle, marker=marker, color=color, label=name,
-                markersize=4)
-        if any(p[3] > p[2] for p in points):
-          ax.fill_between(x, [scale * p[2] for p in points], [scale * p[3] for p in points], color=color, alpha=0.15,
-                          linewidth=0)
+  for line in plot_lines(runs):
+    ax, scale = axes[line.metric], _METRICS[line.metric]
+    x = [p[0] for p in line.points]
+    xs.update(x)
+    ax.plot(x, [scale * p[1] for p in line.points], linestyle=line.line_style, marker=line.marker, color=line.color,
+            label=line.label, markersize=4)
+    if any(p[3] > p[2] for p in line.points):
+      ax.fill_between(x, [scale * p[2] for p in line.points], [scale * p[3] for p in line.points], color=line.color,
+                      alpha=0.15, linewidth=0)
+  accuracy_ax, stop_ax = axes.values()
   for ax, ylabel in ((accuracy_ax, 'test accuracy (%) at the end of training'),
                      (stop_ax, 'early-stop iteration (min. validation loss)')):
     ax.set_xscale('log')

@@ -15,12 +15,10 @@ import math
 import os
 
 from ltp_tfmot import files
-from ltp_tfmot.experiment import config as config_lib
+from ltp_tfmot.experiment import branches
 from ltp_tfmot.experiment import plots
 from ltp_tfmot.experiment import storage
 
-BRANCHES = (storage.MAIN,) + config_lib.CONTROLS
-BRANCH_TITLES = {storage.MAIN: 'Ticket', 'reinit': 'Reinit', 'random_prune': 'Random prune'}
 REPORT_MD = 'report.md'
 REPORT_PNG = 'accuracy.png'
 
@@ -81,15 +79,16 @@ def markdown_table(summary):
     summary: The output of `summarize`.
   """
   levels = sorted({level for level, _ in summary})
-  controls = [b for b in config_lib.CONTROLS if any(branch == b for _, branch in summary)]
-  header = (['Level', 'Weights remaining'] + [f'{BRANCH_TITLES[b]} acc.' for b in (storage.MAIN,) + tuple(controls)]
+  present = {branch for _, branch in summary}
+  columns = [b for b in branches.display_order(present) if b in present or b == storage.MAIN]
+  header = (['Level', 'Weights remaining'] + [f'{branches.style(b)[0]} acc.' for b in columns]
             + ['Early-stop it.', 'Supermask acc.'])
   lines = ['| ' + ' | '.join(header) + ' |', '|' + '---:|' * len(header)]
   for level in levels:
     main = summary.get((level, storage.MAIN))
     any_branch = main or next(v for (lv, _), v in summary.items() if lv == level)
     cells = [str(level), f'{100 * any_branch["weights_remaining"].mean:.3g}%']
-    cells += [_percent((summary.get((level, b)) or {}).get('test_accuracy')) for b in (storage.MAIN,) + tuple(controls)]
+    cells += [_percent((summary.get((level, b)) or {}).get('test_accuracy')) for b in columns]
     cells += [_count(main['early_stop_iteration']) if main else '–',
               _percent(main['supermask_accuracy'], 1) if main else '–']
     lines.append('| ' + ' | '.join(cells) + ' |')

@@ -11,8 +11,9 @@ the level trains the remaining T - k iterations. Training follows the config's
 recipe (`recipes`: SGD or Adam with coupled L2 weight decay, warm-up, step or
 cosine decay) on the batches of `pipeline.train_dataset` (a data seed of its
 own, optional CIFAR augmentation).
-Controls run as branches on the main run's masks of a level: 'reinit' (same
-masks, fresh weights) and 'random_prune' (random masks with the same per-layer
+Controls are the registered branches (`branches`) the config names: each
+trains at a level from that level's main outputs, e.g. 'reinit' (same masks,
+fresh weights) and 'random_prune' (random masks with the same per-layer
 counts, same rewind point). Every level writes its files atomically and the
 next run of the same command skips what is done, so a killed process loses at
 most the level it was in (each level's files are checked against their
@@ -76,6 +77,7 @@ from ltp_tfmot import prune as prune_lib
 from ltp_tfmot import rounds as rounds_lib
 from ltp_tfmot import schedule as schedule_lib
 from ltp_tfmot import wrapper as wrapper_lib
+from ltp_tfmot.experiment import branches as branches_lib
 from ltp_tfmot.experiment import config as config_lib
 from ltp_tfmot.experiment import data as data_lib
 from ltp_tfmot.experiment import hooks as hooks_lib
@@ -84,8 +86,7 @@ from ltp_tfmot.experiment import pipeline
 from ltp_tfmot.experiment import recipes
 from ltp_tfmot.experiment import storage
 
-MAIN = storage.MAIN
-BRANCH_ORDER = (MAIN,) + config_lib.CONTROLS
+MAIN = branches_lib.MAIN
 STRATEGIES = ('default', 'mirrored', 'multi_worker')
 _EVAL_BATCH = 1000
 # What a collective op raises on a worker whose peer died or cannot be reached.
@@ -274,6 +275,81 @@ class _MainState:
     self.optimizer = optimizer
     self.evaluate = evaluate
     self.rewind_other = None
+
+
+class BranchContext:
+  """What a `Branch` starts from: one replicate and level of a run, and the means to build its model.
+
+  Attributes:
+    level: The level the branch trains at.
+    replicate: The replicate.
+    seed: The branch's own seed (derived from the replicate, branch and
+      level): the wrapper's seed for masks and initial values it draws.
+    rewind_step: The run's rewind step, where the branch's training starts.
+  """
+
+  def __init__(self, experiment, replicate, replicate_seed, level, seed):
+    self._experiment = experiment
+    self._replicate_seed = replicate_seed
+    self.replicate = replicate
+    self.level = level
+    self.seed = seed
+    self.rewind_step = experiment.config.pruning.rewind_step
+
+  def build_model(self):
+    """A fresh, unwrapped model of the run, initialised as the replicate's main run was."""
+    return self._experiment._build_model(self._replicate_seed)  # pylint: disable=protected-access
+
+  def wrap(self, model, **overrides):
+    """`model` wrapped with the run's pruning settings and the branch's seed; `overrides` replace settings.
+
+    Args:
+      model: An unwrapped model (`build_model()`).
+      **overrides: `prune_lottery_ticket` arguments to change (criterion,
+        scope, layer_rates, mask_1_action, ...).
+    """
+    return self._experiment._wrap(model, self.seed, **overrides)  # pylint: disable=protected-access
+
+  def main_outputs(self, level=None):
+    """The main run's stored masks.npz of a level (default: this one), as `storage.load_masks` gives it.
+
+    Returns:
+      A dict with 'masks', 'mask_names', 'mask_layer' (the wrapper index of
+      each mask), 'snapshots', 'snapshot_names', 'other' (the rewind values
+      of the variables outside the wrappers), 'snapshot_step' and
+      'rounds_done'.
+    """
+    level = self.level if level is None else level
+    path = self._experiment._read_file(self.replicate, level, MAIN, storage.MASKS)  # pylint: disable=protected-access
+    return storage.masks_from_arrays(storage.load_arrays(path))
+
+  @staticmethod
+  def mask_variables(model):
+    """The mask variables of a wrapped model, in wrapper order (as `main_outputs()['masks']`)."""
+    return _mask_variables(model)
+
+  @staticmethod
+  def set_masks(model, masks):
+    """Assigns stored masks (e.g. `main_outputs()['masks']`) to a wrapped model's mask variables."""
+    _assign(_mask_variables(model), masks, 'masks')
+
+  def load_rewind_point(self, model, level=None):
+    """Sets a wrapped model's rewind snapshot, its step and the other variables to the main run's of a level."""
+    outputs = self.main_outputs(level)
+    wrappers = rounds_lib.lottery_wrappers(model)
+    _assign([s for w in wrappers for s in w.snapshots], outputs['snapshots'], 'snapshots')
+    for w in wrappers:
+      w.snapshot_step.assign(outputs['snapshot_step'])
+    _assign(_other_variables(model), outputs['other'], 'other layers')
+
+  def main_ticket(self, level=None):
+    """The main run's ticket of a level (default: this one) where its training starts: masks, rewound weights."""
+    outputs = self.main_outputs(level)
+    model = self.wrap(self.build_model())
+    self.load_rewind_point(model, level)
+    self.set_masks(model, outputs['masks'])
+    rounds_lib.rewind_weights(model)
+    return model
 
 
 class LotteryExperiment:
@@ -553,8 +629,7 @@ class LotteryExperiment:
     """A non-chief worker's results: the levels it ran, and the run directory's for the others."""
     rows = {(m['replicate'], m['level'], m['branch']): m for m in storage.load_level_metrics(self.run_dir)}
     rows.update({(m['replicate'], m['level'], m['branch']): m for m in storage.load_level_metrics(shadow)})
-    order = {b: i for i, b in enumerate(BRANCH_ORDER)}
-    return [rows[k] for k in sorted(rows, key=lambda k: (k[0], k[1], order.get(k[2], 9), k[2]))]
+    return storage.sort_level_metrics(rows.values())
 
   def _run_replicate(self, r):
     cfg = self.config
@@ -571,7 +646,7 @@ class LotteryExperiment:
       if level in cfg.levels_with_controls():
         for control in cfg.controls:
           if (r, level, control) not in self._done:
-            self._timed((r, level, control), self._control_level, control, seed, r, level)
+            self._timed((r, level, control), self._branch_level, control, seed, r, level)
 
   def _timed(self, job, fn, *args):
     """Runs one training job `fn(*args)`, then prints its line with an ETA for the rest."""
@@ -626,40 +701,23 @@ class LotteryExperiment:
     self._save_level(r, seed, level, MAIN, model, state.rewind_other, metrics, save_weights=True)
     return metrics
 
-  def _control_level(self, control, seed, r, level):
+  def _branch_level(self, name, seed, r, level):
     start = time.time()
-    stored = storage.load_arrays(self._read_file(r, level, MAIN, storage.MASKS))
-    masks = storage.unpack(stored, 'mask')
-    control_seed = _derived_seed(seed, control, level)
-    base = self._build_model(seed)
-    if control == 'reinit':
-      model = self._wrap(base, control_seed, mask_1_action='reinit')
-      rounds_lib.take_snapshot(model)
-      _assign(_mask_variables(model), masks, 'masks')
-      rounds_lib.rewind_weights(model)  # survivors drawn afresh from the initializers, pruned ones 0
-      rounds_lib.take_snapshot(model)  # the snapshot now holds what this control starts from
-    else:
-      layer_rates = _random_prune_rates(prune_lib.prunable_layer_names(base), stored)
-      model = self._wrap(base, control_seed, criterion='random', scope='layer', layer_rates=layer_rates)
-      _assign([s for w in rounds_lib.lottery_wrappers(model) for s in w.snapshots], storage.unpack(stored, 'snapshot'),
-              'snapshots')
-      for w in rounds_lib.lottery_wrappers(model):
-        w.snapshot_step.assign(int(stored['snapshot_step']))
-      _assign(_other_variables(model), storage.unpack(stored, 'other'), 'other layers')
-      rounds_lib.compute_next_masks(model)
-      counts = [int(np.count_nonzero(m.numpy())) for m in _mask_variables(model)]
-      expected = [int(np.count_nonzero(m)) for m in masks]
-      if counts != expected:
-        raise ValueError(f'random_prune could not match the per-tensor counts of the main masks ({expected}), got '
-                         f'{counts}: a layer whose prunable tensors have different sparsities is not supported')
-      rounds_lib.rewind_weights(model)
+    branch = branches_lib.get_branch(name)
+    missing = [lv for lv in branch.needs(level) if (r, lv, MAIN) not in self._done]
+    if missing:
+      raise ValueError(f'branch {name!r} at level {level} needs the main run\'s levels {missing}, which are not done')
+    model = branch.start(BranchContext(self, r, seed, level, _derived_seed(seed, name, level)))
+    if not rounds_lib.lottery_wrappers(model):
+      raise ValueError(f'branch {name!r} returned a model without lottery wrappers from start(); build it with '
+                       'context.wrap(...) or context.main_ticket()')
     optimizer, evaluate = self._compile(model)
-    # Controls start where the main run's level does (open_lth's branches too): at the rewind step.
+    # Branches start where the main run's level does (open_lth's branches too): at the rewind step.
     optimizer.iterations.assign(self.config.pruning.rewind_step)
     rounds_lib.count_steps_with(model, optimizer, self.config.pruning.rewind_step)
     metrics = self._train_and_measure(model, evaluate, seed, level, [])
     metrics['wall_time_s'] = time.time() - start
-    self._save_level(r, seed, level, control, model, [v.numpy() for v in _other_variables(model)], metrics,
+    self._save_level(r, seed, level, name, model, [v.numpy() for v in _other_variables(model)], metrics,
                      save_weights=False)
     return metrics
 
@@ -794,22 +852,6 @@ def _assign(variables, values, what):
 def _load_state(model, path):
   """Restores every variable of a wrapped model (weights, masks, snapshots, counters) from weights.npz."""
   _assign(model.weights, storage.unpack(storage.load_arrays(path), 'weight'), f'weights in {path}')
-
-
-def _random_prune_rates(layer_names, stored):
-  """Per-layer rates whose one random round keeps exactly the main masks' counts."""
-  masks = storage.unpack(stored, 'mask')
-  owners = stored['mask_layer']
-  rates = {}
-  for index, name in enumerate(layer_names):
-    mine = [m for m, owner in zip(masks, owners, strict=True) if owner == index]
-    if not mine:
-      raise ValueError(f'the saved masks do not fit the model: no mask for layer {name!r}')
-    kept, total = int(np.count_nonzero(mine[0])), int(mine[0].size)
-    if kept == 0:
-      raise ValueError(f'layer {name!r} has no weight left at this level; random_prune cannot match it')
-    rates[name] = max(0.0, 1.0 - kept / total)
-  return rates
 
 
 def load_trained_model(run_dir, level=None, replicate=0, model_fn=None, data=None):

@@ -1,13 +1,13 @@
 """The files of a run directory, written atomically and checksummed, and the check that a directory is a run's.
 
-Layout (open_lth's shape: replicates, levels, and a branch per control):
+Layout (open_lth's shape: replicates, levels, and a folder per branch):
 
 ```
 <out>/lottery_<hash>/
   config.json                          all settings, the hash, data and model fingerprints
   results.csv                          one row per (replicate, level, branch), rewritten as levels end
   tensorboard/replicate_<r>/<branch>/  per-level scalars (tf.summary)
-  replicate_<r>/level_<k>/<branch>/    branch: main, reinit or random_prune
+  replicate_<r>/level_<k>/<branch>/    branch: main or a branch's name (reinit, random_prune, ...)
     masks.npz      masks, rewind snapshot and the other layers' rewind values (compressed)
     weights.npz    main only: the trained state the next level starts from
     curve.csv      validation loss and accuracy every `eval_every` iterations
@@ -46,6 +46,7 @@ import numpy as np
 
 from ltp_tfmot import errors
 from ltp_tfmot import files
+from ltp_tfmot.experiment import branches
 
 CONFIG = 'config.json'
 RESULTS = 'results.csv'
@@ -55,7 +56,7 @@ CURVE = 'curve.csv'
 METRICS_CSV = 'metrics.csv'
 METRICS_JSON = 'metrics.json'
 MANIFEST_SUFFIX = '.manifest.json'
-MAIN = 'main'
+MAIN = branches.MAIN
 TEMP_SUFFIX = files.TEMP_SUFFIX
 
 
@@ -218,11 +219,17 @@ def load_masks(run_dir, replicate, level, branch=MAIN):
     'hidden_300/kernel'), 'snapshots' and 'snapshot_names' (every weight of
     the wrapped layers at the rewind point; for 'reinit' the fresh weights
     the control started from), 'other' (rewind values of the layers without
-    prunable weights), 'snapshot_step' and 'rounds_done'.
+    prunable weights), 'mask_layer' (the index of each mask's wrapped
+    layer), 'snapshot_step' and 'rounds_done'.
   """
-  arrays = load_arrays(RunDirectory(run_dir).file(replicate, level, branch, MASKS))
+  return masks_from_arrays(load_arrays(RunDirectory(run_dir).file(replicate, level, branch, MASKS)))
+
+
+def masks_from_arrays(arrays):
+  """The dict `load_masks` returns, from the arrays of a masks.npz."""
   return {
       'masks': unpack(arrays, 'mask'),
+      'mask_layer': [int(i) for i in arrays['mask_layer']],
       'mask_names': [str(n) for n in arrays['mask_names']],
       'snapshots': unpack(arrays, 'snapshot'),
       'snapshot_names': [str(n) for n in arrays['snapshot_names']],
@@ -406,6 +413,11 @@ def load_level_metrics(run_dir):
         path = os.path.join(level_dir, branch, METRICS_JSON)
         if files.exists(path) and files.exists(os.path.join(level_dir, branch + MANIFEST_SUFFIX)):
           rows.append(read_json(path))
-  branch_order = {MAIN: 0, 'reinit': 1, 'random_prune': 2}
-  rows.sort(key=lambda r: (r['replicate'], r['level'], branch_order.get(r['branch'], 9), r['branch']))
-  return rows
+  return sort_level_metrics(rows)
+
+
+def sort_level_metrics(rows):
+  """Level metrics sorted by replicate, level and branch ('main', then the registered branches, then others)."""
+  rows = list(rows)
+  order = {name: i for i, name in enumerate(branches.display_order(r['branch'] for r in rows))}
+  return sorted(rows, key=lambda r: (r['replicate'], r['level'], order[r['branch']]))
