@@ -13,6 +13,7 @@ __version__ = '0.1.0'
 
 # Public name -> module that defines it.
 _EXPORTS = {
+    'ExactStepCallback': 'callbacks',
     'LotterySummaries': 'callbacks',
     'UpdateLotteryStep': 'callbacks',
     'LotteryTicketPruner': 'compat',

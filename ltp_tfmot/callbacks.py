@@ -1,5 +1,7 @@
 """Keras callbacks that drive lottery-ticket schedules during `fit` and log them."""
 
+import weakref
+
 from absl import logging
 import tensorflow as tf
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_callbacks
@@ -13,7 +15,95 @@ _SCALAR_METADATA = tf.compat.v1.SummaryMetadata(
     plugin_data=tf.compat.v1.SummaryMetadata.PluginData(plugin_name='scalars'))
 
 
-class UpdateLotteryStep(pruning_callbacks.UpdatePruningStep):
+class _ExecutionCap:
+  """Shortens a model's next `fit` execution so that it ends at the nearest step some callback must see.
+
+  With `compile(steps_per_execution=N)`, Keras calls the batch callbacks once
+  per execution of N steps, so a callback that must act after exactly k steps
+  (a round boundary, the rewind point, an evaluation) asks for an execution
+  end there. Each asking callback keeps one request: the steps from now to its
+  next boundary. The model's `steps_per_execution` variable (read by Keras at
+  the start of every execution) is the smallest request, never above the
+  compiled N; it goes back to N when the last asking callback lets go.
+  """
+
+  def __init__(self, variable):
+    self.variable = variable
+    self.compiled = int(variable.numpy())
+    self.requests = {}
+
+  def apply(self):
+    value = min([self.compiled] + list(self.requests.values()))
+    if int(self.variable.numpy()) != value:
+      self.variable.assign(value)
+
+
+_CAPS = weakref.WeakKeyDictionary()
+
+
+def _execution_cap(model):
+  """The model's `_ExecutionCap`, or None when every execution is one step (nothing to shorten)."""
+  cap = _CAPS.get(model)
+  if cap is None:
+    variable = getattr(model, '_steps_per_execution', None)
+    if variable is None or int(variable.numpy()) <= 1:
+      return None
+    cap = _CAPS[model] = _ExecutionCap(variable)
+  return cap
+
+
+class ExactStepCallback(keras.callbacks.Callback):
+  """A callback that acts after exact training steps, also when `fit` runs several steps per execution.
+
+  Subclasses return from `steps_to_boundary()` the number of training steps
+  from now until the next step they must see (>= 1), or None when no later
+  step matters. With `compile(steps_per_execution=N)` every execution is then
+  cut to end there (the first execution of a `fit` is one step, as the state
+  a subclass reads may be restored only in a later callback's
+  `on_train_begin`); with N = 1 this costs nothing. Call the base methods
+  when overriding `on_train_begin`, `on_epoch_begin`, `on_train_batch_end` or
+  `on_train_end`, and update the boundary before calling the base
+  `on_train_batch_end`.
+  """
+
+  def steps_to_boundary(self):
+    """Training steps until the next step this callback must see, or None."""
+    raise NotImplementedError
+
+  def on_train_begin(self, logs=None):
+    cap = _execution_cap(self.model)
+    if cap is not None:
+      cap.requests[self] = 1
+      cap.apply()
+
+  def on_epoch_begin(self, epoch, logs=None):
+    # Keras' last partial execution of an epoch puts back the value it read before it: set ours again.
+    cap = _CAPS.get(self.model)
+    if cap is not None:
+      cap.apply()
+
+  def on_train_batch_end(self, batch, logs=None):
+    cap = _CAPS.get(self.model)
+    if cap is None or self not in cap.requests:
+      return
+    steps = self.steps_to_boundary()
+    if steps is None:
+      del cap.requests[self]
+    else:
+      cap.requests[self] = max(1, int(steps))
+    cap.apply()
+
+  def on_train_end(self, logs=None):
+    cap = _CAPS.get(self.model)
+    if cap is None:
+      return
+    cap.requests.pop(self, None)
+    cap.apply()
+    if not cap.requests:
+      del _CAPS[self.model]
+
+
+class UpdateLotteryStep(pruning_callbacks.UpdatePruningStep, ExactStepCallback):
   """Runs the lottery-ticket schedule during `fit` (tfmot's `UpdatePruningStep` role).
 
   It counts the model's training steps (optimizer steps, however often a step
@@ -31,6 +121,11 @@ class UpdateLotteryStep(pruning_callbacks.UpdatePruningStep):
   resets the optimizer's slots and sets `optimizer.iterations` to k, so that a
   learning-rate schedule continues from step k; the rounds' lengths still count
   training steps (`steps_done` goes on counting up).
+
+  With `compile(steps_per_execution=N)` the callback cuts the executions so
+  that one ends at every step it must act at (the rewind step and each round
+  boundary): rounds end after exactly `round_steps` steps, as with N = 1, and
+  the other executions keep N steps.
 
   Raises:
     ValueError: at the start of training, if the model has no lottery wrapper,
@@ -64,6 +159,7 @@ class UpdateLotteryStep(pruning_callbacks.UpdatePruningStep):
     self.rewind_step = rewind_steps.pop()
     wrapper_lib.check_rewind_before_first_round(self.rewind_step, self.schedule)
     super().on_train_begin(logs)
+    ExactStepCallback.on_train_begin(self, logs)
     # State is read at the first batch: a callback after this one may still
     # restore the model in its on_train_begin (BackupAndRestore does).
     self._started = False
@@ -80,14 +176,25 @@ class UpdateLotteryStep(pruning_callbacks.UpdatePruningStep):
 
   def on_train_batch_end(self, batch, logs=None):
     self._on_steps_done()
+    ExactStepCallback.on_train_batch_end(self, batch, logs)
 
   def on_epoch_end(self, epoch, logs=None):
     super().on_epoch_end(epoch, logs)
     self._record_steps()
 
   def on_train_end(self, logs=None):
+    ExactStepCallback.on_train_end(self, logs)
     self._record_steps()
     rounds_lib.apply_masks(self.model)
+
+  def steps_to_boundary(self):
+    steps_done = self._steps_done()
+    boundaries = []
+    if not self._has_snapshot:
+      boundaries.append(self.rewind_step)
+    if self._rounds_done < (self.schedule.rounds or 0):
+      boundaries.append((self._rounds_done + 1) * self.schedule.round_steps)
+    return min(boundaries) - steps_done if boundaries else None
 
   def _steps_done(self):
     return self._offset + int(self._optimizer.iterations.numpy())

@@ -183,14 +183,41 @@ class UpdateLotteryStepTest(tf.test.TestCase, parameterized.TestCase):
     with self.assertRaisesRegex(tf.errors.InvalidArgumentError, "UpdateLotteryStep.*UpdatePruningStep runs no"):
       model.fit(x, y, verbose=0, callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
 
-  def test_steps_per_execution_counts_every_step_and_ends_rounds_at_an_execution_end(self):
+  def test_steps_per_execution_ends_rounds_at_exactly_round_steps(self):
     schedule = ltp_tfmot.LotteryTicketSchedule(rate=0.5, round_steps=4, rounds=1)
     model = ltp_tfmot.prune_lottery_ticket(fixtures.mlp(), schedule)
     model.compile(keras.optimizers.Adam(0.01), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   steps_per_execution=3)
     trace = _Trace()
     _fit_with(model, 9, [ltp_tfmot.UpdateLotteryStep(), trace])
-    self.assertEqual(trace.states, [(3, 0, 0), (6, 1, 0), (9, 1, 0)])
+    # A one-step first execution, one cut at the round boundary (step 4), then whole executions of 3.
+    self.assertEqual(trace.states, [(1, 0, 0), (4, 1, 0), (7, 1, 0), (9, 1, 0)])
+    self.assertEqual(int(model.steps_per_execution.numpy()), 3)
+
+  @parameterized.named_parameters(('one_epoch', 1), ('three_epochs', 3))
+  def test_steps_per_execution_gives_the_masks_and_weights_of_single_steps(self, epochs):
+    results = []
+    for steps_per_execution in (1, 5):
+      tf.keras.utils.set_random_seed(3)
+      schedule = ltp_tfmot.LotteryTicketSchedule(rate=0.5, round_steps=7, rounds=2)
+      model = ltp_tfmot.prune_lottery_ticket(fixtures.mlp(), schedule, rewind_step=3)
+      model.compile(keras.optimizers.SGD(0.05), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                    steps_per_execution=steps_per_execution)
+      trace = _Trace(weights_at=3)
+      _fit_with(model, 24 // epochs, [ltp_tfmot.UpdateLotteryStep(), trace], epochs=epochs)
+      wrappers = ltp_tfmot.lottery_wrappers(model)
+      results.append(([m.numpy() for w in wrappers for m in w.masks], [v.numpy() for v in model.weights],
+                      {state[0]: state for state in trace.states}, trace.weights))
+    (masks_1, weights_1, states_1, rewind_1), (masks_n, weights_n, states_n, rewind_n) = results
+    for step in (3, 7, 14):  # the rewind step and both round ends are execution ends too
+      self.assertIn(step, states_n)
+      self.assertEqual(states_n[step], states_1[step])
+    for a, b in zip(masks_1, masks_n, strict=True):
+      self.assertAllEqual(a, b)
+    for a, b in zip(weights_1, weights_n, strict=True):
+      self.assertAllClose(a, b, rtol=1e-5, atol=1e-6)
+    for name, kernel in rewind_1.items():
+      self.assertAllClose(kernel, rewind_n[name], rtol=1e-6, atol=1e-7)
 
 
 def _fit_with(model, steps, callbacks, epochs=1):

@@ -402,6 +402,41 @@ class ResumeTest(_TestCase):
     self.assertNotEqual(results[0]['supermask_loss'], results[1]['supermask_loss'])
 
 
+class CompiledPathTest(_TestCase, parameterized.TestCase):
+
+  def _run(self, jit_compile, steps_per_execution, rewind_step):
+    config = experiment.RunConfig(
+        model='mlp', data=experiment.DataConfig(name='toy'),
+        training=experiment.TrainingConfig(optimizer='sgd', learning_rate=0.05, momentum=0.9, batch_size=16, epochs=2,
+                                           eval_every=3, jit_compile=jit_compile,
+                                           steps_per_execution=steps_per_execution),
+        pruning=experiment.PruningConfig(rate=0.5, layer_rates={}, levels=2, rewind_step=rewind_step),
+        controls=('reinit',))
+    run_dir = self._new_dir()
+    return run_dir, _experiment(run_dir, config).run()
+
+  @parameterized.named_parameters(('rewind_to_init', 0), ('late_rewind', 4))
+  def test_compiled_path_gives_the_masks_and_metrics_of_the_step_by_step_loop(self, rewind_step):
+    plain_dir, plain = self._run(False, 1, rewind_step)
+    compiled_dir, compiled = self._run(True, 7, rewind_step)
+    self.assertLen(compiled, len(plain))
+    for a, b in zip(plain, compiled, strict=True):
+      self.assertEqual((a['level'], a['branch'], a['early_stop_iteration'], a['best_val_iteration']),
+                       (b['level'], b['branch'], b['early_stop_iteration'], b['best_val_iteration']))
+      self.assertEqual([p['iteration'] for p in a['curve']], [p['iteration'] for p in b['curve']])
+      self.assertEqual(a['weights_alive'], b['weights_alive'])
+      for key in ('test_accuracy', 'test_loss', 'supermask_loss', 'best_val_accuracy'):
+        self.assertAllClose(a[key], b[key], rtol=1e-4, atol=1e-5, msg=f'level {a["level"]} {a["branch"]} {key}')
+    for level in (1, 2):
+      a = storage.load_arrays(os.path.join(plain_dir, 'replicate_0', f'level_{level}', 'main', 'masks.npz'))
+      b = storage.load_arrays(os.path.join(compiled_dir, 'replicate_0', f'level_{level}', 'main', 'masks.npz'))
+      for key in a:
+        if key.startswith('snapshot') and a[key].dtype.kind == 'f':
+          self.assertAllClose(a[key], b[key], rtol=1e-4, atol=1e-5, msg=key)
+        else:  # masks, names, counters
+          self.assertAllEqual(a[key], b[key], msg=key)
+
+
 class _CountingHooks(experiment.RunHooks):
 
   def __init__(self):
@@ -563,6 +598,20 @@ class ModelsTest(tf.test.TestCase, parameterized.TestCase):
     self.assertIsInstance(model.get_layer('fc1').kernel_initializer, keras.initializers.GlorotNormal)
     wrapped = ltp_tfmot.prune_lottery_ticket(model, layer_rates={'output': 0.1})
     self.assertLen(ltp_tfmot.lottery_wrappers(wrapped), convs + 3)
+
+  def test_conv4_preset_prunes_conv_layers_at_their_pattern_rate(self):
+    x, y = fixtures.classification_data(n=40, seed=0)
+    images = np.resize(x, (40, 8, 8, 3)).astype(np.float32)
+    config = experiment.RunConfig.for_model(
+        'conv4', data={'name': 'toy_images'}, training={'training_steps': '2it', 'batch_size': 8, 'eval_every': 2},
+        pruning={'levels': 1})
+    self.assertEqual(dict(config.pruning.layer_rates), {'conv*': 0.1, 'output': 0.1})
+    run_dir = tempfile.mkdtemp(dir=self.get_temp_dir())
+    results = experiment.run_experiment(config, run_dir=run_dir, data=(images, y, images[:16], y[:16]),
+                                        tensorboard=False, log=lambda line: None)
+    remaining = results[1]['layer_weights_remaining']
+    self.assertEqual({name: round(v, 3) for name, v in remaining.items()},
+                     {'conv1': 0.9, 'conv2': 0.9, 'conv3': 0.9, 'conv4': 0.9, 'fc1': 0.8, 'fc2': 0.8, 'output': 0.9})
 
 
 if __name__ == '__main__':

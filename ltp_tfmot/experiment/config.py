@@ -33,6 +33,8 @@ from ltp_tfmot.experiment import presets
 OPTIMIZERS = validation.OPTIMIZERS
 LR_DECAYS = validation.LR_DECAYS
 DEFAULT_EPOCHS = 50
+# Steps per compiled execution: past a few dozen, the per-execution overhead is lost in the steps' own time.
+DEFAULT_STEPS_PER_EXECUTION = 50
 MNIST_SOURCES = ('auto', 'keras', 'embedded')
 # The TrainingConfig settings a preset gives (its length goes to epochs or training_steps).
 _PRESET_TRAINING = ('optimizer', 'learning_rate', 'momentum', 'nesterov', 'weight_decay', 'batch_size', 'warmup_steps',
@@ -119,6 +121,14 @@ class TrainingConfig:
       replicate's seed.
     eval_every: Evaluate on the validation set every this many iterations (and
       at the first and last), for the early-stopping iteration.
+    jit_compile: Compile each training step with XLA (`compile(jit_compile=)`);
+      results equal the uncompiled step's within float32 rounding. Off where
+      XLA cannot compile the step (a strategy's collective ops on CPUs). Not
+      part of the run's name: a run resumes with either.
+    steps_per_execution: Training steps per compiled execution (Keras'
+      `steps_per_execution`), >= 1; 1 is Keras' step-by-step loop.
+      Executions are cut to end at every evaluation and at the rewind point,
+      so every recorded metric is the same. Not part of the run's name.
   """
   optimizer: str = 'adam'
   learning_rate: float = 1.2e-3
@@ -135,6 +145,8 @@ class TrainingConfig:
   augment: bool = False
   data_seed: Optional[int] = None
   eval_every: int = 100
+  jit_compile: bool = _unhashed(default=True)
+  steps_per_execution: int = _unhashed(default=DEFAULT_STEPS_PER_EXECUTION)
 
   def __post_init__(self):
     validation.check_choice(self.optimizer, 'training.optimizer', OPTIMIZERS)
@@ -180,6 +192,9 @@ class TrainingConfig:
     object.__setattr__(self, 'data_seed',
                        validation.check_int(self.data_seed, 'training.data_seed', 0, 2**31 - 2**16 - 1, optional=True))
     object.__setattr__(self, 'eval_every', validation.check_int(self.eval_every, 'training.eval_every', 1))
+    validation.check_bool(self.jit_compile, 'training.jit_compile')
+    object.__setattr__(self, 'steps_per_execution',
+                       validation.check_int(self.steps_per_execution, 'training.steps_per_execution', 1))
 
   def length(self):
     """The training length of a level as `parse_duration` reads it: training_steps, else `epochs` epochs."""

@@ -27,7 +27,7 @@ class RunHooks:
   """What `LotteryExperiment` calls at chosen points of a run; every method here does nothing but its job."""
 
   def after_train_step(self):
-    """Called after every training step (batch) of every level and control."""
+    """Called once per training step (batch) of every level and control, after the execution that ran it."""
 
   def after_round(self):
     """Called at a level's round boundary: the new masks are computed and the weights rewound, nothing saved yet."""

@@ -83,6 +83,7 @@ from ltp_tfmot.experiment import data as data_lib
 from ltp_tfmot.experiment import hooks as hooks_lib
 from ltp_tfmot.experiment import models as models_lib
 from ltp_tfmot.experiment import pipeline
+from ltp_tfmot.experiment import presets
 from ltp_tfmot.experiment import recipes
 from ltp_tfmot.experiment import storage
 
@@ -218,53 +219,73 @@ class _Evaluator:
     return loss / len(x), correct / len(x)
 
 
-class _RewindPoint(keras.callbacks.Callback):
+def _iteration(model):
+  """The iteration a level's training is at: the optimizer's count (levels after 0 start it at the rewind step)."""
+  return int(model.optimizer.iterations.numpy())
+
+
+class _RewindPoint(callbacks_lib.ExactStepCallback):
   """Takes the rewind snapshot after `step` training iterations (late rewinding, level 0)."""
 
   def __init__(self, step, on_snapshot):
     super().__init__()
     self.step = step
     self.on_snapshot = on_snapshot
-    self.iteration = 0
+    self.taken = False
 
   def on_train_batch_end(self, batch, logs=None):
-    self.iteration += 1
-    if self.iteration == self.step:
+    if not self.taken and _iteration(self.model) == self.step:
       rounds_lib.take_snapshot(self.model, step=self.step)
       self.on_snapshot()
+      self.taken = True
+    super().on_train_batch_end(batch, logs)
+
+  def steps_to_boundary(self):
+    return None if self.taken else self.step - _iteration(self.model)
 
 
 class _AfterTrainStep(keras.callbacks.Callback):
-  """Calls the run's `RunHooks.after_train_step` after every training step."""
+  """Calls the run's `RunHooks.after_train_step` once per training step, after the execution that ran it."""
 
   def __init__(self, hooks):
     super().__init__()
     self.hooks = hooks
 
+  def on_train_begin(self, logs=None):
+    self.iteration = _iteration(self.model)
+
   def on_train_batch_end(self, batch, logs=None):
-    self.hooks.after_train_step()
+    iteration = _iteration(self.model)
+    for _ in range(iteration - self.iteration):
+      self.hooks.after_train_step()
+    self.iteration = iteration
 
 
-class _ValidationCurve(keras.callbacks.Callback):
+class _ValidationCurve(callbacks_lib.ExactStepCallback):
   """Evaluates on the validation set where training starts, every `every` iterations and at the last."""
 
-  def __init__(self, evaluate, x, y, every, total, start=0):
+  def __init__(self, evaluate, x, y, every, total):
     super().__init__()
     self.evaluate, self.x, self.y, self.every, self.total = evaluate, x, y, every, total
-    self.iteration = start
     self.curve = []
 
   def _record(self):
     loss, accuracy = self.evaluate(self.x, self.y)
-    self.curve.append({'iteration': self.iteration, 'val_loss': loss, 'val_accuracy': accuracy})
+    self.curve.append({'iteration': _iteration(self.model), 'val_loss': loss, 'val_accuracy': accuracy})
 
   def on_train_begin(self, logs=None):
+    super().on_train_begin(logs)
     self._record()
 
   def on_train_batch_end(self, batch, logs=None):
-    self.iteration += 1
-    if self.iteration % self.every == 0 or self.iteration == self.total:
+    iteration = _iteration(self.model)
+    if iteration % self.every == 0 or iteration == self.total:
       self._record()
+    super().on_train_batch_end(batch, logs)
+
+  def steps_to_boundary(self):
+    iteration = _iteration(self.model)
+    return min(self.every - iteration % self.every, self.total - iteration) if iteration < self.total else None
 
 
 class _MainState:
@@ -470,7 +491,9 @@ class LotteryExperiment:
 
   def _wrap(self, model, seed, **overrides):
     p = self.config.pruning
-    kwargs = dict(criterion=p.criterion, scope=p.scope, rewind_step=p.rewind_step, layer_rates=dict(p.layer_rates),
+    # Presets name layers by pattern ('conv*'): the wrapper takes the names they match in this model.
+    layer_rates = presets.expand_layer_rates(p.layer_rates, prune_lib.prunable_layer_names(model))
+    kwargs = dict(criterion=p.criterion, scope=p.scope, rewind_step=p.rewind_step, layer_rates=layer_rates,
                   mask_0_action=p.mask_0_action, mask_1_action=p.mask_1_action,
                   dynamic_weight_rescaling=p.dynamic_weight_rescaling, seed=seed)
     kwargs.update(overrides)
@@ -495,10 +518,17 @@ class LotteryExperiment:
     optimizer.iterations.assign(self.config.pruning.rewind_step)
     rounds_lib.count_steps_with(model, optimizer, steps)
 
+  def _jit_compile(self):
+    """training.jit_compile, unless the strategy's collective ops run on CPUs, which XLA cannot compile."""
+    if not self.config.training.jit_compile or self.strategy is None:
+      return self.config.training.jit_compile
+    return not any('CPU' in device.upper() for device in self.strategy.extended.worker_devices)
+
   def _compile(self, model):
     optimizer = self._make_optimizer()
     model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=['accuracy'])
+                  metrics=['accuracy'], jit_compile=self._jit_compile(),
+                  steps_per_execution=self.config.training.steps_per_execution)
     return optimizer, _Evaluator(model, self.split.x_train.shape[1:])
 
   def _meta(self, model_fingerprint):
@@ -602,6 +632,8 @@ class LotteryExperiment:
     self.log(f'[{os.path.basename(self.run_dir)}] {where}{cfg.describe()}: {len(jobs)} trainings, {done} done '
              f'earlier, {len(self._pending)} to run; {self.iterations} iterations per level; data {self.split.source} '
              f'({len(self.split.x_train)} train, {len(self.split.x_val)} validation, {len(self.split.x_test)} test)')
+    if self.config.training.jit_compile and not self._jit_compile():
+      self.log('Training without XLA (jit_compile off): XLA cannot compile the collective ops of a strategy on CPUs.')
     shadow = None
     if not self.is_chief:
       shadow = tempfile.mkdtemp(prefix=f'ltp_tfmot_{self.task.replace(":", "")}_')
@@ -740,7 +772,7 @@ class LotteryExperiment:
     split, t = self.split, self.config.training
     start_step = 0 if level == 0 else self.config.pruning.rewind_step  # levels after 0 resume at the rewind step
     supermask_loss, supermask_accuracy = evaluate(split.x_test, split.y_test)
-    curve = _ValidationCurve(evaluate, split.x_val, split.y_val, t.eval_every, self.iterations, start_step)
+    curve = _ValidationCurve(evaluate, split.x_val, split.y_val, t.eval_every, self.iterations)
     remaining = self.iterations - start_step
     # Whole epochs where they fit (Keras' per-epoch lines), else one "epoch" of what is left after a rewind.
     epochs, per_epoch = ((remaining // self.steps_per_epoch, self.steps_per_epoch)
