@@ -557,7 +557,7 @@ RUNNER_CASES = [
     _case('run_rewind_step_beyond_level', lambda e: e.run_tiny(e.tiny_config(rewind_step=10**6)), ValueError,
           r'pruning\.rewind_step \(1000000\) must be smaller than the iterations of a level'),
     _case('run_layer_rates_unknown_layer', lambda e: e.run_tiny(e.tiny_config(layer_rates={'logits': 0.1})),
-          ValueError, r"layer_rates names \['logits'\], which are not prunable layers here"),
+          ValueError, r"layer_rates \['logits'\] match no prunable layer; the prunable layers are \['hidden1', "),
     _case('run_model_fn_keras3', lambda e: e.run_tiny(model_fn=lambda shape, classes, seed: _keras3_model()),
           TypeError, r'the model built by model_fn is a Keras 3 object .*import tf_keras as keras'),
     _case('run_model_fn_wrong_outputs', lambda e: e.run_tiny(
