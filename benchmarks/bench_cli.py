@@ -20,6 +20,10 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+  sys.path.insert(0, ROOT)
+
+from benchmarks import common  # noqa: E402
 
 
 def _commands(report_dir):
@@ -93,13 +97,10 @@ def main():
       '|---|---|---:|---:|---:|---:|',
   ]
   for (name, where), values in times.items():
-    ratio = statistics.median(v / r for v, r in zip(values, reference, strict=True))
+    ratio = common.paired_ratio(values, reference)
     lines.append(f'| `{name}` | {where} | {statistics.median(values):.2f} | {min(values):.2f} - {max(values):.2f} | '
                  f'{ratio:.2f}x | {tf_lines[name, where]} |')
-  text = '\n'.join(lines) + '\n'
-  with open(args.out, 'w', encoding='utf-8') as f:
-    f.write(text)
-  print(text)
+  common.write_markdown(lines, args.out)
 
 
 if __name__ == '__main__':

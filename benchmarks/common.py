@@ -42,6 +42,14 @@ def write_results(results, out):
     print(text)
 
 
+def write_markdown(lines, out):
+  """Writes a Markdown report (one string per line) to `out` and prints it."""
+  text = '\n'.join(lines) + '\n'
+  with open(out, 'w', encoding='utf-8') as f:
+    f.write(text)
+  print(text)
+
+
 def quiet_logs():
   """Silences absl INFO logs (ltp_tfmot logs every round) and TensorFlow's Python warnings."""
   from absl import logging  # pylint: disable=g-import-not-at-top
