@@ -31,6 +31,8 @@ class _ExecutionCap:
     self.variable = variable
     self.compiled = int(variable.numpy())
     self.requests = {}
+    # Set once a batch ran: a `fit` that starts while it is set follows one that raised before its end.
+    self.batches_seen = False
 
   def apply(self):
     value = min([self.compiled] + list(self.requests.values()))
@@ -64,6 +66,24 @@ class ExactStepCallback(keras.callbacks.Callback):
   when overriding `on_train_begin`, `on_epoch_begin`, `on_train_batch_end` or
   `on_train_end`, and update the boundary before calling the base
   `on_train_batch_end`.
+
+  Example:
+
+  ```python
+  class EvaluateEvery(ltp_tfmot.ExactStepCallback):
+    def __init__(self, every):
+      super().__init__()
+      self.every = every
+
+    def on_train_batch_end(self, batch, logs=None):
+      step = int(self.model.optimizer.iterations.numpy())
+      if step % self.every == 0:
+        print(step, self.model.evaluate(x_val, y_val, verbose=0))
+      super().on_train_batch_end(batch, logs)
+
+    def steps_to_boundary(self):
+      return self.every - int(self.model.optimizer.iterations.numpy()) % self.every
+  ```
   """
 
   def steps_to_boundary(self):
@@ -73,6 +93,9 @@ class ExactStepCallback(keras.callbacks.Callback):
   def on_train_begin(self, logs=None):
     cap = _execution_cap(self.model)
     if cap is not None:
+      if cap.batches_seen:  # the requests of a fit that raised: gone with it
+        cap.requests.clear()
+        cap.batches_seen = False
       cap.requests[self] = 1
       cap.apply()
 
@@ -86,6 +109,7 @@ class ExactStepCallback(keras.callbacks.Callback):
     cap = _CAPS.get(self.model)
     if cap is None or self not in cap.requests:
       return
+    cap.batches_seen = True
     steps = self.steps_to_boundary()
     if steps is None:
       del cap.requests[self]

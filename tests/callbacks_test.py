@@ -194,6 +194,20 @@ class UpdateLotteryStepTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(trace.states, [(1, 0, 0), (4, 1, 0), (7, 1, 0), (9, 1, 0)])
     self.assertEqual(int(model.steps_per_execution.numpy()), 3)
 
+  def test_steps_per_execution_cuts_rounds_exactly_again_after_a_fit_that_raised(self):
+    schedule = ltp_tfmot.LotteryTicketSchedule(rate=0.5, round_steps=2, rounds=3)
+    model = ltp_tfmot.prune_lottery_ticket(fixtures.mlp(), schedule)
+    model.compile(keras.optimizers.Adam(0.01), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  steps_per_execution=3)
+    with self.assertRaisesRegex(RuntimeError, 'preempted'):
+      # Executions of 1 and 1 step (round 1 at step 2), then it raises with 2 steps asked for next.
+      _fit_with(model, 9, [ltp_tfmot.UpdateLotteryStep(), _Preempt(at=3)])
+    trace = _Trace()
+    _fit_with(model, 9, [ltp_tfmot.UpdateLotteryStep(), trace])
+    # The dead fit's request is gone: after the last round, whole executions of 3 steps again.
+    self.assertEqual(trace.states, [(3, 1, 0), (4, 2, 0), (6, 3, 0), (9, 3, 0), (11, 3, 0)])
+    self.assertEqual(int(model.steps_per_execution.numpy()), 3)
+
   @parameterized.named_parameters(('one_epoch', 1), ('three_epochs', 3))
   def test_steps_per_execution_gives_the_masks_and_weights_of_single_steps(self, epochs):
     results = []
