@@ -18,6 +18,7 @@ import ltp_tfmot
 from ltp_tfmot import experiment
 from ltp_tfmot import models as models_lib
 from ltp_tfmot.experiment import data as data_lib
+from ltp_tfmot.experiment import pipeline
 from ltp_tfmot.experiment import runner as runner_lib
 from ltp_tfmot.experiment import storage
 from tests import fixtures
@@ -380,7 +381,7 @@ class ResumeTest(_TestCase):
       return original(self, model, evaluate, seed, level, extra_callbacks + [FirstStepRate()])
 
     with mock.patch.object(runner_lib.LotteryExperiment, '_train_and_measure', recording), \
-        mock.patch.object(runner_lib.pipeline, 'train_dataset', wraps=runner_lib.pipeline.train_dataset) as data:
+        mock.patch.object(pipeline, 'train_dataset', wraps=pipeline.train_dataset) as data:
       results = _experiment(hooks.run_dir, config, hooks=hooks).run()
     self.assertEqual(hooks.train_steps, 18 + 4 * (18 - 6))  # every level after 0 trains the remaining T - k
     self.assertEqual([it for _, it, _, _, _ in starts], [0, 6, 6, 6, 6])  # controls too start at k

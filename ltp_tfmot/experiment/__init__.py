@@ -4,6 +4,13 @@ The runner only uses the public functions of `ltp_tfmot` (wrapping, snapshots,
 rounds), so what it does a user can do by hand. See `LotteryExperiment` and
 the `ltp-tfmot` command line (`ltp_tfmot.cli`).
 
+Its parts each do one thing: `config` (the typed settings and their hash),
+`presets` and `recipes` (the papers' set-ups, optimizers and schedules),
+`factory` (a run's data and models: built, wrapped, compiled), `branches`
+(the registry of what trains beside the main run), `runner` (the resumable
+level loop), `storage` (the run directory, manifests, resume), `report` and
+`plots`.
+
 Names are imported on first use, as in `ltp_tfmot` itself.
 """
 
@@ -18,6 +25,7 @@ _EXPORTS = {
     'unregister_branch': 'branches',
     'BranchContext': 'runner',
     'DataConfig': 'config',
+    'RunFactory': 'factory',
     'PruningConfig': 'config',
     'RunConfig': 'config',
     'TrainingConfig': 'config',

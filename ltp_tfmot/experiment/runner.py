@@ -63,7 +63,6 @@ import re
 import shutil
 import tempfile
 import time
-import zlib
 
 import numpy as np
 import tensorflow as tf
@@ -73,23 +72,17 @@ import tf_keras as keras
 from ltp_tfmot import callbacks as callbacks_lib
 from ltp_tfmot import errors
 from ltp_tfmot import files
-from ltp_tfmot import prune as prune_lib
 from ltp_tfmot import rounds as rounds_lib
-from ltp_tfmot import schedule as schedule_lib
 from ltp_tfmot import wrapper as wrapper_lib
 from ltp_tfmot.experiment import branches as branches_lib
 from ltp_tfmot.experiment import config as config_lib
 from ltp_tfmot.experiment import data as data_lib
+from ltp_tfmot.experiment import factory as factory_lib
 from ltp_tfmot.experiment import hooks as hooks_lib
-from ltp_tfmot.experiment import models as models_lib
-from ltp_tfmot.experiment import pipeline
-from ltp_tfmot.experiment import presets
-from ltp_tfmot.experiment import recipes
 from ltp_tfmot.experiment import storage
 
 MAIN = branches_lib.MAIN
 STRATEGIES = ('default', 'mirrored', 'multi_worker')
-_EVAL_BATCH = 1000
 # What a collective op raises on a worker whose peer died or cannot be reached.
 _PEER_ERRORS = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError,
                 tf.errors.CancelledError)
@@ -145,10 +138,6 @@ def worker_role(strategy):
   return chief, f'{task_type}:{task_id}'
 
 
-def _derived_seed(*parts):
-  return zlib.crc32(repr(parts).encode()) & 0x7FFFFFFF
-
-
 def format_duration(seconds):
   """'45s', '3m05s' or '1h02m'."""
   seconds = int(round(seconds))
@@ -191,32 +180,6 @@ def _scalar_summary(tag, value, step):
   """
   metadata = summary_pb2.SummaryMetadata(plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name='scalars'))
   tf.summary.write(tag, tf.constant(float(value), tf.float32), step=step, metadata=metadata)
-
-
-class _Evaluator:
-  """Mean loss and accuracy of a (wrapped) model on arrays, masks applied first."""
-
-  def __init__(self, model, example_shape):
-    self.model = model
-    signature = (tf.TensorSpec((None,) + tuple(example_shape), tf.float32), tf.TensorSpec((None,), tf.int64))
-
-    @tf.function(input_signature=signature)
-    def batch_stats(x, y):
-      logits = model(x, training=False)
-      losses = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
-      hits = tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int64), y)
-      return tf.reduce_sum(tf.cast(losses, tf.float64)), tf.reduce_sum(tf.cast(hits, tf.float64))
-
-    self._batch_stats = batch_stats
-
-  def __call__(self, x, y):
-    rounds_lib.apply_masks(self.model)
-    loss = correct = 0.0
-    for start in range(0, len(x), _EVAL_BATCH):
-      batch_loss, batch_correct = self._batch_stats(x[start:start + _EVAL_BATCH], y[start:start + _EVAL_BATCH])
-      loss += float(batch_loss)
-      correct += float(batch_correct)
-    return loss / len(x), correct / len(x)
 
 
 def _iteration(model):
@@ -319,7 +282,7 @@ class BranchContext:
 
   def build_model(self):
     """A fresh, unwrapped model of the run, initialised as the replicate's main run was."""
-    return self._experiment._build_model(self._replicate_seed)  # pylint: disable=protected-access
+    return self._experiment.factory.build_model(self._replicate_seed)
 
   def wrap(self, model, **overrides):
     """`model` wrapped with the run's pruning settings and the branch's seed; `overrides` replace settings.
@@ -329,7 +292,7 @@ class BranchContext:
       **overrides: `prune_lottery_ticket` arguments to change (criterion,
         scope, layer_rates, mask_1_action, ...).
     """
-    return self._experiment._wrap(model, self.seed, **overrides)  # pylint: disable=protected-access
+    return self._experiment.factory.wrap(model, self.seed, **overrides)
 
   def main_outputs(self, level=None):
     """The main run's stored masks.npz of a level (default: this one), as `storage.load_masks` gives it.
@@ -412,16 +375,12 @@ class LotteryExperiment:
     if (out_dir is None) == (run_dir is None):
       raise ValueError('give exactly one of out_dir (the run directory is made in it, named by the config hash) '
                        'and run_dir (the run directory itself)')
-    if model_fn is not None and not callable(model_fn):
-      raise TypeError(f'model_fn must be callable (input_shape, num_classes, seed) -> model, got {model_fn!r}')
     if hooks is not None and not isinstance(hooks, hooks_lib.RunHooks):
       raise TypeError(f'hooks must be a ltp_tfmot.experiment.RunHooks, got {type(hooks).__name__}')
     self.strategy = make_strategy(strategy)
     self.is_chief, self.task = worker_role(self.strategy)
     self.config = config
-    self.spec = None if model_fn is not None else models_lib.get_model_spec(config.model)
-    self.model_fn = model_fn if model_fn is not None else self.spec.build
-    self.data = data
+    self.factory = factory_lib.RunFactory(config, model_fn=model_fn, data=data, strategy=self.strategy)
     self.verbose = verbose
     self.tensorboard = tensorboard
     self.log = log if log is not None else _print_line
@@ -432,13 +391,18 @@ class LotteryExperiment:
     self._done = set()
     self.jobs_run = 0
     self.job_in_progress = None  # (replicate, level, branch) while it trains or is written
-    self.split = None
-    self.num_classes = None
-    self.steps_per_epoch = None
-    self.iterations = None
     self._durations = []
     self._pending = []
-    self._train_tensors = None
+
+  @property
+  def split(self):
+    """The run's data split (after `run` loaded it)."""
+    return self.factory.split
+
+  @property
+  def iterations(self):
+    """Training iterations per level (after `run` loaded the data)."""
+    return self.factory.iterations
 
   @property
   def run_dir(self):
@@ -476,60 +440,11 @@ class LotteryExperiment:
 
   # --- set-up -----------------------------------------------------------------------------------------------------
 
-  def _build_model(self, seed):
-    model = self.model_fn(tuple(self.split.x_train.shape[1:]), self.num_classes, seed)
-    wrapper_lib.check_tf_keras(model, 'the model built by model_fn')
-    if not isinstance(model, keras.Model):
-      raise ValueError(f'model_fn must return a tf_keras Model, got {type(model).__name__}')
-    if not model.built:
-      model(self.split.x_train[:1])
-    outputs = model.output_shape[-1] if hasattr(model, 'output_shape') else None
-    if outputs is not None and outputs != self.num_classes:
-      raise ValueError(f'the model outputs {outputs} values per example, but the data have {self.num_classes} '
-                       'classes (the model must output one logit per class)')
-    return model
-
-  def _wrap(self, model, seed, **overrides):
-    p = self.config.pruning
-    # Presets name layers by pattern ('conv*'): the wrapper takes the names they match in this model.
-    layer_rates = presets.expand_layer_rates(p.layer_rates, prune_lib.prunable_layer_names(model))
-    kwargs = dict(criterion=p.criterion, scope=p.scope, rewind_step=p.rewind_step, layer_rates=layer_rates,
-                  mask_0_action=p.mask_0_action, mask_1_action=p.mask_1_action,
-                  dynamic_weight_rescaling=p.dynamic_weight_rescaling, seed=seed)
-    kwargs.update(overrides)
-    wrapped = prune_lib.prune_lottery_ticket(model, pruning_schedule=schedule_lib.LotteryTicketSchedule(p.rate),
-                                             **kwargs)
-    if not all(w.built for w in rounds_lib.lottery_wrappers(wrapped)):
-      wrapped(self.split.x_train[:1])
-    return wrapped
-
-  def _make_optimizer(self):
-    """The recipe's optimizer with its learning-rate schedule of the iteration count; sets `self.iterations`."""
-    t = self.config.training
-    schedule, self.iterations = recipes.make_schedule(
-        t.learning_rate, t.length(), self.steps_per_epoch, warmup_steps=t.warmup_steps, lr_decay=t.lr_decay,
-        milestones=t.milestones, gamma=t.gamma)
-    return recipes.make_optimizer(t.optimizer, schedule, momentum=t.momentum, nesterov=t.nesterov,
-                                  weight_decay=t.weight_decay)
-
   def _resume_at_rewind_step(self, model, optimizer):
     """Makes the next training start at iteration `rewind_step`, the model's step count going on as it was."""
     steps = rounds_lib.steps_done(model, optimizer)
     optimizer.iterations.assign(self.config.pruning.rewind_step)
     rounds_lib.count_steps_with(model, optimizer, steps)
-
-  def _jit_compile(self):
-    """training.jit_compile, unless the strategy's collective ops run on CPUs, which XLA cannot compile."""
-    if not self.config.training.jit_compile or self.strategy is None:
-      return self.config.training.jit_compile
-    return not any('CPU' in device.upper() for device in self.strategy.extended.worker_devices)
-
-  def _compile(self, model):
-    optimizer = self._make_optimizer()
-    model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=['accuracy'], jit_compile=self._jit_compile(),
-                  steps_per_execution=self.config.training.steps_per_execution)
-    return optimizer, _Evaluator(model, self.split.x_train.shape[1:])
 
   def _meta(self, model_fingerprint):
     return {
@@ -545,7 +460,7 @@ class LotteryExperiment:
             'validation': len(self.split.x_val),
             'test': len(self.split.x_test),
             'example_shape': list(self.split.x_train.shape[1:]),
-            'classes': self.num_classes,
+            'classes': self.factory.num_classes,
         },
         'model_fingerprint': model_fingerprint,
     }
@@ -598,24 +513,10 @@ class LotteryExperiment:
         cannot be reached; the level in progress is not written.
     """
     cfg = self.config
-    flat = self.spec.flat_input if self.spec is not None else False
-    self.split = data_lib.load_data(cfg.data, flatten=flat, arrays=self.data, data_dir=cfg.data.data_dir)
-    self.num_classes = data_lib.num_classes(self.split)
-    t = cfg.training
-    if len(self.split.x_train) < t.batch_size:
-      raise ValueError(f'training.batch_size ({t.batch_size}) is larger than the {len(self.split.x_train)} training '
-                       'examples')
-    self.steps_per_epoch = len(self.split.x_train) // t.batch_size
-    self._make_optimizer()  # checks the recipe against the length (warm-up, milestones) before anything is written
-    if cfg.pruning.rewind_step >= self.iterations:
-      raise ValueError(f'pruning.rewind_step ({cfg.pruning.rewind_step}) must be smaller than the iterations of a '
-                       f'level ({self.iterations} = {t.length()!r} at {self.steps_per_epoch} steps per epoch)')
-    if t.augment and self.split.x_train.ndim != 4:
-      raise ValueError(f'training.augment needs images (examples, height, width, channels), but the training inputs '
-                       f'have shape {self.split.x_train.shape} (model {cfg.model!r} takes flattened inputs?)')
-    probe = self._build_model(cfg.seed)  # plain variables, outside the strategy: no collective ops
+    self.factory.load_data()
+    probe = self.factory.build_model(cfg.seed)  # plain variables, outside the strategy: no collective ops
     meta = self._meta(_model_fingerprint(probe))
-    self._wrap(probe, cfg.seed)  # checks layer_rates against the model before anything is written
+    self.factory.wrap(probe, cfg.seed)  # checks layer_rates against the model before anything is written
     del probe
     if self.is_chief:
       self.paths.claim(meta, self._differences(meta))
@@ -632,7 +533,7 @@ class LotteryExperiment:
     self.log(f'[{os.path.basename(self.run_dir)}] {where}{cfg.describe()}: {len(jobs)} trainings, {done} done '
              f'earlier, {len(self._pending)} to run; {self.iterations} iterations per level; data {self.split.source} '
              f'({len(self.split.x_train)} train, {len(self.split.x_val)} validation, {len(self.split.x_test)} test)')
-    if self.config.training.jit_compile and not self._jit_compile():
+    if self.config.training.jit_compile and not self.factory.jit_compile():
       self.log('Training without XLA (jit_compile off): XLA cannot compile the collective ops of a strategy on CPUs.')
     shadow = None
     if not self.is_chief:
@@ -699,8 +600,8 @@ class LotteryExperiment:
              f'supermask {100 * metrics["supermask_accuracy"]:.1f}%, {metrics["wall_time_s"]:.1f}s | ETA {eta}')
 
   def _main_state(self, seed, r, level):
-    model = self._wrap(self._build_model(seed), seed)
-    optimizer, evaluate = self._compile(model)
+    model = self.factory.wrap(self.factory.build_model(seed), seed)
+    optimizer, evaluate = self.factory.compile(model)
     state = _MainState(model, optimizer, evaluate)
     if level > 0:
       _load_state(model, self._read_file(r, level - 1, MAIN, storage.WEIGHTS))
@@ -739,11 +640,11 @@ class LotteryExperiment:
     missing = [lv for lv in branch.needs(level) if (r, lv, MAIN) not in self._done]
     if missing:
       raise ValueError(f'branch {name!r} at level {level} needs the main run\'s levels {missing}, which are not done')
-    model = branch.start(BranchContext(self, r, seed, level, _derived_seed(seed, name, level)))
+    model = branch.start(BranchContext(self, r, seed, level, factory_lib.derived_seed(seed, name, level)))
     if not rounds_lib.lottery_wrappers(model):
       raise ValueError(f'branch {name!r} returned a model without lottery wrappers from start(); build it with '
                        'context.wrap(...) or context.main_ticket()')
-    optimizer, evaluate = self._compile(model)
+    optimizer, evaluate = self.factory.compile(model)
     # Branches start where the main run's level does (open_lth's branches too): at the rewind step.
     optimizer.iterations.assign(self.config.pruning.rewind_step)
     rounds_lib.count_steps_with(model, optimizer, self.config.pruning.rewind_step)
@@ -753,21 +654,6 @@ class LotteryExperiment:
                      save_weights=False)
     return metrics
 
-  def _data_seed(self, seed):
-    """The data-order seed of the replicate whose weights' seed is `seed`."""
-    t, base = self.config.training, self.config.seed
-    return t.data_seed + seed - base if t.data_seed is not None else _derived_seed(seed, 'data')
-
-  def _train_dataset(self, seed, start_step):
-    """The batches of iterations start_step..T-1: the same order for every level, its controls and a resume."""
-    t = self.config.training
-    if self._train_tensors is None:
-      self._train_tensors = (tf.constant(self.split.x_train), tf.constant(self.split.y_train))
-    x, y = self._train_tensors
-    pad_value = data_lib.CIFAR10_BLACK if self.split.source.startswith('cifar10') else 0.0
-    return pipeline.train_dataset(x, y, t.batch_size, self._data_seed(seed), augment=t.augment, start_step=start_step,
-                                  steps=self.iterations - start_step, pad_value=pad_value)
-
   def _train_and_measure(self, model, evaluate, seed, level, extra_callbacks):
     split, t = self.split, self.config.training
     start_step = 0 if level == 0 else self.config.pruning.rewind_step  # levels after 0 resume at the rewind step
@@ -775,9 +661,10 @@ class LotteryExperiment:
     curve = _ValidationCurve(evaluate, split.x_val, split.y_val, t.eval_every, self.iterations)
     remaining = self.iterations - start_step
     # Whole epochs where they fit (Keras' per-epoch lines), else one "epoch" of what is left after a rewind.
-    epochs, per_epoch = ((remaining // self.steps_per_epoch, self.steps_per_epoch)
-                         if remaining % self.steps_per_epoch == 0 else (1, remaining))
-    model.fit(self._train_dataset(seed, start_step), epochs=epochs, steps_per_epoch=per_epoch,
+    steps_per_epoch = self.factory.steps_per_epoch
+    epochs, per_epoch = ((remaining // steps_per_epoch, steps_per_epoch)
+                         if remaining % steps_per_epoch == 0 else (1, remaining))
+    model.fit(self.factory.train_dataset(seed, start_step), epochs=epochs, steps_per_epoch=per_epoch,
               verbose=2 if self.verbose else 0,
               callbacks=extra_callbacks + [callbacks_lib.UpdateLotteryStep(), curve, _AfterTrainStep(self.hooks)])
     test_loss, test_accuracy = evaluate(split.x_test, split.y_test)
@@ -923,17 +810,14 @@ def load_trained_model(run_dir, level=None, replicate=0, model_fn=None, data=Non
     level = finished[-1]
   if level not in finished:
     raise ValueError(f'level {level} of replicate {replicate} is not finished in {run_dir!r}; finished: {finished}')
-  experiment = LotteryExperiment(config, run_dir=run_dir, model_fn=model_fn, data=data, tensorboard=False)
-  flat = experiment.spec.flat_input if experiment.spec is not None else False
-  experiment.split = data_lib.load_data(config.data, flatten=flat, arrays=data, data_dir=config.data.data_dir)
-  experiment.num_classes = data_lib.num_classes(experiment.split)
-  experiment.steps_per_epoch = len(experiment.split.x_train) // config.training.batch_size
+  factory = factory_lib.RunFactory(config, model_fn=model_fn, data=data)
+  factory.load_data()
   paths.check_level(replicate, level, MAIN)
   seed = config.seed + replicate
-  model = experiment._wrap(experiment._build_model(seed), seed)
-  experiment._compile(model)
+  model = factory.wrap(factory.build_model(seed), seed)
+  factory.compile(model)
   _load_state(model, paths.file(replicate, level, MAIN, storage.WEIGHTS))
-  return model, experiment.split
+  return model, factory.split
 
 
 def run_experiment(config, out_dir=None, **kwargs):

@@ -1,0 +1,183 @@
+"""The models and data of a run: its data split, its models (built, wrapped, compiled), their evaluation.
+
+`RunFactory` is what every job of a lottery experiment builds from, so that
+the level loop (`runner`), the branches (`branches.BranchContext`) and
+`load_trained_model` make the same models from the same settings: the run's
+model builder, the pruning settings of its config (layer-rate patterns of the
+presets expanded for the model), the recipe's optimizer and learning-rate
+schedule, and the training batches in the run's data order.
+"""
+
+import zlib
+
+import tensorflow as tf
+import tf_keras as keras
+
+from ltp_tfmot import prune as prune_lib
+from ltp_tfmot import rounds as rounds_lib
+from ltp_tfmot import schedule as schedule_lib
+from ltp_tfmot import wrapper as wrapper_lib
+from ltp_tfmot.experiment import data as data_lib
+from ltp_tfmot.experiment import models as models_lib
+from ltp_tfmot.experiment import pipeline
+from ltp_tfmot.experiment import presets
+from ltp_tfmot.experiment import recipes
+
+_EVAL_BATCH = 1000
+
+
+def derived_seed(*parts):
+  """A seed in [0, 2**31) that depends only on `parts` (a replicate's seed, a branch name, a level, ...)."""
+  return zlib.crc32(repr(parts).encode()) & 0x7FFFFFFF
+
+
+class Evaluator:
+  """Mean loss and accuracy of a (wrapped) model on arrays, masks applied first."""
+
+  def __init__(self, model, example_shape):
+    self.model = model
+    signature = (tf.TensorSpec((None,) + tuple(example_shape), tf.float32), tf.TensorSpec((None,), tf.int64))
+
+    @tf.function(input_signature=signature)
+    def batch_stats(x, y):
+      logits = model(x, training=False)
+      losses = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
+      hits = tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int64), y)
+      return tf.reduce_sum(tf.cast(losses, tf.float64)), tf.reduce_sum(tf.cast(hits, tf.float64))
+
+    self._batch_stats = batch_stats
+
+  def __call__(self, x, y):
+    rounds_lib.apply_masks(self.model)
+    loss = correct = 0.0
+    for start in range(0, len(x), _EVAL_BATCH):
+      batch_loss, batch_correct = self._batch_stats(x[start:start + _EVAL_BATCH], y[start:start + _EVAL_BATCH])
+      loss += float(batch_loss)
+      correct += float(batch_correct)
+    return loss / len(x), correct / len(x)
+
+
+class RunFactory:
+  """Builds the data and the models of one run's config.
+
+  Args:
+    config: The run's `RunConfig`.
+    model_fn: The model builder `(input_shape, num_classes, seed) -> tf_keras
+      model` producing logits, or None for the registered `config.model`.
+    data: Arrays (x_train, y_train, x_test, y_test) or a
+      `ltp_tfmot.datasets.Dataset`, or None for `config.data`.
+    strategy: The run's `tf.distribute.Strategy`, or None.
+
+  Attributes (set by `load_data`):
+    split: The data split (`x_train`, `y_train`, `x_val`, ..., `source`).
+    num_classes: The number of classes.
+    steps_per_epoch: Training iterations per pass over `split.x_train`.
+    iterations: Training iterations per level (`training.length()`).
+
+  Raises:
+    TypeError: if `model_fn` is not callable.
+    ValueError: if `config.model` is not registered and no `model_fn` is given.
+  """
+
+  def __init__(self, config, model_fn=None, data=None, strategy=None):
+    if model_fn is not None and not callable(model_fn):
+      raise TypeError(f'model_fn must be callable (input_shape, num_classes, seed) -> model, got {model_fn!r}')
+    self.config = config
+    self.spec = None if model_fn is not None else models_lib.get_model_spec(config.model)
+    self.model_fn = model_fn if model_fn is not None else self.spec.build
+    self.data = data
+    self.strategy = strategy
+    self.split = None
+    self.num_classes = None
+    self.steps_per_epoch = None
+    self.iterations = None
+    self._train_tensors = None
+
+  def load_data(self):
+    """Loads the split and checks the recipe against it (batch size, length, rewind step, augmentation).
+
+    Raises:
+      ValueError: for data that do not fit the config.
+    """
+    cfg, t = self.config, self.config.training
+    flat = self.spec.flat_input if self.spec is not None else False
+    self.split = data_lib.load_data(cfg.data, flatten=flat, arrays=self.data, data_dir=cfg.data.data_dir)
+    self.num_classes = data_lib.num_classes(self.split)
+    if len(self.split.x_train) < t.batch_size:
+      raise ValueError(f'training.batch_size ({t.batch_size}) is larger than the {len(self.split.x_train)} training '
+                       'examples')
+    self.steps_per_epoch = len(self.split.x_train) // t.batch_size
+    self.make_optimizer()  # checks the recipe against the length (warm-up, milestones); sets self.iterations
+    if cfg.pruning.rewind_step >= self.iterations:
+      raise ValueError(f'pruning.rewind_step ({cfg.pruning.rewind_step}) must be smaller than the iterations of a '
+                       f'level ({self.iterations} = {t.length()!r} at {self.steps_per_epoch} steps per epoch)')
+    if t.augment and self.split.x_train.ndim != 4:
+      raise ValueError(f'training.augment needs images (examples, height, width, channels), but the training inputs '
+                       f'have shape {self.split.x_train.shape} (model {cfg.model!r} takes flattened inputs?)')
+
+  def build_model(self, seed):
+    """A fresh, unwrapped model of the run, initialised from `seed`, checked against the data."""
+    model = self.model_fn(tuple(self.split.x_train.shape[1:]), self.num_classes, seed)
+    wrapper_lib.check_tf_keras(model, 'the model built by model_fn')
+    if not isinstance(model, keras.Model):
+      raise ValueError(f'model_fn must return a tf_keras Model, got {type(model).__name__}')
+    if not model.built:
+      model(self.split.x_train[:1])
+    outputs = model.output_shape[-1] if hasattr(model, 'output_shape') else None
+    if outputs is not None and outputs != self.num_classes:
+      raise ValueError(f'the model outputs {outputs} values per example, but the data have {self.num_classes} '
+                       'classes (the model must output one logit per class)')
+    return model
+
+  def wrap(self, model, seed, **overrides):
+    """`model` wrapped with the run's pruning settings and `seed`; `overrides` replace settings."""
+    p = self.config.pruning
+    # Presets name layers by pattern ('conv*'): the wrapper takes the names they match in this model.
+    layer_rates = presets.expand_layer_rates(p.layer_rates, prune_lib.prunable_layer_names(model))
+    kwargs = dict(criterion=p.criterion, scope=p.scope, rewind_step=p.rewind_step, layer_rates=layer_rates,
+                  mask_0_action=p.mask_0_action, mask_1_action=p.mask_1_action,
+                  dynamic_weight_rescaling=p.dynamic_weight_rescaling, seed=seed)
+    kwargs.update(overrides)
+    wrapped = prune_lib.prune_lottery_ticket(model, pruning_schedule=schedule_lib.LotteryTicketSchedule(p.rate),
+                                             **kwargs)
+    if not all(w.built for w in rounds_lib.lottery_wrappers(wrapped)):
+      wrapped(self.split.x_train[:1])
+    return wrapped
+
+  def make_optimizer(self):
+    """The recipe's optimizer with its learning-rate schedule of the iteration count; sets `self.iterations`."""
+    t = self.config.training
+    schedule, self.iterations = recipes.make_schedule(
+        t.learning_rate, t.length(), self.steps_per_epoch, warmup_steps=t.warmup_steps, lr_decay=t.lr_decay,
+        milestones=t.milestones, gamma=t.gamma)
+    return recipes.make_optimizer(t.optimizer, schedule, momentum=t.momentum, nesterov=t.nesterov,
+                                  weight_decay=t.weight_decay)
+
+  def jit_compile(self):
+    """training.jit_compile, unless the strategy's collective ops run on CPUs, which XLA cannot compile."""
+    if not self.config.training.jit_compile or self.strategy is None:
+      return self.config.training.jit_compile
+    return not any('CPU' in device.upper() for device in self.strategy.extended.worker_devices)
+
+  def compile(self, model):
+    """Compiles `model` with the recipe; returns its optimizer and an `Evaluator` of it."""
+    optimizer = self.make_optimizer()
+    model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=['accuracy'], jit_compile=self.jit_compile(),
+                  steps_per_execution=self.config.training.steps_per_execution)
+    return optimizer, Evaluator(model, self.split.x_train.shape[1:])
+
+  def data_seed(self, seed):
+    """The data-order seed of the replicate whose weights' seed is `seed`."""
+    t, base = self.config.training, self.config.seed
+    return t.data_seed + seed - base if t.data_seed is not None else derived_seed(seed, 'data')
+
+  def train_dataset(self, seed, start_step):
+    """The batches of iterations start_step..T-1: the same order for every level, its controls and a resume."""
+    t = self.config.training
+    if self._train_tensors is None:
+      self._train_tensors = (tf.constant(self.split.x_train), tf.constant(self.split.y_train))
+    x, y = self._train_tensors
+    pad_value = data_lib.CIFAR10_BLACK if self.split.source.startswith('cifar10') else 0.0
+    return pipeline.train_dataset(x, y, t.batch_size, self.data_seed(seed), augment=t.augment, start_step=start_step,
+                                  steps=self.iterations - start_step, pad_value=pad_value)
