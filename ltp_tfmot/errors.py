@@ -32,3 +32,19 @@ class ExportError(LtpError, RuntimeError):
 
 class WorkerLostError(LtpError, RuntimeError):
   """A worker of a multi-worker run died or cannot be reached; this worker stopped too, writing nothing more."""
+
+
+class TrainingDivergedError(LtpError, RuntimeError):
+  """A level's training loss became NaN or infinite; the level is recorded as failed, not written."""
+
+
+class JobsFailedError(LtpError, RuntimeError):
+  """Jobs of a run failed (see each level's `.failed.json`); every other job that could run has finished.
+
+  `failures` lists one dict per failed job: replicate, level, branch, error
+  (its type and message) and traceback.
+  """
+
+  def __init__(self, message, failures=()):
+    super().__init__(message)
+    self.failures = list(failures)

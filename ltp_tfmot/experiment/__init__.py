@@ -8,8 +8,8 @@ Its parts each do one thing: `config` (the typed settings and their hash),
 `presets` and `recipes` (the papers' set-ups, optimizers and schedules),
 `factory` (a run's data and models: built, wrapped, compiled), `branches`
 (the registry of what trains beside the main run), `runner` (the resumable
-level loop), `storage` (the run directory, manifests, resume), `report` and
-`plots`.
+level loop), `parallel` (independent jobs at a time, on Ray), `storage` (the
+run directory, manifests, resume), `report` and `plots`.
 
 Names are imported on first use, as in `ltp_tfmot` itself.
 """
@@ -45,6 +45,7 @@ _EXPORTS = {
     'LotteryExperiment': 'runner',
     'run_experiment': 'runner',
     'WorkerLostError': 'runner',
+    'JobsFailedError': 'parallel',
     'CorruptFileError': 'storage',
     'find_runs': 'storage',
     'load_level_metrics': 'storage',

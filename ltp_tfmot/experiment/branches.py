@@ -157,6 +157,11 @@ def branch_names():
   return list(_REGISTRY)
 
 
+def builtin_branch_names():
+  """Names of the branches the library registers itself (they cannot be replaced or removed)."""
+  return _BUILTIN
+
+
 def display_order(present=()):
   """'main', every registered branch, then the other names in `present` sorted: the order of columns and lines.
 

@@ -63,6 +63,7 @@ import re
 import shutil
 import tempfile
 import time
+import traceback
 
 import numpy as np
 import tensorflow as tf
@@ -70,9 +71,11 @@ from tensorflow.core.framework import summary_pb2
 import tf_keras as keras
 
 from ltp_tfmot import callbacks as callbacks_lib
+from ltp_tfmot import criteria as criteria_lib
 from ltp_tfmot import errors
 from ltp_tfmot import files
 from ltp_tfmot import rounds as rounds_lib
+from ltp_tfmot import validation
 from ltp_tfmot import wrapper as wrapper_lib
 from ltp_tfmot.experiment import branches as branches_lib
 from ltp_tfmot.experiment import config as config_lib
@@ -224,6 +227,23 @@ class _AfterTrainStep(keras.callbacks.Callback):
     self.iteration = iteration
 
 
+class _StopOnDivergence(keras.callbacks.Callback):
+  """Raises `TrainingDivergedError` when the training loss is NaN or infinite, so the level fails, not lies."""
+
+  def __init__(self, job):
+    super().__init__()
+    self._job = job
+
+  def on_train_batch_end(self, batch, logs=None):
+    loss = (logs or {}).get('loss')
+    if loss is not None and not np.isfinite(float(loss)):
+      r, level, branch = self._job
+      raise errors.TrainingDivergedError(
+          f'replicate {r} level {level} {branch}: the training loss is {float(loss)} at iteration '
+          f'{_iteration(self.model)}, so training diverged and the level was not written. Lower the learning rate '
+          '(training.learning_rate), add warm-up (training.warmup_steps), or check the data for NaNs')
+
+
 class _ValidationCurve(callbacks_lib.ExactStepCallback):
   """Evaluates on the validation set where training starts, every `every` iterations and at the last."""
 
@@ -361,15 +381,23 @@ class LotteryExperiment:
     hooks: A `RunHooks` called at chosen points of the run (after each
       training step, at each round boundary, to write each file); the default
       does nothing there. The fault tests use it.
+    workers: How many independent jobs (levels of different replicates,
+      branches) train at a time, each in a Ray worker process with its share
+      of the cores (`parallel`). None: 1 (serial, in this process) without
+      `ray_address`, else one per GPU or CPU of the cluster.
+    ray_address: The address of a Ray cluster to run the jobs on (e.g.
+      'ray://head:10001'), or None for a local Ray on this machine when
+      `workers` > 1.
 
   Raises:
     ValueError: if neither or both of `out_dir` and `run_dir` are given,
       `config.model` is not registered and no `model_fn` is given, or
-      `strategy` is unknown.
+      `strategy` is unknown, or `workers` / `ray_address` are given with a
+      strategy.
   """
 
   def __init__(self, config, out_dir=None, *, run_dir=None, model_fn=None, data=None, verbose=False,
-               tensorboard=True, log=None, strategy=None, hooks=None):
+               tensorboard=True, log=None, strategy=None, hooks=None, workers=None, ray_address=None):
     if not isinstance(config, config_lib.RunConfig):
       raise TypeError(f'config must be a RunConfig, got {type(config).__name__}')
     if (out_dir is None) == (run_dir is None):
@@ -377,10 +405,21 @@ class LotteryExperiment:
                        'and run_dir (the run directory itself)')
     if hooks is not None and not isinstance(hooks, hooks_lib.RunHooks):
       raise TypeError(f'hooks must be a ltp_tfmot.experiment.RunHooks, got {type(hooks).__name__}')
+    if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
+      raise ValueError(f'workers must be an integer >= 1 (jobs trained at a time), got {workers!r}')
+    if ray_address is not None and (not isinstance(ray_address, str) or not ray_address):
+      raise ValueError(f"ray_address must be a Ray cluster's address such as 'ray://head:10001', got {ray_address!r}")
+    self.parallel = ray_address is not None or (workers or 1) > 1
+    if self.parallel and strategy not in (None, 'default'):
+      raise ValueError(f'workers and ray_address run each job in a process of its own and cannot be combined with '
+                       f'strategy={strategy!r}, which spreads one job over several devices: choose one of the two')
+    self.workers = workers
+    self.ray_address = ray_address
     self.strategy = make_strategy(strategy)
     self.is_chief, self.task = worker_role(self.strategy)
     self.config = config
     self.factory = factory_lib.RunFactory(config, model_fn=model_fn, data=data, strategy=self.strategy)
+    self._model_fn, self._data = model_fn, data
     self.verbose = verbose
     self.tensorboard = tensorboard
     self.log = log if log is not None else _print_line
@@ -388,10 +427,13 @@ class LotteryExperiment:
     self.paths = storage.RunDirectory(run_dir if run_dir is not None else os.path.join(out_dir, config.run_name()),
                                       self.hooks)
     self._out = self.paths  # where this process writes: the run directory, or a temporary one off the chief
-    self._done = set()
+    self._writes_results = True  # False in a parallel run's workers: the driver writes results.csv
+    self._last_main = None  # in a parallel run's worker: ((replicate, level), _MainState) of its last main level
+    self.done = set()
     self.jobs_run = 0
     self.job_in_progress = None  # (replicate, level, branch) while it trains or is written
     self._durations = []
+    self._starts = {}  # job -> when it started, for the jobs running now
     self._pending = []
 
   @property
@@ -485,6 +527,13 @@ class LotteryExperiment:
 
     return check
 
+  def job_needs(self, job):
+    """The jobs that must be done before `job` (replicate, level, branch) can train."""
+    r, level, branch = job
+    if branch == MAIN:
+      return [(r, level - 1, MAIN)] if level > 0 else []
+    return [(r, lv, MAIN) for lv in branches_lib.get_branch(branch).needs(level)]
+
   def _jobs(self):
     jobs = []
     for r in range(self.config.replicates):
@@ -526,8 +575,8 @@ class LotteryExperiment:
     else:
       self.paths.check(meta, self._differences(meta))
     jobs = self._jobs()
-    self._done = self._verified_done(jobs)
-    self._pending = [job for job in jobs if job not in self._done]
+    self.done = self._verified_done(jobs)
+    self._pending = [job for job in jobs if job not in self.done]
     done = len(jobs) - len(self._pending)
     where = '' if self.task is None else f'worker {self.task} ({"chief" if self.is_chief else "not the chief"}) '
     self.log(f'[{os.path.basename(self.run_dir)}] {where}{cfg.describe()}: {len(jobs)} trainings, {done} done '
@@ -535,6 +584,18 @@ class LotteryExperiment:
              f'({len(self.split.x_train)} train, {len(self.split.x_val)} validation, {len(self.split.x_test)} test)')
     if self.config.training.jit_compile and not self.factory.jit_compile():
       self.log('Training without XLA (jit_compile off): XLA cannot compile the collective ops of a strategy on CPUs.')
+    failed = [job for job in self._pending if self.paths.failure(*job)]
+    if failed:
+      self.log(f'{len(failed)} job(s) failed in an earlier run and will be tried again: '
+               + ', '.join(f'replicate {r} level {lv} {b}' for r, lv, b in failed))
+    if self.parallel:
+      from ltp_tfmot.experiment import parallel  # pylint: disable=g-import-not-at-top
+      try:
+        parallel.run_jobs(self, self._pending, self.workers, self.ray_address)
+      finally:
+        storage.remove_temp_files(self.run_dir)  # of workers killed while writing; no job is running now
+        self._write_results()
+      return storage.load_level_metrics(self.run_dir)
     shadow = None
     if not self.is_chief:
       shadow = tempfile.mkdtemp(prefix=f'ltp_tfmot_{self.task.replace(":", "")}_')
@@ -569,7 +630,7 @@ class LotteryExperiment:
     seed = cfg.seed + r
     state = None
     for level in range(cfg.pruning.levels + 1):
-      if (r, level, MAIN) in self._done:
+      if (r, level, MAIN) in self.done:
         state = None  # a later missing level starts from this level's saved weights
       else:
         if state is None:
@@ -578,26 +639,100 @@ class LotteryExperiment:
         self._timed((r, level, MAIN), self._main_level, state, seed, r, level)
       if level in cfg.levels_with_controls():
         for control in cfg.controls:
-          if (r, level, control) not in self._done:
+          if (r, level, control) not in self.done:
             self._timed((r, level, control), self._branch_level, control, seed, r, level)
 
   def _timed(self, job, fn, *args):
-    """Runs one training job `fn(*args)`, then prints its line with an ETA for the rest."""
-    r, level, branch = job
-    start = time.time()
+    """Runs one training job `fn(*args)` in this process, then prints its line with an ETA for the rest."""
+    self.started(job)
+    try:
+      metrics = fn(*args)
+    except (KeyboardInterrupt, errors.StorageError, WorkerLostError) + _PEER_ERRORS:
+      raise
+    except Exception as error:
+      self.record_failure(job, error, traceback.format_exc())
+      raise
+    self.finished(job, metrics)
+
+  def started(self, job):
+    """Notes that `job` started (for the ETA and for what an interrupted run names)."""
     self.job_in_progress = job
-    metrics = fn(*args)
-    self.job_in_progress = None
-    self._done.add(job)
+    self._starts[job] = time.time()
+
+  def finished(self, job, metrics):
+    """Notes that `job` is done and prints its line with an ETA for the jobs left."""
+    r, level, branch = job
+    self.job_in_progress = next(iter(self._starts.keys() - {job}), None)
+    self.done.add(job)
     self.jobs_run += 1
-    self._durations.append(time.time() - start)
+    self._durations.append(time.time() - self._starts.pop(job))
     if job in self._pending:
       self._pending.remove(job)
-    eta = format_duration(np.mean(self._durations) * len(self._pending)) if self._pending else 'done'
+    if self.parallel:
+      self._write_results()
+    at_a_time = min(self.workers or 1, len(self._pending)) if self.parallel else 1
+    eta = format_duration(np.mean(self._durations) * len(self._pending) / max(at_a_time, 1)) \
+        if self._pending else 'done'
     self.log(f'replicate {r} level {level}/{self.config.pruning.levels} {branch}: '
              f'{100 * metrics["weights_remaining"]:.1f}% weights left, test acc {100 * metrics["test_accuracy"]:.2f}%, '
              f'best val {100 * metrics["best_val_accuracy"]:.2f}%, early stop it {metrics["early_stop_iteration"]}, '
              f'supermask {100 * metrics["supermask_accuracy"]:.1f}%, {metrics["wall_time_s"]:.1f}s | ETA {eta}')
+
+  def record_failure(self, job, error, traceback_text):
+    """Writes the failure record of `job` (its level's .failed.json) and prints one line; returns the record."""
+    r, level, branch = job
+    self._starts.pop(job, None)
+    if self.job_in_progress == job:
+      self.job_in_progress = None
+    self.log(f'replicate {r} level {level}/{self.config.pruning.levels} {branch}: FAILED: '
+             f'{type(error).__name__}: {error}')
+    record = {'replicate': r, 'level': level, 'branch': branch, 'error': f'{type(error).__name__}: {error}',
+              'traceback': traceback_text}
+    if self.is_chief:
+      try:
+        record = self.paths.write_failure(r, level, branch, error, traceback_text)
+      except errors.StorageError as write_error:  # the job's own error is the one to report
+        self.log(f'WARNING: could not record the failure: {write_error}')
+    return record
+
+  # --- one job in a worker process (see `parallel`) ----------------------------------------------------------------
+
+  def worker_spec(self):
+    """What a worker process needs to make this experiment again (`parallel` sends it to every Ray task)."""
+    criterion = self.config.pruning.criterion
+    return {'config': self.config, 'run_dir': self.run_dir, 'model_fn': self._model_fn, 'data': self._data,
+            'verbose': self.verbose, 'tensorboard': self.tensorboard, 'hooks': self.hooks,
+            # What this process registered itself: a worker process has only the built-in ones.
+            'branches': [branches_lib.get_branch(name) for name in self.config.controls
+                         if name not in branches_lib.builtin_branch_names()],
+            'criteria': [] if criterion in validation.BUILTIN_CRITERIA else [criteria_lib.get_criterion(criterion)]}
+
+  def prepare_worker(self):
+    """Loads the data for `run_job`, in a worker process of a parallel run (the driver claimed the directory)."""
+    self.factory.load_data()
+    self._writes_results = False
+
+  def run_job(self, job):
+    """Trains one job of a parallel run in this worker process and writes its level.
+
+    A main level after the one this process trained last goes on in its
+    model, as the serial loop does; any other job starts from the run
+    directory's files, as a resumed run does.
+
+    Returns:
+      The job's metrics.
+    """
+    r, level, branch = job
+    self.done = {need for need in self.job_needs(job) if self.paths.is_done(*need)}
+    seed = self.config.seed + r
+    if branch != MAIN:
+      return self._branch_level(branch, seed, r, level)
+    previous, self._last_main = self._last_main, None
+    state = previous[1] if previous is not None and previous[0] == (r, level - 1) else None
+    state = state or self._main_state(seed, r, level)
+    metrics = self._main_level(state, seed, r, level)
+    self._last_main = ((r, level), state)
+    return metrics
 
   def _main_state(self, seed, r, level):
     model = self.factory.wrap(self.factory.build_model(seed), seed)
@@ -629,7 +764,7 @@ class LotteryExperiment:
       self.hooks.after_round()
       for variable, value in zip(_other_variables(model), state.rewind_other, strict=True):
         variable.assign(value)
-    metrics = self._train_and_measure(model, state.evaluate, seed, level, extra_callbacks)
+    metrics = self._train_and_measure(model, state.evaluate, seed, (r, level, MAIN), extra_callbacks)
     metrics['wall_time_s'] = time.time() - start
     self._save_level(r, seed, level, MAIN, model, state.rewind_other, metrics, save_weights=True)
     return metrics
@@ -637,7 +772,7 @@ class LotteryExperiment:
   def _branch_level(self, name, seed, r, level):
     start = time.time()
     branch = branches_lib.get_branch(name)
-    missing = [lv for lv in branch.needs(level) if (r, lv, MAIN) not in self._done]
+    missing = [lv for lv in branch.needs(level) if (r, lv, MAIN) not in self.done]
     if missing:
       raise ValueError(f'branch {name!r} at level {level} needs the main run\'s levels {missing}, which are not done')
     model = branch.start(BranchContext(self, r, seed, level, factory_lib.derived_seed(seed, name, level)))
@@ -648,13 +783,14 @@ class LotteryExperiment:
     # Branches start where the main run's level does (open_lth's branches too): at the rewind step.
     optimizer.iterations.assign(self.config.pruning.rewind_step)
     rounds_lib.count_steps_with(model, optimizer, self.config.pruning.rewind_step)
-    metrics = self._train_and_measure(model, evaluate, seed, level, [])
+    metrics = self._train_and_measure(model, evaluate, seed, (r, level, name), [])
     metrics['wall_time_s'] = time.time() - start
     self._save_level(r, seed, level, name, model, [v.numpy() for v in _other_variables(model)], metrics,
                      save_weights=False)
     return metrics
 
-  def _train_and_measure(self, model, evaluate, seed, level, extra_callbacks):
+  def _train_and_measure(self, model, evaluate, seed, job, extra_callbacks):
+    level = job[1]
     split, t = self.split, self.config.training
     start_step = 0 if level == 0 else self.config.pruning.rewind_step  # levels after 0 resume at the rewind step
     supermask_loss, supermask_accuracy = evaluate(split.x_test, split.y_test)
@@ -666,7 +802,8 @@ class LotteryExperiment:
                          if remaining % steps_per_epoch == 0 else (1, remaining))
     model.fit(self.factory.train_dataset(seed, start_step), epochs=epochs, steps_per_epoch=per_epoch,
               verbose=2 if self.verbose else 0,
-              callbacks=extra_callbacks + [callbacks_lib.UpdateLotteryStep(), curve, _AfterTrainStep(self.hooks)])
+              callbacks=extra_callbacks + [callbacks_lib.UpdateLotteryStep(), _StopOnDivergence(job), curve,
+                                           _AfterTrainStep(self.hooks)])
     test_loss, test_accuracy = evaluate(split.x_test, split.y_test)
     points = curve.curve
     stop = min(points, key=lambda p: p['val_loss'])
@@ -720,7 +857,8 @@ class LotteryExperiment:
     if self.tensorboard and self.is_chief:
       self._write_tensorboard(r, level, branch, metrics)  # before the manifest: a redone level repeats, never lacks
     out.write_manifest(r, level, branch, checksums)  # last: the level is done
-    if self.is_chief:
+    out.clear_failure(r, level, branch)
+    if self.is_chief and self._writes_results:
       self._write_results()
 
   def _write_tensorboard(self, r, level, branch, metrics):

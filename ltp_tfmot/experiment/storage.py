@@ -16,6 +16,9 @@ Layout (open_lth's shape: replicates, levels, and a folder per branch):
   replicate_<r>/level_<k>/<branch>.manifest.json
                    size and sha256 of each file above; written last: the level is
                    done when it exists, and its files are checked against it
+  replicate_<r>/level_<k>/<branch>.failed.json
+                   the error and traceback of a training that failed (NaN loss, an
+                   exception); removed when the level is done
 ```
 
 Every file is written with `ltp_tfmot.files.atomic_write`: to a temporary name
@@ -56,6 +59,7 @@ CURVE = 'curve.csv'
 METRICS_CSV = 'metrics.csv'
 METRICS_JSON = 'metrics.json'
 MANIFEST_SUFFIX = '.manifest.json'
+FAILURE_SUFFIX = '.failed.json'
 MAIN = branches.MAIN
 TEMP_SUFFIX = files.TEMP_SUFFIX
 
@@ -283,6 +287,27 @@ class RunDirectory:
     for name, digest in sorted(checksums.items()):
       entries[name] = {'sha256': digest, 'bytes': files.getsize(self.file(replicate, level, branch, name))}
     return write_json(self.manifest_path(replicate, level, branch), {'files': entries}, self.hooks)
+
+  def failure_path(self, replicate, level, branch=MAIN):
+    return self.level_dir(replicate, level, branch) + FAILURE_SUFFIX
+
+  def write_failure(self, replicate, level, branch, error, traceback_text):
+    """Records that a level's training failed: the error and its traceback, in `<branch>.failed.json`."""
+    record = {'replicate': replicate, 'level': level, 'branch': branch,
+              'error': f'{type(error).__name__}: {error}', 'traceback': traceback_text}
+    write_json(self.failure_path(replicate, level, branch), record, self.hooks)
+    return record
+
+  def clear_failure(self, replicate, level, branch=MAIN):
+    """Removes a level's failure record (it is done now)."""
+    path = self.failure_path(replicate, level, branch)
+    if files.exists(path):
+      files.remove(path)
+
+  def failure(self, replicate, level, branch=MAIN):
+    """A level's failure record (see `write_failure`), or None if it has none."""
+    path = self.failure_path(replicate, level, branch)
+    return read_json(path) if files.exists(path) else None
 
   def is_done(self, replicate, level, branch=MAIN):
     """Whether a level has its manifest (written last) and all its files (see `verify` for their checksums)."""

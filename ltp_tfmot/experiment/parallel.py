@@ -1,0 +1,228 @@
+"""Independent jobs of a run in parallel: Ray tasks on the cores of this machine or on a Ray cluster.
+
+A run's jobs form a graph (`LotteryExperiment.job_needs`): level l + 1 of a
+replicate needs level l, a branch at level l needs the main levels its
+`Branch.needs` names. The driver starts every job whose needs are done as a
+job of a `workers`-long pool of Ray worker processes, main levels first (they
+are the critical path). A worker that just trained a main level goes on with
+the next one in the same model, as the serial loop does; any other job
+rebuilds its level from the run directory, as a resumed run does, so the
+results equal a serial run's. Every worker writes its levels' files
+atomically there itself, so the run directory must be one every Ray node
+can read and write (a shared file system or gs://). The driver writes
+results.csv and the progress lines.
+
+A job that raises (a NaN loss, an exception in a branch) is recorded in its
+level's `<branch>.failed.json` and not retried; the jobs that need it are not
+started, every other job runs, and the run then raises `JobsFailedError`. A
+worker process that dies (killed, out of memory) is restarted by Ray and its
+job is run again up to `_WORKER_RETRIES` times. If the driver dies, a local Ray
+dies with it, and running the same command again resumes the run.
+"""
+
+import os
+import sys
+import tempfile
+import traceback
+
+from absl import logging
+
+from ltp_tfmot import errors
+from ltp_tfmot.experiment import branches
+
+JobsFailedError = errors.JobsFailedError
+
+# How often Ray restarts a worker process that died (killed, out of memory) and runs its job again; a job that
+# raised is not run again.
+_WORKER_RETRIES = 2
+# The longest directory a local Ray's socket paths fit under.
+_MAX_RAY_TEMP_DIR = 36
+
+
+def _ray():
+  try:
+    import ray  # pylint: disable=g-import-not-at-top
+  except ImportError as error:
+    raise ImportError('running jobs in parallel (workers > 1 or ray_address) needs Ray: pip install "ray>=2.9"') \
+        from error
+  return ray
+
+
+def _limit_threads(threads):
+  """Caps TensorFlow's thread pools in this process, so that parallel jobs do not oversubscribe the cores."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  if (tf.config.threading.get_intra_op_parallelism_threads() == threads
+      and tf.config.threading.get_inter_op_parallelism_threads() == threads):
+    return
+  try:
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+  except RuntimeError:  # the runtime of this worker process started with another job's limit
+    logging.warning('TensorFlow is already initialised in this worker; its thread pools stay as they are')
+
+
+class _Worker:
+  """One worker process of a parallel run (a Ray actor): it holds the run's data and the last main level's model.
+
+  A main level that continues the one this worker just trained goes on in the
+  same model, as the serial loop does; any other job rebuilds its level from
+  the run directory, as a resumed run does. Both give the same results.
+  """
+
+  def __init__(self, spec, threads):
+    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+    _limit_threads(threads)
+    from ltp_tfmot import criteria  # pylint: disable=g-import-not-at-top
+    from ltp_tfmot.experiment import runner  # pylint: disable=g-import-not-at-top
+    for branch in spec['branches']:
+      branches.register_branch(branch, overwrite=True)
+    for criterion in spec['criteria']:
+      criteria.register_criterion(criterion, overwrite=True)
+    self._experiment = runner.LotteryExperiment(
+        spec['config'], run_dir=spec['run_dir'], model_fn=spec['model_fn'], data=spec['data'],
+        verbose=spec['verbose'], tensorboard=spec['tensorboard'], hooks=spec['hooks'])
+    self._experiment.prepare_worker()
+
+  def run(self, job):
+    """Trains `job` and writes its level; returns its metrics."""
+    return self._experiment.run_job(job)
+
+
+def _ray_temp_dir():
+  """Where a local Ray keeps its session: the temporary directory, unless its sockets' paths would be too long.
+
+  Unix socket paths have at most 107 bytes, and Ray's add about 70 to its
+  directory, which a deep TMPDIR (a test runner's, for one) exceeds.
+  """
+  temp = tempfile.gettempdir()
+  if len(os.path.join(temp, 'ray')) > _MAX_RAY_TEMP_DIR and os.path.isdir('/tmp'):
+    temp = '/tmp'
+  return os.path.join(temp, 'ray')
+
+
+def _init_ray(ray, workers, address):
+  """Starts a local Ray for `workers` jobs, or joins the cluster at `address`; returns whether it started one."""
+  if ray.is_initialized():
+    return False
+  if address is None:
+    # The workers import what this process can (the modules of a model_fn, hooks or branch of yours).
+    path = os.pathsep.join(p for p in [os.getcwd()] + sys.path if p)
+    ray.init(num_cpus=workers, include_dashboard=False, configure_logging=False, log_to_driver=True,
+             _node_ip_address='127.0.0.1', _temp_dir=_ray_temp_dir(),
+             runtime_env={'env_vars': {'PYTHONPATH': path}})
+  else:
+    ray.init(address=address, configure_logging=False, log_to_driver=True)
+  return True
+
+
+def _placement(ray, workers, address):
+  """(workers, CPUs per job, GPUs per job) for this Ray: one GPU per job where the cluster has GPUs."""
+  resources = ray.cluster_resources()
+  cpus, gpus = int(resources.get('CPU', 1)), int(resources.get('GPU', 0))
+  if workers is None:
+    workers = max(1, gpus or cpus)
+  if address is None:
+    cpus = os.cpu_count() or 1
+  return workers, max(1, cpus // workers), 1 if gpus else 0
+
+
+def run_jobs(experiment, jobs, workers, address):
+  """Runs `jobs` of `experiment` on Ray worker processes, each job once its needs are done.
+
+  Args:
+    experiment: The `LotteryExperiment` (set up: data loaded, run directory
+      claimed).
+    jobs: The (replicate, level, branch) jobs to run.
+    workers: How many jobs run at a time; None: one per GPU, else per CPU of
+      the cluster.
+    address: A Ray cluster's address, or None for a local Ray on this
+      machine.
+
+  Raises:
+    JobsFailedError: if a job failed; the others ran.
+  """
+  ray = _ray()
+  started = _init_ray(ray, workers, address)
+  try:
+    workers, threads, gpus = _placement(ray, workers, address)
+    workers = min(workers, len(jobs)) or 1
+    actor = ray.remote(num_cpus=threads if address is not None else 1, num_gpus=gpus,
+                       max_restarts=_WORKER_RETRIES, max_task_retries=_WORKER_RETRIES)(_Worker)
+    spec = ray.put(experiment.worker_spec())
+    experiment.log(f'Running {len(jobs)} jobs on {workers} Ray worker(s) ({threads} thread(s) each'
+                   + (', one GPU each' if gpus else '') + (f', cluster {address}' if address else ', this machine')
+                   + ')')
+    pool = [actor.remote(spec, threads) for _ in range(workers)]
+    _schedule(ray, experiment, pool, list(jobs))
+  finally:
+    if started:
+      ray.shutdown()
+
+
+def _next_job(experiment, waiting, last):
+  """The ready job a worker that last ran `last` takes: the main level after it if ready, else main levels first."""
+  ready = [job for job in waiting if all(need in experiment.done for need in experiment.job_needs(job))]
+  if not ready:
+    return None
+  if last is not None and last[2] == branches.MAIN and (last[0], last[1] + 1, branches.MAIN) in ready:
+    return (last[0], last[1] + 1, branches.MAIN)
+  return min(ready, key=lambda job: (job[2] != branches.MAIN, job[1], job[0]))
+
+
+def _schedule(ray, experiment, pool, waiting):
+  """Gives ready jobs to idle workers, records what ends; raises `JobsFailedError` at the end if any failed."""
+  running, failures, blocked = {}, [], []
+  idle = [(worker, None) for worker in pool]  # (worker, the job it ran last)
+
+  def hopeless(job):
+    coming = set(waiting) | {running_job for running_job, _ in running.values()}
+    return any(need not in experiment.done and need not in coming for need in experiment.job_needs(job))
+
+  while waiting or running:
+    for job in [j for j in waiting if hopeless(j)]:
+      waiting.remove(job)
+      blocked.append(job)
+    for worker, last in list(idle):
+      job = _next_job(experiment, waiting, last)
+      if job is None:
+        break
+      idle.remove((worker, last))
+      waiting.remove(job)
+      running[worker.run.remote(job)] = (job, worker)
+      experiment.started(job)
+    if not running:
+      blocked.extend(waiting)  # needs that can never be met: reported, never dropped silently
+      break
+    finished, _ = ray.wait(list(running), num_returns=1)
+    job, worker = running.pop(finished[0])
+    idle.append((worker, job))
+    try:
+      metrics = ray.get(finished[0])
+    except ray.exceptions.RayError as error:
+      failures.append(experiment.record_failure(job, _cause(ray, error), _remote_traceback(error)))
+      continue
+    experiment.finished(job, metrics)
+  if failures or blocked:
+    raise JobsFailedError(_failure_message(failures, blocked, experiment.run_dir), failures)
+
+
+def _cause(ray, error):
+  if isinstance(error, ray.exceptions.RayTaskError) and error.cause is not None:
+    return error.cause
+  return error
+
+
+def _remote_traceback(error):
+  return str(error) or ''.join(traceback.format_exception(error))
+
+
+def _failure_message(failures, blocked, run_dir):
+  names = lambda jobs: ', '.join(f'replicate {r} level {lv} {b}' for r, lv, b in jobs)
+  parts = [f'{len(failures)} job(s) of {run_dir} failed: '
+           + '; '.join(f'replicate {f["replicate"]} level {f["level"]} {f["branch"]}: {f["error"]}' for f in failures)
+           ] if failures else []
+  if blocked:
+    parts.append(f'{len(blocked)} job(s) that need {"them" if failures else "levels that are not done"} were not '
+                 f'started ({names(blocked)})')
+  return ('; '.join(parts) + '. Every other job finished. The errors and tracebacks are in each level\'s '
+          '.failed.json; fix the cause and run the same command again to run the jobs left.')

@@ -1,0 +1,196 @@
+"""Tests for the jobs of a run in parallel on a local Ray (127.0.0.1), and for failed jobs.
+
+A parallel run with two workers gives the serial run's masks and metrics
+(exactly: every job rebuilds its level from the run directory as a resumed
+serial run does), also when one worker is SIGKILLed mid-job (Ray runs the job
+again) and when the driver is SIGKILLed (the same command resumes, losing no
+finished level). A job that fails is recorded with its error and not retried;
+the jobs that need it are not started.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import tensorflow as tf
+
+import ltp_tfmot
+from ltp_tfmot.experiment import storage
+from tests import parallel_driver
+
+_JOBS = [(r, level, branch) for r in range(2) for level in range(3)
+         for branch in (['main'] + (['reinit'] if level else []))]
+_METRICS = ('weights_remaining', 'weights_alive', 'test_accuracy', 'test_loss', 'best_val_accuracy',
+            'best_val_iteration', 'early_stop_iteration', 'supermask_accuracy', 'curve')
+_TIMEOUT_S = 300
+
+
+def _outputs(run_dir):
+  """{job: (masks, metrics)} of every finished job of a run directory."""
+  paths = storage.RunDirectory(run_dir)
+  outputs = {}
+  for job in _JOBS:
+    if paths.verify(*job) == '':
+      metrics = storage.read_json(paths.file(*job, storage.METRICS_JSON))
+      outputs[job] = (storage.load_masks(run_dir, *job)['masks'], {k: metrics[k] for k in _METRICS})
+  return outputs
+
+
+def _diverging_mlp(input_shape, num_classes, seed):
+  """The toy MLP, with a NaN weight for replicate 0 (seed 0): its loss is NaN from the first step."""
+  model = parallel_driver.model_fn(input_shape, num_classes, seed)
+  if seed == 0:
+    kernel = model.layers[0].kernel
+    kernel.assign(tf.tensor_scatter_nd_update(kernel, [[0, 0]], [np.nan]))
+  return model
+
+
+def _env(tmp):
+  env = {k: v for k, v in os.environ.items() if k != 'TF_CONFIG'}
+  env.update(PYTHONPATH=os.pathsep.join(p for p in sys.path if p), TF_CPP_MIN_LOG_LEVEL='2', TMPDIR=tmp)
+  return env
+
+
+def _processes_of(tmp):
+  """{pid: command line} of the processes started with TMPDIR=tmp (a driver's Ray and its workers)."""
+  found = {}
+  for pid in filter(str.isdigit, os.listdir('/proc')):
+    try:
+      with open(f'/proc/{pid}/environ', 'rb') as f:
+        if f'TMPDIR={tmp}'.encode() not in f.read().split(b'\0'):
+          continue
+      with open(f'/proc/{pid}/cmdline', 'rb') as f:
+        found[int(pid)] = f.read().replace(b'\0', b' ').decode(errors='replace')
+    except OSError:  # gone, or not ours to read
+      continue
+  return found
+
+
+def _job_processes_of(tmp):
+  return [pid for pid, command in _processes_of(tmp).items() if command.startswith(('ray::_Worker', 'ray::IDLE'))]
+
+
+def _kill_processes_of(tmp):
+  """Ray's agent processes outlive a SIGKILLed driver; the test removes them."""
+  for pid in _processes_of(tmp):
+    try:
+      os.kill(pid, signal.SIGKILL)
+    except OSError:
+      pass
+
+
+def _tree(path):
+  return {os.path.join(root, name): os.stat(os.path.join(root, name)).st_mtime_ns
+          for root, _, names in os.walk(path) for name in names}
+
+
+class ParallelRunTest(tf.test.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.tmp = tempfile.mkdtemp(prefix='ltp_parallel_test_')
+    cls.serial_dir = os.path.join(cls.tmp, 'serial')
+    parallel_driver.make(cls.serial_dir).run()
+    cls.serial = _outputs(cls.serial_dir)
+
+  @classmethod
+  def tearDownClass(cls):
+    shutil.rmtree(cls.tmp, ignore_errors=True)
+    super().tearDownClass()
+
+  def _assert_equals_serial(self, run_dir):
+    outputs = _outputs(run_dir)
+    self.assertCountEqual(outputs, _JOBS)
+    for job in _JOBS:
+      masks, metrics = outputs[job]
+      want_masks, want_metrics = self.serial[job]
+      for got, want in zip(masks, want_masks, strict=True):
+        self.assertAllEqual(got, want, msg=f'masks of {job}')
+      self.assertEqual(metrics, want_metrics, msg=f'metrics of {job}')
+    self.assertEqual([name for _, _, names in os.walk(run_dir) for name in names if storage.is_temp_file(name)], [])
+
+  def test_two_workers_equal_the_serial_run_when_a_worker_is_killed_mid_job(self):
+    run_dir = os.path.join(self.tmp, 'worker_killed')
+    marker = os.path.join(self.tmp, 'worker_killed.pid')
+    results = parallel_driver.make(run_dir, workers=2,
+                                   hooks=parallel_driver.KillWorkerOnce(marker, step=13)).run()
+
+    self.assertTrue(os.path.exists(marker), 'no worker was killed')
+    self.assertLen(results, len(_JOBS))
+    self._assert_equals_serial(run_dir)
+    with open(storage.RunDirectory(run_dir).results_path) as f:
+      self.assertLen(f.read().strip().splitlines(), 1 + len(_JOBS))
+
+  def test_a_killed_driver_loses_nothing_and_the_same_command_finishes_the_run(self):
+    run_dir = os.path.join(self.tmp, 'driver_killed')
+    driver_tmp = tempfile.mkdtemp(dir=self.tmp)
+    self.addCleanup(_kill_processes_of, driver_tmp)
+    driver = subprocess.run([sys.executable, '-m', 'tests.parallel_driver', run_dir, '12'], env=_env(driver_tmp),
+                            capture_output=True, text=True, timeout=_TIMEOUT_S, check=False)
+    self.assertEqual(driver.returncode, -9, driver.stderr[-3000:])
+    # Its workers die with the local Ray (a job that was writing may finish first): then nothing changes.
+    deadline = time.time() + _TIMEOUT_S
+    while _job_processes_of(driver_tmp):
+      self.assertLess(time.time(), deadline, 'the killed driver\'s workers are still running')
+      time.sleep(0.5)
+    before = _tree(run_dir)
+    time.sleep(2)
+    self.assertEqual(_tree(run_dir), before)
+    done = _outputs(run_dir)
+    self.assertNotEmpty(done)
+    self.assertLess(len(done), len(_JOBS))
+    for job, (masks, metrics) in done.items():
+      self.assertEqual(metrics, self.serial[job][1])
+      for got, want in zip(masks, self.serial[job][0], strict=True):
+        self.assertAllEqual(got, want)
+
+    parallel_driver.make(run_dir, workers=2).run()
+    self._assert_equals_serial(run_dir)
+
+  def test_failed_jobs_are_recorded_with_their_error_and_their_dependents_not_started(self):
+    run_dir = os.path.join(self.tmp, 'failing')
+    experiment = parallel_driver.make(run_dir, model_fn=_diverging_mlp, workers=2)
+    with self.assertRaisesRegex(ltp_tfmot.JobsFailedError,
+                                r'1 job\(s\) .* failed: replicate 0 level 0 main: TrainingDivergedError: .*training '
+                                r'loss is nan at iteration 1.*4 job\(s\) that need them were not started'):
+      experiment.run()
+
+    paths = storage.RunDirectory(run_dir)
+    record = paths.failure(0, 0, 'main')
+    self.assertStartsWith(record['error'], 'TrainingDivergedError: replicate 0 level 0 main')
+    self.assertIn('TrainingDivergedError', record['traceback'])
+    self.assertCountEqual(_outputs(run_dir), [job for job in _JOBS if job[0] == 1])
+    for job in _JOBS[1:]:
+      self.assertIsNone(paths.failure(*job))
+
+  def test_a_serial_run_records_a_diverged_level_and_stops(self):
+    run_dir = os.path.join(self.tmp, 'failing_serial')
+    with self.assertRaisesRegex(ltp_tfmot.TrainingDivergedError,
+                                'replicate 0 level 0 main: the training loss is nan at iteration 1'):
+      parallel_driver.make(run_dir, model_fn=_diverging_mlp).run()
+    self.assertStartsWith(storage.RunDirectory(run_dir).failure(0, 0, 'main')['error'], 'TrainingDivergedError')
+    self.assertEmpty(_outputs(run_dir))
+
+
+class ParallelArgumentsTest(tf.test.TestCase):
+
+  def test_bad_workers_and_strategies_are_refused_before_anything_is_written(self):
+    run_dir = os.path.join(self.get_temp_dir(), 'refused')
+    for kwargs, message in [
+        ({'workers': 0}, r'workers must be an integer >= 1 .*got 0'),
+        ({'ray_address': ''}, "ray_address must be a Ray cluster's address"),
+        ({'workers': 2, 'strategy': 'mirrored'}, "cannot be combined with strategy='mirrored'"),
+    ]:
+      with self.assertRaisesRegex(ValueError, message):
+        parallel_driver.make(run_dir, **kwargs)
+    self.assertFalse(os.path.exists(run_dir))
+
+
+if __name__ == '__main__':
+  tf.test.main()
