@@ -69,6 +69,7 @@ _CHOICES = {
     'data.source': list(config_lib.MNIST_SOURCES),
     'training.optimizer': list(config_lib.OPTIMIZERS),
     'training.lr_decay': list(config_lib.LR_DECAYS),
+    'training.precision': list(config_lib.PRECISIONS),
 }
 _HELP_EXTRA = {
     'data.name': " Built in: mnist, cifar10 (from --data_dir, else Keras' cache), tfds.<name> (TensorFlow "

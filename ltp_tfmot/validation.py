@@ -202,6 +202,7 @@ MASK_0_ACTIONS = ('zero', 'freeze')
 MASK_1_ACTIONS = ('rewind', 'reinit', 'reshuffle', 'signed_constant')
 OPTIMIZERS = ('adam', 'sgd')
 LR_DECAYS = ('constant', 'step', 'cosine')
+PRECISIONS = ('float32', 'mixed_float16', 'mixed_bfloat16')
 # The criteria `ltp_tfmot.criteria` registers as it loads (tests/imports_test.py keeps the two lists equal).
 BUILTIN_CRITERIA = ('large_final', 'small_final', 'large_init', 'small_init', 'large_init_large_final',
                     'small_init_small_final', 'magnitude_increase', 'movement', 'random', 'large_final_same_sign',

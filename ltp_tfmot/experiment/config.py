@@ -32,6 +32,7 @@ from ltp_tfmot.experiment import presets
 
 OPTIMIZERS = validation.OPTIMIZERS
 LR_DECAYS = validation.LR_DECAYS
+PRECISIONS = validation.PRECISIONS
 DEFAULT_EPOCHS = 50
 # Steps per compiled execution: past a few dozen, the per-execution overhead is lost in the steps' own time.
 DEFAULT_STEPS_PER_EXECUTION = 50
@@ -129,6 +130,12 @@ class TrainingConfig:
       `steps_per_execution`), >= 1; 1 is Keras' step-by-step loop.
       Executions are cut to end at every evaluation and at the rewind point,
       so every recorded metric is the same. Not part of the run's name.
+    precision: The Keras dtype policy the models are built with: 'float32',
+      or 'mixed_float16' / 'mixed_bfloat16' (16-bit compute, float32
+      variables: for GPUs and TPUs; on CPUs it is slower). Masks, snapshots
+      and rewinding stay float32 and exact; the logits are cast to float32
+      before the loss; 'mixed_float16' trains with Keras' dynamic loss
+      scaling, which starts afresh at every level.
   """
   optimizer: str = 'adam'
   learning_rate: float = 1.2e-3
@@ -147,6 +154,7 @@ class TrainingConfig:
   eval_every: int = 100
   jit_compile: bool = _unhashed(default=True)
   steps_per_execution: int = _unhashed(default=DEFAULT_STEPS_PER_EXECUTION)
+  precision: str = 'float32'
 
   def __post_init__(self):
     validation.check_choice(self.optimizer, 'training.optimizer', OPTIMIZERS)
@@ -195,6 +203,7 @@ class TrainingConfig:
     validation.check_bool(self.jit_compile, 'training.jit_compile')
     object.__setattr__(self, 'steps_per_execution',
                        validation.check_int(self.steps_per_execution, 'training.steps_per_execution', 1))
+    validation.check_choice(self.precision, 'training.precision', PRECISIONS)
 
   def length(self):
     """The training length of a level as `parse_duration` reads it: training_steps, else `epochs` epochs."""

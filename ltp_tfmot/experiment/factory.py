@@ -8,6 +8,7 @@ presets expanded for the model), the recipe's optimizer and learning-rate
 schedule, and the training batches in the run's data order.
 """
 
+import contextlib
 import zlib
 
 import tensorflow as tf
@@ -115,8 +116,30 @@ class RunFactory:
       raise ValueError(f'training.augment needs images (examples, height, width, channels), but the training inputs '
                        f'have shape {self.split.x_train.shape} (model {cfg.model!r} takes flattened inputs?)')
 
+  @contextlib.contextmanager
+  def precision_scope(self):
+    """Makes `training.precision` Keras' global dtype policy while models are built, wrapped and compiled."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(self.config.training.precision)
+    try:
+      yield
+    finally:
+      keras.mixed_precision.set_global_policy(previous)
+
   def build_model(self, seed):
     """A fresh, unwrapped model of the run, initialised from `seed`, checked against the data."""
+    with self.precision_scope():
+      model = self._build_model(seed)
+      if self.config.training.precision != 'float32':
+        if not model.outputs:
+          raise ValueError(f'training.precision={self.config.training.precision!r} needs a functional or Sequential '
+                           f'model (its logits are cast to float32), got a subclassed {type(model).__name__}')
+        # 16-bit logits lose the loss' precision: Keras' mixed-precision guide ends models in float32.
+        logits = keras.layers.Activation('linear', dtype='float32', name='logits_float32')(model.outputs[0])
+        model = keras.Model(model.inputs, logits, name=model.name)
+    return model
+
+  def _build_model(self, seed):
     model = self.model_fn(tuple(self.split.x_train.shape[1:]), self.num_classes, seed)
     wrapper_lib.check_tf_keras(model, 'the model built by model_fn')
     if not isinstance(model, keras.Model):
@@ -138,10 +161,11 @@ class RunFactory:
                   mask_0_action=p.mask_0_action, mask_1_action=p.mask_1_action,
                   dynamic_weight_rescaling=p.dynamic_weight_rescaling, seed=seed)
     kwargs.update(overrides)
-    wrapped = prune_lib.prune_lottery_ticket(model, pruning_schedule=schedule_lib.LotteryTicketSchedule(p.rate),
-                                             **kwargs)
-    if not all(w.built for w in rounds_lib.lottery_wrappers(wrapped)):
-      wrapped(self.split.x_train[:1])
+    with self.precision_scope():
+      wrapped = prune_lib.prune_lottery_ticket(model, pruning_schedule=schedule_lib.LotteryTicketSchedule(p.rate),
+                                               **kwargs)
+      if not all(w.built for w in rounds_lib.lottery_wrappers(wrapped)):
+        wrapped(self.split.x_train[:1])
     return wrapped
 
   def make_optimizer(self):
@@ -162,10 +186,21 @@ class RunFactory:
   def compile(self, model):
     """Compiles `model` with the recipe; returns its optimizer and an `Evaluator` of it."""
     optimizer = self.make_optimizer()
-    model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=['accuracy'], jit_compile=self.jit_compile(),
-                  steps_per_execution=self.config.training.steps_per_execution)
+    with self.precision_scope():  # under mixed_float16 Keras wraps the optimizer in its LossScaleOptimizer
+      model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                    metrics=['accuracy'], jit_compile=self.jit_compile(),
+                    steps_per_execution=self.config.training.steps_per_execution)
     return optimizer, Evaluator(model, self.split.x_train.shape[1:])
+
+  @staticmethod
+  def reset_loss_scale(model):
+    """Starts mixed_float16's dynamic loss scale afresh, as a level rebuilt from its files does."""
+    optimizer = model.optimizer
+    if isinstance(optimizer, keras.mixed_precision.LossScaleOptimizer) and optimizer.dynamic:
+      # tf_keras exposes the counter but not the scale variable; both live in its loss-scale state.
+      state = optimizer._loss_scale  # pylint: disable=protected-access
+      state._current_loss_scale.assign(optimizer.initial_scale)  # pylint: disable=protected-access
+      optimizer.dynamic_counter.assign(0)
 
   def data_seed(self, seed):
     """The data-order seed of the replicate whose weights' seed is `seed`."""

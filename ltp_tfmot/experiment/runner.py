@@ -723,6 +723,7 @@ class LotteryExperiment:
       The job's metrics.
     """
     r, level, branch = job
+    self.job_in_progress = job
     self.done = {need for need in self.job_needs(job) if self.paths.is_done(*need)}
     seed = self.config.seed + r
     if branch != MAIN:
@@ -761,10 +762,11 @@ class LotteryExperiment:
     else:
       rounds_lib.run_lottery_round(model, state.optimizer)
       self._resume_at_rewind_step(model, state.optimizer)
+      self.factory.reset_loss_scale(model)
       self.hooks.after_round()
       for variable, value in zip(_other_variables(model), state.rewind_other, strict=True):
         variable.assign(value)
-    metrics = self._train_and_measure(model, state.evaluate, seed, (r, level, MAIN), extra_callbacks)
+    metrics = self._train_and_measure(model, state.evaluate, seed, level, extra_callbacks)
     metrics['wall_time_s'] = time.time() - start
     self._save_level(r, seed, level, MAIN, model, state.rewind_other, metrics, save_weights=True)
     return metrics
@@ -783,14 +785,13 @@ class LotteryExperiment:
     # Branches start where the main run's level does (open_lth's branches too): at the rewind step.
     optimizer.iterations.assign(self.config.pruning.rewind_step)
     rounds_lib.count_steps_with(model, optimizer, self.config.pruning.rewind_step)
-    metrics = self._train_and_measure(model, evaluate, seed, (r, level, name), [])
+    metrics = self._train_and_measure(model, evaluate, seed, level, [])
     metrics['wall_time_s'] = time.time() - start
     self._save_level(r, seed, level, name, model, [v.numpy() for v in _other_variables(model)], metrics,
                      save_weights=False)
     return metrics
 
-  def _train_and_measure(self, model, evaluate, seed, job, extra_callbacks):
-    level = job[1]
+  def _train_and_measure(self, model, evaluate, seed, level, extra_callbacks):
     split, t = self.split, self.config.training
     start_step = 0 if level == 0 else self.config.pruning.rewind_step  # levels after 0 resume at the rewind step
     supermask_loss, supermask_accuracy = evaluate(split.x_test, split.y_test)
@@ -802,8 +803,8 @@ class LotteryExperiment:
                          if remaining % steps_per_epoch == 0 else (1, remaining))
     model.fit(self.factory.train_dataset(seed, start_step), epochs=epochs, steps_per_epoch=per_epoch,
               verbose=2 if self.verbose else 0,
-              callbacks=extra_callbacks + [callbacks_lib.UpdateLotteryStep(), _StopOnDivergence(job), curve,
-                                           _AfterTrainStep(self.hooks)])
+              callbacks=extra_callbacks + [callbacks_lib.UpdateLotteryStep(), _StopOnDivergence(self.job_in_progress),
+                                           curve, _AfterTrainStep(self.hooks)])
     test_loss, test_accuracy = evaluate(split.x_test, split.y_test)
     points = curve.curve
     stop = min(points, key=lambda p: p['val_loss'])
