@@ -68,6 +68,16 @@ def classification_data(n=64, features=8, classes=4, seed=0):
   return x, y
 
 
+# The runner tests' data: (x_train, y_train, x_test, y_test) of 160 and 64 examples for `run_model_fn`.
+RUN_DATA = classification_data(n=160, seed=0) + classification_data(n=64, seed=1)
+
+
+def run_model_fn(input_shape, num_classes, seed):
+  """`mlp(seed)` as the runner's model_fn, for `RUN_DATA`."""
+  del input_shape, num_classes
+  return mlp(seed)
+
+
 def compile_for_training(model, learning_rate=0.01):
   model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=['accuracy'])

@@ -15,14 +15,8 @@ import sys
 from ltp_tfmot import experiment
 from tests import fixtures
 
-_X, _Y = fixtures.classification_data(n=160, seed=0)
-_XT, _YT = fixtures.classification_data(n=64, seed=1)
-DATA = (_X, _Y, _XT, _YT)
-
-
-def model_fn(input_shape, num_classes, seed):
-  del input_shape, num_classes
-  return fixtures.mlp(seed)
+DATA = fixtures.RUN_DATA
+model_fn = fixtures.run_model_fn
 
 
 def config(**top):
