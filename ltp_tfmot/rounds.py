@@ -99,12 +99,12 @@ def _derived_seed(*parts):
   return zlib.crc32(repr(parts).encode()) & 0x7FFFFFFF
 
 
-def _positions(wrappers):
+def wrapper_positions(wrappers):
   """{id(wrapper): its position}: the one `prune_lottery_ticket` stored, else its index in `wrappers`."""
   return {id(w): i if w.position is None else w.position for i, w in enumerate(wrappers)}
 
 
-def _draw_seed(w, positions, purpose, weight, round_number):
+def draw_seed(w, positions, purpose, weight, round_number):
   """The seed of one random draw for one weight of a wrapper in one round.
 
   It depends on the wrapper's seed and position, the weight's index in the layer and the round, never on
@@ -274,45 +274,79 @@ def _pool_keys(pool, criterion, seed):
   first. Either way the NaN/inf check of weight and snapshot shares that pass.
   """
   finals = [w.prunable_weights[i] for w, i in pool]
-  snapshots = [w.prunable_snapshots[i] for w, i in pool]
-  masks = [w.masks[i] for w, i in pool]
-  initials = snapshots if criterion.needs_initial else [None] * len(pool)
-  blocks = [w.block_shape(i) for w, i in pool]
-  if criterion.fusable and all(block is None for block in blocks):
-    arguments = [(criterion.score_fn, mask, (initial, final))
-                 for mask, initial, final in zip(masks, initials, finals, strict=True)]
-  else:
-    alive = [mask > 0 for mask in masks]
-    scores = criteria_lib.score_pool(criterion, initials, finals, alive, seed)
-    arguments = [(None, _blocked(a, block, w.block_pooling_type), (_blocked(s, block, w.block_pooling_type),))
-                 for a, s, block, (w, _) in zip(alive, scores, blocks, pool, strict=True)]
+  initials = [w.prunable_snapshots[i] for w, i in pool] if criterion.needs_initial else [None] * len(pool)
+  if criterion.fusable and all(w.block_shape(i) is None for w, i in pool):
+    return _keyed(pool, [(criterion.score_fn, w.masks[i], (initial, final))
+                         for (w, i), initial, final in zip(pool, initials, finals, strict=True)])
+  alive = [w.masks[i] > 0 for w, i in pool]
+  return pool_keys_from_scores(pool, criteria_lib.score_pool(criterion, initials, finals, alive, seed))
+
+
+def pool_keys_from_scores(pool, scores):
+  """The selection keys of a pool's tensors from their scores, pooled per block where the wrapper has blocks.
+
+  Args:
+    pool: (wrapper, prunable weight index) pairs that share one ranking.
+    scores: One float tensor per pair, shaped like its weight.
+
+  Returns:
+    A list of `masks.ScoreKeys`, for `pool_masks_from_keys`.
+
+  Raises:
+    ValueError: if a weight or its snapshot is NaN or inf.
+  """
+  arguments = []
+  for (w, i), score in zip(pool, scores, strict=True):
+    block, pooling = w.block_shape(i), w.block_pooling_type
+    arguments.append((None, _blocked(w.masks[i] > 0, block, pooling), (_blocked(score, block, pooling),)))
+  return _keyed(pool, arguments)
+
+
+def _keyed(pool, arguments):
+  """`masks.score_keys` of each tensor from (score_fn, alive, inputs), checking its weight and snapshot."""
   keyed = []
-  for (w, i), (score_fn, alive, inputs), final, snapshot in zip(pool, arguments, finals, snapshots, strict=True):
-    keys, finite = masks_lib.score_keys(score_fn, alive, inputs, checked=(final, snapshot))
+  for (w, i), (score_fn, alive, inputs) in zip(pool, arguments, strict=True):
+    keys, finite = masks_lib.score_keys(score_fn, alive, inputs,
+                                        checked=(w.prunable_weights[i], w.prunable_snapshots[i]))
     if not finite.all():
       raise _finite_error(w, i, is_snapshot=bool(finite[0]))
     keyed.append(keys)
   return keyed
 
 
-def _pool_masks(pool, criterion, rate, positions):
-  """The next masks of one pool, and the number of weights each keeps."""
-  masks = [w.masks[i] for w, i in pool]
-  rounds = max(int(w.rounds_done.numpy()) for w, _ in pool) + 1
-  first, index = pool[0]
-  seed = _draw_seed(first, positions, 'score', first.prunable_weights[index], rounds)
-  keyed = _pool_keys(pool, criterion, seed)
-  keep = masks_lib.keep_count(sum(item.keys.shape.num_elements() for item in keyed), (1.0 - rate) ** rounds)
+def pool_masks_from_keys(pool, keyed, keep):
+  """Masks keeping exactly the `keep` highest-keyed alive weights (or blocks) of a pool, and each tensor's count.
+
+  Args:
+    pool: (wrapper, prunable weight index) pairs that share one ranking.
+    keyed: Their `masks.ScoreKeys` (from `pool_keys_from_scores`); released as the masks are made.
+    keep: The number of weights (of blocks, for block-pruned tensors) to keep; clamped to those alive.
+
+  Returns:
+    `(masks, counts)`: tensors in the mask variables' dtype, and the weights each keeps.
+  """
+  dtype = pool[0][0].masks[pool[0][1]].dtype
   blocks = [w.block_shape(i) for w, i in pool]
   if all(block is None for block in blocks):
-    return masks_lib.select_top_k(keyed, keep, dtype=masks[0].dtype)
+    return masks_lib.select_top_k(keyed, keep, dtype=dtype)
   kept, counts = masks_lib.select_top_k(keyed, keep)
-  for j, (mask, block) in enumerate(zip(masks, blocks, strict=True)):
+  for j, ((w, i), block) in enumerate(zip(pool, blocks, strict=True)):
+    mask = w.masks[i]
     if block is not None:
       # Counts in blocks; a partly pruned block (a mask made without blocks) never revives its pruned weights.
       kept[j] = tf.logical_and(masks_lib.block_expand(kept[j], block, mask.shape), mask > 0)
       counts[j] = masks_lib.count_nonzero(kept[j])
-  return kept, counts
+  return [tf.cast(k, dtype) for k in kept], counts
+
+
+def _pool_masks(pool, criterion, rate, positions):
+  """The next masks of one pool, and the number of weights each keeps."""
+  rounds = max(int(w.rounds_done.numpy()) for w, _ in pool) + 1
+  first, index = pool[0]
+  seed = draw_seed(first, positions, 'score', first.prunable_weights[index], rounds)
+  keyed = _pool_keys(pool, criterion, seed)
+  keep = masks_lib.keep_count(sum(item.keys.shape.num_elements() for item in keyed), (1.0 - rate) ** rounds)
+  return pool_masks_from_keys(pool, keyed, keep)
 
 
 def compute_next_masks(model):
@@ -333,17 +367,23 @@ def compute_next_masks(model):
 
   Raises:
     ValueError: if a weight is NaN or inf, if a criterion needs the rewind
-      snapshot and none was taken, or if global-scope layers disagree on rate
-      or criterion. Nothing is changed then.
+      snapshot and none was taken, if a criterion scores from the model and
+      data (`ModelCriterion`: see `prune_at_initialization`), or if
+      global-scope layers disagree on rate or criterion. Nothing is changed
+      then.
   """
   wrappers = built_lottery_wrappers(model)
   pools = [(pool, rate, criteria_lib.get_criterion(pool[0][0].criterion)) for pool, rate in _pools(wrappers)]
   for pool, _, criterion in pools:
+    if criterion.needs_model:
+      raise ValueError(f'criterion {criterion.name!r} scores weights from the model and data, which a pruning round '
+                       f'does not have: compute its masks with ltp_tfmot.prune_at_initialization(model, '
+                       f'{criterion.name!r}, ...), or prune the rounds with another criterion')
     if criterion.needs_initial and not all(w.has_snapshot for w, _ in pool):
       raise ValueError(f'criterion {criterion.name!r} ranks by the rewind snapshot, and none was taken yet: '
                        'call ltp_tfmot.take_snapshot(model) or train with UpdateLotteryStep first')
   new_masks, kept = [], {}
-  positions = _positions(wrappers)
+  positions = wrapper_positions(wrappers)
   for pool, rate, criterion in pools:
     masks = [w.masks[i] for w, i in pool]
     if rate == 0:
@@ -426,13 +466,13 @@ def rewind_weights(model):
     raise ValueError(f'layers {missing} have no rewind snapshot yet: call ltp_tfmot.take_snapshot(model) '
                      'or train with UpdateLotteryStep first')
   updates = _unwrapped_updates(model, wrappers)
-  positions = _positions(wrappers)
+  positions = wrapper_positions(wrappers)
   for w in wrappers:
     round_number = int(w.rounds_done.numpy())
     prunable = {weight.ref(): i for i, weight in enumerate(w.prunable_weights)}
     for weight, snapshot in zip(w.layer.weights, w.snapshots, strict=True):
       i = prunable.get(weight.ref())
-      seed = _draw_seed(w, positions, 'start', weight, round_number)
+      seed = draw_seed(w, positions, 'start', weight, round_number)
       if i is None:
         value = _fresh_value(w.layer, weight, seed) if w.mask_1_action == 'reinit' else snapshot
         updates.append((weight, tf.convert_to_tensor(value)))
