@@ -11,6 +11,7 @@ Tickets", and the pruning-at-initialization criteria SNIP, GraSP and SynFlow
 import contextlib
 
 import tensorflow as tf
+import tf_keras as keras
 
 _REGISTRY = {}
 
@@ -141,8 +142,8 @@ class ModelCriterion(Criterion):
   Missing the Mark?") rank a weight by what it does in the network, not by its
   value alone. `ltp_tfmot.prune_at_initialization` computes their scores for
   all the prunable weights of a wrapped model at once and ranks them with the
-  exact-count selection every criterion shares. Round-by-round pruning of
-  trained weights (`compute_next_masks`) refuses them: it has no data.
+  exact-count selection every criterion shares; `run_lottery_round(model,
+  data=...)` uses them between rounds of training, scoring the rewind point.
 
   Args:
     name: The name the criterion is looked up by.
@@ -191,29 +192,79 @@ class ModelCriterion(Criterion):
     raise ValueError(f'criterion {self.name!r} scores weights from the model and data, not from their values '
                      f'alone: compute its masks with ltp_tfmot.prune_at_initialization(model, {self.name!r}, ...)')
 
-  def score_model(self, model, kernels, batch, loss):
+  def batch(self, data):
+    """The batch the scores are computed on: `data` checked and made tensors.
+
+    Args:
+      data: One batch `(x, y)` of inputs and labels (arrays or tensors), a
+        `tf.data.Dataset` of such batches (its first batch is taken), or None.
+
+    Returns:
+      `(x, y)` tensors, or None for None.
+
+    Raises:
+      ValueError: for no data when the criterion `needs_data`, or data that is
+        not a non-empty batch with one label per example.
+    """
+    if data is None:
+      if self.needs_data:
+        raise ValueError(f'criterion {self.name!r} scores from gradients on data: pass data=(x, y), a batch of '
+                         'training examples and their labels')
+      return None
+    if isinstance(data, tf.data.Dataset):
+      data = next(iter(data.take(1)), None)
+      if data is None:
+        raise ValueError('data is an empty tf.data.Dataset: give it at least one batch (x, y)')
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+      raise ValueError('data must be one batch (x, y) of inputs and labels, or a tf.data.Dataset of such batches, '
+                       f'got {type(data).__name__}')
+    x, y = tf.nest.map_structure(tf.convert_to_tensor, data[0]), tf.convert_to_tensor(data[1])
+    sizes = {int(t.shape[0]) if t.shape.rank else -1 for t in tf.nest.flatten(x) + [y]}
+    if len(sizes) != 1 or sizes.pop() <= 0:
+      raise ValueError(f'data must be a non-empty batch (x, y) with one label per example, got inputs of shapes '
+                       f'{[tuple(t.shape) for t in tf.nest.flatten(x)]} and labels of shape {tuple(y.shape)}')
+    return x, y
+
+  def score_model(self, model, kernels, batch):
     """Scores the prunable weights of a wrapped model.
+
+    The loss of a criterion that `needs_data` is the model's compiled loss (a
+    model compiled with one loss), else sparse categorical cross-entropy on
+    logits, averaged over the batch.
 
     Args:
       model: A Keras model holding `PruneLotteryTicket` wrappers.
       kernels: The weight variables to score.
-      batch: `(x, y)` tensors, or None for a criterion not `needs_data`.
-      loss: `loss(y, outputs) -> scalar`, or None for a criterion not `needs_data`.
+      batch: `(x, y)` tensors from `batch(data)`, or None.
 
     Returns:
       A list of float32 tensors, one per kernel, shaped like it.
 
     Raises:
-      ValueError: if the score function returns the wrong number or shapes of scores.
+      ValueError: for a model compiled with several losses, or scores of the
+        wrong number or shapes.
     """
     kernels = list(kernels)
-    scores = list(self.score_fn(model, kernels, batch, loss))
+    scores = list(self.score_fn(model, kernels, batch, _loss_of(model) if self.needs_data else None))
     if len(scores) != len(kernels) or any(
         tuple(s.shape) != tuple(k.shape) for s, k in zip(scores, kernels, strict=True)):
       raise ValueError(f'criterion {self.name!r} returned scores of shapes {[tuple(s.shape) for s in scores]} for '
                        f'kernels of shapes {[tuple(k.shape) for k in kernels]}: return one score tensor per kernel, '
                        'shaped like it')
     return [tf.cast(s, tf.float32) for s in scores]
+
+
+def _loss_of(model):
+  """`loss(y, outputs)`, a scalar: the model's compiled loss, else cross-entropy on logits; batch mean."""
+  loss = getattr(model, 'loss', None)
+  if loss is None:
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+  elif isinstance(loss, (dict, list, tuple)):
+    raise ValueError('the model is compiled with one loss per output; data-dependent criteria need one loss: '
+                     'compile it with a single loss')
+  loss = keras.losses.get(loss)
+  # A loss function (not a Loss object) returns one value per example.
+  return lambda y, outputs: tf.reduce_mean(loss(y, outputs))
 
 
 def _gradients(tape, target, variables):

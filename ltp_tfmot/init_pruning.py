@@ -20,44 +20,6 @@ from ltp_tfmot import validation
 from ltp_tfmot import wrapper as wrapper_lib
 
 
-def _loss_fn(model):
-  """The loss SNIP and GraSP differentiate: the model's compiled loss, else cross-entropy on logits."""
-  loss = getattr(model, 'loss', None)
-  if loss is None:
-    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-  elif isinstance(loss, (dict, list, tuple)):
-    raise ValueError('the model is compiled with one loss per output; data-dependent criteria need one loss: '
-                     'compile it with a single loss, or prune a single-output model')
-  loss = keras.losses.get(loss)
-  # A loss function (not a Loss object) returns one value per example.
-  return lambda y, outputs: tf.reduce_mean(loss(y, outputs))
-
-
-def _batch(data):
-  """`data` as one batch `(x, y)` of tensors (the first batch of a dataset)."""
-  if isinstance(data, tf.data.Dataset):
-    data = next(iter(data.take(1)), None)
-    if data is None:
-      raise ValueError('data is an empty tf.data.Dataset: give it at least one batch (x, y)')
-  if not isinstance(data, (tuple, list)) or len(data) != 2:
-    raise ValueError('data must be one batch (x, y) of inputs and labels, or a tf.data.Dataset of such batches, '
-                     f'got {type(data).__name__}')
-  x, y = tf.nest.map_structure(tf.convert_to_tensor, data[0]), tf.convert_to_tensor(data[1])
-  sizes = {int(t.shape[0]) if t.shape.rank else -1 for t in tf.nest.flatten(x) + [y]}
-  if len(sizes) != 1 or sizes.pop() <= 0:
-    raise ValueError(f'data must be a non-empty batch (x, y) with one label per example, got inputs of shapes '
-                     f'{[tuple(t.shape) for t in tf.nest.flatten(x)]} and labels of shape {tuple(y.shape)}')
-  return x, y
-
-
-def _check_finite(scores, criterion, pairs):
-  finite = tf.stack([tf.reduce_all(tf.math.is_finite(s)) for s in scores]).numpy()
-  bad = [f'{w.layer.name}/{w.prunable_weight_paths[i]}' for (w, i), ok in zip(pairs, finite, strict=True) if not ok]
-  if bad:
-    raise ValueError(f'criterion {criterion.name!r} gave NaN or inf scores for {bad}: check the weights and data '
-                     '(SynFlow on a very deep network can overflow float32)')
-
-
 def prune_at_initialization(model, criterion, weights_remaining, data=None, scope='layer', iterations=None):
   """Sets a wrapped model's masks from a criterion's scores of its current weights, before training.
 
@@ -123,18 +85,12 @@ def prune_at_initialization(model, criterion, weights_remaining, data=None, scop
   scope = wrapper_lib.check_choice(scope, 'scope', wrapper_lib.SCOPES)
   iterations = getattr(criterion, 'iterations', 1) if iterations is None else iterations
   iterations = validation.check_int(iterations, 'iterations', minimum=1)
-  batch = loss = None
+  batch = None
   if criterion.needs_model:
     if not isinstance(model, keras.Model):
       raise TypeError(f'criterion {criterion.name!r} scores by running the model: pass the whole keras.Model, '
                       f'got {type(model).__name__}')
-    if criterion.needs_data and data is None:
-      raise ValueError(f'criterion {criterion.name!r} scores from gradients on data: pass data=(x, y), a batch '
-                       'of training examples and their labels')
-    if data is not None:
-      batch = _batch(data)
-    if criterion.needs_data:
-      loss = _loss_fn(model)
+    batch = criterion.batch(data)
 
   pairs = [(w, i) for w in wrappers for i in range(len(w.prunable_weights))]
   pools = [[j] for j in range(len(pairs))] if scope == 'layer' else [list(range(len(pairs)))]
@@ -145,7 +101,7 @@ def prune_at_initialization(model, criterion, weights_remaining, data=None, scop
   try:
     for t in range(1, iterations + 1):
       if criterion.needs_model:
-        scores = criterion.score_model(model, kernels, batch, loss)
+        scores = criterion.score_model(model, kernels, batch)
       else:
         scores = [None] * len(pairs)
         for pool in pools:
@@ -157,7 +113,6 @@ def prune_at_initialization(model, criterion, weights_remaining, data=None, scop
               [masks[j] > 0 for j in pool], seed)
           for j, score in zip(pool, pool_scores, strict=True):
             scores[j] = score
-      _check_finite(scores, criterion, pairs)
       density = weights_remaining ** (t / iterations)
       updates = []
       for pool in pools:

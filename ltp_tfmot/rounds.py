@@ -293,23 +293,26 @@ def pool_keys_from_scores(pool, scores):
     A list of `masks.ScoreKeys`, for `pool_masks_from_keys`.
 
   Raises:
-    ValueError: if a weight or its snapshot is NaN or inf.
+    ValueError: if a weight, its snapshot or its score is NaN or inf.
   """
   arguments = []
   for (w, i), score in zip(pool, scores, strict=True):
     block, pooling = w.block_shape(i), w.block_pooling_type
     arguments.append((None, _blocked(w.masks[i] > 0, block, pooling), (_blocked(score, block, pooling),)))
-  return _keyed(pool, arguments)
+  return _keyed(pool, arguments, scores)
 
 
-def _keyed(pool, arguments):
-  """`masks.score_keys` of each tensor from (score_fn, alive, inputs), checking its weight and snapshot."""
+def _keyed(pool, arguments, scores=None):
+  """`masks.score_keys` of each tensor from (score_fn, alive, inputs), checking its weight, snapshot and scores."""
   keyed = []
-  for (w, i), (score_fn, alive, inputs) in zip(pool, arguments, strict=True):
-    keys, finite = masks_lib.score_keys(score_fn, alive, inputs,
-                                        checked=(w.prunable_weights[i], w.prunable_snapshots[i]))
-    if not finite.all():
+  for j, ((w, i), (score_fn, alive, inputs)) in enumerate(zip(pool, arguments, strict=True)):
+    checked = (w.prunable_weights[i], w.prunable_snapshots[i]) + (() if scores is None else (scores[j],))
+    keys, finite = masks_lib.score_keys(score_fn, alive, inputs, checked=checked)
+    if not finite[:2].all():
       raise _finite_error(w, i, is_snapshot=bool(finite[0]))
+    if not finite.all():
+      raise ValueError(f'the scores of {w.prunable_weights[i].name} in layer {w.layer.name!r} have NaN or inf '
+                       'values: check the weights and the data (SynFlow can overflow float32 in a deep network)')
     keyed.append(keys)
   return keyed
 
@@ -339,17 +342,19 @@ def pool_masks_from_keys(pool, keyed, keep):
   return [tf.cast(k, dtype) for k in kept], counts
 
 
-def _pool_masks(pool, criterion, rate, positions):
-  """The next masks of one pool, and the number of weights each keeps."""
+def _pool_masks(pool, criterion, rate, positions, model_scores):
+  """The next masks of one pool, and the number of weights each keeps (`model_scores` from `_model_scores`)."""
   rounds = max(int(w.rounds_done.numpy()) for w, _ in pool) + 1
-  first, index = pool[0]
-  seed = draw_seed(first, positions, 'score', first.prunable_weights[index], rounds)
-  keyed = _pool_keys(pool, criterion, seed)
+  if criterion.needs_model:
+    keyed = pool_keys_from_scores(pool, [model_scores[(id(w), i)] for w, i in pool])
+  else:
+    first, index = pool[0]
+    keyed = _pool_keys(pool, criterion, draw_seed(first, positions, 'score', first.prunable_weights[index], rounds))
   keep = masks_lib.keep_count(sum(item.keys.shape.num_elements() for item in keyed), (1.0 - rate) ** rounds)
   return pool_masks_from_keys(pool, keyed, keep)
 
 
-def compute_next_masks(model):
+def compute_next_masks(model, data=None):
   """Computes and assigns the masks of the next pruning round.
 
   Each pool (a weight tensor in layer scope, all global-scope tensors together)
@@ -359,29 +364,42 @@ def compute_next_masks(model):
   counted in whole blocks (scores pooled per block). Weights are not changed: call
   `rewind_weights` (or `run_lottery_round`) next.
 
+  A `ModelCriterion` ('snip', 'grasp', 'synflow') scores the weights as they
+  are now, by running the model in inference mode (on `data` for those that
+  need it); the forward pass applies the current masks to the weights, as
+  every forward pass of the wrappers does. `run_lottery_round` rewinds first,
+  so that they score the rewind point.
+
   Args:
-    model: A model, layer or list of layers holding `PruneLotteryTicket` wrappers.
+    model: A model, layer or list of layers holding `PruneLotteryTicket`
+      wrappers (a `keras.Model` for a `ModelCriterion`).
+    data: For a criterion that needs data ('snip', 'grasp'): one batch `(x,
+      y)` or a `tf.data.Dataset` of batches (the first is used); see
+      `ModelCriterion.batch`. Other criteria ignore it.
 
   Returns:
     A dict from layer name to the fraction of its prunable weights now pruned.
 
   Raises:
-    ValueError: if a weight is NaN or inf, if a criterion needs the rewind
-      snapshot and none was taken, if a criterion scores from the model and
-      data (`ModelCriterion`: see `prune_at_initialization`), or if
-      global-scope layers disagree on rate or criterion. Nothing is changed
-      then.
+    ValueError: if a weight or a score is NaN or inf, if a criterion needs the
+      rewind snapshot and none was taken, if a criterion needs data and
+      `data` is missing or malformed, or if global-scope layers disagree on
+      rate or criterion. Nothing is changed then.
+    TypeError: if a `ModelCriterion` is given layers instead of a model.
   """
   wrappers = built_lottery_wrappers(model)
   pools = [(pool, rate, criteria_lib.get_criterion(pool[0][0].criterion)) for pool, rate in _pools(wrappers)]
+  batches = {}
   for pool, _, criterion in pools:
-    if criterion.needs_model:
-      raise ValueError(f'criterion {criterion.name!r} scores weights from the model and data, which a pruning round '
-                       f'does not have: compute its masks with ltp_tfmot.prune_at_initialization(model, '
-                       f'{criterion.name!r}, ...), or prune the rounds with another criterion')
+    if criterion.needs_model and criterion.name not in batches:
+      if not isinstance(model, keras.Model):
+        raise TypeError(f'criterion {criterion.name!r} scores by running the model: pass the whole keras.Model, '
+                        f'got {type(model).__name__}')
+      batches[criterion.name] = criterion.batch(data)
     if criterion.needs_initial and not all(w.has_snapshot for w, _ in pool):
       raise ValueError(f'criterion {criterion.name!r} ranks by the rewind snapshot, and none was taken yet: '
                        'call ltp_tfmot.take_snapshot(model) or train with UpdateLotteryStep first')
+  model_scores = _model_scores(model, [(pool, criterion) for pool, rate, criterion in pools if rate], batches)
   new_masks, kept = [], {}
   positions = wrapper_positions(wrappers)
   for pool, rate, criterion in pools:
@@ -389,7 +407,7 @@ def compute_next_masks(model):
     if rate == 0:
       _check_finite(pool)
       continue
-    values, counts = _pool_masks(pool, criterion, rate, positions)
+    values, counts = _pool_masks(pool, criterion, rate, positions, model_scores)
     for mask, value, count in zip(masks, values, counts, strict=True):
       new_masks.append((mask, tf.cast(value, mask.dtype)))
       kept[mask.ref()] = count
@@ -406,6 +424,20 @@ def compute_next_masks(model):
   logging.info('Pruning round done; sparsity per layer: %s',
                ', '.join(f'{name} {value:.2%}' for name, value in sparsity.items()))
   return sparsity
+
+
+def _model_scores(model, pools, batches):
+  """{(id(wrapper), index): score} of every pool ranked by a `ModelCriterion`: one scoring pass per criterion."""
+  pairs_of = {}
+  for pool, criterion in pools:
+    if criterion.needs_model:
+      pairs_of.setdefault(criterion.name, (criterion, []))[1].extend(pool)
+  scores = {}
+  for criterion, pairs in pairs_of.values():
+    kernels = [w.prunable_weights[i] for w, i in pairs]
+    for (w, i), score in zip(pairs, criterion.score_model(model, kernels, batches[criterion.name]), strict=True):
+      scores[(id(w), i)] = score
+  return scores
 
 
 def _survivor_values(w, index, mask, seed):
@@ -560,7 +592,7 @@ def reset_optimizer(optimizer, iterations=0):
     optimizer.iterations.assign(iterations)
 
 
-def run_lottery_round(model, optimizer=None, rewind_iterations=None):
+def run_lottery_round(model, optimizer=None, rewind_iterations=None, data=None):
   """One round boundary: prune by the criterion, rewind, reset the optimizer.
 
   After it the weights are those of the rewind point (see `rewind_weights`;
@@ -579,6 +611,10 @@ def run_lottery_round(model, optimizer=None, rewind_iterations=None):
       restarts the learning-rate schedule. Keras' Adam counts its bias
       correction with the same iterations, so after a late rewind it starts
       at k + 1 with fresh moments.
+    data: The batch a `ModelCriterion` that needs data ('snip', 'grasp')
+      scores on (see `compute_next_masks`). A model criterion scores the
+      rewind point: the weights are rewound (with the masks so far) before
+      the masks are computed.
 
   Returns:
     The sparsity per layer after the round (see `compute_next_masks`).
@@ -618,13 +654,30 @@ def run_lottery_round(model, optimizer=None, rewind_iterations=None):
   if optimizer is not None:
     _optimizer_variables(optimizer)
   steps = steps_done(wrappers, optimizer)
-  sparsity = compute_next_masks(wrappers)
+  if any(criteria_lib.get_criterion(w.criterion).needs_model for w in wrappers):
+    sparsity = _masks_at_rewind_point(model, data)
+  else:
+    sparsity = compute_next_masks(wrappers)
   rewind_weights(model)
   if optimizer is not None:
     reset_optimizer(optimizer, rewind_iterations)
     if int(wrappers[0].step_offset.numpy()) != wrapper_lib.NOT_COUNTING:
       count_steps_with(wrappers, optimizer, steps)  # the reset moved optimizer.iterations, not the steps done
   return sparsity
+
+
+def _masks_at_rewind_point(model, data):
+  """`compute_next_masks` of the rewound model; every variable as it was if that raises."""
+  variables = [v for w in built_lottery_wrappers(model) for v in w.weights] + [
+      weight for _, weight in unwrapped_layer_weights(model)]
+  saved = [(variable, tf.identity(variable)) for variable in variables]
+  try:
+    rewind_weights(model)
+    return compute_next_masks(model, data)
+  except Exception:
+    for variable, value in saved:
+      variable.assign(value)
+    raise
 
 
 def layer_sparsity(model):

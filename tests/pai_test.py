@@ -1,6 +1,7 @@
 """Tests for pruning at initialization: SNIP, GraSP and SynFlow scores, and `prune_at_initialization`."""
 
 import itertools
+import os
 
 from absl.testing import parameterized
 import numpy as np
@@ -8,6 +9,8 @@ import tensorflow as tf
 import tf_keras as keras
 
 import ltp_tfmot
+from ltp_tfmot import experiment
+from ltp_tfmot.experiment import storage
 from tests import fixtures
 
 PAI_CRITERIA = ('snip', 'grasp', 'synflow', 'large_init', 'random')
@@ -72,10 +75,6 @@ def _tiny_params(model):
            model.layers[1].layer.bias)]
 
 
-def _cross_entropy(y, logits):
-  return tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
-
-
 def _no_bias_convnet(seed=0):
   init = lambda offset: keras.initializers.GlorotUniform(seed=seed + offset)
   inputs = keras.Input((6, 6, 2))
@@ -110,7 +109,7 @@ class _Holder(keras.Model):
 class SynFlowTest(tf.test.TestCase, parameterized.TestCase):
 
   def _scores(self, model, batch):
-    return [s.numpy() for s in ltp_tfmot.get_criterion('synflow').score_model(model, _kernels(model), batch, None)]
+    return [s.numpy() for s in ltp_tfmot.get_criterion('synflow').score_model(model, _kernels(model), batch)]
 
   def test_scores_are_the_same_for_any_data_or_none(self):
     model = _wrapped(fixtures.convnet())
@@ -160,7 +159,7 @@ class SnipTest(tf.test.TestCase):
     x, y = _tiny_batch()
     params = _tiny_params(model)
     gradients = _tiny_gradients(params, x.astype(np.float64), y)
-    scores = ltp_tfmot.get_criterion('snip').score_model(model, _kernels(model), (x, y), _cross_entropy)
+    scores = ltp_tfmot.get_criterion('snip').score_model(model, _kernels(model), (x, y))
     self.assertAllClose(scores[0], np.abs(gradients[0] * params[0]), rtol=1e-4, atol=1e-7)
     self.assertAllClose(scores[1], np.abs(gradients[2] * params[2]), rtol=1e-4, atol=1e-7)
 
@@ -206,7 +205,7 @@ class GraspTest(tf.test.TestCase):
     model = _wrapped(_tiny())
     x, y = _tiny_batch()
     hand = self._hand_scores(model, x, y)
-    scores = ltp_tfmot.get_criterion('grasp').score_model(model, _kernels(model), (x, y), _cross_entropy)
+    scores = ltp_tfmot.get_criterion('grasp').score_model(model, _kernels(model), (x, y))
     for got, want in zip(scores, hand, strict=True):
       self.assertGreater(np.abs(want).max(), 1e-4)
       self.assertAllClose(got, want, rtol=1e-3, atol=1e-4 * np.abs(want).max())
@@ -301,11 +300,95 @@ class PruneAtInitializationTest(tf.test.TestCase, parameterized.TestCase):
 
     criterion = ltp_tfmot.ModelCriterion('output_gradient_test', output_gradient, needs_data=False)
     model = _wrapped(fixtures.mlp())
-    scores = [s.numpy() for s in criterion.score_model(model, _kernels(model), None, None)]
+    scores = [s.numpy() for s in criterion.score_model(model, _kernels(model), None)]
     ltp_tfmot.prune_at_initialization(model, criterion, 0.5)
     for mask, score in zip(_masks(model), scores, strict=True):
       self.assertAllEqual(mask.astype(bool), fixtures.reference_keep([score], [np.ones_like(score, bool)],
                                                                      int(np.floor(score.size * 0.5 + 0.5)))[0])
+
+
+class RoundTest(tf.test.TestCase, parameterized.TestCase):
+
+  @parameterized.parameters(('snip', 'layer'), ('grasp', 'global'), ('synflow', 'layer'))
+  def test_a_round_scores_the_rewind_point_and_never_revives(self, criterion, scope):
+    schedule = ltp_tfmot.LotteryTicketSchedule(0.4)
+    data = fixtures.classification_data()
+    trained = ltp_tfmot.prune_lottery_ticket(fixtures.mlp(), schedule, criterion=criterion, scope=scope)
+    at_init = ltp_tfmot.prune_lottery_ticket(fixtures.mlp(), schedule, criterion=criterion, scope=scope)
+    for model in (trained, at_init):
+      model.build((None, 8))
+      ltp_tfmot.take_snapshot(model)
+    snapshots = [w.prunable_snapshots[0].numpy() for w in ltp_tfmot.lottery_wrappers(trained)]
+    previous = None
+    for r in range(1, 3):
+      fixtures.perturb(trained, seed=r)  # stands in for training: the round must score the rewind point
+      ltp_tfmot.run_lottery_round(trained, data=data)
+      ltp_tfmot.compute_next_masks(at_init, data=data)
+      ltp_tfmot.apply_masks(at_init)
+      masks = _masks(trained)
+      _assert_masks(self, at_init, [m.astype(bool) for m in masks])
+      counts = [int(np.count_nonzero(m)) for m in masks]
+      if scope == 'layer':
+        self.assertEqual(counts, [int(np.floor(n * 0.6**r + 0.5)) for n in SIZES])
+      else:
+        self.assertEqual(sum(counts), int(np.floor(sum(SIZES) * 0.6**r + 0.5)))
+      for kernel, snapshot, mask in zip(_kernels(trained), snapshots, masks, strict=True):
+        self.assertAllEqual(kernel.numpy(), snapshot * mask)
+      if previous is not None:
+        for mask, earlier in zip(masks, previous, strict=True):
+          self.assertFalse(np.any(mask[earlier == 0]), 'a weight pruned in an earlier round was revived')
+      previous = masks
+
+  def test_fit_runs_synflow_rounds_on_its_schedule(self):
+    model = ltp_tfmot.prune_lottery_ticket(fixtures.mlp(), ltp_tfmot.LotteryTicketSchedule(0.3, 4, 2),
+                                           criterion='synflow', scope='global')
+    fixtures.compile_for_training(model)
+    x, y = fixtures.classification_data(n=48)
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[ltp_tfmot.UpdateLotteryStep()])
+    self.assertEqual(sum(int(np.count_nonzero(m)) for m in _masks(model)), int(np.floor(sum(SIZES) * 0.49 + 0.5)))
+
+  def test_a_failed_round_leaves_weights_masks_and_batchnorm_as_they_were(self):
+    model = ltp_tfmot.prune_lottery_ticket(fixtures.convnet(), criterion='synflow')
+    model.build((None, 8, 8, 2))
+    ltp_tfmot.take_snapshot(model)
+    fixtures.perturb(model)
+    model.get_layer('bn').moving_mean.assign_add(tf.ones([4]))  # a rewind would put it back
+    snapshot = ltp_tfmot.lottery_wrappers(model)[2].prunable_snapshots[0]
+    snapshot.assign(tf.tensor_scatter_nd_update(snapshot, [[0, 0]], [np.nan]))
+    before = _state(model)
+    with self.assertRaisesRegex(ValueError, 'NaN or inf'):
+      ltp_tfmot.run_lottery_round(model)
+    for got, want in zip(_state(model), before, strict=True):
+      self.assertAllEqual(got, want)
+
+
+class RunnerTest(tf.test.TestCase):
+
+  def test_each_level_of_a_snip_run_is_scored_at_the_rewind_point_on_a_training_batch(self):
+    config = experiment.RunConfig(
+        model='mlp', data=experiment.DataConfig(name='toy'),
+        training=experiment.TrainingConfig(learning_rate=0.01, batch_size=16, epochs=1, eval_every=5),
+        pruning=experiment.PruningConfig(rate=0.5, layer_rates={}, levels=2, criterion='snip'))
+    x, y = fixtures.classification_data(n=96, seed=0)
+    runner = experiment.LotteryExperiment(
+        config, run_dir=self.get_temp_dir(), model_fn=lambda shape, classes, seed: fixtures.mlp(seed),
+        data=(x, y) + fixtures.classification_data(n=32, seed=1), tensorboard=False, log=lambda line: None)
+    results = runner.run()
+    remaining = {m['level']: m['weights_alive'] for m in results}
+    self.assertEqual(remaining, {k: sum(int(np.floor(n * 0.5**k + 0.5)) for n in SIZES) for k in range(3)})
+    # The same masks by hand: SNIP of the initial weights on the first batch of the run's training data.
+    model = ltp_tfmot.prune_lottery_ticket(fixtures.mlp(config.seed), ltp_tfmot.LotteryTicketSchedule(0.5),
+                                           criterion='snip')
+    model.build((None, 8))
+    ltp_tfmot.take_snapshot(model)
+    batch = next(iter(runner.factory.train_dataset(config.seed, 0).take(1)))
+    for level in (1, 2):
+      ltp_tfmot.compute_next_masks(model, data=batch)
+      ltp_tfmot.apply_masks(model)
+      path = os.path.join(runner.run_dir, 'replicate_0', f'level_{level}', 'main', storage.MASKS)
+      for got, want in zip(storage.masks_from_arrays(storage.load_arrays(path))['masks'], _masks(model),
+                           strict=True):
+        self.assertAllEqual(got, want)
 
 
 class BadInputTest(tf.test.TestCase, parameterized.TestCase):
@@ -366,12 +449,13 @@ class BadInputTest(tf.test.TestCase, parameterized.TestCase):
                                       data=(np.zeros((2, 4), np.float32), np.zeros(2, np.int64)))
     self.assertEqual(int(np.count_nonzero(_masks(model)[0])), 6)
 
-  def test_a_pruning_round_refuses_a_model_criterion_before_any_change(self):
+  def test_a_pruning_round_without_data_refuses_snip_before_any_change(self):
     model = ltp_tfmot.prune_lottery_ticket(fixtures.mlp(), criterion='snip')
     model.build((None, 8))
     ltp_tfmot.take_snapshot(model)
+    fixtures.perturb(model)
     before = _state(model)
-    with self.assertRaisesRegex(ValueError, r"'snip' .* ltp_tfmot.prune_at_initialization\(model, 'snip'"):
+    with self.assertRaisesRegex(ValueError, r"'snip' scores from gradients on data: pass data=\(x, y\)"):
       ltp_tfmot.run_lottery_round(model)
     for got, want in zip(_state(model), before, strict=True):
       self.assertAllEqual(got, want)
