@@ -287,6 +287,8 @@ def _grasp_scores(model, kernels, batch, loss):
   GraSP's score is S = -w * (H g), and GraSP removes the weights of highest S
   (whose removal reduces the gradient flow least, or increases it). Keeping
   the highest -S is the same rule in this registry's keep-the-highest form.
+  The loss is the plain one: the logits are not divided by a temperature, as
+  GraSP's own code does (T = 200), and H g comes from the same batch as g.
   """
   x, y = batch
   with tf.GradientTape() as outer:

@@ -31,9 +31,9 @@ def prune_at_initialization(model, criterion, weights_remaining, data=None, scop
   `iterations=T`, iteration t keeps `weights_remaining ** (t / T)` of each
   pool (an exponential schedule), re-scoring the weights still alive; a
   pruned weight is never revived, so a pool that has fewer weights alive than
-  a target keeps them all. The wrappers' own rate, scope and criterion are for
-  the pruning rounds of training and are not used here; their block sizes are
-  (a block-pruned kernel keeps whole blocks). When it returns, the pruned
+  a target keeps them all. The wrappers' own rate, layer rates, scope and
+  criterion are for the pruning rounds of training and are not used here;
+  their block sizes are (a block-pruned kernel keeps whole blocks). When it returns, the pruned
   weights are 0 (held at their snapshot under `mask_0_action='freeze'`).
   Training then goes on as for any wrapped model, e.g. `fit` with
   `UpdateLotteryStep`, which takes the rewind snapshot first if there is none.
@@ -67,8 +67,8 @@ def prune_at_initialization(model, criterion, weights_remaining, data=None, scop
     ValueError: for an unknown criterion or scope, a bad `weights_remaining`,
       missing or malformed `data` for a criterion that needs it, a model
       without built lottery wrappers, or NaN or inf scores.
-    TypeError: for a non-integer `iterations`, or a layer where a model
-      criterion needs a model.
+    TypeError: for a `weights_remaining` or `iterations` of the wrong type,
+      or layers where a model criterion needs the model.
     The masks and weights are unchanged when any of them is raised.
 
   Example:
