@@ -145,6 +145,15 @@ class SynFlowTest(tf.test.TestCase, parameterized.TestCase):
       kernel = dict(zip([v.ref() for v in model.variables], before, strict=True))[w.prunable_weights[0].ref()]
       self.assertAllEqual(w.prunable_weights[0].numpy(), kernel * w.masks[0].numpy())
 
+  def test_prunes_in_the_papers_100_iterations_by_default(self):
+    masks = {}
+    for iterations in (None, 100, 1):
+      model = _wrapped(_tiny())
+      ltp_tfmot.prune_at_initialization(model, 'synflow', 0.3, scope='global', iterations=iterations)
+      masks[iterations] = np.concatenate([m.ravel() for m in _masks(model)])
+    self.assertAllEqual(masks[None], masks[100])
+    self.assertNotAllEqual(masks[100], masks[1])  # iterating changes which weights survive
+
   def test_pruned_weights_carry_no_flow(self):
     model = _wrapped(_no_bias_mlp())
     ltp_tfmot.prune_at_initialization(model, 'synflow', 0.5, iterations=2)
