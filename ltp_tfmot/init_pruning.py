@@ -41,8 +41,8 @@ def prune_at_initialization(model, criterion, weights_remaining, data=None, scop
   SNIP and GraSP differentiate the model's compiled loss (a model compiled
   with one loss), else sparse categorical cross-entropy on logits, on the
   batch `data`. Every model criterion runs the model in inference mode
-  (BatchNormalization with its moving statistics), so that scoring changes
-  no variable.
+  (BatchNormalization with its moving statistics), so that scoring leaves
+  those statistics as they are.
 
   Args:
     model: A built Keras model holding `PruneLotteryTicket` wrappers (see
