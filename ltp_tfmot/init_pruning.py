@@ -37,6 +37,9 @@ def prune_at_initialization(model, criterion, weights_remaining, data=None, scop
   weights are 0 (held at their snapshot under `mask_0_action='freeze'`).
   Training then goes on as for any wrapped model, e.g. `fit` with
   `UpdateLotteryStep`, which takes the rewind snapshot first if there is none.
+  The wrappers' round count is not changed: a later pruning round r keeps
+  `(1 - rate) ** r` of each pool, so it prunes only once that is below what
+  is alive.
 
   SNIP and GraSP differentiate the model's compiled loss (a model compiled
   with one loss), else sparse categorical cross-entropy on logits, on the
