@@ -129,15 +129,22 @@ def _check_percentage(prune_percentage):
   return float(prune_percentage)
 
 
+def _value_criteria():
+  """The registered criteria a pruner can rank with: those that score weight values alone."""
+  return [name for name in criteria_lib.criterion_names() if not criteria_lib.get_criterion(name).needs_model]
+
+
 def strategy_names():
   """Names `LotteryTicketPruner.calc_prune_mask` accepts as `prune_strategy`, sorted.
 
   Returns:
     The old package's strategies ('random', 'smallest_weights',
     'smallest_weights_global', 'large_final'), every registered criterion
-    (see `ltp_tfmot.criterion_names()`), and each criterion with '_global'.
+    (see `ltp_tfmot.criterion_names()`) that ranks weights by their values
+    (not the `ModelCriterion`s, which need the model and data), and each
+    criterion with '_global'.
   """
-  core = criteria_lib.criterion_names()
+  core = _value_criteria()
   return sorted(set(_LEGACY_STRATEGIES) | set(core) | {name + _GLOBAL_SUFFIX for name in core})
 
 
@@ -147,7 +154,7 @@ def _resolve_strategy(prune_strategy):
     if prune_strategy in _LEGACY_STRATEGIES:
       name, source, is_global = _LEGACY_STRATEGIES[prune_strategy]
       return criteria_lib.get_criterion(name), source, is_global
-    core = criteria_lib.criterion_names()
+    core = _value_criteria()
     is_global = prune_strategy not in core and prune_strategy.endswith(_GLOBAL_SUFFIX)
     name = prune_strategy[:-len(_GLOBAL_SUFFIX)] if is_global else prune_strategy
     if name in core:

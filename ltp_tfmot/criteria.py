@@ -3,10 +3,15 @@
 A criterion gives every weight a score from its value at the rewind point
 (`initial`) and its trained value (`final`); the highest scores are kept. The
 built-in criteria are those of Zhou et al. (2019), "Deconstructing Lottery
-Tickets"; `register_criterion` adds your own.
+Tickets", and the pruning-at-initialization criteria SNIP, GraSP and SynFlow
+(`ModelCriterion`: they score from the model's gradients, see
+`ltp_tfmot.prune_at_initialization`); `register_criterion` adds your own.
 """
 
+import contextlib
+
 import tensorflow as tf
+import tf_keras as keras
 
 _REGISTRY = {}
 
@@ -33,6 +38,7 @@ class Criterion:
   """
 
   elementwise = True
+  needs_model = False
 
   def __init__(self, name, score_fn, needs_initial=True, description=''):
     if not isinstance(name, str) or not name:
@@ -61,7 +67,7 @@ class Criterion:
 
   @property
   def score_fn(self):
-    """The `score_fn(initial, final)` this criterion was made with."""
+    """The `score_fn(initial, final)` this criterion was made with (a `ModelCriterion`'s `score_model_fn`)."""
     return self._score_fn
 
   @property
@@ -126,6 +132,215 @@ def _same_sign_first(keep_same):
     return tf.where(passes, magnitude, -1.0 / (1.0 + magnitude))
 
   return score_fn
+
+
+class ModelCriterion(Criterion):
+  """A criterion that scores weights from the whole model: its gradients on data, or its outputs.
+
+  The criteria of pruning at initialization (SNIP, GraSP, SynFlow; compared by
+  Frankle et al. 2021, "Pruning Neural Networks at Initialization: Why Are We
+  Missing the Mark?") rank a weight by what it does in the network, not by its
+  value alone. `ltp_tfmot.prune_at_initialization` computes their scores for
+  all the prunable weights of a wrapped model at once and ranks them with the
+  exact-count selection every criterion shares; `run_lottery_round(model,
+  data=...)` uses them between rounds of training, scoring the rewind point.
+
+  Args:
+    name: The name the criterion is looked up by.
+    score_model_fn: `score_model_fn(model, kernels, batch, loss) -> scores`.
+      `model` is a wrapped Keras model (its lottery wrappers apply the masks
+      in the forward pass, so pruned weights count as 0), `kernels` the
+      prunable weight variables to score, `batch` a tuple `(x, y)` of tensors
+      (None when `needs_data` is False) and `loss` a function `loss(y,
+      outputs)` giving a scalar (None when `needs_data` is False). It returns
+      one float tensor per kernel, shaped like it, made of TensorFlow ops,
+      and leaves every variable of the model as it found it.
+    needs_data: Whether the scores need a batch of labelled data.
+    iterations: How many pruning iterations `prune_at_initialization` runs by
+      default (each one re-scores the weights still alive).
+    description: One line for tables and `--help` output.
+
+  Raises:
+    ValueError: for an empty name or `iterations` < 1.
+    TypeError: if `score_model_fn` is not callable.
+
+  Example:
+
+  ```python
+  def gradient_magnitude(model, kernels, batch, loss):
+    x, y = batch
+    with tf.GradientTape() as tape:
+      value = loss(y, model(x, training=False))
+    return [tf.abs(g) for g in tape.gradient(value, kernels)]
+
+  ltp_tfmot.register_criterion(ltp_tfmot.ModelCriterion('gradient_magnitude', gradient_magnitude))
+  ```
+  """
+
+  needs_model = True
+
+  def __init__(self, name, score_model_fn, needs_data=True, iterations=1, description=''):
+    if not callable(score_model_fn):
+      raise TypeError(f'score_model_fn must be callable, got {type(score_model_fn).__name__}')
+    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
+      raise ValueError(f'iterations must be an integer >= 1, got {iterations!r}')
+    super().__init__(name, score_model_fn, needs_initial=False, description=description)
+    self.needs_data = bool(needs_data)
+    self.iterations = iterations
+
+  def score(self, initial, final, alive, seed):
+    raise ValueError(f'criterion {self.name!r} scores weights from the model and data, not from their values '
+                     f'alone: compute its masks with ltp_tfmot.prune_at_initialization(model, {self.name!r}, ...)')
+
+  def batch(self, data):
+    """The batch the scores are computed on: `data` checked and made tensors.
+
+    Args:
+      data: One batch `(x, y)` of inputs and labels (arrays or tensors), a
+        `tf.data.Dataset` of such batches (its first batch is taken), or None.
+
+    Returns:
+      `(x, y)` tensors, or None for None.
+
+    Raises:
+      ValueError: for no data when the criterion `needs_data`, or data that is
+        not a non-empty batch with one label per example.
+    """
+    if data is None:
+      if self.needs_data:
+        raise ValueError(f'criterion {self.name!r} scores from gradients on data: pass data=(x, y), a batch of '
+                         'training examples and their labels')
+      return None
+    if isinstance(data, tf.data.Dataset):
+      data = next(iter(data.take(1)), None)
+      if data is None:
+        raise ValueError('data is an empty tf.data.Dataset: give it at least one batch (x, y)')
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+      raise ValueError('data must be one batch (x, y) of inputs and labels, or a tf.data.Dataset of such batches, '
+                       f'got {type(data).__name__}')
+    x, y = tf.nest.map_structure(tf.convert_to_tensor, data[0]), tf.convert_to_tensor(data[1])
+    sizes = {int(t.shape[0]) if t.shape.rank else -1 for t in tf.nest.flatten(x) + [y]}
+    if len(sizes) != 1 or sizes.pop() <= 0:
+      raise ValueError(f'data must be a non-empty batch (x, y) with one label per example, got inputs of shapes '
+                       f'{[tuple(t.shape) for t in tf.nest.flatten(x)]} and labels of shape {tuple(y.shape)}')
+    return x, y
+
+  def score_model(self, model, kernels, batch):
+    """Scores the prunable weights of a wrapped model.
+
+    The loss of a criterion that `needs_data` is the model's compiled loss (a
+    model compiled with one loss), else sparse categorical cross-entropy on
+    logits, averaged over the batch.
+
+    Args:
+      model: A Keras model holding `PruneLotteryTicket` wrappers.
+      kernels: The weight variables to score.
+      batch: `(x, y)` tensors from `batch(data)`, or None.
+
+    Returns:
+      A list of float32 tensors, one per kernel, shaped like it.
+
+    Raises:
+      ValueError: for a model compiled with several losses, or scores of the
+        wrong number or shapes.
+    """
+    kernels = list(kernels)
+    scores = list(self.score_fn(model, kernels, batch, _loss_of(model) if self.needs_data else None))
+    if len(scores) != len(kernels) or any(
+        tuple(s.shape) != tuple(k.shape) for s, k in zip(scores, kernels, strict=True)):
+      raise ValueError(f'criterion {self.name!r} returned scores of shapes {[tuple(s.shape) for s in scores]} for '
+                       f'kernels of shapes {[tuple(k.shape) for k in kernels]}: return one score tensor per kernel, '
+                       'shaped like it')
+    return [tf.cast(s, tf.float32) for s in scores]
+
+
+def _loss_of(model):
+  """`loss(y, outputs)`, a scalar: the model's compiled loss, else cross-entropy on logits; batch mean."""
+  loss = getattr(model, 'loss', None)
+  if loss is None:
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+  elif isinstance(loss, (dict, list, tuple)):
+    raise ValueError('the model is compiled with one loss per output; data-dependent criteria need one loss: '
+                     'compile it with a single loss')
+  loss = keras.losses.get(loss)
+  # A loss function (not a Loss object) returns one value per example.
+  return lambda y, outputs: tf.reduce_mean(loss(y, outputs))
+
+
+def _gradients(tape, target, variables):
+  """`tape.gradient` as dense tensors, zeros for a variable the target does not depend on."""
+  return [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g)
+          for g, v in zip(tape.gradient(target, variables), variables, strict=True)]
+
+
+def _snip_scores(model, kernels, batch, loss):
+  """SNIP (Lee et al. 2019): |dL/dw * w|, the first-order change of the loss when a weight is removed."""
+  x, y = batch
+  with tf.GradientTape() as tape:
+    value = loss(y, model(x, training=False))
+  return [tf.abs(g * w) for g, w in zip(_gradients(tape, value, kernels), kernels, strict=True)]
+
+
+def _grasp_scores(model, kernels, batch, loss):
+  """GraSP (Wang et al. 2020), negated: w * (H g), H the Hessian of the loss and g its gradient.
+
+  GraSP's score is S = -w * (H g), and GraSP removes the weights of highest S
+  (whose removal reduces the gradient flow least, or increases it). Keeping
+  the highest -S is the same rule in this registry's keep-the-highest form.
+  The loss is the plain one: the logits are not divided by a temperature, as
+  GraSP's own code does (T = 200), and H g comes from the same batch as g.
+  """
+  x, y = batch
+  with tf.GradientTape() as outer:
+    with tf.GradientTape() as inner:
+      value = loss(y, model(x, training=False))
+    gradients = _gradients(inner, value, kernels)
+    # The gradient of g . stop_gradient(g) is H g: a Hessian-gradient product without forming H.
+    flow = tf.add_n([tf.reduce_sum(g * tf.stop_gradient(g)) for g in gradients])
+  return [w * hg for w, hg in zip(kernels, _gradients(outer, flow, kernels), strict=True)]
+
+
+def _ones_input(model, batch):
+  """SynFlow's input: one example of all ones, shaped as the model's inputs (else as the batch's examples)."""
+  inputs = getattr(model, 'inputs', None)
+  if inputs and all(None not in t.shape[1:] for t in inputs):
+    ones = [tf.ones([1] + t.shape[1:].as_list(), t.dtype) for t in inputs]
+    return ones[0] if len(ones) == 1 else ones
+  if batch is None:
+    raise ValueError('synflow feeds an input of all ones shaped like the model\'s input, and this model has no fixed '
+                     'input shape: build it with keras.Input(shape) or pass data=(x, y) to take the shape of x')
+  return tf.nest.map_structure(lambda x: tf.ones_like(x[:1]), batch[0])
+
+
+@contextlib.contextmanager
+def _absolute_weights(model):
+  """Replaces every float variable of the model by its absolute value until the block ends."""
+  variables = [v for v in model.variables if v.dtype.is_floating]
+  saved = [tf.identity(v) for v in variables]
+  try:
+    for v in variables:
+      v.assign(tf.abs(v))
+    yield
+  finally:
+    for v, value in zip(variables, saved, strict=True):
+      v.assign(value)
+
+
+def _synflow_scores(model, kernels, batch, loss):
+  """SynFlow (Tanaka et al. 2020): |dR/dw * w| with all weights made positive, R the sum of outputs for ones.
+
+  Data-free: the input is one example of all ones whatever `batch` holds. The
+  model runs in inference mode (BatchNormalization with its moving statistics,
+  made positive like every other weight, as in the paper), and the signed
+  weights are back when the scores are returned.
+  """
+  del loss  # data-free
+  inputs = _ones_input(model, batch)
+  with _absolute_weights(model):
+    with tf.GradientTape() as tape:
+      flow = tf.add_n([tf.reduce_sum(tf.cast(out, tf.float32))
+                       for out in tf.nest.flatten(model(inputs, training=False))])
+    return [tf.abs(g * w) for g, w in zip(_gradients(tape, flow, kernels), kernels, strict=True)]
 
 
 def register_criterion(criterion, overwrite=False):
@@ -233,5 +448,11 @@ for _criterion in [
               description='|w_f| where sign(w_i) == sign(w_f), the others last'),
     Criterion('large_final_diff_sign', _same_sign_first(False),
               description='|w_f| where sign(w_i) != sign(w_f), the others last'),
+    ModelCriterion('snip', _snip_scores,
+                   description='|dL/dw * w| on a batch (SNIP): pruning at initialization'),
+    ModelCriterion('grasp', _grasp_scores,
+                   description='w * Hg on a batch (GraSP, negated): pruning at initialization'),
+    ModelCriterion('synflow', _synflow_scores, needs_data=False, iterations=100,
+                   description='|dR/dw * w| of |weights| on ones, 100 iterations (SynFlow): data-free'),
 ]:
   register_criterion(_criterion)

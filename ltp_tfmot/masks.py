@@ -65,8 +65,10 @@ def _keys(scores, alive):
 
 def _columns(tensor):
   """A tensor as a matrix whose column reductions XLA vectorises on CPU (a full reduction it does not)."""
-  # The width from the run-time shape: a function traced with relaxed shapes has no static one.
-  return tf.reshape(tensor, [-1, tf.shape(tensor)[-1]] if tensor.shape.rank >= 2 else [1, -1])
+  # The width from the run-time shape: a function traced with relaxed shapes has no static one. Retraced for
+  # tensors of several ranks (conv and dense kernels) it has no static rank either: one row then.
+  rank = tensor.shape.rank
+  return tf.reshape(tensor, [-1, tf.shape(tensor)[-1]] if rank is not None and rank >= 2 else [1, -1])
 
 
 def _column_counts(bools):

@@ -92,7 +92,9 @@ def prune_lottery_ticket(to_prune,
       functional model.
     pruning_schedule: A `LotteryTicketSchedule` (default: rate 0.2, rounds run
       by hand).
-    criterion: Name of a registered criterion; see `criterion_names()`.
+    criterion: Name of a registered criterion; see `criterion_names()`. The
+      rounds of 'snip' and 'grasp' need data: `run_lottery_round(model,
+      data=...)`. (Pruning at initialization: `prune_at_initialization`.)
     scope: 'layer' or 'global' (one ranking across all wrapped layers).
     rewind_step: Training step whose weights survivors are rewound to (0 = the
       initial weights).

@@ -99,12 +99,12 @@ def _derived_seed(*parts):
   return zlib.crc32(repr(parts).encode()) & 0x7FFFFFFF
 
 
-def _positions(wrappers):
+def wrapper_positions(wrappers):
   """{id(wrapper): its position}: the one `prune_lottery_ticket` stored, else its index in `wrappers`."""
   return {id(w): i if w.position is None else w.position for i, w in enumerate(wrappers)}
 
 
-def _draw_seed(w, positions, purpose, weight, round_number):
+def draw_seed(w, positions, purpose, weight, round_number):
   """The seed of one random draw for one weight of a wrapper in one round.
 
   It depends on the wrapper's seed and position, the weight's index in the layer and the round, never on
@@ -274,48 +274,87 @@ def _pool_keys(pool, criterion, seed):
   first. Either way the NaN/inf check of weight and snapshot shares that pass.
   """
   finals = [w.prunable_weights[i] for w, i in pool]
-  snapshots = [w.prunable_snapshots[i] for w, i in pool]
-  masks = [w.masks[i] for w, i in pool]
-  initials = snapshots if criterion.needs_initial else [None] * len(pool)
-  blocks = [w.block_shape(i) for w, i in pool]
-  if criterion.fusable and all(block is None for block in blocks):
-    arguments = [(criterion.score_fn, mask, (initial, final))
-                 for mask, initial, final in zip(masks, initials, finals, strict=True)]
-  else:
-    alive = [mask > 0 for mask in masks]
-    scores = criteria_lib.score_pool(criterion, initials, finals, alive, seed)
-    arguments = [(None, _blocked(a, block, w.block_pooling_type), (_blocked(s, block, w.block_pooling_type),))
-                 for a, s, block, (w, _) in zip(alive, scores, blocks, pool, strict=True)]
+  initials = [w.prunable_snapshots[i] for w, i in pool] if criterion.needs_initial else [None] * len(pool)
+  if criterion.fusable and all(w.block_shape(i) is None for w, i in pool):
+    return _keyed(pool, [(criterion.score_fn, w.masks[i], (initial, final))
+                         for (w, i), initial, final in zip(pool, initials, finals, strict=True)])
+  alive = [w.masks[i] > 0 for w, i in pool]
+  return pool_keys_from_scores(pool, criteria_lib.score_pool(criterion, initials, finals, alive, seed))
+
+
+def pool_keys_from_scores(pool, scores):
+  """The selection keys of a pool's tensors from their scores, pooled per block where the wrapper has blocks.
+
+  Args:
+    pool: (wrapper, prunable weight index) pairs that share one ranking.
+    scores: One float tensor per pair, shaped like its weight.
+
+  Returns:
+    A list of `masks.ScoreKeys`, for `pool_masks_from_keys`.
+
+  Raises:
+    ValueError: if a weight, its snapshot or its score is NaN or inf.
+  """
+  arguments = []
+  for (w, i), score in zip(pool, scores, strict=True):
+    block, pooling = w.block_shape(i), w.block_pooling_type
+    arguments.append((None, _blocked(w.masks[i] > 0, block, pooling), (_blocked(score, block, pooling),)))
+  return _keyed(pool, arguments, scores)
+
+
+def _keyed(pool, arguments, scores=None):
+  """`masks.score_keys` of each tensor from (score_fn, alive, inputs), checking its weight, snapshot and scores."""
   keyed = []
-  for (w, i), (score_fn, alive, inputs), final, snapshot in zip(pool, arguments, finals, snapshots, strict=True):
-    keys, finite = masks_lib.score_keys(score_fn, alive, inputs, checked=(final, snapshot))
-    if not finite.all():
+  for j, ((w, i), (score_fn, alive, inputs)) in enumerate(zip(pool, arguments, strict=True)):
+    checked = (w.prunable_weights[i], w.prunable_snapshots[i]) + (() if scores is None else (scores[j],))
+    keys, finite = masks_lib.score_keys(score_fn, alive, inputs, checked=checked)
+    if not finite[:2].all():
       raise _finite_error(w, i, is_snapshot=bool(finite[0]))
+    if not finite.all():
+      raise ValueError(f'the scores of {w.prunable_weights[i].name} in layer {w.layer.name!r} have NaN or inf '
+                       'values: check the weights and the data (SynFlow can overflow float32 in a deep network)')
     keyed.append(keys)
   return keyed
 
 
-def _pool_masks(pool, criterion, rate, positions):
-  """The next masks of one pool, and the number of weights each keeps."""
-  masks = [w.masks[i] for w, i in pool]
-  rounds = max(int(w.rounds_done.numpy()) for w, _ in pool) + 1
-  first, index = pool[0]
-  seed = _draw_seed(first, positions, 'score', first.prunable_weights[index], rounds)
-  keyed = _pool_keys(pool, criterion, seed)
-  keep = masks_lib.keep_count(sum(item.keys.shape.num_elements() for item in keyed), (1.0 - rate) ** rounds)
+def pool_masks_from_keys(pool, keyed, keep):
+  """Masks keeping exactly the `keep` highest-keyed alive weights (or blocks) of a pool, and each tensor's count.
+
+  Args:
+    pool: (wrapper, prunable weight index) pairs that share one ranking.
+    keyed: Their `masks.ScoreKeys` (from `pool_keys_from_scores`); released as the masks are made.
+    keep: The number of weights (of blocks, for block-pruned tensors) to keep; clamped to those alive.
+
+  Returns:
+    `(masks, counts)`: tensors in the mask variables' dtype, and the weights each keeps.
+  """
+  dtype = pool[0][0].masks[pool[0][1]].dtype
   blocks = [w.block_shape(i) for w, i in pool]
   if all(block is None for block in blocks):
-    return masks_lib.select_top_k(keyed, keep, dtype=masks[0].dtype)
+    return masks_lib.select_top_k(keyed, keep, dtype=dtype)
   kept, counts = masks_lib.select_top_k(keyed, keep)
-  for j, (mask, block) in enumerate(zip(masks, blocks, strict=True)):
+  for j, ((w, i), block) in enumerate(zip(pool, blocks, strict=True)):
+    mask = w.masks[i]
     if block is not None:
       # Counts in blocks; a partly pruned block (a mask made without blocks) never revives its pruned weights.
       kept[j] = tf.logical_and(masks_lib.block_expand(kept[j], block, mask.shape), mask > 0)
       counts[j] = masks_lib.count_nonzero(kept[j])
-  return kept, counts
+  return [tf.cast(k, dtype) for k in kept], counts
 
 
-def compute_next_masks(model):
+def _pool_masks(pool, criterion, rate, positions, model_scores):
+  """The next masks of one pool, and the number of weights each keeps (`model_scores` from `_model_scores`)."""
+  rounds = max(int(w.rounds_done.numpy()) for w, _ in pool) + 1
+  if criterion.needs_model:
+    keyed = pool_keys_from_scores(pool, [model_scores[(id(w), i)] for w, i in pool])
+  else:
+    first, index = pool[0]
+    keyed = _pool_keys(pool, criterion, draw_seed(first, positions, 'score', first.prunable_weights[index], rounds))
+  keep = masks_lib.keep_count(sum(item.keys.shape.num_elements() for item in keyed), (1.0 - rate) ** rounds)
+  return pool_masks_from_keys(pool, keyed, keep)
+
+
+def compute_next_masks(model, data=None):
   """Computes and assigns the masks of the next pruning round.
 
   Each pool (a weight tensor in layer scope, all global-scope tensors together)
@@ -325,31 +364,50 @@ def compute_next_masks(model):
   counted in whole blocks (scores pooled per block). Weights are not changed: call
   `rewind_weights` (or `run_lottery_round`) next.
 
+  A `ModelCriterion` ('snip', 'grasp', 'synflow') scores the weights as they
+  are now, by running the model in inference mode (on `data` for those that
+  need it); the forward pass applies the current masks to the weights, as
+  every forward pass of the wrappers does. `run_lottery_round` rewinds first,
+  so that they score the rewind point.
+
   Args:
-    model: A model, layer or list of layers holding `PruneLotteryTicket` wrappers.
+    model: A model, layer or list of layers holding `PruneLotteryTicket`
+      wrappers (a `keras.Model` for a `ModelCriterion`).
+    data: For a criterion that needs data ('snip', 'grasp'): one batch `(x,
+      y)` or a `tf.data.Dataset` of batches (the first is used); see
+      `ModelCriterion.batch`. Other criteria ignore it.
 
   Returns:
     A dict from layer name to the fraction of its prunable weights now pruned.
 
   Raises:
-    ValueError: if a weight is NaN or inf, if a criterion needs the rewind
-      snapshot and none was taken, or if global-scope layers disagree on rate
-      or criterion. Nothing is changed then.
+    ValueError: if a weight or a score is NaN or inf, if a criterion needs the
+      rewind snapshot and none was taken, if a criterion needs data and
+      `data` is missing or malformed, or if global-scope layers disagree on
+      rate or criterion. Nothing is changed then.
+    TypeError: if a `ModelCriterion` is given layers instead of a model.
   """
   wrappers = built_lottery_wrappers(model)
   pools = [(pool, rate, criteria_lib.get_criterion(pool[0][0].criterion)) for pool, rate in _pools(wrappers)]
+  batches = {}
   for pool, _, criterion in pools:
+    if criterion.needs_model and criterion.name not in batches:
+      if not isinstance(model, keras.Model):
+        raise TypeError(f'criterion {criterion.name!r} scores by running the model: pass the whole keras.Model, '
+                        f'got {type(model).__name__}')
+      batches[criterion.name] = criterion.batch(data)
     if criterion.needs_initial and not all(w.has_snapshot for w, _ in pool):
       raise ValueError(f'criterion {criterion.name!r} ranks by the rewind snapshot, and none was taken yet: '
                        'call ltp_tfmot.take_snapshot(model) or train with UpdateLotteryStep first')
+  model_scores = _model_scores(model, [(pool, criterion) for pool, rate, criterion in pools if rate], batches)
   new_masks, kept = [], {}
-  positions = _positions(wrappers)
+  positions = wrapper_positions(wrappers)
   for pool, rate, criterion in pools:
     masks = [w.masks[i] for w, i in pool]
     if rate == 0:
       _check_finite(pool)
       continue
-    values, counts = _pool_masks(pool, criterion, rate, positions)
+    values, counts = _pool_masks(pool, criterion, rate, positions, model_scores)
     for mask, value, count in zip(masks, values, counts, strict=True):
       new_masks.append((mask, tf.cast(value, mask.dtype)))
       kept[mask.ref()] = count
@@ -366,6 +424,20 @@ def compute_next_masks(model):
   logging.info('Pruning round done; sparsity per layer: %s',
                ', '.join(f'{name} {value:.2%}' for name, value in sparsity.items()))
   return sparsity
+
+
+def _model_scores(model, pools, batches):
+  """{(id(wrapper), index): score} of every pool ranked by a `ModelCriterion`: one scoring pass per criterion."""
+  pairs_of = {}
+  for pool, criterion in pools:
+    if criterion.needs_model:
+      pairs_of.setdefault(criterion.name, (criterion, []))[1].extend(pool)
+  scores = {}
+  for criterion, pairs in pairs_of.values():
+    kernels = [w.prunable_weights[i] for w, i in pairs]
+    for (w, i), score in zip(pairs, criterion.score_model(model, kernels, batches[criterion.name]), strict=True):
+      scores[(id(w), i)] = score
+  return scores
 
 
 def _survivor_values(w, index, mask, seed):
@@ -426,13 +498,13 @@ def rewind_weights(model):
     raise ValueError(f'layers {missing} have no rewind snapshot yet: call ltp_tfmot.take_snapshot(model) '
                      'or train with UpdateLotteryStep first')
   updates = _unwrapped_updates(model, wrappers)
-  positions = _positions(wrappers)
+  positions = wrapper_positions(wrappers)
   for w in wrappers:
     round_number = int(w.rounds_done.numpy())
     prunable = {weight.ref(): i for i, weight in enumerate(w.prunable_weights)}
     for weight, snapshot in zip(w.layer.weights, w.snapshots, strict=True):
       i = prunable.get(weight.ref())
-      seed = _draw_seed(w, positions, 'start', weight, round_number)
+      seed = draw_seed(w, positions, 'start', weight, round_number)
       if i is None:
         value = _fresh_value(w.layer, weight, seed) if w.mask_1_action == 'reinit' else snapshot
         updates.append((weight, tf.convert_to_tensor(value)))
@@ -520,7 +592,7 @@ def reset_optimizer(optimizer, iterations=0):
     optimizer.iterations.assign(iterations)
 
 
-def run_lottery_round(model, optimizer=None, rewind_iterations=None):
+def run_lottery_round(model, optimizer=None, rewind_iterations=None, data=None):
   """One round boundary: prune by the criterion, rewind, reset the optimizer.
 
   After it the weights are those of the rewind point (see `rewind_weights`;
@@ -539,6 +611,10 @@ def run_lottery_round(model, optimizer=None, rewind_iterations=None):
       restarts the learning-rate schedule. Keras' Adam counts its bias
       correction with the same iterations, so after a late rewind it starts
       at k + 1 with fresh moments.
+    data: The batch a `ModelCriterion` that needs data ('snip', 'grasp')
+      scores on (see `compute_next_masks`). A model criterion scores the
+      rewind point: the weights are rewound (with the masks so far) before
+      the masks are computed.
 
   Returns:
     The sparsity per layer after the round (see `compute_next_masks`).
@@ -578,13 +654,30 @@ def run_lottery_round(model, optimizer=None, rewind_iterations=None):
   if optimizer is not None:
     _optimizer_variables(optimizer)
   steps = steps_done(wrappers, optimizer)
-  sparsity = compute_next_masks(wrappers)
+  if any(criteria_lib.get_criterion(w.criterion).needs_model for w in wrappers):
+    sparsity = _masks_at_rewind_point(model, data)
+  else:
+    sparsity = compute_next_masks(wrappers)
   rewind_weights(model)
   if optimizer is not None:
     reset_optimizer(optimizer, rewind_iterations)
     if int(wrappers[0].step_offset.numpy()) != wrapper_lib.NOT_COUNTING:
       count_steps_with(wrappers, optimizer, steps)  # the reset moved optimizer.iterations, not the steps done
   return sparsity
+
+
+def _masks_at_rewind_point(model, data):
+  """`compute_next_masks` of the rewound model; every variable as it was if that raises."""
+  variables = [v for w in built_lottery_wrappers(model) for v in w.weights] + [
+      weight for _, weight in unwrapped_layer_weights(model)]
+  saved = [(variable, tf.identity(variable)) for variable in variables]
+  try:
+    rewind_weights(model)
+    return compute_next_masks(model, data)
+  except Exception:
+    for variable, value in saved:
+      variable.assign(value)
+    raise
 
 
 def layer_sparsity(model):

@@ -206,7 +206,7 @@ PRECISIONS = ('float32', 'mixed_float16', 'mixed_bfloat16')
 # The criteria `ltp_tfmot.criteria` registers as it loads (tests/imports_test.py keeps the two lists equal).
 BUILTIN_CRITERIA = ('large_final', 'small_final', 'large_init', 'small_init', 'large_init_large_final',
                     'small_init_small_final', 'magnitude_increase', 'movement', 'random', 'large_final_same_sign',
-                    'large_final_diff_sign')
+                    'large_final_diff_sign', 'snip', 'grasp', 'synflow')
 
 
 def criterion_names():

@@ -11,7 +11,8 @@ import ltp_tfmot
 from ltp_tfmot import masks
 from tests import fixtures
 
-CRITERIA = ltp_tfmot.criterion_names()
+# The criteria a pruning round ranks with (not those scoring from the model and data: see pai_test).
+CRITERIA = [name for name in ltp_tfmot.criterion_names() if not ltp_tfmot.get_criterion(name).needs_model]
 
 
 def _wrapped_mlp(**kwargs):
@@ -423,6 +424,17 @@ class CompiledScoresTest(tf.test.TestCase, parameterized.TestCase):
     expected = fixtures.reference_keep([scores.numpy()], [alive], int(np.floor(rows * cols * 0.7 + 0.5)))[0]
     ltp_tfmot.compute_next_masks(model)
     self.assertAllEqual(wrapper.pruning_vars[0][1].numpy().astype(bool), expected)
+
+  def test_one_global_ranking_of_large_conv_and_dense_kernels_keeps_the_exact_count(self):
+    # Kernels of two ranks retrace the compiled pass without a static rank (as in Conv-6).
+    model = ltp_tfmot.prune_lottery_ticket(keras.Sequential([
+        keras.layers.Conv2D(256, 3, input_shape=(3, 3, 128)), keras.layers.Flatten(), keras.layers.Dense(1024),
+        keras.layers.Dense(1024)]), ltp_tfmot.LotteryTicketSchedule(0.2), scope='global')
+    model.build((None, 3, 3, 128))
+    sizes = [3 * 3 * 128 * 256, 256 * 1024, 1024 * 1024]
+    self.assertGreaterEqual(min(sizes), masks._XLA_MIN_SIZE)  # pylint: disable=protected-access
+    ltp_tfmot.compute_next_masks(model)
+    self.assertEqual(sum(_alive_counts(model)), int(np.floor(sum(sizes) * 0.8 + 0.5)))
 
   def test_models_of_several_widths_share_the_compiled_passes(self):
     for width in (512, 700, 1120):  # one compiled pass per shape, retraced with relaxed shapes after a few

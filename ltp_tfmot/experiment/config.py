@@ -215,7 +215,8 @@ class PruningConfig:
   """How each level is pruned and rewound (see `ltp_tfmot.prune_lottery_ticket`).
 
   Attributes:
-    criterion: A registered criterion name (`ltp_tfmot.criterion_names()`).
+    criterion: A registered criterion name (`ltp_tfmot.criterion_names()`);
+      'snip', 'grasp' and 'synflow' score each level's masks at the rewind point.
     scope: 'layer' or 'global'.
     rate: Fraction of the alive weights pruned per level, in (0, 1).
     layer_rates: Layer name (or shell-style pattern such as 'conv*', see

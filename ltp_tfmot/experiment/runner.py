@@ -7,7 +7,10 @@ without prunable weights (BatchNormalization's included), and retrains. With
 `rewind_step=k` it resumes at iteration k, as open_lth and the papers define
 rewinding: the optimizer's iteration count is k (so the learning-rate schedule
 continues from k), the data order and augmentation continue from batch k, and
-the level trains the remaining T - k iterations. Training follows the config's
+the level trains the remaining T - k iterations. With a criterion that scores
+from the model (`snip`, `grasp`, `synflow`), a level's masks are scored at the
+rewind point instead, on the first batch of the level's training data, never
+reviving the previous level's pruned weights. Training follows the config's
 recipe (`recipes`: SGD or Adam with coupled L2 weight decay, warm-up, step or
 cosine decay) on the batches of `pipeline.train_dataset` (a data seed of its
 own, optional CIFAR augmentation).
@@ -760,7 +763,7 @@ class LotteryExperiment:
 
         extra_callbacks.append(_RewindPoint(self.config.pruning.rewind_step, on_snapshot))
     else:
-      rounds_lib.run_lottery_round(model, state.optimizer)
+      self._prune(state, seed)
       self._resume_at_rewind_step(model, state.optimizer)
       self.factory.reset_loss_scale(model)
       self.hooks.after_round()
@@ -770,6 +773,20 @@ class LotteryExperiment:
     metrics['wall_time_s'] = time.time() - start
     self._save_level(r, seed, level, MAIN, model, state.rewind_other, metrics, save_weights=True)
     return metrics
+
+  def _prune(self, state, seed):
+    """A level's round: ranks the trained weights, or, for a `ModelCriterion`, scores the rewind point.
+
+    A model criterion ('snip', 'grasp', 'synflow') scores the weights rewound
+    with the previous level's masks, the layers outside the wrappers at their
+    rewind values too, on the first batch of the level's training data.
+    """
+    if not criteria_lib.get_criterion(self.config.pruning.criterion).needs_model:
+      rounds_lib.run_lottery_round(state.model, state.optimizer)
+      return
+    _assign(_other_variables(state.model), state.rewind_other, 'other layers')
+    batch = next(iter(self.factory.train_dataset(seed, self.config.pruning.rewind_step).take(1)))
+    rounds_lib.run_lottery_round(state.model, state.optimizer, data=batch)
 
   def _branch_level(self, name, seed, r, level):
     start = time.time()
