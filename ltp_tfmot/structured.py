@@ -28,10 +28,12 @@ def _member_alive(layer, role):
   """Which units of a group a member layer keeps alive: those it does not make exactly 0."""
   if role == unit_groups.ROLE_BATCHNORM:
     return _nonzero(_batchnorm_output_at_zero(layer))
+  if role == unit_groups.ROLE_DEPTHWISE:
+    # A depthwise channel's input is 0 when its unit is removed, so only its bias can make it non-zero.
+    alive = tf.zeros([int(layer.depthwise_kernel.shape[2])], tf.bool)
+  else:
+    alive = tf.reduce_any(tf.reshape(_nonzero(layer.kernel), [-1, layer.kernel.shape[-1]]), axis=0)
   bias = getattr(layer, 'bias', None)
-  alive = tf.zeros([int(layer.depthwise_kernel.shape[2])], tf.bool) if role == unit_groups.ROLE_DEPTHWISE else \
-      tf.reduce_any(tf.reshape(_nonzero(layer.kernel), [-1, layer.kernel.shape[-1]]), axis=0)
-  # A depthwise channel's input is 0 when its unit is removed, so only its bias can make it non-zero.
   return alive if bias is None else tf.logical_or(alive, _nonzero(bias))
 
 

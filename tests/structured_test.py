@@ -369,6 +369,17 @@ class ShrinkTest(tf.test.TestCase, parameterized.TestCase):
                      {w.unit_group for w in ltp_tfmot.lottery_wrappers(model)})
     self.assertAllClose(ltp_tfmot.shrink(loaded)(x, training=False), model(x, training=False), atol=1e-5)
 
+  def test_ticket_file_carries_unit_masks_to_a_fresh_model(self):
+    model, x = self._ticket('residual', rounds=1)
+    path = os.path.join(self.get_temp_dir(), 'residual.ticket.npz')
+    ltp_tfmot.save_ticket(model, path)
+    fresh, _ = _wrapped('residual', rate=0.4)
+    ltp_tfmot.load_ticket(fresh, path)
+    for old, new in zip(ltp_tfmot.lottery_wrappers(model), ltp_tfmot.lottery_wrappers(fresh), strict=True):
+      for old_mask, new_mask in zip(old.masks, new.masks, strict=True):
+        self.assertAllEqual(old_mask, new_mask)
+    self.assertEqual(ltp_tfmot.shrink(fresh).count_params(), ltp_tfmot.shrink(model).count_params())
+
   def test_a_group_with_all_units_removed_keeps_one_zero_unit(self):
     model, x = _wrapped('mlp', rate=0.5, scope='global')
     ltp_tfmot.take_snapshot(model)
