@@ -392,6 +392,23 @@ class ShrinkTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual({layer.name: layer.kernel.shape[-1] for layer in small.layers}['hidden2'], 1)
     self.assertAllClose(small(x), model(x), atol=1e-5)
 
+  def test_shrink_cuts_units_that_are_exactly_zero_in_any_model(self):
+    model = keras.Sequential([keras.layers.Dense(6, input_shape=(3,), name='hidden'),
+                              keras.layers.BatchNormalization(name='bn'), keras.layers.ReLU(),
+                              keras.layers.Dense(2, name='output')])
+    hidden, bn = model.get_layer('hidden'), model.get_layer('bn')
+    kernel, bias = hidden.kernel.numpy(), np.full([6], 0.2, np.float32)
+    kernel[:, 0] = bias[0] = 0.0
+    hidden.set_weights([kernel, bias])
+    bn.beta.assign(np.full([6], 0.5, np.float32))  # unit 0 is 0 after hidden, 0.5 after bn: it stays
+    x = np.random.RandomState(0).randn(4, 3).astype(np.float32)
+    self.assertEqual(ltp_tfmot.shrink(model).get_layer('hidden').units, 6)
+    bn.gamma.assign(np.where(np.arange(6) == 0, 0.0, 1.0).astype(np.float32))
+    bn.beta.assign(np.where(np.arange(6) == 0, 0.0, 0.5).astype(np.float32))
+    small = ltp_tfmot.shrink(model)
+    self.assertEqual(small.get_layer('hidden').units, 5)
+    self.assertAllClose(small(x, training=False), model(x, training=False), atol=1e-6)
+
   def test_shrink_refuses_a_subclassed_model(self):
     class Net(keras.Model):
 
