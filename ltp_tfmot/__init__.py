@@ -54,11 +54,14 @@ _EXPORTS = {
     'unwrapped_layer_weights': 'rounds',
     'weights_remaining': 'rounds',
     'LotteryTicketSchedule': 'schedule',
+    'kept_units': 'structured',
+    'shrink': 'structured',
     'OneShotLotterySchedule': 'schedule',
     'load_ticket': 'tickets',
     'read_ticket': 'tickets',
     'save_ticket': 'tickets',
     'Ticket': 'tickets',
+    'unit_plan': 'unit_groups',
     'PruneLotteryTicket': 'wrapper',
 }
 # Subpackages and modules documented as attributes: `ltp_tfmot.datasets.load_mnist()`.

@@ -69,7 +69,8 @@ def prune_at_initialization(model, criterion, weights_remaining, data=None, scop
   Raises:
     ValueError: for an unknown criterion or scope, a bad `weights_remaining`,
       missing or malformed `data` for a criterion that needs it, a model
-      without built lottery wrappers, or NaN or inf scores.
+      without built lottery wrappers or with unit-granularity ones, or NaN or
+      inf scores.
     TypeError: for a `weights_remaining` or `iterations` of the wrong type,
       or layers where a model criterion needs the model.
     The masks and weights are unchanged when any of them is raised.
@@ -83,6 +84,10 @@ def prune_at_initialization(model, criterion, weights_remaining, data=None, scop
   ```
   """
   wrappers = rounds_lib.built_lottery_wrappers(model)
+  units = [w.layer.name for w in wrappers if w.granularity == 'unit']
+  if units:
+    raise ValueError(f'prune_at_initialization sets masks weight by weight, but layers {units} prune whole units '
+                     "(granularity='unit'): wrap the model with granularity='weight'")
   criterion = criteria_lib.get_criterion(criterion)
   weights_remaining = validation.check_fraction(weights_remaining, 'weights_remaining')
   scope = wrapper_lib.check_choice(scope, 'scope', wrapper_lib.SCOPES)

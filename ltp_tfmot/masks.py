@@ -358,3 +358,68 @@ def block_expand(block_tensor, block_size, shape):
   bh, bw = block_size
   expanded = tf.repeat(tf.repeat(block_tensor, bh, axis=0), bw, axis=1)
   return expanded[:shape[0], :shape[1]]
+
+
+UNIT_POOLINGS = ('L1', 'L2', 'mean')
+
+
+def _units_last(tensor, axis):
+  """The tensor as a matrix [positions, units], the units taken from `axis`."""
+  tensor = tf.convert_to_tensor(tensor)
+  axis = axis % tensor.shape.rank
+  perm = [d for d in range(tensor.shape.rank) if d != axis] + [axis]
+  return tf.reshape(tf.transpose(tensor, perm), [-1, tensor.shape[axis]])
+
+
+def pool_units(scores, axis, pooling='L1'):
+  """Pools per-weight scores into one score per unit (a slice along `axis`).
+
+  Poolings keep the sign of the scores, so that criteria scoring small
+  weights high (`small_final`'s -|w|) rank units the same way:
+
+  - 'L1': the sum of the unit's scores (under `large_final`, the L1 norm of
+    its weights);
+  - 'L2': sign(q) * sqrt(|q|) with q the sum of s * |s| (under `large_final`,
+    the L2 norm of its weights);
+  - 'mean': the mean of the unit's scores.
+
+  Args:
+    scores: A float tensor of per-weight scores.
+    axis: The axis whose slices are the units (-1: the output units of a
+      Dense or Conv kernel).
+    pooling: 'L1', 'L2' or 'mean'.
+
+  Returns:
+    A float32 vector, one score per unit.
+
+  Raises:
+    ValueError: for an unknown pooling.
+
+  Example:
+
+  >>> pool_units(tf.constant([[1., -2.], [3., 4.]]), axis=-1)
+  <tf.Tensor: shape=(2,), dtype=float32, numpy=array([4., 2.], dtype=float32)>
+  """
+  if pooling not in UNIT_POOLINGS:
+    raise ValueError(f'unit_pooling must be one of {list(UNIT_POOLINGS)}, got {pooling!r}')
+  matrix = tf.cast(_units_last(scores, axis), tf.float32)
+  if pooling == 'L1':
+    return tf.reduce_sum(matrix, axis=0)
+  if pooling == 'mean':
+    return tf.reduce_mean(matrix, axis=0)
+  squares = tf.reduce_sum(matrix * tf.abs(matrix), axis=0)
+  return tf.sign(squares) * tf.sqrt(tf.abs(squares))
+
+
+def alive_units(mask, axis):
+  """Which units (slices along `axis`) of a mask keep at least one weight, as a bool vector."""
+  return tf.reduce_any(_units_last(tf.not_equal(mask, 0), axis), axis=0)
+
+
+def expand_units(kept_units, shape, axis):
+  """Broadcasts a bool vector over units to a mask of `shape` (inverse of `alive_units` on whole units)."""
+  rank = len(shape)
+  axis = axis % rank
+  broadcast_shape = [1] * rank
+  broadcast_shape[axis] = shape[axis]
+  return tf.broadcast_to(tf.reshape(tf.cast(kept_units, tf.bool), broadcast_shape), shape)

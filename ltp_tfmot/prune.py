@@ -7,6 +7,7 @@ import tf_keras as keras
 from ltp_tfmot import criteria as criteria_lib
 from ltp_tfmot import rounds as rounds_lib
 from ltp_tfmot import schedule as schedule_lib
+from ltp_tfmot import unit_groups
 from ltp_tfmot import validation
 from ltp_tfmot import wrapper as wrapper_lib
 
@@ -78,7 +79,9 @@ def prune_lottery_ticket(to_prune,
                          dynamic_weight_rescaling=False,
                          block_size=(1, 1),
                          block_pooling_type='AVG',
-                         seed=0):
+                         seed=0,
+                         granularity='weight',
+                         unit_pooling='L1'):
   """Wraps a layer, a list of layers or a model for lottery-ticket pruning.
 
   Like `tfmot.sparsity.keras.prune_low_magnitude`: every prunable layer is
@@ -110,6 +113,24 @@ def prune_lottery_ticket(to_prune,
       weight by weight; counts are then in blocks.
     block_pooling_type: How a block's weight scores are pooled: 'AVG' or 'MAX'.
     seed: Seed for random criteria and actions.
+    granularity: 'weight' (default: weights are pruned one by one) or 'unit'
+      (structured tickets: whole output units are removed, Dense neurons,
+      Conv1D/2D/3D filters and DepthwiseConv2D channels; `ltp_tfmot.shrink`
+      then cuts them out). Units are found from the model's graph: the
+      channels a residual `Add` (or Concatenate, Multiply, ...) ties, a
+      BatchNormalization's and a DepthwiseConv2D's channels and the Dense
+      inputs a Flatten makes of a filter follow their unit. A unit's bias
+      and its BatchNormalization's gamma and beta are masked with it, so a
+      removed unit is exactly 0 wherever it is used. A group of n tied units
+      keeps `round((1 - rate) ** r * n)` of them after round r (rounded half
+      up, as weights are counted); in global scope all groups share one
+      ranking of units. Units that are model outputs (the output layer) or
+      are tied to the model's input are kept whole. Needs a Sequential or
+      functional model, `block_size=(1, 1)` and `mask_0_action='zero'`.
+    unit_pooling: How a unit's weight scores (by `criterion`) are pooled
+      into its score: 'L1' (default: their sum, under 'large_final' the L1
+      norm of the unit's weights), 'L2' or 'mean' (see
+      `ltp_tfmot.masks.pool_units`); tied units add their pooled scores.
 
   Returns:
     The wrapped layer, list of layers or model.
@@ -117,7 +138,11 @@ def prune_lottery_ticket(to_prune,
   Raises:
     ValueError: for a bad argument (the message names it), a subclassed
       model, a model with no prunable layer, or a `layer_rates` name that is
-      not a prunable layer of the model. Nothing is changed then.
+      not a prunable layer of the model; in unit granularity, for a layer
+      whose units cannot be removed exactly (a layer between them and their
+      consumers that does not map 0 to 0 or that unit pruning cannot follow,
+      such as a Reshape or an LSTM), unless its `layer_rates` entry is 0.
+      Nothing is changed then.
     TypeError: for a `to_prune` (a Keras 3 object included) or an argument of
       the wrong type.
 
@@ -147,13 +172,30 @@ def prune_lottery_ticket(to_prune,
       block_pooling_type=block_pooling_type,
       rewind_step=rewind_step,
       seed=seed,
+      granularity=granularity,
+      unit_pooling=unit_pooling,
   )
   _validate_params(params)
   layer_rates = _validated_layer_rates(layer_rates)
+  unit_settings = None
+  if granularity == 'unit':
+    if not isinstance(to_prune, keras.Model) or not _is_sequential_or_functional(to_prune):
+      raise ValueError("granularity='unit' needs a Sequential or functional tf_keras model, whose graph ties units "
+                       f'together, got {type(to_prune).__name__}: pass the whole model, or use '
+                       "granularity='weight'")
+    if rounds_lib.lottery_wrappers(to_prune):
+      raise ValueError(f'model {to_prune.name!r} is already wrapped with prune_lottery_ticket; wrap the unwrapped '
+                       'model (or use ltp_tfmot.strip_pruning first)')
+    _check_layer_rate_names(layer_rates, prunable_layer_names(to_prune))
+    unit_settings = _unit_settings(to_prune, layer_rates)
 
   def wrap(layer):
     if isinstance(layer, keras.Model):
       return keras.models.clone_model(layer, input_tensors=None, clone_function=wrap)
+    if unit_settings is not None:
+      if layer.name not in unit_settings:
+        return layer
+      return wrapper_lib.PruneLotteryTicket(layer, **params, **unit_settings[layer.name])
     if not wrapper_lib.is_prunable(layer):
       return layer
     return wrapper_lib.PruneLotteryTicket(layer, layer_rate=layer_rates.get(layer.name), **params)
@@ -187,6 +229,42 @@ def prune_lottery_ticket(to_prune,
     return wrap(to_prune)
   raise TypeError('to_prune must be a tf_keras layer, a list of layers, or a Sequential or functional model, '
                   f'got {type(to_prune).__name__}')
+
+
+def _unit_settings(model, layer_rates):
+  """{layer name: {'layer_rate', 'unit_group'}} for the layers unit granularity wraps; raises before any change.
+
+  Layers whose units cannot be removed exactly are refused unless their rate is 0. Groups that are model
+  outputs or tied to the model's input are kept whole (rate 0). A BatchNormalization is wrapped (its gamma
+  and beta masked) only where its channels are pruned.
+  """
+  plan = unit_groups.unit_plan(model)
+  settings = {}
+  for group in plan.groups.values():
+    ranked = group.layer_names(unit_groups.ROLE_PRODUCER) + group.layer_names(unit_groups.ROLE_DEPTHWISE)
+    rates = {layer_rates.get(name) for name in ranked}
+    if len(rates) > 1:
+      raise ValueError(f'layers {ranked} prune the same units (they are tied, e.g. by a residual Add), so they need '
+                       f'one rate; layer_rates gives {sorted(rates, key=str)}: give them all the same rate')
+    rate = rates.pop()
+    if group.pinned:
+      if rate not in (None, 0):
+        raise ValueError(f'the units of layers {ranked} cannot be removed ({group.pinned}), so they are kept whole '
+                         "in granularity='unit': drop them from layer_rates (or set 0)")
+      rate = 0.0
+    elif group.problems and rate != 0:
+      raise ValueError(f'the units of layers {ranked} cannot be removed exactly: {group.problems[0]}. Give them '
+                       f'layer_rates={{{ranked[0]!r}: 0.0, ...}} to keep them whole, or use granularity=\'weight\'')
+    for name in ranked + (group.layer_names(unit_groups.ROLE_BATCHNORM) if rate != 0 else []):
+      settings[name] = {'layer_rate': rate, 'unit_group': group.label}
+  for name in prunable_layer_names(model):
+    if name in settings:
+      continue
+    if layer_rates.get(name) != 0:
+      reason = plan.unsupported.get(name, 'it has no units unit pruning knows')
+      raise ValueError(f"granularity='unit' cannot prune layer {name!r}: {reason}. Give it layer_rates "
+                       f"{{{name!r}: 0.0}} to leave it dense and unwrapped, or use granularity='weight'")
+  return settings
 
 
 def _numbered(wrapped):
@@ -225,6 +303,15 @@ def _validate_params(params):
     raise ValueError(f'block_size must be two integers >= 1, e.g. (4, 1), got {block!r}')
   params['block_size'] = tuple(block)
   wrapper_lib.check_choice(params['block_pooling_type'], 'block_pooling_type', ('AVG', 'MAX'))
+  wrapper_lib.check_choice(params['granularity'], 'granularity', wrapper_lib.GRANULARITIES)
+  wrapper_lib.check_choice(params['unit_pooling'], 'unit_pooling', wrapper_lib.UNIT_POOLINGS)
+  if params['granularity'] == 'unit':
+    if params['block_size'] != (1, 1):
+      raise ValueError(f"granularity='unit' removes whole units, so block_size must be (1, 1), got "
+                       f"{params['block_size']}: use block_size with granularity='weight', or drop it")
+    if params['mask_0_action'] != 'zero':
+      raise ValueError("granularity='unit' needs mask_0_action='zero' (a removed unit is exactly 0, which shrink "
+                       f"relies on), got {params['mask_0_action']!r}")
 
 
 def _validated_layer_rates(layer_rates):

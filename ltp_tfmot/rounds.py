@@ -231,6 +231,8 @@ def _pools(wrappers):
   """
   pools, global_pool = [], []
   for w in wrappers:
+    if w.granularity == 'unit':
+      continue
     for i in range(len(w.prunable_weights)):
       if w.scope == 'global' and w.layer_rate is None:
         global_pool.append((w, i))
@@ -354,6 +356,84 @@ def _pool_masks(pool, criterion, rate, positions, model_scores):
   return pool_masks_from_keys(pool, keyed, keep)
 
 
+def _unit_groups(wrappers):
+  """Groups the unit-granularity wrappers that prune their units together, with their rate.
+
+  Returns:
+    A list of (wrappers of one group, rate, whether it is ranked globally), in wrapper order.
+  """
+  groups = {}
+  for w in wrappers:
+    if w.granularity == 'unit':
+      groups.setdefault(w.unit_group if w.unit_group is not None else id(w), []).append(w)
+  result = []
+  for label, members in groups.items():
+    ranked = [w for w in members if w.ranked_count]
+    if not ranked:
+      raise ValueError(f'unit group {label!r} has no Dense, Conv or DepthwiseConv2D layer among the wrappers '
+                       'given: run the round on the whole model')
+    rates = {w.rate for w in ranked}
+    if len(rates) > 1:
+      raise ValueError(f'the layers of unit group {label!r} ({[w.layer.name for w in ranked]}) prune the same '
+                       f'units, so they need one rate, got {sorted(rates)}: give them the same layer_rates')
+    is_global = all(w.scope == 'global' and w.layer_rate is None for w in ranked)
+    result.append((members, rates.pop(), is_global))
+  return result
+
+
+def _unit_scores(groups, criterion, positions):
+  """Each group's unit scores (summed over its ranked layers) and alive units, as float and bool vectors."""
+  ranked = [(w, i) for members, _, _ in groups for w in members for i in range(w.ranked_count)]
+  _check_finite(ranked)
+  rounds = max(int(w.rounds_done.numpy()) for w, _ in ranked) + 1
+  first, index = ranked[0]
+  seed = draw_seed(first, positions, 'score', first.prunable_weights[index], rounds)
+  alive = [w.masks[i] > 0 for w, i in ranked]
+  initials = [w.prunable_snapshots[i] for w, i in ranked] if criterion.needs_initial else None
+  scores = criteria_lib.score_pool(criterion, initials, [w.prunable_weights[i] for w, i in ranked], alive, seed)
+  pooled = {(id(w), i): masks_lib.pool_units(score, w.unit_axis(i), w.unit_pooling)
+            for (w, i), score in zip(ranked, scores, strict=True)}
+  result = []
+  for members, _, _ in groups:
+    keys = [(id(w), i) for w in members for i in range(w.ranked_count)]
+    owner, index = next((w, i) for w in members for i in range(w.ranked_count))
+    result.append((tf.add_n([pooled[key] for key in keys]),
+                   masks_lib.alive_units(owner.masks[index], owner.unit_axis(index))))
+  return result, rounds
+
+
+def _unit_masks(wrappers, criterion, positions):
+  """The next masks of the unit-granularity wrappers: [(mask variable, value)] and {mask ref: kept count}."""
+  groups = [group for group in _unit_groups(wrappers) if group[1] > 0]
+  if not groups:
+    return [], {}
+  kept_units = [None] * len(groups)
+  pools = [[j for j, group in enumerate(groups) if group[2]]]
+  pools += [[j] for j, group in enumerate(groups) if not group[2]]
+  for pool in pools:
+    if not pool:
+      continue
+    rate = groups[pool[0]][1]
+    scored, rounds = _unit_scores([groups[j] for j in pool], criterion, positions)
+    units = sum(int(scores.shape[0]) for scores, _ in scored)
+    keep = masks_lib.keep_count(units, (1.0 - rate) ** rounds)
+    kept = masks_lib.keep_top_k([scores for scores, _ in scored], [alive for _, alive in scored], keep)
+    for j, value in zip(pool, kept, strict=True):
+      kept_units[j] = value
+  new_masks, counts = [], {}
+  for (members, _, _), kept in zip(groups, kept_units, strict=True):
+    for w in members:
+      for i, mask in enumerate(w.masks):
+        if int(mask.shape[w.unit_axis(i)]) != int(kept.shape[0]):
+          raise ValueError(f'layer {w.layer.name!r} has {mask.shape[w.unit_axis(i)]} units, but its unit group '
+                           f'{w.unit_group!r} has {kept.shape[0]}: wrap the model with prune_lottery_ticket, '
+                           'which finds the groups')
+        value = tf.logical_and(masks_lib.expand_units(kept, mask.shape, w.unit_axis(i)), mask > 0)
+        new_masks.append((mask, tf.cast(value, mask.dtype)))
+        counts[mask.ref()] = masks_lib.count_nonzero(value)
+  return new_masks, counts
+
+
 def compute_next_masks(model, data=None):
   """Computes and assigns the masks of the next pruning round.
 
@@ -361,7 +441,11 @@ def compute_next_masks(model, data=None):
   keeps `round((1 - rate) ** r * n)` of its `n` weights after round `r`,
   ranked by the wrappers' criterion among the weights still alive; pruned
   weights are never revived. With a `block_size`, 2-D kernels are ranked and
-  counted in whole blocks (scores pooled per block). Weights are not changed: call
+  counted in whole blocks (scores pooled per block). In unit granularity a
+  pool is a group of tied units (all global-scope groups together): each
+  unit's score is its weights' scores pooled (`unit_pooling`), summed over
+  the layers of its group, and a group of n units keeps
+  `round((1 - rate) ** r * n)` of them. Weights are not changed: call
   `rewind_weights` (or `run_lottery_round`) next.
 
   A `ModelCriterion` ('snip', 'grasp', 'synflow') scores the weights as they
@@ -402,6 +486,20 @@ def compute_next_masks(model, data=None):
   model_scores = _model_scores(model, [(pool, criterion) for pool, rate, criterion in pools if rate], batches)
   new_masks, kept = [], {}
   positions = wrapper_positions(wrappers)
+  unit_wrappers = [w for w in wrappers if w.granularity == 'unit']
+  if unit_wrappers:
+    criteria = {w.criterion for w in unit_wrappers if w.ranked_count}
+    if len(criteria) > 1:
+      raise ValueError(f'unit-granularity layers must share one criterion, got {sorted(criteria)}')
+    criterion = criteria_lib.get_criterion(criteria.pop() if criteria else unit_wrappers[0].criterion)
+    if criterion.needs_model:
+      raise ValueError(f'criterion {criterion.name!r} scores weights by running the model, which unit granularity '
+                       "does not pool yet: use a criterion of weight values (e.g. 'large_final') with "
+                       "granularity='unit'")
+    if criterion.needs_initial and not all(w.has_snapshot for w in unit_wrappers):
+      raise ValueError(f'criterion {criterion.name!r} ranks by the rewind snapshot, and none was taken yet: '
+                       'call ltp_tfmot.take_snapshot(model) or train with UpdateLotteryStep first')
+    new_masks, kept = _unit_masks(unit_wrappers, criterion, positions)
   for pool, rate, criterion in pools:
     masks = [w.masks[i] for w, i in pool]
     if rate == 0:
@@ -510,6 +608,11 @@ def rewind_weights(model):
         updates.append((weight, tf.convert_to_tensor(value)))
         continue
       mask = w.masks[i]
+      if i >= w.ranked_count:
+        # A unit's bias (BatchNormalization's gamma, beta) starts as other biases do, masked with its unit.
+        value = _fresh_value(w.layer, weight, seed) if w.mask_1_action == 'reinit' else snapshot
+        updates.append((weight, tf.cast(tf.where(mask > 0, value, tf.zeros([], snapshot.dtype)), weight.dtype)))
+        continue
       kept = _survivor_values(w, i, mask, seed)
       if w.dynamic_weight_rescaling:
         n_kept = tf.maximum(tf.reduce_sum(mask), 1.0)

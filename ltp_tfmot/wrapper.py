@@ -13,12 +13,15 @@ import tf_keras as keras
 from tf_keras.src.mixed_precision import autocast_variable
 
 from ltp_tfmot import criteria as criteria_lib
+from ltp_tfmot import masks as masks_lib
 from ltp_tfmot import schedule as schedule_lib
 from ltp_tfmot import validation
 
 SCOPES = ('layer', 'global')
 MASK_0_ACTIONS = ('zero', 'freeze')
 MASK_1_ACTIONS = ('rewind', 'reinit', 'reshuffle', 'signed_constant')
+GRANULARITIES = ('weight', 'unit')
+UNIT_POOLINGS = masks_lib.UNIT_POOLINGS
 NO_SNAPSHOT = -1
 # `step_offset` before the model's training steps are counted: neither UpdateLotteryStep nor take_snapshot ran.
 NOT_COUNTING = -2**63
@@ -256,6 +259,17 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
     rewind_step: The training step whose weights are the rewind point (0 =
       the initial weights; k > 0 = late rewinding).
     seed: Seed for the random criterion and the random mask-1 actions.
+    granularity: 'weight' (weights are pruned one by one) or 'unit' (whole
+      output units: a Dense neuron, a Conv filter, a DepthwiseConv2D channel,
+      or the channels of a BatchNormalization that follows them). In 'unit'
+      granularity the unit's bias (BatchNormalization: gamma and beta) is
+      masked with it, so that a removed unit outputs exactly 0.
+      `prune_lottery_ticket(model, granularity='unit')` sets the groups.
+    unit_pooling: How a unit's weight scores are pooled into its score:
+      'L1' (sum), 'L2' or 'mean'; see `ltp_tfmot.masks.pool_units`.
+    unit_group: The label of the group of wrappers whose units are pruned
+      together, unit for unit (the channels tied by a residual Add, a
+      BatchNormalization and its convolution); None: the layer alone.
     position: The wrapper's index among the model's lottery wrappers (in
       `lottery_wrappers(model)` order), which `prune_lottery_ticket` sets:
       random draws derive from the seed, this position and the weight's index
@@ -293,6 +307,9 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
                rewind_step=0,
                seed=0,
                position=None,
+               granularity='weight',
+               unit_pooling='L1',
+               unit_group=None,
                **kwargs):
     if pruning_schedule is None:
       pruning_schedule = schedule_lib.LotteryTicketSchedule()
@@ -301,6 +318,16 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
                       f'got {type(pruning_schedule).__name__}')
     if not isinstance(layer, keras.layers.Layer):
       raise TypeError(f'layer must be a tf_keras layer, got {type(layer).__module__}.{type(layer).__name__}')
+    self.granularity = check_choice(granularity, 'granularity', GRANULARITIES)
+    self.unit_pooling = check_choice(unit_pooling, 'unit_pooling', UNIT_POOLINGS)
+    if unit_group is not None and not isinstance(unit_group, str):
+      raise ValueError(f'unit_group must be a string or None, got {unit_group!r}')
+    self.unit_group = unit_group
+    if self.granularity == 'unit':
+      _check_unit_layer(layer, kwargs, mask_0_action)
+      if isinstance(layer, keras.layers.BatchNormalization) and not hasattr(layer, 'get_prunable_weights'):
+        # A BatchNormalization is wrapped only to mask its gamma and beta with the units it follows.
+        layer.get_prunable_weights = lambda: []
     if not is_prunable(layer):
       raise ValueError(f'layer {layer.name!r} ({type(layer).__name__}) has no prunable weight')
     self.criterion = criteria_lib.get_criterion(criterion).name
@@ -337,7 +364,12 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
     # prunable weights cannot save to h5 (one dataset per name); this one names them after their weights.
     keras.layers.Wrapper.build(self, input_shape)
     _build_attention_projections(self.layer)
-    self.prunable_weights = self.layer.get_prunable_weights()
+    self.prunable_weights = list(self.layer.get_prunable_weights())
+    # The weights ranked by the criterion; in unit granularity the unit's bias (or a BatchNormalization's
+    # gamma and beta) follow, masked with their unit.
+    self.ranked_count = len(self.prunable_weights)
+    if self.granularity == 'unit':
+      self.prunable_weights += _unit_companions(self.layer)
     names = dict(zip([weight.ref() for weight in self.layer.weights], variable_suffixes(self.layer), strict=True))
     single = len(self.prunable_weights) == 1
     self.pruning_vars = []
@@ -424,6 +456,14 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
     """The mask variables, one per prunable weight (`prunable_weights[i]` is masked by `masks[i]`)."""
     return [mask for _, mask, _ in self.pruning_vars]
 
+  def unit_axis(self, index):
+    """The axis of prunable weight `index` along which its units lie (unit granularity)."""
+    if index >= self.ranked_count:
+      return 0
+    if isinstance(self.layer, keras.layers.DepthwiseConv2D):
+      return 2
+    return self.prunable_weights[index].shape.rank - 1
+
   def block_shape(self, index):
     """The block of prunable weight `index`, or None if it is pruned weight by weight."""
     block = tuple(int(b) for b in self.block_size)
@@ -453,6 +493,9 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
         'rewind_step': self.rewind_step,
         'seed': self.seed,
         'position': self.position,
+        'granularity': self.granularity,
+        'unit_pooling': self.unit_pooling,
+        'unit_group': self.unit_group,
     })
     return config
 
@@ -462,6 +505,33 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
     config['pruning_schedule'] = schedule_lib.deserialize_schedule(config['pruning_schedule'])
     config['layer'] = keras.layers.deserialize(config.pop('layer'))
     return cls(**config)
+
+
+_UNIT_LAYERS = (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
+                keras.layers.DepthwiseConv2D, keras.layers.BatchNormalization)
+_NOT_UNIT_LAYERS = (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose,
+                    keras.layers.SeparableConv1D, keras.layers.SeparableConv2D)
+
+
+def _check_unit_layer(layer, kwargs, mask_0_action):
+  """Raises for a layer or an option that unit granularity cannot prune."""
+  if not isinstance(layer, _UNIT_LAYERS) or isinstance(layer, _NOT_UNIT_LAYERS):
+    raise ValueError(f"granularity='unit' prunes the units of Dense, Conv1D/2D/3D and DepthwiseConv2D layers; "
+                     f'layer {layer.name!r} is a {type(layer).__name__}: wrap it with granularity=\'weight\'')
+  block = tuple(kwargs.get('block_size', (1, 1)))
+  if block != (1, 1):
+    raise ValueError(f"granularity='unit' removes whole units, so block_size must be (1, 1), got {block}: "
+                     "use block_size with granularity='weight', or drop it")
+  if mask_0_action != 'zero':
+    raise ValueError(f"granularity='unit' needs mask_0_action='zero' (a removed unit is 0), got {mask_0_action!r}")
+
+
+def _unit_companions(layer):
+  """The weights masked with a layer's units besides its kernel: its bias, a BatchNormalization's gamma and beta."""
+  if isinstance(layer, keras.layers.BatchNormalization):
+    return [weight for weight in (layer.gamma, layer.beta) if weight is not None]
+  bias = getattr(layer, 'bias', None)
+  return [] if bias is None else [bias]
 
 
 def weight_paths(layer):
