@@ -312,6 +312,10 @@ def _validate_params(params):
     if params['mask_0_action'] != 'zero':
       raise ValueError("granularity='unit' needs mask_0_action='zero' (a removed unit is exactly 0, which shrink "
                        f"relies on), got {params['mask_0_action']!r}")
+    if criteria_lib.get_criterion(params['criterion']).needs_model:
+      raise ValueError(f"criterion {params['criterion']!r} scores weights by running the model, which "
+                       "granularity='unit' does not pool yet: use a criterion of weight values (e.g. "
+                       "'large_final') with granularity='unit'")
 
 
 def _validated_layer_rates(layer_rates):
