@@ -80,28 +80,7 @@ def structured_ticket(build, seed, initial, trained, data, rounds, epochs):
 def time_interleaved(paths, image, reps, block_seconds):
   """{(variant, resolver): per-repetition us per invoke}, all pairs timed in every repetition, order rotated."""
   configs = [(variant, resolver) for resolver in RESOLVERS for variant in VARIANTS]
-  interpreters, counts = {}, {}
-  for config in configs:
-    interpreter = tflite_bench.make_interpreter(paths[config[0]], config[1])
-    interpreter.set_tensor(interpreter.get_input_details()[0]['index'], image[None])
-    for _ in range(20):  # warm-up: the first invokes allocate and pack weights
-      interpreter.invoke()
-    start, n = time.perf_counter(), 0
-    while time.perf_counter() - start < block_seconds / 4:
-      interpreter.invoke()
-      n += 1
-    interpreters[config] = interpreter
-    counts[config] = max(10, int(block_seconds / ((time.perf_counter() - start) / n)))
-  samples = {config: [] for config in configs}
-  for rep in range(reps):
-    shift = rep % len(configs)
-    for config in configs[shift:] + configs[:shift]:
-      invoke, n = interpreters[config].invoke, counts[config]
-      start = time.perf_counter()
-      for _ in range(n):
-        invoke()
-      samples[config].append((time.perf_counter() - start) / n * 1e6)
-  return samples
+  return tflite_bench.interleaved_invoke_times(paths, configs, image, reps, block_seconds)
 
 
 def run_model(name, args, export_dir):

@@ -215,13 +215,12 @@ def xnnpack_partition(path):
       f'{name} x{count}' for name, count in sorted(left.items()))
 
 
-def time_exports(paths, image, reps, block_seconds):
-  """Per (variant, resolver): median us per invoke, its quartiles, and the median per-repetition ratio to dense.
+def interleaved_invoke_times(paths, configs, image, reps, block_seconds):
+  """{(variant, resolver): per-repetition us per invoke} of the exported files `paths` ({variant: path}).
 
   All pairs are timed in every repetition, in an order rotated by one each repetition (interleaved), each
   as one block of back-to-back invokes on the same batch-1 input lasting about `block_seconds`.
   """
-  configs = [(variant, resolver) for resolver in RESOLVERS for variant in VARIANTS]
   interpreters = {}
   counts = {}
   for config in configs:
@@ -245,6 +244,16 @@ def time_exports(paths, image, reps, block_seconds):
       for _ in range(n):
         invoke()
       samples[config].append((time.perf_counter() - start) / n * 1e6)
+  return samples
+
+
+def time_exports(paths, image, reps, block_seconds):
+  """Per (variant, resolver): median us per invoke, its quartiles, and the median per-repetition ratio to dense.
+
+  Timed by `interleaved_invoke_times`.
+  """
+  configs = [(variant, resolver) for resolver in RESOLVERS for variant in VARIANTS]
+  samples = interleaved_invoke_times(paths, configs, image, reps, block_seconds)
   medians = {config: statistics.median(values) for config, values in samples.items()}
   quartiles = {config: tuple(np.percentile(values, [25, 75])) for config, values in samples.items()}
   ratios = {(variant, resolver): statistics.median(
