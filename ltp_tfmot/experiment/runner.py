@@ -693,7 +693,7 @@ class LotteryExperiment:
               'traceback': traceback_text}
     if self.is_chief:
       try:
-        record = self.paths.write_failure(r, level, branch, error, traceback_text)
+        self.paths.write_failure(record)
       except errors.StorageError as write_error:  # the job's own error is the one to report
         self.log(f'WARNING: could not record the failure: {write_error}')
     return record

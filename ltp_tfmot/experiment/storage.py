@@ -291,12 +291,9 @@ class RunDirectory:
   def failure_path(self, replicate, level, branch=MAIN):
     return self.level_dir(replicate, level, branch) + FAILURE_SUFFIX
 
-  def write_failure(self, replicate, level, branch, error, traceback_text):
-    """Records that a level's training failed: the error and its traceback, in `<branch>.failed.json`."""
-    record = {'replicate': replicate, 'level': level, 'branch': branch,
-              'error': f'{type(error).__name__}: {error}', 'traceback': traceback_text}
-    write_json(self.failure_path(replicate, level, branch), record, self.hooks)
-    return record
+  def write_failure(self, record):
+    """Writes a failed job's record (replicate, level, branch, error, traceback) to its `<branch>.failed.json`."""
+    write_json(self.failure_path(record['replicate'], record['level'], record['branch']), record, self.hooks)
 
   def clear_failure(self, replicate, level, branch=MAIN):
     """Removes a level's failure record (it is done now)."""
