@@ -21,6 +21,7 @@ _EXPORTS = {
     'Criterion': 'criteria',
     'criterion_names': 'criteria',
     'get_criterion': 'criteria',
+    'inverted_criterion': 'criteria',
     'ModelCriterion': 'criteria',
     'register_criterion': 'criteria',
     'CorruptFileError': 'errors',

@@ -70,6 +70,9 @@ _CHOICES = {
     'training.optimizer': list(config_lib.OPTIMIZERS),
     'training.lr_decay': list(config_lib.LR_DECAYS),
     'training.precision': list(config_lib.PRECISIONS),
+    'pruning.retrain': list(config_lib.RETRAIN_MODES),
+    'pruning.granularity': list(config_lib.GRANULARITIES),
+    'pruning.unit_pooling': list(config_lib.UNIT_POOLINGS),
 }
 _HELP_EXTRA = {
     'data.name': " Built in: mnist, cifar10 (from --data_dir, else Keras' cache), tfds.<name> (TensorFlow "

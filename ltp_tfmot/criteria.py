@@ -343,6 +343,70 @@ def _synflow_scores(model, kernels, batch, loss):
     return [tf.abs(g * w) for g, w in zip(_gradients(tape, flow, kernels), kernels, strict=True)]
 
 
+class _Inverted(Criterion):
+  """A criterion's scores negated: it keeps what the criterion would prune."""
+
+  def __init__(self, base):
+    super().__init__(inverted_name(base.name), base.score_fn, needs_initial=base.needs_initial,
+                     description=f'{base.name} inverted: keeps the weights it would prune')
+    self.base = base
+    self.elementwise = base.elementwise
+
+  def score(self, initial, final, alive, seed):
+    return -self.base.score(initial, final, alive, seed)
+
+
+def inverted_name(name):
+  """The registry name of a criterion's inversion (`inverted_criterion`)."""
+  return f'{name}_inverted'
+
+
+def inverted_criterion(criterion):
+  """The criterion that keeps the weights `criterion` would prune (its scores negated), registered.
+
+  The inversion ablation of Frankle et al. (2021), "Pruning Neural Networks
+  at Initialization: Why Are We Missing the Mark?": if a method's masks mean
+  anything, keeping its lowest-scored weights instead should hurt. Masks keep
+  the same counts (per layer, or globally in global scope) and, as for every
+  criterion, never revive a pruned weight.
+
+  Args:
+    criterion: A registered criterion's name, or a `Criterion`.
+
+  Returns:
+    The inverted criterion, registered as '<name>_inverted' (the same object
+    on every call).
+
+  Raises:
+    ValueError: for an unknown criterion, or when '<name>_inverted' is taken
+      by a criterion that is not this inversion.
+
+  Example:
+
+  ```python
+  model = ltp_tfmot.prune_lottery_ticket(
+      model, ltp_tfmot.LotteryTicketSchedule(0.2),
+      criterion=ltp_tfmot.inverted_criterion('snip').name)
+  ```
+  """
+  base = get_criterion(criterion)
+  name = inverted_name(base.name)
+  registered = _REGISTRY.get(name)
+  if registered is not None:
+    if getattr(registered, 'base', None) is not base:
+      raise ValueError(f'a criterion named {name!r} is registered that is not the inversion of {base.name!r}: '
+                       'rename that criterion')
+    return registered
+  if base.needs_model:
+    inverted = ModelCriterion(name, lambda *arguments: [-s for s in base.score_fn(*arguments)],
+                              needs_data=base.needs_data, iterations=base.iterations,
+                              description=f'{base.name} inverted: keeps the weights it would prune')
+    inverted.base = base
+  else:
+    inverted = _Inverted(base)
+  return register_criterion(inverted)
+
+
 def register_criterion(criterion, overwrite=False):
   """Adds a criterion to the registry so it can be used by name.
 

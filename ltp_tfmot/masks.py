@@ -25,6 +25,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from ltp_tfmot import validation
+
 _HALF_BITS = 16
 _BINS = 1 << _HALF_BITS
 _DEAD_KEY = np.iinfo(np.int32).min
@@ -360,7 +362,7 @@ def block_expand(block_tensor, block_size, shape):
   return expanded[:shape[0], :shape[1]]
 
 
-UNIT_POOLINGS = ('L1', 'L2', 'mean')
+UNIT_POOLINGS = validation.UNIT_POOLINGS
 
 
 def _units_last(tensor, axis):

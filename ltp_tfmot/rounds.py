@@ -695,7 +695,7 @@ def reset_optimizer(optimizer, iterations=0):
     optimizer.iterations.assign(iterations)
 
 
-def run_lottery_round(model, optimizer=None, rewind_iterations=None, data=None):
+def run_lottery_round(model, optimizer=None, rewind_iterations=None, data=None, keep_weights=False):
   """One round boundary: prune by the criterion, rewind, reset the optimizer.
 
   After it the weights are those of the rewind point (see `rewind_weights`;
@@ -718,6 +718,11 @@ def run_lottery_round(model, optimizer=None, rewind_iterations=None, data=None):
       scores on (see `compute_next_masks`). A model criterion scores the
       rewind point: the weights are rewound (with the masks so far) before
       the masks are computed.
+    keep_weights: Prune without rewinding: the trained survivors keep their
+      values and the pruned weights become 0, for learning-rate rewinding
+      (`rewind_iterations` = where its schedule replays from) and
+      fine-tuning (Renda et al. 2020). Needs a criterion of the weights'
+      values, `mask_1_action='rewind'` and `mask_0_action='zero'`.
 
   Returns:
     The sparsity per layer after the round (see `compute_next_masks`).
@@ -745,7 +750,9 @@ def run_lottery_round(model, optimizer=None, rewind_iterations=None, data=None):
   if rewind_iterations is None:
     rewind_iterations = int(wrappers[0].snapshot_step.numpy())
   rewind_iterations = _check_iterations(rewind_iterations, 'rewind_iterations')
-  if any(w.mask_1_action == 'reinit' for w in wrappers):
+  if keep_weights:
+    _check_keeps_weights(wrappers)
+  if any(w.mask_1_action == 'reinit' for w in wrappers) and not keep_weights:
     for w in wrappers:
       for weight in w.layer.weights:
         wrapper_lib.initializer_for(w.layer, weight)
@@ -761,12 +768,31 @@ def run_lottery_round(model, optimizer=None, rewind_iterations=None, data=None):
     sparsity = _masks_at_rewind_point(model, data)
   else:
     sparsity = compute_next_masks(wrappers)
-  rewind_weights(model)
+  if keep_weights:
+    apply_masks(wrappers)
+  else:
+    rewind_weights(model)
   if optimizer is not None:
     reset_optimizer(optimizer, rewind_iterations)
     if int(wrappers[0].step_offset.numpy()) != wrapper_lib.NOT_COUNTING:
       count_steps_with(wrappers, optimizer, steps)  # the reset moved optimizer.iterations, not the steps done
   return sparsity
+
+
+def _check_keeps_weights(wrappers):
+  """Raises unless every wrapper can be pruned without a rewind (`run_lottery_round(keep_weights=True)`)."""
+  for w in wrappers:
+    if criteria_lib.get_criterion(w.criterion).needs_model:
+      raise ValueError(f'layer {w.layer.name!r} is pruned by {w.criterion!r}, which scores the rewind point, so it '
+                       "cannot prune with keep_weights=True: use a criterion of the weights' values such as "
+                       "'large_final'")
+    for attribute, default in (('mask_1_action', 'rewind'), ('mask_0_action', 'zero')):
+      if getattr(w, attribute) != default:
+        raise ValueError(f'layer {w.layer.name!r} has {attribute}={getattr(w, attribute)!r}, which acts at a rewind, '
+                         f'so it cannot prune with keep_weights=True: wrap it with {attribute}={default!r}')
+    if w.dynamic_weight_rescaling:
+      raise ValueError(f'layer {w.layer.name!r} rescales survivors at a rewind (dynamic_weight_rescaling), so it '
+                       'cannot prune with keep_weights=True: wrap it without dynamic_weight_rescaling')
 
 
 def _masks_at_rewind_point(model, data):

@@ -200,13 +200,19 @@ def check_name(value, name):
 SCOPES = ('layer', 'global')
 MASK_0_ACTIONS = ('zero', 'freeze')
 MASK_1_ACTIONS = ('rewind', 'reinit', 'reshuffle', 'signed_constant')
+GRANULARITIES = ('weight', 'unit')
+UNIT_POOLINGS = ('L1', 'L2', 'mean')
 OPTIMIZERS = ('adam', 'sgd')
 LR_DECAYS = ('constant', 'step', 'cosine')
 PRECISIONS = ('float32', 'mixed_float16', 'mixed_bfloat16')
+# How a lottery run retrains each level after pruning (Renda, Frankle, Carbin 2020).
+RETRAIN_MODES = ('weight_rewind', 'lr_rewind', 'finetune')
 # The criteria `ltp_tfmot.criteria` registers as it loads (tests/imports_test.py keeps the two lists equal).
 BUILTIN_CRITERIA = ('large_final', 'small_final', 'large_init', 'small_init', 'large_init_large_final',
                     'small_init_small_final', 'magnitude_increase', 'movement', 'random', 'large_final_same_sign',
                     'large_final_diff_sign', 'snip', 'grasp', 'synflow')
+# The built-in criteria that score from the model's gradients (`ltp_tfmot.ModelCriterion`).
+BUILTIN_MODEL_CRITERIA = ('snip', 'grasp', 'synflow')
 
 
 def criterion_names():
@@ -217,6 +223,14 @@ def criterion_names():
   """
   registry = sys.modules.get('ltp_tfmot.criteria')
   return registry.criterion_names() if registry is not None else sorted(BUILTIN_CRITERIA)
+
+
+def is_model_criterion(name):
+  """Whether a criterion name is a `ModelCriterion` (it scores the rewind point from the model's gradients)."""
+  registry = sys.modules.get('ltp_tfmot.criteria')
+  if registry is not None and name in registry.criterion_names():
+    return registry.get_criterion(name).needs_model
+  return name in BUILTIN_MODEL_CRITERIA
 
 
 def parse_milestones(milestones, steps_per_epoch=None):

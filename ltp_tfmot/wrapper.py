@@ -13,15 +13,14 @@ import tf_keras as keras
 from tf_keras.src.mixed_precision import autocast_variable
 
 from ltp_tfmot import criteria as criteria_lib
-from ltp_tfmot import masks as masks_lib
 from ltp_tfmot import schedule as schedule_lib
 from ltp_tfmot import validation
 
-SCOPES = ('layer', 'global')
-MASK_0_ACTIONS = ('zero', 'freeze')
-MASK_1_ACTIONS = ('rewind', 'reinit', 'reshuffle', 'signed_constant')
-GRANULARITIES = ('weight', 'unit')
-UNIT_POOLINGS = masks_lib.UNIT_POOLINGS
+SCOPES = validation.SCOPES
+MASK_0_ACTIONS = validation.MASK_0_ACTIONS
+MASK_1_ACTIONS = validation.MASK_1_ACTIONS
+GRANULARITIES = validation.GRANULARITIES
+UNIT_POOLINGS = validation.UNIT_POOLINGS
 NO_SNAPSHOT = -1
 # `step_offset` before the model's training steps are counted: neither UpdateLotteryStep nor take_snapshot ran.
 NOT_COUNTING = -2**63

@@ -330,17 +330,18 @@ class ResumeTest(_TestCase):
 
   def test_a_run_killed_mid_level_resumes_from_that_level(self):
     run_dir = self._new_dir()
-    killed = _experiment(run_dir)
-    original = runner_lib.LotteryExperiment._train_and_measure  # pylint: disable=protected-access
 
-    def train_until_level_2(self, model, evaluate, seed, level, extra_callbacks):
-      if level == 2:
-        raise KeyboardInterrupt('killed')
-      return original(self, model, evaluate, seed, level, extra_callbacks)
 
-    with mock.patch.object(runner_lib.LotteryExperiment, '_train_and_measure', train_until_level_2):
-      with self.assertRaises(KeyboardInterrupt):
-        killed.run()
+    class KillAtLevel2(experiment.RunHooks):
+      rounds = 0
+
+      def after_round(self):
+        self.rounds += 1
+        if self.rounds == 2:  # level 2's round: pruned, not yet trained
+          raise KeyboardInterrupt('killed')
+
+    with self.assertRaises(KeyboardInterrupt):
+      _experiment(run_dir, hooks=KillAtLevel2()).run()
     self.assertFalse(os.path.exists(os.path.join(run_dir, 'replicate_0', 'level_2')))
     self.assertTrue(os.path.exists(os.path.join(run_dir, 'replicate_0', 'level_1', 'main', 'metrics.json')))
     resumed = _experiment(run_dir)
@@ -374,18 +375,19 @@ class ResumeTest(_TestCase):
         if len(starts[-1]) == 4:
           starts[-1] += (float(self.model.optimizer.learning_rate.numpy()),)
 
-    def recording(self, model, evaluate, seed, level, extra_callbacks):
+    def recording(self, model, evaluate, seed, span, extra_callbacks):
       optimizer = model.optimizer
-      starts.append((level, int(optimizer.iterations.numpy()), ltp_tfmot.steps_done(model, optimizer),
+      starts.append((span, int(optimizer.iterations.numpy()), ltp_tfmot.steps_done(model, optimizer),
                      hooks.train_steps))
-      return original(self, model, evaluate, seed, level, extra_callbacks + [FirstStepRate()])
+      return original(self, model, evaluate, seed, span, extra_callbacks + [FirstStepRate()])
 
     with mock.patch.object(runner_lib.LotteryExperiment, '_train_and_measure', recording), \
         mock.patch.object(pipeline, 'train_dataset', wraps=pipeline.train_dataset) as data:
       results = _experiment(hooks.run_dir, config, hooks=hooks).run()
     self.assertEqual(hooks.train_steps, 18 + 4 * (18 - 6))  # every level after 0 trains the remaining T - k
     self.assertEqual([it for _, it, _, _, _ in starts], [0, 6, 6, 6, 6])  # controls too start at k
-    main_steps = [(level, steps) for (level, _, steps, _, _), r in zip(starts, results, strict=True)
+    self.assertEqual([span for span, *_ in starts], [(0, 18)] + [(6, 18)] * 4)
+    main_steps = [(r['level'], steps) for (_, _, steps, _, _), r in zip(starts, results, strict=True)
                   if r['branch'] == 'main']
     self.assertEqual(main_steps, [(0, 0), (1, 18), (2, 18 + 12)])  # the model's step count goes on
     self.assertAllClose([lr for *_, lr in starts], [0.1] + [0.01] * 4)  # the schedule continues from k
@@ -510,13 +512,12 @@ class OtherLayersTest(_TestCase):
     images = (rng.randn(120, 8, 8, 2).astype(np.float32), rng.randint(0, 3, 120),
               rng.randn(30, 8, 8, 2).astype(np.float32), rng.randint(0, 3, 30))
     config = dataclasses.replace(_config(levels=1), model='convnet')
-    seen = {}
+    seen = []  # per level, in order
     original = runner_lib.LotteryExperiment._train_and_measure  # pylint: disable=protected-access
 
-    def spy(self, model, evaluate, seed, level, extra_callbacks):
-      bn = model.get_layer('bn')
-      seen[level] = [w.numpy() for w in bn.weights]
-      return original(self, model, evaluate, seed, level, extra_callbacks)
+    def spy(self, model, evaluate, seed, span, extra_callbacks):
+      seen.append([w.numpy() for w in model.get_layer('bn').weights])
+      return original(self, model, evaluate, seed, span, extra_callbacks)
 
     run_dir = self._new_dir()
     with mock.patch.object(runner_lib.LotteryExperiment, '_train_and_measure', spy):

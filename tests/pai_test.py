@@ -400,6 +400,56 @@ class RunnerTest(tf.test.TestCase):
         self.assertAllEqual(got, want)
 
 
+class InversionTest(tf.test.TestCase, parameterized.TestCase):
+
+  @parameterized.parameters('large_final', 'snip')
+  def test_inverted_scores_branch_keeps_the_counts_and_what_the_main_run_pruned(self, criterion):
+    config = experiment.RunConfig(
+        model='mlp', data=experiment.DataConfig(name='toy'),
+        training=experiment.TrainingConfig(learning_rate=0.01, batch_size=16, epochs=1, eval_every=5),
+        pruning=experiment.PruningConfig(rate=0.5, layer_rates={}, levels=2, criterion=criterion),
+        controls=('inverted_scores',))
+    run_dir = self.get_temp_dir()
+    results = experiment.LotteryExperiment(
+        config, run_dir=run_dir, model_fn=fixtures.run_model_fn, data=fixtures.RUN_DATA, tensorboard=False,
+        log=lambda line: None).run()
+    self.assertEqual({(m['level'], m['branch']) for m in results},
+                     {(0, 'main'), (1, 'main'), (2, 'main'), (1, 'inverted_scores'), (2, 'inverted_scores')})
+    main = {level: storage.load_masks(run_dir, 0, level)['masks'] for level in (0, 1, 2)}
+    for level in (1, 2):
+      inverted = storage.load_masks(run_dir, 0, level, 'inverted_scores')
+      for before, kept, flipped in zip(main[level - 1], main[level], inverted['masks'], strict=True):
+        self.assertEqual(np.count_nonzero(flipped), np.count_nonzero(kept))
+        # Half of the alive weights kept each level: the inverted half is exactly the other one.
+        self.assertAllEqual(flipped, before * (1 - kept))
+      rewind = storage.load_masks(run_dir, 0, 0)
+      for got, want in zip(inverted['snapshots'], rewind['snapshots'], strict=True):
+        self.assertAllEqual(got, want)
+
+  def test_inverted_criterion_negates_the_scores_and_is_registered_once(self):
+    inverted = ltp_tfmot.inverted_criterion('large_final')
+    self.assertIs(ltp_tfmot.inverted_criterion('large_final'), inverted)
+    self.assertIs(ltp_tfmot.get_criterion('large_final_inverted'), inverted)
+    final = tf.constant([[-3.0, 0.5], [2.0, -0.1]])
+    self.assertAllEqual(inverted.score(None, final, tf.ones_like(final, tf.bool), tf.constant([0, 0])),
+                        -tf.abs(final))
+    snip = ltp_tfmot.inverted_criterion('snip')
+    self.assertTrue(snip.needs_model and snip.needs_data)
+    model = _no_bias_mlp()
+    batch = (tf.constant(np.random.RandomState(0).randn(4, 8), tf.float32), tf.constant([0, 1, 2, 0]))
+    kernels = [layer.kernel for layer in model.layers if hasattr(layer, 'kernel')]
+    for got, want in zip(snip.score_model(model, kernels, batch),
+                         ltp_tfmot.get_criterion('snip').score_model(model, kernels, batch), strict=True):
+      self.assertAllEqual(got, -want)
+
+  def test_a_taken_inverted_name_is_refused(self):
+    for name in ('taken_test', 'taken_test_inverted'):
+      ltp_tfmot.register_criterion(ltp_tfmot.Criterion(name, lambda wi, wf: wf, needs_initial=False), overwrite=True)
+    with self.assertRaisesRegex(ValueError, r"'taken_test_inverted' is registered that is not the inversion of "
+                                r"'taken_test'"):
+      ltp_tfmot.inverted_criterion('taken_test')
+
+
 class BadInputTest(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.named_parameters(

@@ -66,9 +66,12 @@ class ScheduleTest(tf.test.TestCase):
     schedule = recipes.WarmupDecaySchedule(0.2, warmup_steps=10, decay='step', milestones=(5,), gamma=0.5)
     self.assertAllClose(self._rates(schedule, [4, 5, 10]), [0.08, 0.05, 0.1])
 
-  def test_cosine_decays_to_zero_at_the_end_and_stays(self):
+  def test_cosine_decays_to_zero_and_past_the_end_keeps_the_last_iterations_rate(self):
     schedule, _ = recipes.make_schedule(0.1, '1000it', lr_decay='cosine')
-    self.assertAllClose(self._rates(schedule, [0, 500, 1000, 1200]), [0.1, 0.05, 0.0, 0.0], atol=1e-7)
+    last = 0.05 * (1 + np.cos(np.pi * 999 / 1000))
+    self.assertAllClose(self._rates(schedule, [0, 500, 999, 1000, 1200]), [0.1, 0.05, last, last, last], atol=1e-9)
+    self.assertAllClose(self._rates(recipes.WarmupDecaySchedule(0.1, decay='cosine', decay_steps=1000), [1000, 1200]),
+                        [0.0, 0.0], atol=1e-7)
     self.assertAllClose(self._rates(schedule, [250]), [0.05 * (1 + np.cos(np.pi / 4))])
 
   def test_schedule_follows_the_optimizer_iteration_count(self):

@@ -4,7 +4,9 @@ The main run prunes, rewinds and retrains level after level. A branch trains
 once per level it runs at, from that level's outputs (open_lth's
 `lottery/branch/` idea): the built-in 'reinit' keeps the level's masks and
 draws fresh weights, 'random_prune' keeps the rewind point and draws random
-masks with the level's per-layer counts. `RunConfig(controls=...)` names the
+masks with the level's per-layer counts, 'inverted_scores' redoes the level's
+round keeping the weights the criterion scores lowest (Frankle et al. 2021's
+inversion ablation). `RunConfig(controls=...)` names the
 branches a run trains (and `control_levels` the levels); the report's
 columns, the plot's lines, the command line's `--controls` and the run
 directory's `<branch>/` folders all take their names, titles and styles from
@@ -259,6 +261,26 @@ class RandomPrune(Branch):
     return model
 
 
-for _branch in (Reinit(), RandomPrune()):
+class InvertedScores(Branch):
+  """The level's pruning with the criterion's scores inverted: it keeps what the main run pruned at this level."""
+
+  name = 'inverted_scores'
+  title = 'Inverted scores'
+  label = 'inverted scores'
+  line_style = '-.'
+  marker = 'v'
+  description = ("the level's round with the criterion's scores negated, same counts, same rewind point "
+                 '(the inversion ablation of pruning at initialization)')
+
+  def needs(self, level):
+    return (level - 1, level)
+
+  def start(self, context):
+    from ltp_tfmot import criteria  # pylint: disable=g-import-not-at-top  # TensorFlow loads when a branch trains
+    inverted = criteria.inverted_criterion(context.run_criterion)
+    return context.repruned(criterion=inverted.name)
+
+
+for _branch in (Reinit(), RandomPrune(), InvertedScores()):
   register_branch(_branch)
 _BUILTIN = tuple(_REGISTRY)

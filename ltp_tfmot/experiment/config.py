@@ -33,6 +33,9 @@ from ltp_tfmot.experiment import presets
 OPTIMIZERS = validation.OPTIMIZERS
 LR_DECAYS = validation.LR_DECAYS
 PRECISIONS = validation.PRECISIONS
+RETRAIN_MODES = validation.RETRAIN_MODES
+GRANULARITIES = validation.GRANULARITIES
+UNIT_POOLINGS = validation.UNIT_POOLINGS
 DEFAULT_EPOCHS = 50
 # Steps per compiled execution: past a few dozen, the per-execution overhead is lost in the steps' own time.
 DEFAULT_STEPS_PER_EXECUTION = 50
@@ -229,6 +232,24 @@ class PruningConfig:
     mask_0_action: 'zero' or 'freeze'.
     mask_1_action: 'rewind', 'reinit', 'reshuffle' or 'signed_constant'.
     dynamic_weight_rescaling: Rescale survivors by n / n_kept after a rewind.
+    granularity: 'weight' (weights are pruned one by one) or 'unit' (whole
+      neurons, filters and channels, with the units tied by the graph pruned
+      together: a structured ticket that `ltp_tfmot.shrink` turns into a
+      smaller dense model; see `ltp_tfmot.prune_lottery_ticket`).
+    unit_pooling: How unit granularity pools a unit's weight scores: 'L1',
+      'L2' or 'mean'.
+    retrain: How each level after 0 retrains once pruned (Renda, Frankle,
+      Carbin 2020): 'weight_rewind' rewinds the survivors to the rewind point
+      and replays the schedule from `rewind_step` (the lottery ticket);
+      'lr_rewind' keeps the trained weights and replays the learning-rate
+      schedule from iteration T - budget to the end T; 'finetune' keeps the
+      trained weights and trains on for the budget at the final rate (at
+      iterations T .. T + budget - 1). 'lr_rewind' and 'finetune' need the
+      defaults of mask_0_action, mask_1_action and dynamic_weight_rescaling
+      (they act at a rewind) and a criterion of the weights' values.
+    retrain_steps: The retraining budget of each level after 0, in
+      iterations; None: T - rewind_step, the budget of weight rewinding,
+      which a 'weight_rewind' run always has (set rewind_step to change it).
     levels: Pruning levels after the dense level 0 (not hashed: raising it
       later continues the run).
   """
@@ -240,6 +261,10 @@ class PruningConfig:
   mask_0_action: str = 'zero'
   mask_1_action: str = 'rewind'
   dynamic_weight_rescaling: bool = False
+  granularity: str = 'weight'
+  unit_pooling: str = 'L1'
+  retrain: str = 'weight_rewind'
+  retrain_steps: Optional[int] = None
   levels: int = _unhashed(default=5)
 
   def __post_init__(self):
@@ -262,7 +287,50 @@ class PruningConfig:
     validation.check_choice(self.mask_0_action, 'pruning.mask_0_action', validation.MASK_0_ACTIONS)
     validation.check_choice(self.mask_1_action, 'pruning.mask_1_action', validation.MASK_1_ACTIONS)
     validation.check_bool(self.dynamic_weight_rescaling, 'pruning.dynamic_weight_rescaling')
+    validation.check_choice(self.granularity, 'pruning.granularity', validation.GRANULARITIES)
+    validation.check_choice(self.unit_pooling, 'pruning.unit_pooling', validation.UNIT_POOLINGS)
+    if self.granularity == 'unit' and validation.is_model_criterion(self.criterion):
+      raise ValueError(f"pruning.criterion={self.criterion!r} scores single weights from the model's gradients, which "
+                       "granularity='unit' does not pool: use a criterion of the weights' values, or "
+                       "granularity='weight'")
+    validation.check_choice(self.retrain, 'pruning.retrain', RETRAIN_MODES)
+    object.__setattr__(self, 'retrain_steps',
+                       validation.check_int(self.retrain_steps, 'pruning.retrain_steps', 1, optional=True))
+    self._check_retrain()
     object.__setattr__(self, 'levels', validation.check_int(self.levels, 'pruning.levels', 0))
+
+  def _check_retrain(self):
+    if self.retrain == 'weight_rewind':
+      if self.retrain_steps is not None:
+        raise ValueError(f'pruning.retrain_steps={self.retrain_steps} does not apply to retrain=\'weight_rewind\', '
+                         'whose budget is the iterations after the rewind step: set pruning.rewind_step instead, or '
+                         "retrain='lr_rewind' or 'finetune'")
+      return
+    defaults = {'mask_0_action': 'zero', 'mask_1_action': 'rewind', 'dynamic_weight_rescaling': False}
+    for name, default in defaults.items():
+      if getattr(self, name) != default:
+        raise ValueError(f'pruning.{name}={getattr(self, name)!r} acts when survivors are rewound, which '
+                         f'retrain={self.retrain!r} does not do: use {name}={default!r} or retrain=\'weight_rewind\'')
+    if validation.is_model_criterion(self.criterion):
+      raise ValueError(f'pruning.criterion={self.criterion!r} scores the rewind point, but retrain={self.retrain!r} '
+                       "keeps the trained weights: use a criterion of the weights' values (such as 'large_final') "
+                       "or retrain='weight_rewind'")
+
+  def retrain_span(self, iterations):
+    """(first, end) iterations that a level after 0 trains, for levels of `iterations` iterations.
+
+    Raises:
+      ValueError: if the budget does not fit the training length.
+    """
+    if self.retrain == 'weight_rewind':
+      return self.rewind_step, iterations
+    budget = self.retrain_steps if self.retrain_steps is not None else iterations - self.rewind_step
+    if self.retrain == 'finetune':
+      return iterations, iterations + budget
+    if budget > iterations:
+      raise ValueError(f'pruning.retrain_steps ({budget}) is longer than a level ({iterations} iterations): '
+                       'learning-rate rewinding replays at most the whole schedule')
+    return iterations - budget, iterations
 
 
 @dataclasses.dataclass(frozen=True)

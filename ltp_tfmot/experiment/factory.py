@@ -112,6 +112,7 @@ class RunFactory:
     if cfg.pruning.rewind_step >= self.iterations:
       raise ValueError(f'pruning.rewind_step ({cfg.pruning.rewind_step}) must be smaller than the iterations of a '
                        f'level ({self.iterations} = {t.length()!r} at {self.steps_per_epoch} steps per epoch)')
+    cfg.pruning.retrain_span(self.iterations)  # checks the retraining budget against the length
     if t.augment and self.split.x_train.ndim != 4:
       raise ValueError(f'training.augment needs images (examples, height, width, channels), but the training inputs '
                        f'have shape {self.split.x_train.shape} (model {cfg.model!r} takes flattened inputs?)')
@@ -159,7 +160,8 @@ class RunFactory:
     layer_rates = presets.expand_layer_rates(p.layer_rates, prune_lib.prunable_layer_names(model))
     kwargs = dict(criterion=p.criterion, scope=p.scope, rewind_step=p.rewind_step, layer_rates=layer_rates,
                   mask_0_action=p.mask_0_action, mask_1_action=p.mask_1_action,
-                  dynamic_weight_rescaling=p.dynamic_weight_rescaling, seed=seed)
+                  dynamic_weight_rescaling=p.dynamic_weight_rescaling, granularity=p.granularity,
+                  unit_pooling=p.unit_pooling, seed=seed)
     kwargs.update(overrides)
     with self.precision_scope():
       wrapped = prune_lib.prune_lottery_ticket(model, pruning_schedule=schedule_lib.LotteryTicketSchedule(p.rate),
@@ -207,12 +209,17 @@ class RunFactory:
     t, base = self.config.training, self.config.seed
     return t.data_seed + seed - base if t.data_seed is not None else derived_seed(seed, 'data')
 
-  def train_dataset(self, seed, start_step):
-    """The batches of iterations start_step..T-1: the same order for every level, its controls and a resume."""
+  def train_dataset(self, seed, start_step, end_step=None):
+    """The batches of iterations start_step..end_step-1 (default: to the end T), in the replicate's one order.
+
+    Every level, its controls and a resume see the same batch at the same
+    iteration; fine-tuning's iterations past T continue the order.
+    """
     t = self.config.training
     if self._train_tensors is None:
       self._train_tensors = (tf.constant(self.split.x_train), tf.constant(self.split.y_train))
     x, y = self._train_tensors
     pad_value = data_lib.CIFAR10_BLACK if self.split.source.startswith('cifar10') else 0.0
     return pipeline.train_dataset(x, y, t.batch_size, self.data_seed(seed), augment=t.augment, start_step=start_step,
-                                  steps=self.iterations - start_step, pad_value=pad_value)
+                                  steps=(self.iterations if end_step is None else end_step) - start_step,
+                                  pad_value=pad_value)

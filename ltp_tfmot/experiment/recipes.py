@@ -65,6 +65,9 @@ class WarmupDecaySchedule(keras.optimizers.schedules.LearningRateSchedule):
     milestones: Iterations of the drops ('step' only), increasing.
     gamma: Factor of each drop, in (0, 1].
     decay_steps: Length of the cosine ('cosine' only), >= 1.
+    final_step: None, or the last iteration of training: later iterations
+      keep its rate, so that fine-tuning (training on past the end) runs at
+      the final rate.
 
   Raises:
     ValueError: for a bad or inconsistent setting.
@@ -77,16 +80,20 @@ class WarmupDecaySchedule(keras.optimizers.schedules.LearningRateSchedule):
   ```
   """
 
-  def __init__(self, learning_rate, warmup_steps=0, decay='constant', milestones=(), gamma=0.1, decay_steps=None):
+  def __init__(self, learning_rate, warmup_steps=0, decay='constant', milestones=(), gamma=0.1, decay_steps=None,
+               final_step=None):
     super().__init__()
     (self.learning_rate, self.warmup_steps, self.milestones, self.gamma,
      self.decay_steps) = validation.check_schedule_settings(learning_rate, warmup_steps, decay, milestones, gamma,
                                                             decay_steps)
+    self.final_step = validation.check_int(final_step, 'final_step', 0, optional=True)
     self.decay = decay
 
   def __call__(self, step):
     with tf.name_scope('warmup_decay_schedule'):
       step = tf.cast(step, tf.float32)
+      if self.final_step is not None:
+        step = tf.minimum(step, float(self.final_step))
       rate = tf.constant(self.learning_rate, tf.float32)
       if self.warmup_steps:
         rate *= tf.minimum(1.0, step / float(self.warmup_steps))
@@ -100,7 +107,8 @@ class WarmupDecaySchedule(keras.optimizers.schedules.LearningRateSchedule):
 
   def get_config(self):
     return {'learning_rate': self.learning_rate, 'warmup_steps': self.warmup_steps, 'decay': self.decay,
-            'milestones': list(self.milestones), 'gamma': self.gamma, 'decay_steps': self.decay_steps}
+            'milestones': list(self.milestones), 'gamma': self.gamma, 'decay_steps': self.decay_steps,
+            'final_step': self.final_step}
 
 
 def _with_l2(optimizer, gradient, variable):
@@ -225,7 +233,8 @@ def make_schedule(learning_rate, training_steps, steps_per_epoch=None, warmup_st
     gamma: 'step' only: factor of each drop.
 
   Returns:
-    (schedule, iterations): the schedule and the training iterations.
+    (schedule, iterations): the schedule, which keeps its final rate past the end (for fine-tuning), and
+    the training iterations.
 
   Raises:
     ValueError: for a bad duration, a warm-up longer than training, or
@@ -241,7 +250,7 @@ def make_schedule(learning_rate, training_steps, steps_per_epoch=None, warmup_st
   # Milestones at or past the end never act (as in open_lth), so a shortened trial keeps the preset's milestones.
   steps = parse_milestones(milestones, steps_per_epoch)
   schedule = WarmupDecaySchedule(learning_rate, warmup_steps=warmup, decay=lr_decay, milestones=steps, gamma=gamma,
-                                 decay_steps=iterations if lr_decay == 'cosine' else None)
+                                 decay_steps=iterations if lr_decay == 'cosine' else None, final_step=iterations - 1)
   return schedule, iterations
 
 

@@ -95,6 +95,31 @@ def markdown_table(summary):
   return '\n'.join(lines) + '\n'
 
 
+def comparison_table(runs, labels):
+  """A Markdown table of several runs' tickets side by side: test accuracy at each weights remaining.
+
+  Rows are the fractions of weights remaining the runs' main levels reach
+  (runs with the same rates reach the same ones), largest first; a run
+  without a level there shows '–'. This is how retraining modes
+  (`pruning.retrain`) and criteria (IMP against pruning at initialization)
+  compare at matched weights remaining and budgets.
+
+  Args:
+    runs: Loaded runs (`load_run`).
+    labels: One column title per run.
+  """
+  cells = collections.defaultdict(dict)
+  for column, run in enumerate(runs):
+    for (_, branch), stats in summarize(run['results']).items():
+      if branch == storage.MAIN:
+        cells[float(f'{stats["weights_remaining"].mean:.4g}')][column] = stats['test_accuracy']
+  lines = ['| Weights remaining | ' + ' | '.join(labels) + ' |', '|' + '---:|' * (len(labels) + 1)]
+  for remaining in sorted(cells, reverse=True):
+    row = [f'{100 * remaining:.3g}%'] + [_percent(cells[remaining].get(column)) for column in range(len(runs))]
+    lines.append('| ' + ' | '.join(row) + ' |')
+  return '\n'.join(lines) + '\n'
+
+
 def load_run(run_dir):
   """A run directory's config.json and finished level metrics.
 
@@ -113,10 +138,14 @@ def load_run(run_dir):
 
 
 def markdown_report(runs, plot_name=None):
-  """The Markdown text of a report on loaded runs (see `load_run`)."""
+  """The Markdown text of a report on loaded runs (see `load_run`): with several, their tickets side by side first."""
   parts = ['# Lottery ticket report\n']
   if plot_name:
     parts.append(f'![Test accuracy vs. weights remaining]({plot_name})\n')
+  if len(runs) > 1:
+    parts.append('## Tickets side by side\n')
+    parts.append('Test accuracy of each run\'s ticket (the main levels) at the end of training.\n')
+    parts.append(comparison_table(runs, short_labels(runs)))
   for run in runs:
     meta = run['meta']
     data = meta.get('data', {})
@@ -153,18 +182,26 @@ def write_report(run_dirs, out_dir=None):
   files.makedirs(out_dir)
   png_path = os.path.join(out_dir, REPORT_PNG)
   md_path = os.path.join(out_dir, REPORT_MD)
-  labels = _labels(runs)
+  labels = short_labels(runs) if len(runs) > 1 else ['']
   plots.plot_accuracy([(label, run['results']) for label, run in zip(labels, runs, strict=True)], png_path)
   storage.write_text(md_path, markdown_report(runs, plot_name=REPORT_PNG))
   return md_path, png_path
 
 
-def _labels(runs):
-  if len(runs) == 1:
-    return ['']
-  labels = []
-  for run in runs:
-    settings = run['meta'].get('non_default_settings', {})
-    short = ', '.join(f'{k.split(".")[-1]}={v}' for k, v in sorted(settings.items()))
-    labels.append(run['name'] + (f' ({short})' if short else ' (defaults)'))
+def short_labels(runs):
+  """A title per run from the settings in which the runs differ ('retrain=lr_rewind'); else the run's name."""
+  settings = [run['meta'].get('config', {}) for run in runs]
+  flat = [dict(_flat_items(s)) for s in settings]
+  keys = sorted({k for f in flat for k in f if len({repr(g.get(k)) for g in flat}) > 1})
+  labels = [', '.join(f'{k.split(".")[-1]}={f.get(k)}' for k in keys) for f in flat]
+  if len(set(labels)) < len(runs) or not all(labels):
+    return [run['name'] for run in runs]
   return labels
+
+
+def _flat_items(values, prefix=''):
+  for key, value in values.items():
+    if isinstance(value, dict) and key != 'layer_rates':
+      yield from _flat_items(value, f'{prefix}{key}.')
+    elif key not in ('replicates', 'controls', 'control_levels', 'levels'):
+      yield prefix + key, value

@@ -10,7 +10,13 @@ continues from k), the data order and augmentation continue from batch k, and
 the level trains the remaining T - k iterations. With a criterion that scores
 from the model (`snip`, `grasp`, `synflow`), a level's masks are scored at the
 rewind point instead, on the first batch of the level's training data, never
-reviving the previous level's pruned weights. Training follows the config's
+reviving the previous level's pruned weights. `pruning.retrain` chooses how
+levels after 0 retrain (Renda et al. 2020): 'weight_rewind' as above;
+'lr_rewind' keeps the trained survivors (and the unpruned layers' trained
+values) and replays the learning-rate schedule over the last
+`retrain_steps` iterations of T; 'finetune' keeps them and trains on for
+`retrain_steps` iterations past T at the final rate (the batches continue
+the order). Training follows the config's
 recipe (`recipes`: SGD or Adam with coupled L2 weight decay, warm-up, step or
 cosine decay) on the batches of `pipeline.train_dataset` (a data seed of its
 own, optional CIFAR augmentation).
@@ -55,7 +61,9 @@ and test_loss at the end of training; best_val_accuracy and
 best_val_iteration; early_stop_iteration (iteration of minimum validation
 loss, evaluated every `eval_every` iterations) with early_stop_val_loss and
 early_stop_val_accuracy; supermask_accuracy and supermask_loss (test set,
-masked rewind point before any training); iterations; wall_time_s; curve
+masked rewind point before any training; with lr_rewind or finetune: the
+pruned trained weights); iterations (T); trained_iterations (what the level
+trained: T at level 0, the retraining budget after it); wall_time_s; curve
 (the validation points).
 """
 
@@ -293,6 +301,7 @@ class BranchContext:
     seed: The branch's own seed (derived from the replicate, branch and
       level): the wrapper's seed for masks and initial values it draws.
     rewind_step: The run's rewind step, where the branch's training starts.
+    run_criterion: The name of the criterion the main run prunes with.
   """
 
   def __init__(self, experiment, replicate, replicate_seed, level, seed):
@@ -302,6 +311,7 @@ class BranchContext:
     self.level = level
     self.seed = seed
     self.rewind_step = experiment.config.pruning.rewind_step
+    self.run_criterion = experiment.config.pruning.criterion
 
   def build_model(self):
     """A fresh, unwrapped model of the run, initialised as the replicate's main run was."""
@@ -348,6 +358,30 @@ class BranchContext:
     for w in wrappers:
       w.snapshot_step.assign(outputs['snapshot_step'])
     _assign(_other_variables(model), outputs['other'], 'other layers')
+
+  def repruned(self, **overrides):
+    """This level's pruning done again with other settings: the model the main run would train, pruned otherwise.
+
+    The model is wrapped with `overrides` (e.g. another `criterion`), set to
+    the main run's state after training the previous level, pruned as the
+    main run prunes (a `ModelCriterion` scores the rewind point on the
+    level's first batch) and rewound to the main run's rewind point.
+
+    Raises:
+      ValueError: at level 0, which is not pruned.
+    """
+    if self.level < 1:
+      raise ValueError('level 0 is the dense network: repruned() needs a level >= 1')
+    experiment = self._experiment
+    model = self.wrap(self.build_model(), **overrides)
+    _load_state(model, experiment._read_file(self.replicate, self.level - 1, MAIN, storage.WEIGHTS))  # pylint: disable=protected-access
+    data = None
+    if criteria_lib.get_criterion(rounds_lib.lottery_wrappers(model)[0].criterion).needs_model:
+      _assign(_other_variables(model), self.main_outputs(self.level - 1)['other'], 'other layers')
+      data = experiment.scoring_batch(self._replicate_seed)
+    rounds_lib.run_lottery_round(model, data=data)
+    self.load_rewind_point(model, self.level - 1)
+    return model
 
   def main_ticket(self, level=None):
     """The main run's ticket of a level (default: this one) where its training starts: masks, rewound weights."""
@@ -485,10 +519,15 @@ class LotteryExperiment:
 
   # --- set-up -----------------------------------------------------------------------------------------------------
 
-  def _resume_at_rewind_step(self, model, optimizer):
-    """Makes the next training start at iteration `rewind_step`, the model's step count going on as it was."""
+  def _span(self, level):
+    """(first, end) iterations of a main level's training: level 0 all T; later ones as `pruning.retrain` says."""
+    return (0, self.iterations) if level == 0 else self.config.pruning.retrain_span(self.iterations)
+
+  @staticmethod
+  def _resume_at(model, optimizer, iteration):
+    """Makes the next training start at `iteration`, the model's step count going on as it was."""
     steps = rounds_lib.steps_done(model, optimizer)
-    optimizer.iterations.assign(self.config.pruning.rewind_step)
+    optimizer.iterations.assign(iteration)
     rounds_lib.count_steps_with(model, optimizer, steps)
 
   def _meta(self, model_fingerprint):
@@ -764,12 +803,13 @@ class LotteryExperiment:
         extra_callbacks.append(_RewindPoint(self.config.pruning.rewind_step, on_snapshot))
     else:
       self._prune(state, seed)
-      self._resume_at_rewind_step(model, state.optimizer)
+      self._resume_at(model, state.optimizer, self._span(level)[0])
       self.factory.reset_loss_scale(model)
       self.hooks.after_round()
-      for variable, value in zip(_other_variables(model), state.rewind_other, strict=True):
-        variable.assign(value)
-    metrics = self._train_and_measure(model, state.evaluate, seed, level, extra_callbacks)
+      if self.config.pruning.retrain == 'weight_rewind':
+        for variable, value in zip(_other_variables(model), state.rewind_other, strict=True):
+          variable.assign(value)
+    metrics = self._train_and_measure(model, state.evaluate, seed, self._span(level), extra_callbacks)
     metrics['wall_time_s'] = time.time() - start
     self._save_level(r, seed, level, MAIN, model, state.rewind_other, metrics, save_weights=True)
     return metrics
@@ -782,11 +822,15 @@ class LotteryExperiment:
     rewind values too, on the first batch of the level's training data.
     """
     if not criteria_lib.get_criterion(self.config.pruning.criterion).needs_model:
-      rounds_lib.run_lottery_round(state.model, state.optimizer)
+      rounds_lib.run_lottery_round(state.model, state.optimizer,
+                                   keep_weights=self.config.pruning.retrain != 'weight_rewind')
       return
     _assign(_other_variables(state.model), state.rewind_other, 'other layers')
-    batch = next(iter(self.factory.train_dataset(seed, self.config.pruning.rewind_step).take(1)))
-    rounds_lib.run_lottery_round(state.model, state.optimizer, data=batch)
+    rounds_lib.run_lottery_round(state.model, state.optimizer, data=self.scoring_batch(seed))
+
+  def scoring_batch(self, seed):
+    """The batch a `ModelCriterion` scores a level's masks on: the first of the level's training data."""
+    return next(iter(self.factory.train_dataset(seed, self.config.pruning.rewind_step).take(1)))
 
   def _branch_level(self, name, seed, r, level):
     start = time.time()
@@ -802,23 +846,24 @@ class LotteryExperiment:
     # Branches start where the main run's level does (open_lth's branches too): at the rewind step.
     optimizer.iterations.assign(self.config.pruning.rewind_step)
     rounds_lib.count_steps_with(model, optimizer, self.config.pruning.rewind_step)
-    metrics = self._train_and_measure(model, evaluate, seed, level, [])
+    metrics = self._train_and_measure(model, evaluate, seed, (self.config.pruning.rewind_step, self.iterations), [])
     metrics['wall_time_s'] = time.time() - start
     self._save_level(r, seed, level, name, model, [v.numpy() for v in _other_variables(model)], metrics,
                      save_weights=False)
     return metrics
 
-  def _train_and_measure(self, model, evaluate, seed, level, extra_callbacks):
+  def _train_and_measure(self, model, evaluate, seed, span, extra_callbacks):
+    """Trains iterations span[0]..span[1]-1 (the optimizer is at span[0]) and measures the level."""
     split, t = self.split, self.config.training
-    start_step = 0 if level == 0 else self.config.pruning.rewind_step  # levels after 0 resume at the rewind step
+    start_step, end_step = span
     supermask_loss, supermask_accuracy = evaluate(split.x_test, split.y_test)
-    curve = _ValidationCurve(evaluate, split.x_val, split.y_val, t.eval_every, self.iterations)
-    remaining = self.iterations - start_step
+    curve = _ValidationCurve(evaluate, split.x_val, split.y_val, t.eval_every, end_step)
+    remaining = end_step - start_step
     # Whole epochs where they fit (Keras' per-epoch lines), else one "epoch" of what is left after a rewind.
     steps_per_epoch = self.factory.steps_per_epoch
     epochs, per_epoch = ((remaining // steps_per_epoch, steps_per_epoch)
                          if remaining % steps_per_epoch == 0 else (1, remaining))
-    model.fit(self.factory.train_dataset(seed, start_step), epochs=epochs, steps_per_epoch=per_epoch,
+    model.fit(self.factory.train_dataset(seed, start_step, end_step), epochs=epochs, steps_per_epoch=per_epoch,
               verbose=2 if self.verbose else 0,
               callbacks=extra_callbacks + [callbacks_lib.UpdateLotteryStep(), _StopOnDivergence(self.job_in_progress),
                                            curve, _AfterTrainStep(self.hooks)])
@@ -843,6 +888,7 @@ class LotteryExperiment:
         'supermask_accuracy': supermask_accuracy,
         'supermask_loss': supermask_loss,
         'iterations': self.iterations,
+        'trained_iterations': remaining,
         'curve': points,
     }
 
@@ -900,7 +946,7 @@ class LotteryExperiment:
 METRIC_COLUMNS = ('run', 'replicate', 'seed', 'level', 'branch', 'weights_remaining', 'weights_alive',
                   'prunable_weights', 'test_accuracy', 'test_loss', 'best_val_accuracy', 'best_val_iteration',
                   'early_stop_iteration', 'early_stop_val_loss', 'early_stop_val_accuracy', 'supermask_accuracy',
-                  'supermask_loss', 'iterations', 'wall_time_s')
+                  'supermask_loss', 'iterations', 'trained_iterations', 'wall_time_s')
 
 
 def flat_metrics(metrics):
