@@ -279,7 +279,8 @@ def train_supermask(model, x, y, method='bernoulli', weights='initial', density=
   data = ltp_tfmot.datasets.load_mnist(source='embedded')
   result = ltp_tfmot.train_supermask(ltp_tfmot.models.lenet_300_100(seed=0), data.x_train, data.y_train,
                                      weights='signed_constant', epochs=5)
-  result.model.compile(metrics=['accuracy'], loss=...)
+  sampled = result.sampled_model(seed=0)
+  print(np.mean(np.argmax(sampled(data.x_test), axis=-1) == data.y_test))
   ```
   """
   method = validation.check_choice(method, 'method', METHODS)
@@ -401,7 +402,7 @@ def train_supermask(model, x, y, method='bernoulli', weights='initial', density=
     logging.info('Supermask (%s) epoch %d/%d: %s', method, epoch + 1, epochs, message)
 
   masks = {name: m.numpy() for name, m in zip(names, deterministic_masks(), strict=True)}
-  frozen = {name: w.numpy() for name, w in zip(names, frozen, strict=True)}
+  frozen_weights = {name: w.numpy() for name, w in zip(names, frozen, strict=True)}
   return Supermask(method, weights, dynamic_weight_rescaling, names, masks,
-                   {name: s.numpy() for name, s in zip(names, scores, strict=True)}, frozen,
-                   _masked_copy(model, names, frozen, masks, dynamic_weight_rescaling), history)
+                   {name: s.numpy() for name, s in zip(names, scores, strict=True)}, frozen_weights,
+                   _masked_copy(model, names, frozen_weights, masks, dynamic_weight_rescaling), history)
