@@ -69,6 +69,7 @@ trained: T at level 0, the retraining budget after it); wall_time_s; curve
 
 import contextlib
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -466,6 +467,7 @@ class LotteryExperiment:
     self._out = self.paths  # where this process writes: the run directory, or a temporary one off the chief
     self._writes_results = True  # False in a parallel run's workers: the driver writes results.csv
     self._last_main = None  # in a parallel run's worker: ((replicate, level), _MainState) of its last main level
+    self._branch_models = {}  # _training_structure -> (model, optimizer, evaluate) compiled for a branch
     self.done = set()
     self.jobs_run = 0
     self.job_in_progress = None  # (replicate, level, branch) while it trains or is written
@@ -842,7 +844,7 @@ class LotteryExperiment:
     if not rounds_lib.lottery_wrappers(model):
       raise ValueError(f'branch {name!r} returned a model without lottery wrappers from start(); build it with '
                        'context.wrap(...) or context.main_ticket()')
-    optimizer, evaluate = self.factory.compile(model)
+    model, optimizer, evaluate = self._compiled_branch_model(model)
     # Branches start where the main run's level does (open_lth's branches too): at the rewind step.
     optimizer.iterations.assign(self.config.pruning.rewind_step)
     rounds_lib.count_steps_with(model, optimizer, self.config.pruning.rewind_step)
@@ -851,6 +853,27 @@ class LotteryExperiment:
     self._save_level(r, seed, level, name, model, [v.numpy() for v in _other_variables(model)], metrics,
                      save_weights=False)
     return metrics
+
+  def _compiled_branch_model(self, model):
+    """`model` compiled, or its values in a compiled model of the same configuration that an earlier branch trained.
+
+    Compiling a fresh model costs its tracing and XLA compilation, which for a
+    small network take longer than its training; a model of the same layers
+    and wrapper settings (seeds and layer rates aside: they only act in
+    rounds and draws, which `start` did) trains the same from the same values.
+    """
+    key = _training_structure(model)
+    cached = self._branch_models.get(key)
+    if cached is None or [v.shape for v in cached[0].weights] != [v.shape for v in model.weights]:
+      optimizer, evaluate = self.factory.compile(model)
+      self._branch_models[key] = (model, optimizer, evaluate)
+      return model, optimizer, evaluate
+    target, optimizer, evaluate = cached
+    for variable, value in zip(target.weights, model.weights, strict=True):
+      variable.assign(value)
+    rounds_lib.reset_optimizer(optimizer)
+    self.factory.reset_loss_scale(target)
+    return target, optimizer, evaluate
 
   def _train_and_measure(self, model, evaluate, seed, span, extra_callbacks):
     """Trains iterations span[0]..span[1]-1 (the optimizer is at span[0]) and measures the level."""
@@ -947,6 +970,19 @@ METRIC_COLUMNS = ('run', 'replicate', 'seed', 'level', 'branch', 'weights_remain
                   'prunable_weights', 'test_accuracy', 'test_loss', 'best_val_accuracy', 'best_val_iteration',
                   'early_stop_iteration', 'early_stop_val_loss', 'early_stop_val_accuracy', 'supermask_accuracy',
                   'supermask_loss', 'iterations', 'trained_iterations', 'wall_time_s')
+
+
+def _training_structure(model):
+  """What a model's training depends on besides its variables: its config without seeds and layer rates."""
+
+  def strip(value):
+    if isinstance(value, dict):
+      return {k: strip(v) for k, v in value.items() if k not in ('seed', 'layer_rate')}
+    if isinstance(value, (list, tuple)):
+      return [strip(v) for v in value]
+    return value
+
+  return json.dumps(strip(model.get_config()), sort_keys=True, default=repr)
 
 
 def flat_metrics(metrics):
