@@ -286,7 +286,7 @@ def _main(*args):
 
 class InstabilityCommandTest(tf.test.TestCase):
 
-  def test_command_writes_the_table_and_the_plot_and_resumes(self):
+  def test_command_writes_the_table_and_the_plot(self):
     out = tempfile.mkdtemp(dir=self.get_temp_dir())
     status, stdout, stderr = _main('run', f'--out={out}', *RUN_FLAGS)
     self.assertEqual(status, 0, stderr)
@@ -302,9 +302,7 @@ class InstabilityCommandTest(tf.test.TestCase):
     with open(os.path.join(folder, instability.REPORT_PNG), 'rb') as f:
       self.assertEqual(f.read(8), b'\x89PNG\r\n\x1a\n')
     self.assertRegex(stdout, r'(Earliest rewind step with instability below 2%: k=\d|No rewind step analysed)')
-    status, stdout, stderr = _main('instability', run_dir, '--level=1', '--rewind_steps=0,2', '--points=3')
-    self.assertEqual(status, 0, stderr)
-    self.assertIn('2 done earlier, 0 to run', stdout)
+    self.assertEqual([r['rewind_step'] for r in experiment.load_instability(run_dir, 1)], [0, 2])
 
   def test_command_refuses_bad_input_in_one_line(self):
     out = tempfile.mkdtemp(dir=self.get_temp_dir())

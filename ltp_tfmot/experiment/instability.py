@@ -226,7 +226,7 @@ class _Analysis:
     self.experiment = runner_lib.LotteryExperiment(config, run_dir=run_dir, model_fn=model_fn, data=data,
                                                    tensorboard=False, log=log, hooks=hooks)
     self.factory = self.experiment.factory
-    self.config, self.level, self.replicate, self.hooks = config, level, replicate, hooks
+    self.config, self.level, self.replicate, self.hooks, self.log = config, level, replicate, hooks, log
     self.seed = config.seed + replicate
     self.rewind_step = config.pruning.rewind_step
 
@@ -294,6 +294,8 @@ class _Analysis:
     """Trains the two copies forked at `k` and evaluates the path between them; returns the result and the ends."""
     start = time.time()
     model, optimizer, evaluate, start_step = self._start()
+    if k > start_step:
+      self.log(f'level {self.level} k={k}: training from iteration {start_step} to the fork at {k}')
     self._train(model, self.seed, start_step, k - start_step)
     fork_model = [v.numpy() for v in model.weights]
     # Slots exist once the optimizer has stepped; before that the fork's optimizer state is a fresh one at k.
@@ -309,6 +311,7 @@ class _Analysis:
         if fork_optimizer is not None:
           for variable, value in zip(_optimizer_variables(optimizer), fork_optimizer, strict=True):
             variable.assign(value)
+      self.log(f'level {self.level} k={k}: training copy {"AB"[index]} to iteration {self.iterations}')
       self._train(model, seed, k, self.iterations - k)
       loss, accuracy = evaluate(split.x_test, split.y_test)
       copies.append({'data_seed': self.factory.data_seed(seed), 'test_error': 1.0 - accuracy, 'test_loss': loss})
@@ -540,7 +543,7 @@ def instability_table(results):
   return '\n'.join(lines)
 
 
-def plot_instability(results, path, title=None):
+def plot_instability(results, path, title=None, threshold=None):
   """Writes a PNG: test error along the path (one line per k) and instability against k.
 
   Args:
@@ -548,6 +551,7 @@ def plot_instability(results, path, title=None):
       one line per replicate and k on the left, means on the right).
     path: The PNG file to write.
     title: The figure title (default: names the run and level).
+    threshold: If given, drawn as a dashed line on the instability panel.
 
   Returns:
     `path`.
@@ -577,6 +581,10 @@ def plot_instability(results, path, title=None):
   by_step = _by_rewind_step(results)
   k_ax.plot(list(by_step), [100 * v for v in by_step.values()], marker='o', color='C0')
   k_ax.set_xlabel('rewind step k (iteration the copies fork at)')
+  if threshold is not None:
+    k_ax.axhline(100 * check_threshold(threshold), linestyle='--', color='C3', label=f'threshold {100 * threshold:g}%')
+    k_ax.legend(fontsize='small', loc='best')
+  k_ax.set_ylim(bottom=0)
   k_ax.set_ylabel('instability (%): max error rise along the path')
   for ax in (path_ax, k_ax):
     ax.grid(True, alpha=0.3)
@@ -615,5 +623,5 @@ def write_instability_report(results, out_dir, threshold=DEFAULT_THRESHOLD):
           f'{first["points"]} points per path.\n\n{instability_table(results)}\n\n{verdict}\n')
   md_path = os.path.join(out_dir, REPORT_MD)
   storage.write_text(md_path, text)
-  png_path = plot_instability(results, os.path.join(out_dir, REPORT_PNG))
+  png_path = plot_instability(results, os.path.join(out_dir, REPORT_PNG), threshold=threshold)
   return md_path, png_path, text
