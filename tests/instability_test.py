@@ -121,20 +121,20 @@ class InstabilityTest(tf.test.TestCase, parameterized.TestCase):
     for end, copy in ((result['path'][0], result['copies'][0]), (result['path'][-1], result['copies'][1])):
       self.assertEqual(end['test_error'], copy['test_error'])
       self.assertAllClose(end['test_loss'], copy['test_loss'], rtol=1e-6)
-    weights_a, weights_b, names = instability.load_copies(run_dir, level, k)
+    weights_a, weights_b, names = experiment.load_copies(run_dir, level, k)
     self.assertTrue(any('bn/moving_mean' in name for name in names), names)
     self.assertTrue(any(not np.array_equal(a, b) for a, b in zip(weights_a, weights_b, strict=True)))
 
   def test_masks_are_held_along_the_path(self):
     run_dir = self._run_dir()
     self._analyse(run_dir, 1, [REWIND_STEP])
-    weights_a, weights_b, _ = instability.load_copies(run_dir, 1, REWIND_STEP)
+    weights_a, weights_b, _ = experiment.load_copies(run_dir, 1, REWIND_STEP)
     model, _ = experiment.load_trained_model(run_dir, level=1, model_fn=_bn_mlp, data=DATA)
     pruned = {w.name: np.count_nonzero(w.masks[0].numpy() == 0) for w in ltp_tfmot.lottery_wrappers(model)}
     self.assertTrue(all(pruned.values()), pruned)
     for alpha in np.linspace(0, 1, POINTS):
-      for variable, value in zip(instability.network_variables(model),
-                                 instability.interpolate(weights_a, weights_b, float(alpha)), strict=True):
+      for variable, value in zip(experiment.path_variables(model),
+                                 experiment.interpolate_weights(weights_a, weights_b, float(alpha)), strict=True):
         variable.assign(value)
       for w in ltp_tfmot.lottery_wrappers(model):
         for weight, mask, _ in w.pruning_vars:
@@ -149,7 +149,7 @@ class InstabilityTest(tf.test.TestCase, parameterized.TestCase):
       results = self._analyse(run_dir, 0, steps, hooks=hooks)
       counts.append(hooks.steps)
       if steps == [0]:
-        result_json = os.path.join(instability.instability_dir(run_dir, 0), 'rewind_0', instability.RESULT)
+        result_json = os.path.join(experiment.instability_dir(run_dir, 0), 'rewind_0', instability.RESULT)
         written = (os.stat(result_json).st_mtime_ns, open(result_json).read())
     # k=0: two copies of T steps; k=4 then: 4 steps to the fork and two copies of T - 4; then nothing.
     self.assertEqual(counts, [2 * t, 4 + 2 * (t - 4), 0])
@@ -161,7 +161,7 @@ class InstabilityTest(tf.test.TestCase, parameterized.TestCase):
     run_dir = self._run_dir()
     with self.assertRaisesRegex(experiment.StorageError, 'result.json.*No space left'):
       self._analyse(run_dir, 0, [0], hooks=_FailWriting(instability.RESULT))
-    folder = os.path.join(instability.instability_dir(run_dir, 0), 'rewind_0')
+    folder = os.path.join(experiment.instability_dir(run_dir, 0), 'rewind_0')
     self.assertFalse(os.path.exists(os.path.join(folder, instability.RESULT)))
     self.assertEqual([n for n in os.listdir(folder) if n.endswith('.tmp')], [])
     self.assertEqual(experiment.load_instability(run_dir, 0), [])
@@ -173,7 +173,7 @@ class InstabilityTest(tf.test.TestCase, parameterized.TestCase):
   def test_a_damaged_result_is_redone(self):
     run_dir = self._run_dir()
     self._analyse(run_dir, 0, [0])
-    path_csv = os.path.join(instability.instability_dir(run_dir, 0), 'rewind_0', instability.PATH_CSV)
+    path_csv = os.path.join(experiment.instability_dir(run_dir, 0), 'rewind_0', instability.PATH_CSV)
     with open(path_csv, 'a') as f:
       f.write('1,2,3\n')
     self.assertEqual(experiment.load_instability(run_dir, 0), [])
@@ -205,12 +205,19 @@ class InstabilityTest(tf.test.TestCase, parameterized.TestCase):
       experiment.instability_analysis(model_fn=_bn_mlp, data=DATA, log=_quiet, **arguments)
     self.assertFalse(os.path.exists(os.path.join(run_dir, instability.DIRECTORY)))
 
+  def test_an_unfinished_level_is_refused(self):
+    run_dir = self._run_dir()
+    os.remove(os.path.join(run_dir, 'replicate_0', 'level_1', 'main.manifest.json'))
+    with self.assertRaisesRegex(ValueError, r'level must be a finished level .* got 1; finished: \[0\]'):
+      self._analyse(run_dir, 1, [REWIND_STEP])
+    self.assertFalse(os.path.exists(os.path.join(run_dir, instability.DIRECTORY)))
+
   def test_other_settings_than_a_finished_rewind_step_are_refused(self):
     run_dir = self._run_dir()
     self._analyse(run_dir, 0, [0])
     with self.assertRaisesRegex(ValueError, r'measured with points=5, same_data_order=False.*delete its rewind_0'):
       experiment.instability_analysis(run_dir, 0, [0, 4], points=7, model_fn=_bn_mlp, data=DATA, log=_quiet)
-    self.assertFalse(os.path.exists(os.path.join(instability.instability_dir(run_dir, 0), 'rewind_4')))
+    self.assertFalse(os.path.exists(os.path.join(experiment.instability_dir(run_dir, 0), 'rewind_4')))
 
   def test_another_initialisation_is_refused(self):
     run_dir = os.path.join(tempfile.mkdtemp(dir=self.get_temp_dir()), 'run')
@@ -259,16 +266,16 @@ class InterpolateTest(tf.test.TestCase):
   def test_ends_are_exact_and_equal_weights_stay_exact(self):
     a = [np.array([0.1, 0.0, 3.0], np.float32)]
     b = [np.array([0.7, 0.0, 3.0], np.float32)]
-    self.assertAllEqual(instability.interpolate(a, b, 0.0)[0], a[0])
-    self.assertAllEqual(instability.interpolate(a, b, 1.0)[0], b[0])
-    middle = instability.interpolate(a, b, 0.3)[0]
+    self.assertAllEqual(experiment.interpolate_weights(a, b, 0.0)[0], a[0])
+    self.assertAllEqual(experiment.interpolate_weights(a, b, 1.0)[0], b[0])
+    middle = experiment.interpolate_weights(a, b, 0.3)[0]
     self.assertEqual(middle.dtype, np.float32)
     self.assertAllClose(middle, [0.28, 0.0, 3.0])
     self.assertAllEqual(middle[1:], [0.0, 3.0])
 
   def test_bad_alpha_is_refused(self):
     with self.assertRaisesRegex(ValueError, r'alpha must be a number in \[0, 1\], got 1.5'):
-      instability.interpolate([np.zeros(2)], [np.ones(2)], 1.5)
+      experiment.interpolate_weights([np.zeros(2)], [np.ones(2)], 1.5)
 
 
 # LeNet-300-100 on 300 embedded MNIST digits, one epoch at batch 50: 5 iterations per level.
@@ -296,7 +303,7 @@ class InstabilityCommandTest(tf.test.TestCase):
     self.assertIn('| Rewind step k | Instability |', stdout)
     self.assertRegex(stdout, r'\| 0 \| \d+\.\d\d% \|')
     self.assertRegex(stdout, r'\| 2 \| \d+\.\d\d% \|')
-    folder = instability.instability_dir(run_dir, 1)
+    folder = experiment.instability_dir(run_dir, 1)
     with open(os.path.join(folder, instability.REPORT_MD)) as f:
       self.assertIn('| Rewind step k |', f.read())
     with open(os.path.join(folder, instability.REPORT_PNG), 'rb') as f:

@@ -102,7 +102,7 @@ def check_threshold(threshold):
   return float(threshold)
 
 
-def network_variables(model):
+def path_variables(model):
   """The variables a path between two trained copies interpolates, in a fixed order.
 
   These are the weights of every wrapped layer (kernels, biases) and every
@@ -115,12 +115,22 @@ def network_variables(model):
 
   Returns:
     A list of `tf.Variable`s.
+
+  Example:
+
+  ```python
+  weights_a, weights_b, _ = experiment.load_copies(run_dir, level=1, rewind_step=0)
+  model, split = experiment.load_trained_model(run_dir, level=1)
+  for variable, value in zip(experiment.path_variables(model),
+                             experiment.interpolate_weights(weights_a, weights_b, 0.5)):
+    variable.assign(value)                  # the network halfway between the two copies
+  ```
   """
   wrapped = [v for w in rounds_lib.lottery_wrappers(model) for v in w.layer.weights]
   return wrapped + [weight for _, weight in rounds_lib.unwrapped_layer_weights(model)]
 
 
-def interpolate(weights_a, weights_b, alpha):
+def interpolate_weights(weights_a, weights_b, alpha):
   """The weights at `alpha` on the straight line from `weights_a` (alpha 0) to `weights_b` (alpha 1).
 
   Each array is (1 - alpha) * a + alpha * b, computed in float64 on whole
@@ -128,7 +138,7 @@ def interpolate(weights_a, weights_b, alpha):
   weights stay exactly 0, and the ends are exactly a and b).
 
   Args:
-    weights_a: A list of arrays (e.g. `[v.numpy() for v in network_variables(model)]`).
+    weights_a: A list of arrays (e.g. `[v.numpy() for v in path_variables(model)]`).
     weights_b: A list of arrays of the same shapes.
     alpha: A number in [0, 1].
 
@@ -137,6 +147,12 @@ def interpolate(weights_a, weights_b, alpha):
 
   Raises:
     ValueError: if the lists do not match or alpha is outside [0, 1].
+
+  Example:
+
+  ```python
+  middle = experiment.interpolate_weights(weights_a, weights_b, 0.5)
+  ```
   """
   if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 <= alpha <= 1:
     raise ValueError(f'alpha must be a number in [0, 1], got {alpha!r}')
@@ -191,6 +207,13 @@ def load_instability(run_dir, level=0, replicate=0):
   Returns:
     A list of result dicts, as `instability_analysis` returns them (k's whose
     files are damaged are left out).
+
+  Example:
+
+  ```python
+  results = experiment.load_instability('runs/lottery_44136fa355b3', level=0)
+  print(experiment.instability_table(results))
+  ```
   """
   folder = instability_dir(run_dir, level, replicate)
   if not files.isdir(folder):
@@ -315,11 +338,12 @@ class _Analysis:
       self._train(model, seed, k, self.iterations - k)
       loss, accuracy = evaluate(split.x_test, split.y_test)
       copies.append({'data_seed': self.factory.data_seed(seed), 'test_error': 1.0 - accuracy, 'test_loss': loss})
-      ends.append([v.numpy() for v in network_variables(model)])
+      ends.append([v.numpy() for v in path_variables(model)])
     alphas = np.linspace(0.0, 1.0, points)
     path = []
     for alpha in alphas:
-      for variable, value in zip(network_variables(model), interpolate(ends[0], ends[1], float(alpha)), strict=True):
+      weights = interpolate_weights(ends[0], ends[1], float(alpha))
+      for variable, value in zip(path_variables(model), weights, strict=True):
         variable.assign(value)
       loss, accuracy = evaluate(split.x_test, split.y_test)
       path.append({'alpha': float(alpha), 'test_error': 1.0 - accuracy, 'test_loss': loss})
@@ -334,7 +358,7 @@ class _Analysis:
         'max_error_alpha': path[int(np.argmax(errors_on_path))]['alpha'],
         'copies': copies, 'path': path, 'wall_time_s': time.time() - start,
     }
-    return result, ends, [v.name for v in network_variables(model)]
+    return result, ends, [v.name for v in path_variables(model)]
 
 
 def _optimizer_variables(optimizer):
@@ -351,13 +375,19 @@ def _save(run_dir, result, ends, names, hooks):
 
 
 def load_copies(run_dir, level, rewind_step, replicate=0):
-  """The two trained weight sets (the path's ends) of a finished k, as lists ordered as `network_variables`.
+  """The two trained weight sets (the path's ends) of a finished k, as lists ordered as `path_variables`.
 
   Returns:
-    (weights_a, weights_b, names).
+    (weights_a, weights_b, names): two lists of arrays and the variables' names.
 
   Raises:
     ValueError: if that k is not finished.
+
+  Example:
+
+  ```python
+  weights_a, weights_b, names = experiment.load_copies(run_dir, level=0, rewind_step=100)
+  ```
   """
   result, problem = _read_result(run_dir, level, replicate, rewind_step)
   if result is None:
@@ -524,6 +554,12 @@ def instability_table(results):
 
   Returns:
     The table as a string (errors in %; with several replicates, means).
+
+  Example:
+
+  ```python
+  print(experiment.instability_table(experiment.load_instability(run_dir, level=0)))
+  ```
   """
   results = _single_level(results, 'instability_table')
   lines = ['| Rewind step k | Instability | Error at the ends (mean) | Largest error on the path | Copy A error | '
@@ -558,6 +594,12 @@ def plot_instability(results, path, title=None, threshold=None):
 
   Raises:
     ImportError: if matplotlib is not installed.
+
+  Example:
+
+  ```python
+  experiment.plot_instability(experiment.load_instability(run_dir, level=0), 'instability.png', threshold=0.02)
+  ```
   """
   results = _single_level(results, 'plot_instability')
   try:
@@ -609,6 +651,13 @@ def write_instability_report(results, out_dir, threshold=DEFAULT_THRESHOLD):
 
   Returns:
     (markdown path, png path, the Markdown text).
+
+  Example:
+
+  ```python
+  results = experiment.load_instability(run_dir, level=0)
+  md_path, png_path, text = experiment.write_instability_report(results, experiment.instability_dir(run_dir, 0))
+  ```
   """
   threshold = check_threshold(threshold)
   results = _single_level(results, 'write_instability_report')
