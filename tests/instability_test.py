@@ -35,10 +35,11 @@ def _bn_mlp(input_shape, num_classes, seed):
   ])
 
 
-def _config(rewind_step=REWIND_STEP, levels=1):
+def _config(rewind_step=REWIND_STEP, levels=1, precision='float32'):
   return experiment.RunConfig(
       model='bn_mlp', data=experiment.DataConfig(name='toy'),
-      training=experiment.TrainingConfig(learning_rate=0.02, batch_size=16, epochs=2, eval_every=9, jit_compile=False),
+      training=experiment.TrainingConfig(learning_rate=0.02, batch_size=16, epochs=2, eval_every=9, jit_compile=False,
+                                         precision=precision),
       pruning=experiment.PruningConfig(rate=0.5, layer_rates={}, levels=levels, rewind_step=rewind_step))
 
 
@@ -218,6 +219,17 @@ class InstabilityTest(tf.test.TestCase, parameterized.TestCase):
     with self.assertRaisesRegex(ValueError, r'measured with points=5, same_data_order=False.*delete its rewind_0'):
       experiment.instability_analysis(run_dir, 0, [0, 4], points=7, model_fn=_bn_mlp, data=DATA, log=_quiet)
     self.assertFalse(os.path.exists(os.path.join(experiment.instability_dir(run_dir, 0), 'rewind_4')))
+
+  def test_mixed_precision_copies_fork_from_one_state(self):
+    run_dir = os.path.join(tempfile.mkdtemp(dir=self.get_temp_dir()), 'run')
+    experiment.run_experiment(_config(levels=0, precision='mixed_float16'), run_dir=run_dir, model_fn=_bn_mlp,
+                              data=DATA, tensorboard=False, log=_quiet)
+    results = self._analyse(run_dir, 0, [0, 3], same_data_order=True)
+    self.assertEqual([r['instability'] for r in results], [0.0, 0.0])
+    level_0 = experiment.load_level_metrics(run_dir)[0]
+    for result in results:
+      self.assertEqual([c['test_loss'] for c in result['copies']], [result['copies'][0]['test_loss']] * 2)
+      self.assertAllClose(result['copies'][0]['test_loss'], level_0['test_loss'], rtol=1e-5)
 
   def test_another_initialisation_is_refused(self):
     run_dir = os.path.join(tempfile.mkdtemp(dir=self.get_temp_dir()), 'run')

@@ -322,7 +322,8 @@ class _Analysis:
     self._train(model, self.seed, start_step, k - start_step)
     fork_model = [v.numpy() for v in model.weights]
     # Slots exist once the optimizer has stepped; before that the fork's optimizer state is a fresh one at k.
-    fork_optimizer = [v.numpy() for v in _optimizer_variables(optimizer)] if k > start_step else None
+    optimizer_variables = rounds_lib._optimizer_variables  # pylint: disable=protected-access
+    fork_optimizer = [v.numpy() for v in optimizer_variables(optimizer)] if k > start_step else None
     seeds = (self.seed, self.seed if same_data_order else _copy_b_seed(self.seed))
     split, ends, copies = self.factory.split, [], []
     for index, seed in enumerate(seeds):
@@ -332,7 +333,7 @@ class _Analysis:
         rounds_lib.reset_optimizer(optimizer, iterations=k)
         self.factory.reset_loss_scale(model)
         if fork_optimizer is not None:
-          for variable, value in zip(_optimizer_variables(optimizer), fork_optimizer, strict=True):
+          for variable, value in zip(optimizer_variables(optimizer), fork_optimizer, strict=True):
             variable.assign(value)
       self.log(f'level {self.level} k={k}: training copy {"AB"[index]} to iteration {self.iterations}')
       self._train(model, seed, k, self.iterations - k)
@@ -359,10 +360,6 @@ class _Analysis:
         'copies': copies, 'path': path, 'wall_time_s': time.time() - start,
     }
     return result, ends, [v.name for v in path_variables(model)]
-
-
-def _optimizer_variables(optimizer):
-  return optimizer.variables() if callable(optimizer.variables) else optimizer.variables
 
 
 def _save(run_dir, result, ends, names, hooks):
@@ -414,7 +411,7 @@ def instability_analysis(run_dir, level=0, rewind_steps=(0,), *, replicate=0, po
       level N's ticket.
     rewind_steps: The iterations k to fork the copies at: integers in [0, T)
       (T: the iterations of a level), and at least the run's rewind step
-      for N > 0.
+      for N > 0 (in any order; each is measured once).
     replicate: The replicate of the run.
     points: How many evenly spaced points of the path (both ends included)
       are evaluated, >= 2.
@@ -667,9 +664,10 @@ def write_instability_report(results, out_dir, threshold=DEFAULT_THRESHOLD):
                f'k={earliest_stable_rewind_step(results, threshold)}.')
   except NoStableRewindStepError as error:
     verdict = f'{error}.'
+  order = "; both copies on the run's data order" if first['same_data_order'] else ''
   text = (f'# Instability of {first["run"]}, level {first["level"]}\n\n'
           f'{100 * first["weights_remaining"]:.3g}% of the weights; {first["iterations"]} iterations per level; '
-          f'{first["points"]} points per path.\n\n{instability_table(results)}\n\n{verdict}\n')
+          f'{first["points"]} points per path{order}.\n\n{instability_table(results)}\n\n{verdict}\n')
   md_path = os.path.join(out_dir, REPORT_MD)
   storage.write_text(md_path, text)
   png_path = plot_instability(results, os.path.join(out_dir, REPORT_PNG), threshold=threshold)
