@@ -122,6 +122,8 @@ class InstabilityTest(tf.test.TestCase, parameterized.TestCase):
     for end, copy in ((result['path'][0], result['copies'][0]), (result['path'][-1], result['copies'][1])):
       self.assertEqual(end['test_error'], copy['test_error'])
       self.assertAllClose(end['test_loss'], copy['test_loss'], rtol=1e-6)
+    (run_level,) = [m for m in experiment.load_level_metrics(run_dir) if m['level'] == level]
+    self.assertAllClose(result['copies'][0]['test_loss'], run_level['test_loss'], rtol=1e-5)  # copy A: the run's
     weights_a, weights_b, names = experiment.load_copies(run_dir, level, k)
     self.assertTrue(any('bn/moving_mean' in name for name in names), names)
     self.assertTrue(any(not np.array_equal(a, b) for a, b in zip(weights_a, weights_b, strict=True)))
