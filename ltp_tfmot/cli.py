@@ -5,6 +5,7 @@ Usage:
   ltp-tfmot run [--flags]        run or resume an experiment (every runner setting is a flag)
   ltp-tfmot report DIR [DIR...]  Markdown table + accuracy plot of runs (DIR: a run or a folder of runs)
   ltp-tfmot export RUN_DIR --level=N --out=model.tflite   a level's ticket as a sparse TFLite file
+  ltp-tfmot instability RUN_DIR --level=N --rewind_steps=0,100,500   instability analysis of a level
   ltp-tfmot --help               this text and every flag
 
 Examples:
@@ -13,6 +14,7 @@ Examples:
       --criterion=large_final --scope=layer --rewind_step=0 --controls=reinit,random_prune --out=runs
   ltp-tfmot report runs/lottery_1a2b3c4d5e6f runs/lottery_0f9e8d7c6b5a
   ltp-tfmot export runs/lottery_1a2b3c4d5e6f --level=5 --quantization=float16 --out=lenet_level5.tflite
+  ltp-tfmot instability runs/lottery_1a2b3c4d5e6f --level=0 --rewind_steps=0,100,500,2000
   python -m ltp_tfmot.cli run --dataset_source=embedded --epochs=10 --levels=3
   ltp-tfmot run --model=resnet20 --data_dir=data/cifar-10-batches-py --levels=10 --out=runs
   ltp-tfmot run --replicates=4 --controls=reinit --workers=2 --out=runs      # two jobs at a time, local Ray
@@ -56,7 +58,7 @@ from ltp_tfmot.experiment import config as config_lib
 from ltp_tfmot.experiment import models as models_lib
 
 FLAGS = flags.FlagValues()
-COMMANDS = ('run', 'report', 'export')
+COMMANDS = ('run', 'report', 'export', 'instability')
 
 # The config groups the `run` flags are made from: (RunConfig field or '' for the top level, dataclass).
 _GROUPS = (('', config_lib.RunConfig), ('data', config_lib.DataConfig), ('training', config_lib.TrainingConfig),
@@ -181,10 +183,20 @@ def _define_flags():
   flags.DEFINE_string('ray_address', None, "run: a Ray cluster's address (e.g. ray://head:10001) to run the jobs "
                       'on; the run directory must then be on a file system every node reaches.', **fv)
   # Export.
-  flags.DEFINE_integer('level', None, 'export: the level to export (default: the last finished one).', **fv)
-  flags.DEFINE_integer('replicate', 0, 'export: the replicate to export.', **fv)
+  flags.DEFINE_integer('level', None, 'export: the level to export (default: the last finished one); '
+                       'instability: the level to analyse (default: 0, the dense network).', **fv)
+  flags.DEFINE_integer('replicate', 0, 'export, instability: the replicate.', **fv)
   flags.DEFINE_enum('quantization', 'none', ['none', 'float16', 'dynamic', 'int8'],
                     'export: TFLite quantization (int8 calibrates on 200 training examples).', **fv)
+  # Instability.
+  flags.DEFINE_list('rewind_steps', None, 'instability: the iterations k the two copies fork at, comma-separated '
+                    '(e.g. 0,100,500).', **fv)
+  flags.DEFINE_integer('points', 31, 'instability: points evaluated along the path between the copies (ends '
+                       'included).', **fv)
+  flags.DEFINE_float('threshold', 0.02, 'instability: the instability below which a rewind step counts as stable '
+                     '(0.02: 2%, as in Frankle et al. 2020).', **fv)
+  flags.DEFINE_bool('same_data_order', False, 'instability: train both copies on the run\'s data order (a check: '
+                    'the instability is then 0).', **fv)
   # Report.
   flags.DEFINE_string('report_dir', None, 'report: where report.md and accuracy.png go (default: the run '
                       'directory for one run, else the runs\' common folder).', **fv)
@@ -326,6 +338,35 @@ def _export_command(args):
   return 0
 
 
+def _instability_command(args):
+  _quiet_tensorflow()
+  from ltp_tfmot.experiment import instability as instability_lib  # pylint: disable=g-import-not-at-top
+  if len(args) != 1:
+    raise UsageError(f'instability takes one run directory, got {args or "none"}')
+  if not FLAGS.rewind_steps:
+    raise UsageError('instability needs --rewind_steps, the iterations to fork the copies at (e.g. 0,100,500)')
+  try:
+    rewind_steps = [int(k) for k in FLAGS.rewind_steps]
+  except ValueError:
+    raise UsageError(f'--rewind_steps must be comma-separated integers, got {",".join(FLAGS.rewind_steps)!r}') from None
+  threshold = instability_lib.check_threshold(FLAGS.threshold)
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  tf.get_logger().setLevel('ERROR')
+  level = 0 if FLAGS.level is None else FLAGS.level
+  try:
+    results = instability_lib.instability_analysis(
+        args[0], level, rewind_steps, replicate=FLAGS.replicate, points=FLAGS.points,
+        same_data_order=FLAGS.same_data_order, log=_print)
+  except KeyboardInterrupt:
+    raise _Interrupted('interrupted; run the same command to resume (finished rewind steps are kept)') from None
+  md_path, png_path, text = instability_lib.write_instability_report(
+      results, instability_lib.instability_dir(args[0], level, FLAGS.replicate), threshold)
+  _print('')
+  _print(text)
+  _print(f'Wrote {md_path} and {png_path}.')
+  return 0
+
+
 def _command_failures():
   """The errors a command reports in one line (exit status 1) instead of a traceback."""
   return (ValueError, errors.StorageError, errors.WorkerLostError, errors.ExportError, errors.JobsFailedError,
@@ -384,7 +425,7 @@ def _main(argv, hooks):
   try:
     if command == 'run':
       return _run_command(args, hooks)
-    return {'report': _report_command, 'export': _export_command}[command](args)
+    return {'report': _report_command, 'export': _export_command, 'instability': _instability_command}[command](args)
   except (_Interrupted, KeyboardInterrupt) as error:
     print(f'ltp-tfmot {command}: {error or "interrupted"}', file=sys.stderr)
     return 130

@@ -67,6 +67,17 @@ _EXPORTS = {
     'L2SGD': 'recipes',
     'parse_duration': 'recipes',
     'WarmupDecaySchedule': 'recipes',
+    'earliest_stable_rewind_step': 'instability',
+    'instability_analysis': 'instability',
+    'instability_dir': 'instability',
+    'interpolate_weights': 'instability',
+    'load_copies': 'instability',
+    'path_variables': 'instability',
+    'instability_table': 'instability',
+    'load_instability': 'instability',
+    'NoStableRewindStepError': 'instability',
+    'plot_instability': 'instability',
+    'write_instability_report': 'instability',
 }
 
 __all__ = sorted(_EXPORTS)
