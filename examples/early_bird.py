@@ -29,7 +29,8 @@ def _retrained_accuracy(early_bird, masks, data, epochs):
   early_bird.apply_to(ticket, masks)
   _compiled(ticket).fit(data.x_train, data.y_train, batch_size=60, epochs=epochs, verbose=0,
                         callbacks=[ltp_tfmot.UpdateLotteryStep()])
-  return ticket.evaluate(data.x_test, data.y_test, verbose=0)[1], ltp_tfmot.weights_remaining(ticket)
+  loss, accuracy = ticket.evaluate(data.x_test, data.y_test, verbose=0)
+  return accuracy, loss, ltp_tfmot.weights_remaining(ticket)
 
 
 def main():
@@ -48,8 +49,8 @@ def main():
   dense.fit(data.x_train, data.y_train, batch_size=60, epochs=args.epochs, verbose=0, callbacks=[early_bird])
   print(f'MNIST ({data.source}: {len(data.x_train)} training, {len(data.x_test)} test digits), LeNet-300-100, '
         f'{args.sparsity:.0%} of each layer pruned by magnitude')
-  dense_accuracy = dense.evaluate(data.x_test, data.y_test, verbose=0)[1]
-  print(f'dense network after {args.epochs} epochs: test accuracy {dense_accuracy:.2%}')
+  dense_loss, dense_accuracy = dense.evaluate(data.x_test, data.y_test, verbose=0)
+  print(f'dense network after {args.epochs} epochs: test accuracy {dense_accuracy:.2%}, loss {dense_loss:.4f}')
   print('mask distance to the previous epoch, epochs 2..: ' + ' '.join(f'{d:.3f}' for d in early_bird.distances))
   if early_bird.found_epoch is None:
     print(f'no early-bird ticket within {args.epochs} epochs')
@@ -57,9 +58,9 @@ def main():
   print(f'early-bird ticket found after epoch {early_bird.found_epoch} of {args.epochs}; distance to the '
         f'full-training ticket {ltp_tfmot.mask_distance(early_bird.masks, early_bird.latest_masks):.3f}')
   for name, masks in (('early-bird ticket', early_bird.masks), ('full-training ticket', early_bird.latest_masks)):
-    accuracy, remaining = _retrained_accuracy(early_bird, masks, data, args.retrain_epochs)
+    accuracy, loss, remaining = _retrained_accuracy(early_bird, masks, data, args.retrain_epochs)
     print(f'{name} ({remaining:.1%} of the weights), retrained {args.retrain_epochs} epochs from init: '
-          f'test accuracy {accuracy:.2%}')
+          f'test accuracy {accuracy:.2%}, loss {loss:.4f}')
 
 
 if __name__ == '__main__':

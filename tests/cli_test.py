@@ -205,6 +205,13 @@ class CommandsTest(tf.test.TestCase):
     self.assertEqual(status, 1)
     self.assertEqual(err, 'ltp-tfmot export: error: the converter failed: no TFLite op for this layer\n')
 
+  def test_export_shrink_refuses_a_run_of_single_weights(self):
+    path = os.path.join(self.out, 'shrunk.tflite')
+    status, _, err = _main('export', self.run_dirs[0], '--shrink', f'--out={path}')
+    self.assertEqual(status, 2)
+    self.assertIn('--shrink needs a run pruned with --granularity=unit', err)
+    self.assertFalse(os.path.exists(path))
+
   def test_export_needs_a_tflite_path(self):
     status, _, err = _main('export', self.run_dirs[0], '--out=runs')
     self.assertEqual(status, 2)

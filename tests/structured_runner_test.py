@@ -1,5 +1,7 @@
 """Tests for structured (unit-granularity) lottery runs: whole units pruned per level, shrunk to smaller models."""
 
+import os
+
 from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
@@ -44,6 +46,22 @@ class StructuredRunTest(tf.test.TestCase, parameterized.TestCase):
     small = ltp_tfmot.shrink(model)
     self.assertEqual([layer.units for layer in small.layers], [4, 3, 4])
     self.assertAllClose(small(split.x_test), ltp_tfmot.strip_pruning(model)(split.x_test), atol=1e-5)
+
+  def test_command_line_runs_a_structured_ticket_and_exports_it_shrunk(self):
+    out = self.get_temp_dir()
+    flags = ['--dataset_source=embedded', '--train_size=300', '--test_size=100', '--epochs=1', '--batch_size=50',
+             '--eval_every=3', '--levels=1', '--rate=0.5', '--layer_rates=output:0', '--granularity=unit',
+             '--notensorboard', f'--out={out}']
+    self.assertEqual(cli.main(['ltp-tfmot', 'run'] + flags), 0)
+    run_dir = experiment.find_runs([out])[0]
+    path = os.path.join(out, 'shrunk.tflite')
+    self.assertEqual(cli.main(['ltp-tfmot', 'export', run_dir, '--shrink', f'--out={path}']), 0)
+    model, _ = experiment.load_trained_model(run_dir)
+    interpreter = ltp_tfmot.load_tflite(path)
+    shapes = sorted(tuple(t['shape']) for t in interpreter.get_tensor_details() if len(t['shape']) == 2)
+    self.assertIn((150, 784), shapes)  # hidden_300 kept 150 neurons
+    self.assertIn((50, 150), shapes)   # hidden_100 kept 50, reading the 150 left
+    self.assertLen(ltp_tfmot.lottery_wrappers(model), 2)
 
   def test_command_line_sets_unit_granularity(self):
     cli.FLAGS.unparse_flags()
