@@ -11,8 +11,10 @@ weights per level (10% of the output layer's), with 2 seeds:
   initial weights and then trained as the ticket is.
 
 Prints one table of test accuracy per weights remaining, one column per method
-(mean ± standard deviation over the seeds), and writes the report of all runs.
-Killing it and running it again continues where it stopped.
+(mean ± standard deviation over the seeds), a table of the hidden neurons each
+method's masks cut off (no input weight left: layer collapse, which SynFlow was
+designed against), and writes the report of all runs. Killing it and running it
+again continues where it stopped.
 
   python examples/compare_pruning_methods.py --source=embedded          # the 5,000 embedded digits
   python examples/compare_pruning_methods.py --levels=15 --epochs=10 --workers=2
@@ -24,6 +26,7 @@ import time
 from absl import app
 from absl import flags
 from absl import logging
+import numpy as np
 
 from ltp_tfmot import experiment
 
@@ -46,6 +49,27 @@ _WORKERS = flags.DEFINE_integer('workers', None, 'Jobs trained at a time (Ray); 
 _OUT = flags.DEFINE_string('out', os.path.join('runs', 'methods'), 'Folder of the run directories.')
 
 
+def _cut_off_neurons(run_dir, replicate, level):
+  """Hidden neurons of a level's ticket whose input weights are all pruned (every kernel but the output's)."""
+  kernels = [mask for mask in experiment.load_masks(run_dir, replicate, level)['masks'] if mask.ndim == 2]
+  return sum(int(np.count_nonzero(~kernel.any(axis=0))) for kernel in kernels[:-1])
+
+
+def _cut_off_table(runs):
+  levels = sorted({r['level'] for r in runs[0]['results'] if r['level'] > 0})
+  shown = [level for level in (7, 12, 15) if level in levels] or levels[-1:]
+  lines = ['| Hidden neurons cut off at | ' + ' | '.join(label for label, _ in METHODS) + ' |',
+           '|' + '---:|' * (len(METHODS) + 1)]
+  for level in shown:
+    remaining = next(r['weights_remaining'] for r in runs[0]['results'] if r['level'] == level)
+    cells = []
+    for run in runs:
+      replicates = sorted({r['replicate'] for r in run['results']})
+      cells.append(' / '.join(str(_cut_off_neurons(run['path'], r, level)) for r in replicates))
+    lines.append(f'| {100 * remaining:.3g}% of the weights | ' + ' | '.join(cells) + ' |')
+  return '\n'.join(lines) + '\n'
+
+
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
@@ -65,6 +89,7 @@ def main(argv):
   runs = [experiment.load_run(run_dir) for run_dir in run_dirs]
   print()
   print(experiment.comparison_table(runs, [label for label, _ in METHODS]))
+  print(_cut_off_table(runs))
   md_path, png_path = experiment.write_report(run_dirs, _OUT.value)
   print(f'Report: {md_path}\nPlot:   {png_path}\nWall time: {time.time() - start:.0f} s')
 
