@@ -175,7 +175,7 @@ def _define_flags():
   flags.DEFINE_enum('strategy', 'default', ['default', 'mirrored', 'multi_worker'],
                     'run: tf.distribute strategy: default (one device), mirrored (all local GPUs, else all logical '
                     'CPUs) or multi_worker (MultiWorkerMirroredStrategy over the cluster in TF_CONFIG; only the chief '
-                    'writes the run directory).', **fv)
+                    'writes the run directory). instability: default or mirrored.', **fv)
   flags.DEFINE_integer('workers', None, 'run: how many independent jobs (levels of other replicates, controls) train '
                        'at a time, each in a Ray worker process with its share of the cores; default 1 (serial, in '
                        'this process), or one per GPU (else CPU) of the cluster with --ray_address.', lower_bound=1,
@@ -363,7 +363,8 @@ def _instability_command(args):
   try:
     results = instability_lib.instability_analysis(
         args[0], level, rewind_steps, replicate=FLAGS.replicate, points=FLAGS.points,
-        same_data_order=FLAGS.same_data_order, log=_print)
+        same_data_order=FLAGS.same_data_order, log=_print,
+        strategy=None if FLAGS.strategy == 'default' else FLAGS.strategy)
   except KeyboardInterrupt:
     raise _Interrupted('interrupted; run the same command to resume (finished rewind steps are kept)') from None
   md_path, png_path, text = instability_lib.write_instability_report(

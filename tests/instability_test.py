@@ -233,6 +233,16 @@ class InstabilityTest(tf.test.TestCase, parameterized.TestCase):
       self.assertEqual([c['test_loss'] for c in result['copies']], [result['copies'][0]['test_loss']] * 2)
       self.assertAllClose(result['copies'][0]['test_loss'], level_0['test_loss'], rtol=1e-5)
 
+  def test_a_mirrored_strategy_measures_what_one_device_does(self):
+    run_dir = self._run_dir()
+    (plain,) = self._analyse(run_dir, 1, [REWIND_STEP])
+    shutil.rmtree(instability.instability_dir(run_dir, 1))
+    (mirrored,) = self._analyse(run_dir, 1, [REWIND_STEP], strategy='mirrored')
+    for a, b in zip(plain['copies'], mirrored['copies'], strict=True):
+      self.assertAllClose(a['test_loss'], b['test_loss'], rtol=1e-5)
+    self.assertAllClose([p['test_loss'] for p in plain['path']], [p['test_loss'] for p in mirrored['path']],
+                        rtol=1e-5)
+
   def test_another_initialisation_is_refused(self):
     run_dir = os.path.join(tempfile.mkdtemp(dir=self.get_temp_dir()), 'run')
     experiment.run_experiment(_config(rewind_step=0, levels=0), run_dir=run_dir, model_fn=_bn_mlp, data=DATA,

@@ -60,6 +60,7 @@ k = experiment.earliest_stable_rewind_step(results, threshold=0.02)
 ```
 """
 
+import contextlib
 import io
 import numbers
 import os
@@ -232,7 +233,7 @@ def _copy_b_seed(seed):
 class _Analysis:
   """One level of one replicate of a run, rebuilt through the runner's machinery, and its copies' training."""
 
-  def __init__(self, run_dir, level, replicate, model_fn, data, hooks, log):
+  def __init__(self, run_dir, level, replicate, model_fn, data, hooks, log, strategy):
     paths = storage.RunDirectory(run_dir)
     if not files.exists(paths.config_path):
       raise ValueError(f'{run_dir!r} is not a run directory (it has no {storage.CONFIG}); give the directory '
@@ -247,7 +248,10 @@ class _Analysis:
                        f'finished: {finished} (run the same `ltp-tfmot run` command to finish the others)')
     paths.check_level(replicate, level, runner_lib.MAIN)
     self.experiment = runner_lib.LotteryExperiment(config, run_dir=run_dir, model_fn=model_fn, data=data,
-                                                   tensorboard=False, log=log, hooks=hooks)
+                                                   tensorboard=False, log=log, hooks=hooks, strategy=strategy)
+    if self.experiment.task is not None:
+      raise ValueError('the instability analysis runs in one process and writes its results itself, so it cannot '
+                       "run on a multi-worker strategy: use strategy='mirrored' (the devices of this machine) or none")
     self.factory = self.experiment.factory
     self.config, self.level, self.replicate, self.hooks, self.log = config, level, replicate, hooks, log
     self.seed = config.seed + replicate
@@ -315,6 +319,11 @@ class _Analysis:
 
   def analyse(self, k, points, same_data_order):
     """Trains the two copies forked at `k` and evaluates the path between them; returns the result and the ends."""
+    strategy = self.experiment.strategy
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+      return self._analyse(k, points, same_data_order)
+
+  def _analyse(self, k, points, same_data_order):
     start = time.time()
     model, optimizer, evaluate, start_step = self._start()
     if k > start_step:
@@ -396,7 +405,7 @@ def load_copies(run_dir, level, rewind_step, replicate=0):
 
 
 def instability_analysis(run_dir, level=0, rewind_steps=(0,), *, replicate=0, points=31, same_data_order=False,
-                         model_fn=None, data=None, hooks=None, log=None):
+                         model_fn=None, data=None, hooks=None, log=None, strategy=None):
   """Measures the instability of a run's level at each rewind step k; resumable, results stored in the run.
 
   For each k, two copies of the network at iteration k are trained to the
@@ -422,6 +431,9 @@ def instability_analysis(run_dir, level=0, rewind_steps=(0,), *, replicate=0, po
     hooks: An optional `RunHooks` (called after each training step and to
       write each file).
     log: A function taking one progress line (default: print, flushed).
+    strategy: None, 'default', 'mirrored' or a single-process
+      `tf.distribute.Strategy`: the copies are built, trained and evaluated
+      in its scope, as `LotteryExperiment(strategy=...)` trains the levels.
 
   Returns:
     A list of result dicts, one per k (sorted): run, replicate, seed, level,
@@ -433,8 +445,8 @@ def instability_analysis(run_dir, level=0, rewind_steps=(0,), *, replicate=0, po
   Raises:
     ValueError: for a directory that is not a run, a level that is not
       finished, a bad k or `points`, a k done earlier with other settings,
-      or a model or data that differ from the run's; nothing is written
-      then.
+      or a model or data that differ from the run's, or a multi-worker
+      strategy; nothing is written then.
     storage.StorageError: if a file cannot be written; the k's done before
       are intact and a rerun resumes.
 
@@ -453,7 +465,7 @@ def instability_analysis(run_dir, level=0, rewind_steps=(0,), *, replicate=0, po
     raise TypeError(f'hooks must be a ltp_tfmot.experiment.RunHooks, got {type(hooks).__name__}')
   log = log if log is not None else (lambda line: print(line, flush=True))
   hooks = hooks if hooks is not None else hooks_lib.RunHooks()
-  analysis = _Analysis(run_dir, level, replicate, model_fn, data, hooks, log)
+  analysis = _Analysis(run_dir, level, replicate, model_fn, data, hooks, log, strategy)
   analysis.load()
   steps = analysis.check_rewind_steps(rewind_steps)
   done, todo = {}, []
