@@ -47,6 +47,7 @@ import dataclasses
 import gzip
 import numbers
 import os
+import statistics
 
 from absl import logging
 import numpy as np
@@ -59,6 +60,8 @@ import tf_keras as keras
 
 from ltp_tfmot import errors
 from ltp_tfmot import files
+from ltp_tfmot import kernels as kernels_lib
+from ltp_tfmot import latency as latency_lib
 from ltp_tfmot import model_layers
 from ltp_tfmot import prune as prune_lib
 from ltp_tfmot import rounds as rounds_lib
@@ -75,6 +78,9 @@ RESOLVERS = (DEFAULT_RESOLVER, NO_DEFAULT_DELEGATES)
 TOLERANCES = {None: 1e-4, 'float16': 1e-2, 'dynamic': 5e-2, 'int8': 1e-1}
 RESOLVER_METADATA = 'ltp_tfmot.op_resolver'
 SAMPLE_COUNT = 8
+LATENCY_RUNS = 20
+# One timed block of back-to-back invokes; long enough to average out the Python call overhead.
+LATENCY_BLOCK_SECONDS = 0.02
 CALIBRATION_LIMIT = 200
 # Ops that only change the encoding of a weight between its storage and the op using it.
 _PASS_THROUGH_OPS = ('DENSIFY', 'DEQUANTIZE')
@@ -128,6 +134,7 @@ class ResolverCheck:
     xnnpack_ops: {op name: count} of the ops the XNNPACK delegate took.
     builtin_ops: {op name: count} of the ops left to TFLite's built-in kernels.
       Both are None if the interpreter could not tell (see `_op_placement`).
+    delegated: Indices of the ops the XNNPACK delegate took (None as above).
   """
   resolver: str
   passed: bool
@@ -135,6 +142,7 @@ class ResolverCheck:
   max_abs_diff: float | None = None
   xnnpack_ops: dict[str, int] | None = None
   builtin_ops: dict[str, int] | None = None
+  delegated: frozenset[int] | None = None
 
   def describe(self, tolerance):
     if self.error is not None:
@@ -143,6 +151,24 @@ class ResolverCheck:
       return 'runs, finite outputs (not compared)' if self.passed else 'runs, outputs not finite'
     verdict = 'passed' if self.passed else 'wrong outputs'
     return f'max \\|TFLite - Keras\\| {self.max_abs_diff:.3g} (tolerance {tolerance:.3g}): {verdict}'
+
+
+@dataclasses.dataclass(frozen=True)
+class Latency:
+  """Batch-1 latency of the exported file against the dense conversion, under one op resolver.
+
+  Attributes:
+    resolver: The op resolver both files were run with.
+    file_ms: Median milliseconds per invoke of the exported file.
+    dense_ms: Median milliseconds per invoke of the dense conversion (same quantization, no sparsity).
+    ratio: Median over the repetitions of file time / dense time (paired: both timed in each repetition).
+    runs: Number of interleaved repetitions.
+  """
+  resolver: str
+  file_ms: float
+  dense_ms: float
+  ratio: float
+  runs: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,6 +214,14 @@ class ExportReport:
     frozen_layers: Layers pruned with mask_0_action='freeze' (stored dense).
     notes: Things worth knowing (a resolver choice, a fallback to the dense
       file, a slower sparse file, skipped checks).
+    kernels: The `ltp_tfmot.kernels.OpKernel` of every FULLY_CONNECTED,
+      CONV_2D and DEPTHWISE_CONV_2D op under each resolver: the kernel that
+      runs it (XNNPACK, TFLite's built-in sparse FULLY_CONNECTED, or a dense
+      kernel after DENSIFY), whether the interpreter confirmed it ('runs'),
+      only the rules say so ('expected') or the file fails there ('fails'),
+      why, and why XNNPACK's own sparse inference does (not) take it.
+    latency: With `measure_latency=True`, a `Latency` per resolver the file
+      passed under (the written file against the dense conversion); else None.
   """
   path: str
   quantization: str | None
@@ -212,6 +246,8 @@ class ExportReport:
   qat: bool = False
   frozen_layers: tuple[str, ...] = ()
   notes: tuple[str, ...] = ()
+  kernels: tuple[kernels_lib.OpKernel, ...] = ()
+  latency: tuple[Latency, ...] | None = None
 
   @property
   def size_ratio(self):
@@ -232,6 +268,11 @@ class ExportReport:
   def densified_ops(self):
     """Names of the ops whose sparse weight is expanded by a DENSIFY first."""
     return tuple(op for t in self.sparse_tensors if t.densified for op in t.ops)
+
+  def kernels_under(self, resolver=None):
+    """The `OpKernel`s under one resolver (default: `op_resolver`, the one the file records)."""
+    resolver = resolver or self.op_resolver
+    return tuple(k for k in self.kernels if k.resolver == resolver)
 
   def to_markdown(self):
     """A summary table and a per-layer table, as Markdown."""
@@ -276,7 +317,33 @@ class ExportReport:
         lines.append(f'| {name} | {sparsity} | {_tensor_cell(t)} | sparse, {t.bytes:,} B | {_runs_cell(t)} |')
     for t in by_layer.get(None, []):
       lines.append(f'| ? | | {_tensor_cell(t)} | sparse, {t.bytes:,} B | {_runs_cell(t)} |')
+    lines += self._kernel_lines() + self._latency_lines()
     return '\n'.join(lines) + '\n'
+
+  def _kernel_lines(self):
+    if not self.kernels:
+      return []
+    resolvers = list(dict.fromkeys(k.resolver for k in self.kernels))
+    lines = ['', '| op | layer | weights | ' + ' | '.join(resolvers) + ' | XNNPACK sparse inference |',
+             '|---|---|---|' + '---|' * len(resolvers) + '---|']
+    by_op = collections.defaultdict(dict)
+    for k in self.kernels:
+      by_op[k.index][k.resolver] = k
+    for index, row in sorted(by_op.items()):
+      first = next(iter(row.values()))
+      weights = f'{first.compute}, {_layout_words(first.layout)}' + (', DENSIFY' if first.densified else '')
+      cells = ' | '.join(f'{row[r].kernel} ({row[r].status})' if r in row else '' for r in resolvers)
+      xnnpack_sparse = next((k.xnnpack_sparse for k in row.values() if k.xnnpack_sparse), '')
+      lines.append(f'| {index}: {first.op} | {first.layer or "?"} | {weights} | {cells} | {xnnpack_sparse} |')
+    return lines
+
+  def _latency_lines(self):
+    if self.latency is None:
+      return []
+    lines = ['', '| latency (batch 1, 1 thread) | this file | dense file | this / dense |', '|---|---:|---:|---:|']
+    lines.extend(f'| {t.resolver} | {t.file_ms:.4f} ms | {t.dense_ms:.4f} ms | {t.ratio:.2f}x |'
+                 for t in self.latency)
+    return lines
 
   def _sparsity_cell(self, name):
     prunable, every = self.layer_sparsity.get(name), self.weight_sparsity.get(name)
@@ -285,6 +352,12 @@ class ExportReport:
     if every is None or round(every, 3) == round(prunable, 3):
       return f'{prunable:.1%}'
     return f'{prunable:.1%} (all weights of rank >= 2: {every:.1%})'
+
+
+def _layout_words(layout):
+  if layout == 'dense':
+    return 'dense'
+  return 'sparse (random)' if layout == 'random' else f'sparse {layout} blocks'
 
 
 def _tensor_cell(tensor):
@@ -309,7 +382,9 @@ def export_tflite(model,
                   sparse=True,
                   sample_inputs=None,
                   require_default_delegates=False,
-                  tolerance=None):
+                  tolerance=None,
+                  measure_latency=False,
+                  latency_runs=LATENCY_RUNS):
   """Writes a pruned model as a TFLite flatbuffer with sparse weights.
 
   A wrapped model gets its masks re-applied (pruned weights exactly 0, or
@@ -327,7 +402,12 @@ def export_tflite(model,
   runs no op sparse, the dense conversion is written instead (if it passes)
   and a note says why.
 
-  Speed: the report lists the ops XNNPACK takes under the chosen resolver.
+  Speed: the report names the kernel of every weighted op under each
+  resolver (`ExportReport.kernels`, from TFLite's and XNNPACK's selection
+  rules in `ltp_tfmot.kernels`, confirmed against where the interpreter put
+  each op) and, with `measure_latency=True`, times the written file against
+  the dense conversion on this machine (`ExportReport.latency`). It lists the
+  ops XNNPACK takes under the chosen resolver.
   A quantized sparse file whose resolver leaves more ops to the built-in
   kernels than the dense file under XNNPACK gets a note that it will run
   slower than the dense one; this is a rule from measurements (int8 sparse
@@ -357,6 +437,11 @@ def export_tflite(model,
       `op_resolver='BUILTIN_WITHOUT_DEFAULT_DELEGATES'`.
     tolerance: The largest allowed |TFLite - Keras| relative to the largest
       |Keras output|; default `TOLERANCES[quantization]`.
+    measure_latency: Time the written file and the dense conversion under
+      each resolver the file passed under: batch 1 (the first sample input),
+      one thread, `latency_runs` interleaved repetitions of ~20 ms blocks of
+      back-to-back invokes; median times and the median per-repetition ratio.
+    latency_runs: Repetitions for `measure_latency` (an int >= 1).
 
   Returns:
     An `ExportReport`.
@@ -367,7 +452,7 @@ def export_tflite(model,
       'int8' without representative data (or data with another
       quantization), 'float16' or 'dynamic' for a quantization-aware trained
       model, recurrent layers with an unknown number of time steps, bad sample
-      inputs or tolerance, a missing directory, or (with
+      inputs or tolerance, bad latency_runs, a missing directory, or (with
       `require_default_delegates`) a model needing another op resolver.
     ExportError: if the converter fails, or no conversion loads, runs and
       matches Keras under any resolver.
@@ -380,9 +465,11 @@ def export_tflite(model,
   interpreter = ltp_tfmot.load_tflite('ticket.tflite')  # with the resolver the file was checked with
   ```
   """
-  qat = _is_quantization_aware(model) if isinstance(model, keras.Model) else False
+  qat = is_quantization_aware(model) if isinstance(model, keras.Model) else False
   _check_arguments(model, path, quantization, representative_data, qat)
   relative_tolerance = _check_tolerance(tolerance, quantization if not qat else 'int8')
+  if isinstance(latency_runs, bool) or not isinstance(latency_runs, numbers.Integral) or latency_runs < 1:
+    raise ValueError(f'latency_runs must be an int >= 1 (interleaved timing repetitions), got {latency_runs!r}')
   path = os.fspath(path)
   # Inputs are checked on the model as given, before stripping masks its weights in place.
   representative = _representative_fn(model, representative_data)
@@ -469,6 +556,13 @@ def export_tflite(model,
   if frozen:
     notes.append(_frozen_note(frozen, sparse_tensors))
   sparse_tensors = _match_layers(sparse_tensors, kernels)
+  op_kernels = kernels_lib.op_kernels(stamped, {c.resolver: (c.passed, c.delegated, c.error) for c in checks},
+                                      _layer_namer(sparse_tensors, [name for name, _, _ in kernels]))
+  latency = None
+  if measure_latency:
+    latency, latency_note = _measure_latency(stamped, dense, checks, samples, int(latency_runs), written_sparse)
+    if latency_note:
+      notes.append(latency_note)
   _write_verified(stamped, path, resolver)
   report = ExportReport(
       path=path,
@@ -494,6 +588,8 @@ def export_tflite(model,
       qat=qat,
       frozen_layers=frozen,
       notes=tuple(notes),
+      kernels=op_kernels,
+      latency=latency,
   )
   logging.info('Wrote %s: %d bytes (%.1f%% of dense), max |TFLite - Keras| %s under %s.', path, report.file_bytes,
                100 * report.size_ratio, report.max_abs_diff, resolver)
@@ -578,7 +674,7 @@ def _has_pruning_wrapper(model):
   return any(isinstance(layer, pruning_wrapper.PruneLowMagnitude) for layer in model_layers.flat_layers(model))
 
 
-def _is_quantization_aware(model):
+def is_quantization_aware(model):
   """Whether tfmot's quantize_model (or a prune/cluster-preserving scheme) made the model."""
   return any(isinstance(layer, (quantize_wrapper.QuantizeWrapper, quantize_layer.QuantizeLayer))
              for layer in model_layers.flat_layers(model))
@@ -732,13 +828,15 @@ def _litert():
   return interpreter
 
 
-def _interpreter(path_or_content, resolver):
+def _interpreter(path_or_content, resolver, num_threads=None):
   litert = _litert()
   kind = getattr(litert.OpResolverType, resolver)
   if isinstance(path_or_content, (bytes, bytearray)):
-    interpreter = litert.Interpreter(model_content=bytes(path_or_content), experimental_op_resolver_type=kind)
+    interpreter = litert.Interpreter(model_content=bytes(path_or_content), experimental_op_resolver_type=kind,
+                                     num_threads=num_threads)
   else:
-    interpreter = litert.Interpreter(model_path=os.fspath(path_or_content), experimental_op_resolver_type=kind)
+    interpreter = litert.Interpreter(model_path=os.fspath(path_or_content), experimental_op_resolver_type=kind,
+                                     num_threads=num_threads)
   interpreter.allocate_tensors()
   return interpreter
 
@@ -780,13 +878,15 @@ def _check(flatbuffer, resolver, samples, expected, tolerance):
     outputs = _run(interpreter, samples)
   except (RuntimeError, ValueError) as e:
     return ResolverCheck(resolver, passed=False, error=str(e).strip().replace('\n', ' '))
-  xnnpack_ops, builtin_ops = _op_placement(interpreter)
+  delegated = kernels_lib.delegated_nodes(interpreter)
+  xnnpack_ops, builtin_ops = _op_placement(interpreter, delegated)
+  placement = dict(xnnpack_ops=xnnpack_ops, builtin_ops=builtin_ops,
+                   delegated=None if delegated is None else frozenset(delegated))
   if expected is None:
     finite = all(np.all(np.isfinite(np.asarray(v, np.float64))) for v in outputs.values())
-    return ResolverCheck(resolver, passed=finite, xnnpack_ops=xnnpack_ops, builtin_ops=builtin_ops)
+    return ResolverCheck(resolver, passed=finite, **placement)
   diff = _max_abs_diff(outputs, expected)
-  return ResolverCheck(resolver, passed=bool(diff <= tolerance), max_abs_diff=diff, xnnpack_ops=xnnpack_ops,
-                       builtin_ops=builtin_ops)
+  return ResolverCheck(resolver, passed=bool(diff <= tolerance), max_abs_diff=diff, **placement)
 
 
 def _check_resolvers(flatbuffer, samples, expected, tolerance):
@@ -797,36 +897,84 @@ def _describe_checks(checks, tolerance):
   return '; '.join(f'{c.resolver}: {c.describe(tolerance)}' for c in checks)
 
 
-def _op_placement(interpreter):
+def _op_placement(interpreter, delegated=None):
   """({op: count} taken by a delegate, {op: count} left to built-in kernels), or (None, None).
 
-  The interpreter lists every node of the main graph: the model's ops, and
-  after delegation one 'DELEGATE' node per partition, whose inputs and outputs
-  are the partition's boundary tensors. The ops a partition took are those
-  reached walking back from its outputs to its inputs. (ai-edge-litert exposes
-  no execution plan; `_get_ops_details` is its node listing.)
+  `delegated`: the op indices a delegate took (`ltp_tfmot.kernels.delegated_nodes`), found if not given.
   """
-  try:
-    nodes = interpreter._get_ops_details()  # pylint: disable=protected-access
-  except (AttributeError, RuntimeError, ValueError):
+  if delegated is None:
+    delegated = kernels_lib.delegated_nodes(interpreter)
+  if delegated is None:
     return None, None
-  producers = {int(t): node['index'] for node in nodes if node['op_name'] != 'DELEGATE' for t in node['outputs']}
-  delegated = set()
-  for node in nodes:
-    if node['op_name'] != 'DELEGATE':
-      continue
-    boundary = {int(t) for t in node['inputs']}
-    frontier = [int(t) for t in node['outputs']]
-    while frontier:
-      producer = producers.get(frontier.pop())
-      if producer is None or producer in delegated:
-        continue
-      delegated.add(producer)
-      frontier.extend(int(t) for t in nodes[producer]['inputs'] if t >= 0 and int(t) not in boundary)
-  ops = [node for node in nodes if node['op_name'] != 'DELEGATE']
+  ops = [node for node in interpreter._get_ops_details() if node['op_name'] != 'DELEGATE']  # pylint: disable=protected-access
   taken = collections.Counter(node['op_name'] for node in ops if node['index'] in delegated)
   left = collections.Counter(node['op_name'] for node in ops if node['index'] not in delegated)
   return dict(taken), dict(left)
+
+
+def _batch_of_one(samples, interpreter):
+  """Sets every input of an interpreter to one sample (the first of `samples`, else zeros) and allocates."""
+  runner_inputs = interpreter.get_signature_runner().get_input_details() if samples is not None else None
+  if runner_inputs is not None and set(runner_inputs) != set(samples) and len(runner_inputs) == len(samples):
+    samples = dict(zip(runner_inputs, samples.values(), strict=True))
+  values = []
+  for detail in interpreter.get_input_details():
+    if runner_inputs is not None:
+      name = next(n for n, d in runner_inputs.items() if d['index'] == detail['index'])
+      value = np.asarray(samples[name][:1], detail['dtype'])
+    else:
+      value = np.zeros([1, *detail['shape'][1:]], detail['dtype'])
+    interpreter.resize_tensor_input(detail['index'], value.shape)
+    values.append((detail['index'], value))
+  interpreter.allocate_tensors()
+  for index, value in values:
+    interpreter.set_tensor(index, value)
+
+
+def _measure_latency(flatbuffer, dense, checks, samples, runs, written_sparse):
+  """((`Latency` per resolver the file passed under), note or None): the file timed against the dense one."""
+  if not written_sparse:
+    return (), 'latency not measured: the written file is the dense conversion'
+  interpreters, skipped = {}, []
+  for check in checks:
+    if not check.passed:
+      skipped.append(f'{check.resolver} (the file fails there)')
+      continue
+    try:
+      pair = {kind: _interpreter(content, check.resolver, num_threads=1) for kind, content in
+              (('file', flatbuffer), ('dense', dense))}
+    except (RuntimeError, ValueError) as e:
+      skipped.append(f'{check.resolver} (the dense conversion does not load: {e})')
+      continue
+    for kind, interpreter in pair.items():
+      _batch_of_one(samples, interpreter)
+      interpreters[kind, check.resolver] = interpreter
+  logging.info('Timing the exported file against the dense conversion: %d runs under %s.', runs,
+               sorted({resolver for _, resolver in interpreters}))
+  times = latency_lib.interleaved_invoke_times(interpreters, runs, LATENCY_BLOCK_SECONDS) if interpreters else {}
+  results = []
+  for check in checks:
+    if ('file', check.resolver) not in times:
+      continue
+    file_us, dense_us = times['file', check.resolver], times['dense', check.resolver]
+    results.append(Latency(check.resolver, statistics.median(file_us) / 1e3, statistics.median(dense_us) / 1e3,
+                           statistics.median(f / d for f, d in zip(file_us, dense_us, strict=True)), runs))
+  note = f'latency not measured under {", ".join(skipped)}' if skipped else None
+  return tuple(results), note
+
+
+def _layer_namer(sparse_tensors, layer_names):
+  """TFLite weight tensor name -> Keras layer name: the match of a sparse tensor, else a layer named in it."""
+  matched = {t.name: t.layer for t in sparse_tensors}
+  names = set(layer_names)
+
+  def layer_of(tensor_name):
+    if tensor_name in matched:
+      return matched[tensor_name]
+    hits = names & set(tensor_name.replace(';', '/').split('/'))
+    return hits.pop() if len(hits) == 1 else None
+
+  return layer_of
 
 
 def _slower_than_dense_note(passed, dense):
@@ -853,14 +1001,6 @@ def _frozen_note(frozen, sparse_tensors):
           "For a sparse file, train the ticket with mask_0_action='zero' (the default)")
 
 
-def _flatbuffer_utils():
-  try:
-    from ai_edge_litert.tools import flatbuffer_utils  # pylint: disable=g-import-not-at-top
-  except ImportError:
-    from tensorflow.lite.tools import flatbuffer_utils  # pylint: disable=g-import-not-at-top
-  return flatbuffer_utils
-
-
 def _densify_sparse_dequantize_inputs(flatbuffer):
   """(flatbuffer, count): a DENSIFY op inserted between each sparse weight and a DEQUANTIZE reading it.
 
@@ -869,7 +1009,7 @@ def _densify_sparse_dequantize_inputs(flatbuffer):
   reads the compressed values as a dense array. Unstructured float16 weights
   get DENSIFY -> DEQUANTIZE from the converter; this gives blocks the same.
   """
-  schema, utils = _schema(), _flatbuffer_utils()
+  schema, utils = kernels_lib.tflite_schema(), kernels_lib.flatbuffer_tools()
   model = utils.read_model_from_bytearray(bytearray(flatbuffer))
   codes = [utils.get_builtin_code_from_operator_code(code) for code in model.operatorCodes]
   densify_code, count = None, 0
@@ -902,7 +1042,7 @@ def _densify_sparse_dequantize_inputs(flatbuffer):
 
 def _stamp_resolver(flatbuffer, resolver):
   """The flatbuffer with a metadata entry naming the op resolver it was checked with."""
-  schema, utils = _schema(), _flatbuffer_utils()
+  schema, utils = kernels_lib.tflite_schema(), kernels_lib.flatbuffer_tools()
   model = utils.read_model_from_bytearray(bytearray(flatbuffer))
   model.metadata = [m for m in (model.metadata or []) if _metadata_name(m) != RESOLVER_METADATA]
   buffer = schema.BufferT()
@@ -921,7 +1061,7 @@ def _metadata_name(entry):
 def _recorded_resolver(content):
   """The op resolver `export_tflite` recorded in a flatbuffer, or None."""
   try:
-    model = _schema().Model.GetRootAs(content, 0)
+    model = kernels_lib.tflite_schema().Model.GetRootAs(content, 0)
     for i in range(model.MetadataLength()):
       entry = model.Metadata(i)
       if entry.Name() and entry.Name().decode() == RESOLVER_METADATA:
@@ -954,14 +1094,6 @@ def _write_verified(flatbuffer, path, resolver):
   files.atomic_write(path, flatbuffer, verify=loads_back)
 
 
-def _schema():
-  try:
-    from ai_edge_litert import schema_py_generated  # pylint: disable=g-import-not-at-top
-  except ImportError:
-    from tensorflow.lite.python import schema_py_generated  # pylint: disable=g-import-not-at-top
-  return schema_py_generated
-
-
 def inspect_flatbuffer(flatbuffer):
   """Op counts and sparse weight tensors of a TFLite flatbuffer.
 
@@ -971,7 +1103,7 @@ def inspect_flatbuffer(flatbuffer):
   Returns:
     ({op name: count}, [SparseTensor with layer=None]).
   """
-  schema = _schema()
+  schema = kernels_lib.tflite_schema()
   model = schema.Model.GetRootAs(flatbuffer, 0)
   op_names = {code: name for name, code in vars(schema.BuiltinOperator).items() if not name.startswith('_')}
   type_names = {code: name.lower() for name, code in vars(schema.TensorType).items() if not name.startswith('_')}
