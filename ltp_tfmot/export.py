@@ -26,7 +26,10 @@ weight, so the model runs the dense kernels (no speed-up); only block sparsity
 that a kernel consumes directly (e.g. 1x4 blocks for float FULLY_CONNECTED)
 runs sparse. The report lists which weights are stored sparse, whether the op
 consuming them runs sparse or after a DENSIFY, and which ops the XNNPACK
-delegate takes.
+delegate takes; `ExportReport.kernels` names the kernel of every weighted op
+under each resolver (the rules of `ltp_tfmot.kernels`, confirmed against the
+interpreter), and `measure_latency=True` times the file against the dense
+conversion (`ExportReport.latency`).
 
 Converter defects handled here (ai-edge-litert 2.3, TF 2.21):
 - float16 block-sparse weights are fed to DEQUANTIZE without a DENSIFY, which
@@ -158,16 +161,19 @@ class Latency:
   """Batch-1 latency of the exported file against the dense conversion, under one op resolver.
 
   Attributes:
-    resolver: The op resolver both files were run with.
-    file_ms: Median milliseconds per invoke of the exported file.
-    dense_ms: Median milliseconds per invoke of the dense conversion (same quantization, no sparsity).
-    ratio: Median over the repetitions of file time / dense time (paired: both timed in each repetition).
+    resolver: The op resolver the files were run with.
+    file_ms: Median milliseconds per invoke of the exported file, or None if
+      it fails under this resolver.
+    dense_ms: Median milliseconds per invoke of the dense conversion (same
+      quantization, no sparsity), or None if it does not load here.
+    ratio: Median over the repetitions of file time / dense time (paired: all
+      are timed in each repetition), or None if either is missing.
     runs: Number of interleaved repetitions.
   """
   resolver: str
-  file_ms: float
-  dense_ms: float
-  ratio: float
+  file_ms: float | None
+  dense_ms: float | None
+  ratio: float | None
   runs: int
 
 
@@ -341,8 +347,9 @@ class ExportReport:
     if self.latency is None:
       return []
     lines = ['', '| latency (batch 1, 1 thread) | this file | dense file | this / dense |', '|---|---:|---:|---:|']
-    lines.extend(f'| {t.resolver} | {t.file_ms:.4f} ms | {t.dense_ms:.4f} ms | {t.ratio:.2f}x |'
-                 for t in self.latency)
+    ms = lambda value: 'fails' if value is None else f'{value:.4f} ms'
+    lines.extend(f'| {t.resolver} | {ms(t.file_ms)} | {ms(t.dense_ms)} | '
+                 f'{"" if t.ratio is None else f"{t.ratio:.2f}x"} |' for t in self.latency)
     return lines
 
   def _sparsity_cell(self, name):
@@ -511,7 +518,8 @@ def export_tflite(model,
                         _describe_checks(checks, absolute_tolerance) + '; dense: ' +
                         _describe_checks(dense_checks, absolute_tolerance))
     message = ('the sparse conversion fails the check under every resolver (' +
-               _describe_checks(checks, absolute_tolerance) + '): the dense file was written instead')
+               _describe_checks(checks, absolute_tolerance) + '): the dense file was written instead' +
+               _partial_blocks_hint(sparse_flatbuffer))
     logging.warning('%s', message)
     notes.append(message)
     flatbuffer, checks, written_sparse = dense, dense_checks, False
@@ -548,8 +556,13 @@ def export_tflite(model,
     raise ExportError(f'the model with its resolver entry does not pass its check, so nothing was written: '
                       f'{restamped.describe(absolute_tolerance)}')
   op_counts, sparse_tensors = inspect_flatbuffer(stamped)
+  latency = None
+  if measure_latency:
+    latency, latency_note = _measure_latency(stamped, dense, checks, samples, int(latency_runs), written_sparse)
+    if latency_note:
+      notes.append(latency_note)
   if quantization in _QUANTIZED and sparse_tensors:
-    slower = _slower_than_dense_note(passed, dense)
+    slower = _slower_than_dense_note(passed, dense, latency)
     if slower:
       notes.append(slower)
   layer_sparsity, weight_sparsity, kernels = _keras_sparsity(stripped)
@@ -558,11 +571,6 @@ def export_tflite(model,
   sparse_tensors = _match_layers(sparse_tensors, kernels)
   op_kernels = kernels_lib.op_kernels(stamped, {c.resolver: (c.passed, c.delegated, c.error) for c in checks},
                                       _layer_namer(sparse_tensors, [name for name, _, _ in kernels]))
-  latency = None
-  if measure_latency:
-    latency, latency_note = _measure_latency(stamped, dense, checks, samples, int(latency_runs), written_sparse)
-    if latency_note:
-      notes.append(latency_note)
   _write_verified(stamped, path, resolver)
   report = ExportReport(
       path=path,
@@ -675,7 +683,14 @@ def _has_pruning_wrapper(model):
 
 
 def is_quantization_aware(model):
-  """Whether tfmot's quantize_model (or a prune/cluster-preserving scheme) made the model."""
+  """Whether tfmot's quantize_model (or a prune/cluster-preserving scheme) made the model.
+
+  Args:
+    model: A tf_keras model.
+
+  Returns:
+    True if it has tfmot QuantizeWrapper or QuantizeLayer layers.
+  """
   return any(isinstance(layer, (quantize_wrapper.QuantizeWrapper, quantize_layer.QuantizeLayer))
              for layer in model_layers.flat_layers(model))
 
@@ -932,34 +947,35 @@ def _batch_of_one(samples, interpreter):
 
 
 def _measure_latency(flatbuffer, dense, checks, samples, runs, written_sparse):
-  """((`Latency` per resolver the file passed under), note or None): the file timed against the dense one."""
+  """((`Latency` per resolver), note or None): the file (where it passes) and the dense file (where it loads)."""
   if not written_sparse:
     return (), 'latency not measured: the written file is the dense conversion'
-  interpreters, skipped = {}, []
+  interpreters, failed = {}, []
   for check in checks:
+    contents = [('dense', dense)] + ([('file', flatbuffer)] if check.passed else [])
     if not check.passed:
-      skipped.append(f'{check.resolver} (the file fails there)')
-      continue
-    try:
-      pair = {kind: _interpreter(content, check.resolver, num_threads=1) for kind, content in
-              (('file', flatbuffer), ('dense', dense))}
-    except (RuntimeError, ValueError) as e:
-      skipped.append(f'{check.resolver} (the dense conversion does not load: {e})')
-      continue
-    for kind, interpreter in pair.items():
+      failed.append(check.resolver)
+    for kind, content in contents:
+      try:
+        interpreter = _interpreter(content, check.resolver, num_threads=1)
+      except (RuntimeError, ValueError):
+        continue
       _batch_of_one(samples, interpreter)
       interpreters[kind, check.resolver] = interpreter
-  logging.info('Timing the exported file against the dense conversion: %d runs under %s.', runs,
-               sorted({resolver for _, resolver in interpreters}))
-  times = latency_lib.interleaved_invoke_times(interpreters, runs, LATENCY_BLOCK_SECONDS) if interpreters else {}
+  logging.info('Timing the exported file against the dense conversion: %d runs of %d interpreters.', runs,
+               len(interpreters))
+  times = latency_lib.interleaved_invoke_times(interpreters, runs, LATENCY_BLOCK_SECONDS)
+  median_ms = lambda key: statistics.median(times[key]) / 1e3 if key in times else None
   results = []
   for check in checks:
-    if ('file', check.resolver) not in times:
+    file_key, dense_key = ('file', check.resolver), ('dense', check.resolver)
+    if file_key not in times and dense_key not in times:
       continue
-    file_us, dense_us = times['file', check.resolver], times['dense', check.resolver]
-    results.append(Latency(check.resolver, statistics.median(file_us) / 1e3, statistics.median(dense_us) / 1e3,
-                           statistics.median(f / d for f, d in zip(file_us, dense_us, strict=True)), runs))
-  note = f'latency not measured under {", ".join(skipped)}' if skipped else None
+    ratio = statistics.median(f / d for f, d in zip(times[file_key], times[dense_key], strict=True)) \
+        if file_key in times and dense_key in times else None
+    results.append(Latency(check.resolver, median_ms(file_key), median_ms(dense_key), ratio, runs))
+  note = (f'latency of this file not measured under {", ".join(failed)} (it fails there; the dense file is timed '
+          'where it loads)') if failed else None
   return tuple(results), note
 
 
@@ -977,8 +993,20 @@ def _layer_namer(sparse_tensors, layer_names):
   return layer_of
 
 
-def _slower_than_dense_note(passed, dense):
-  """A note when a quantized sparse file leaves ops to built-in kernels that XNNPACK runs in the dense file."""
+def _slower_than_dense_note(passed, dense, latency):
+  """A note when a quantized sparse file is slower than the dense file under XNNPACK: measured, else by rule.
+
+  The rule: the file leaves ops to built-in kernels that XNNPACK runs in the dense file.
+  """
+  dense_default = next((t.dense_ms for t in latency or () if t.resolver == DEFAULT_RESOLVER), None)
+  timed = [t for t in latency or () if t.file_ms is not None]
+  if dense_default is not None and timed:
+    best = min(timed, key=lambda t: t.file_ms)
+    if best.file_ms <= dense_default:
+      return None
+    return (f'slower than the dense file: measured {best.file_ms:.4g} ms per invoke at best ({best.resolver}) '
+            f'against {dense_default:.4g} ms for the dense file with XNNPACK (AUTO): export with sparse=False for '
+            'speed, keep this file for size')
   try:
     dense_xnnpack, _ = _op_placement(_interpreter(dense, DEFAULT_RESOLVER))
   except (RuntimeError, ValueError):
@@ -989,9 +1017,10 @@ def _slower_than_dense_note(passed, dense):
   if sparse_count >= dense_count:
     return None
   return (f'slower than the dense file: XNNPACK takes {sparse_count} op(s) of this sparse quantized file under '
-          f'{passed.resolver} and {dense_count} of the dense one, and the built-in sparse quantized kernels ran '
-          '3-4x slower than dense int8 under XNNPACK where measured (a rule, not a timing of this file): export with '
-          'sparse=False for speed, keep this file for size')
+          f'{passed.resolver} and {dense_count} of the dense one, and the built-in sparse int8 kernels ran 1.1-1.5x '
+          '(1x16 blocks) and 4.5-6x (densified) the time of dense int8 under XNNPACK where measured (a rule, not a '
+          'timing of this file; measure_latency=True times it): export with sparse=False for speed, keep this file '
+          'for size')
 
 
 def _frozen_note(frozen, sparse_tensors):
@@ -1038,6 +1067,22 @@ def _densify_sparse_dequantize_inputs(flatbuffer):
   if not count:
     return flatbuffer, 0
   return bytes(utils.convert_object_to_bytearray(model)), count
+
+
+def _partial_blocks_hint(flatbuffer):
+  """Why a sparse conversion may be wrong: FULLY_CONNECTED weights whose blocks do not tile their input dimension."""
+  model = kernels_lib.flatbuffer_tools().read_model_from_bytearray(bytearray(flatbuffer))
+  partial = []
+  for graph in model.subgraphs:
+    for tensor in graph.tensors:
+      layout = kernels_lib.weight_layout(tensor)
+      if 'x' in layout and len(tensor.shape) == 2 and tensor.shape[1] % int(layout.split('x')[1]):
+        partial.append(f'{kernels_lib.tensor_name(tensor)} {list(tensor.shape)} in {layout} blocks')
+  if not partial:
+    return ''
+  # Seen here: such files compute wrong outputs under every resolver, with or without a DENSIFY in front.
+  return (f'. The converter stored {partial} in blocks that do not tile the input dimension (the second), which '
+          'computes wrong outputs: give those layers a multiple of the block width (4 float, 16 int8) of inputs')
 
 
 def _stamp_resolver(flatbuffer, resolver):

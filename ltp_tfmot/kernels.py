@@ -210,12 +210,14 @@ def delegated_nodes(interpreter):
   return delegated
 
 
-def _name(value):
+def tensor_name(tensor):
+  """The name of a flatbuffer `TensorT`, as str."""
+  value = tensor.name
   return value.decode() if isinstance(value, bytes) else (value or '')
 
 
-def _layout(tensor):
-  """'dense', 'random' or 'RxC' (the block of a 2-D weight in TFLite's layout) of a stored tensor."""
+def weight_layout(tensor):
+  """'dense', 'random' or 'RxC' (the block of a 2-D weight in TFLite's layout) of a flatbuffer `TensorT`."""
   sparsity = tensor.sparsity
   if sparsity is None:
     return 'dense'
@@ -260,7 +262,7 @@ def _weighted_ops(model):
         else ()
     kernel_size = tuple(shape[1:3]) if name != 'FULLY_CONNECTED' and len(shape) == 4 else ()
     input_channels = int(data_input.shape[-1]) if data_input.shape is not None and len(data_input.shape) else None
-    found.append(_WeightedOp(index, name, _name(stored.name), compute, _layout(stored), densified, kernel_size,
+    found.append(_WeightedOp(index, name, tensor_name(stored), compute, weight_layout(stored), densified, kernel_size,
                              strides, input_channels, _zero_fraction(model, stored, shape, type_names)))
   return found, [op_names.get(codes[op.opcodeIndex]) for op in graph.operators]
 

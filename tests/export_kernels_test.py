@@ -172,12 +172,22 @@ class LatencyTest(tf.test.TestCase, parameterized.TestCase):
       self.assertLess(timing.ratio, 0.75, timing)
     self.assertRegex(report.to_markdown(), r'\| AUTO \| [\d.]+ ms \| [\d.]+ ms \| 0\.\d\dx \|')
 
-  def test_latency_is_measured_only_where_the_file_passes(self):
+  def test_file_is_timed_only_where_it_passes_and_the_dense_file_where_it_loads(self):
     report = export.export_tflite(_ticket(sizes=(64, 32, 16, 10)), self.path, quantization='int8',
                                   representative_data=_inputs(32, 64), measure_latency=True, latency_runs=2)
-    self.assertEqual([t.resolver for t in report.latency], [BUILTIN])
-    self.assertTrue(any(note.startswith('latency not measured under AUTO (the file fails there)')
+    auto, builtin = report.latency
+    self.assertEqual((auto.resolver, auto.file_ms, auto.ratio), ('AUTO', None, None))
+    self.assertGreater(auto.dense_ms, 0)
+    self.assertEqual(builtin.resolver, BUILTIN)
+    self.assertGreater(builtin.ratio, 0)
+    self.assertTrue(any(note.startswith('latency of this file not measured under AUTO (it fails there')
                         for note in report.notes))
+    self.assertIn('| AUTO | fails | ', report.to_markdown())
+    slower = [note for note in report.notes if note.startswith('slower than the dense file')]
+    if builtin.file_ms > auto.dense_ms:
+      self.assertRegex(slower[0], r'measured [\d.e-]+ ms per invoke at best \(BUILTIN_WITHOUT_DEFAULT_DELEGATES\)')
+    else:
+      self.assertEqual(slower, [])
 
   def test_latency_is_not_measured_by_default(self):
     self.assertIsNone(export.export_tflite(_ticket(sizes=(64, 32, 16, 10)), self.path).latency)
