@@ -110,9 +110,13 @@ XNNPACK_RULES = (
     KernelRule(None, 'float32', None, True, 'XNNPACK dense kernel (weights expanded when the delegate is built)',
                True, False, True, 'the XNNPACK delegate takes DENSIFY ops of float weights and expands the '
                'constant weights into its packed dense format when it is built'),
-    KernelRule(None, 'int8', None, True, 'none: XNNPACK claims it and fails to prepare', True, False, False,
-               'the XNNPACK delegate claims int8 ops behind an int8 DENSIFY and then fails to prepare the node '
-               '("failed to delegate FULLY_CONNECTED node"): the file does not load with the default resolver'),
+    KernelRule('FULLY_CONNECTED', 'int8', None, True, 'none: XNNPACK claims it and fails to prepare', True, False,
+               False, 'the XNNPACK delegate claims int8 FULLY_CONNECTED ops behind an int8 DENSIFY and then fails to '
+               'prepare the node ("failed to delegate FULLY_CONNECTED node"): the file does not load with the '
+               'default resolver'),
+    KernelRule(None, 'int8', None, True, 'XNNPACK dense kernel (weights expanded when the delegate is built)', True,
+               False, True, 'the XNNPACK delegate takes int8 convolutions behind an int8 DENSIFY and expands the '
+               'constant weights when it is built (seen for CONV_2D)'),
     KernelRule(None, 'hybrid', None, True, 'none: XNNPACK claims it and fails to prepare', True, False, False,
                'the XNNPACK delegate claims hybrid ops behind an int8 DENSIFY and then fails to prepare the node'),
     KernelRule(None, 'hybrid', None, False, 'XNNPACK, reading the compressed weights as dense (wrong outputs)', True,
@@ -332,13 +336,13 @@ def op_kernels(flatbuffer, checks, layer_of=None):
         status, reason = FAILS, f'wrong outputs under this resolver ({rule.reason})'
       elif delegated is None:
         status = EXPECTED
-      elif (op.index in delegated) == rule.delegated:
+      elif (op.index in delegated) == rule.delegated and rule.loads:
         status = RUNS
-      else:
+      else:  # the interpreter placed the op otherwise, or ran a file the rule says fails: report what it did
         placed = 'took' if op.index in delegated else 'left to the built-in kernels'
-        status, sparse = RUNS, False
-        kernel = 'XNNPACK dense kernel' if op.index in delegated else 'built-in kernel'
-        reason = f'the interpreter {placed} the op, unlike the rule ({rule.reason})'
+        status = RUNS
+        kernel, sparse = ('XNNPACK dense kernel', False) if op.index in delegated else (builtin.kernel, builtin.sparse)
+        reason = f'the interpreter {placed} the op and the file passed, unlike the rule ({rule.reason})'
       xnnpack_sparse = _xnnpack_sparse_inference(op, weighted, op_names, machine) if resolver == DEFAULT_RESOLVER \
           else ''
       kernels.append(OpKernel(op.index, op.op, layer_of(op.weight) if layer_of else None, op.compute, op.layout,

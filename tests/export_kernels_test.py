@@ -105,6 +105,24 @@ class KernelReportTest(tf.test.TestCase, parameterized.TestCase):
           (layer, 'built-in sparse int8 FULLY_CONNECTED (1x16 blocks)', True, 'runs') for layer in ('h1', 'h2', 'out')])
     self._assert_runs_under_its_resolver(report, ltp_tfmot.strip_pruning(model), x[:8])
 
+  def test_int8_cnn_runs_densified_convolutions_on_xnnpack_and_1x16_dense_layers_on_the_sparse_int8_kernel(self):
+    init = lambda offset: keras.initializers.GlorotUniform(seed=offset)
+    inputs = keras.Input((8, 8, 16))
+    x = keras.layers.Conv2D(32, 3, activation='relu', kernel_initializer=init(0), name='conv')(inputs)
+    x = keras.layers.Flatten(name='flatten')(x)  # 6 * 6 * 32 = 1152 inputs: a multiple of 16
+    model = keras.Model(inputs, keras.layers.Dense(16, kernel_initializer=init(1), name='out')(x))
+    model = ltp_tfmot.prune_lottery_ticket(model, ltp_tfmot.OneShotLotterySchedule(0.9, 1), block_size=(16, 1))
+    model.build((None, 8, 8, 16))
+    ltp_tfmot.take_snapshot(model)
+    ltp_tfmot.run_lottery_round(model)
+    x = np.random.RandomState(0).rand(32, 8, 8, 16).astype(np.float32)
+    report = export.export_tflite(model, self.path, quantization='int8', representative_data=x)
+    self.assertEqual(report.op_resolver, 'AUTO')
+    self.assertEqual(_kernels(report, 'AUTO'), [
+        ('conv', 'XNNPACK dense kernel (weights expanded when the delegate is built)', False, 'runs'),
+        ('out', 'built-in sparse int8 FULLY_CONNECTED (1x16 blocks)', True, 'runs')])
+    self._assert_runs_under_its_resolver(report, ltp_tfmot.strip_pruning(model), x[:8])
+
   def test_block_16_dynamic_range_ticket_is_reported_wrong_under_xnnpack(self):
     report = export.export_tflite(_ticket((16, 1)), self.path, quantization='dynamic', sample_inputs=_inputs(8))
     self.assertEqual(report.op_resolver, BUILTIN)
