@@ -8,10 +8,11 @@ holds, read from TFLite's and XNNPACK's sources and checked here against the int
 - The converter (`EXPERIMENTAL_SPARSITY`) stores float FULLY_CONNECTED weights as 1x4 blocks and int8 ones as
   1x16 blocks where the zeros allow it, and otherwise stores them random-sparse with a DENSIFY op in front,
   which expands them (once: they are constant) for a dense kernel.
-- The XNNPACK delegate (the default resolver) takes DENSIFY ops of float weights and the ops behind them
-  (weights expanded when the delegate is built; dense kernels); it leaves float32 and int8 ops whose weights
-  are stored sparse to the built-in kernels; it claims int8 ops behind an int8 DENSIFY and hybrid ops with
-  sparse int8 weights, and then fails to prepare (the file does not load) or computes wrong outputs.
+- The XNNPACK delegate (the default resolver) takes DENSIFY ops of float weights, and of int8 convolution
+  weights, and the ops behind them (weights expanded when the delegate is built; dense kernels); it leaves
+  float32 and int8 ops whose weights are stored sparse to the built-in kernels; it claims int8 and hybrid
+  FULLY_CONNECTED ops behind an int8 DENSIFY and fails to prepare them (the file does not load), and takes
+  hybrid ones with sparse int8 weights and computes wrong outputs.
 - XNNPACK's own sparse inference (Fast Sparse ConvNets) runs 1x1 CONV_2D ops with at least 2/3 zero weights
   inside a CNN subgraph that starts with a 3x3 stride-2 CONV_2D on 3 channels and ends in a spatial MEAN (or
   DEPTH_TO_SPACE), on XNNPACK builds whose sparse (CHW) kernels are enabled (ARM; not x86 with AVX), with the
