@@ -1,27 +1,31 @@
-"""What structured (unit) lottery tickets buy in TFLite: a smaller dense model, its size, latency and accuracy.
+"""Which lottery tickets run faster in TFLite: dense, unstructured, block and structured (shrunk), float32 and int8.
 
 For LeNet-300-100 and Conv-4 (on 28x28x1 digits), in one run:
 
 1. train the dense model on MNIST (the embedded 5,000-digit subset: 4,000 training, 1,000 test images);
-2. find a structured lottery ticket from the same initialisation and trained weights:
-   `prune_lottery_ticket(..., granularity='unit')`, `--rounds` rounds of iterative magnitude pruning (units
-   scored by the L1 norm of their weights, layer scope) with rewinding to the initial weights, at
-   `rate = 1 - UNITS_LEFT ** (1 / rounds)`, so every hidden layer keeps 25% of its units (the output layer
-   keeps all); each round prunes, rewinds and retrains for `--epochs` epochs;
-3. `ltp_tfmot.shrink` the ticket into a smaller plain model, and export it and the dense model with
-   `ltp_tfmot.export_tflite(..., sparse=False)` (float32);
-4. measure file sizes, TFLite test accuracy, and batch-1 invoke latency with the ai-edge-litert interpreter
-   (one thread) under the default op resolver (XNNPACK) and BUILTIN_WITHOUT_DEFAULT_DELEGATES: dense and
-   shrunk are timed in interleaved repetitions (blocks of back-to-back invokes), and the speed-up is the median
-   of the per-repetition ratios.
+2. from the same initialisation and trained weights, find four tickets by `--rounds` rounds of iterative
+   magnitude pruning with rewinding to the initial weights (each round prunes, rewinds and retrains for the
+   model's epochs): unstructured, block (4, 1) and block (16, 1) (1x4 and 1x16 blocks in TFLite's [out, in]
+   layout: the blocks of TFLite's float and int8 sparse FULLY_CONNECTED kernels), every prunable layer ending
+   at 90% sparsity; and a structured one (`granularity='unit'`, every hidden layer keeping 25% of its units,
+   scored by the L1 norm of their weights), which `ltp_tfmot.shrink` turns into a smaller dense model;
+3. export each as float32 (`ltp_tfmot.export_tflite`, sparse for the weight tickets) and as int8: the model
+   made quantization-aware with `ltp_tfmot.quantize_ticket` (tfmot's pruning-preserving scheme, so the zeros
+   stay), fine-tuned `--qat-steps` steps, and exported (int8 weights and activations, sparse for the tickets);
+4. measure file sizes, TFLite test accuracy (under the op resolver each file's report names), and batch-1 invoke
+   latency with the ai-edge-litert interpreter (one thread) under the default op resolver (XNNPACK) and
+   BUILTIN_WITHOUT_DEFAULT_DELEGATES, wherever the file passes its export check: all files of a model are timed
+   in interleaved repetitions (`ltp_tfmot.latency.interleaved_invoke_times`), and "/ dense" is the median of
+   the per-repetition ratios to the dense file of the same precision under the same resolver.
 
-Run (about 15 minutes on 2 busy cores; writes benchmarks/structured_results.md):
+Run (about 30 minutes on 2 busy cores; writes benchmarks/structured_results.md):
   PYTHONPATH=. .venv/bin/python benchmarks/bench_structured.py
-Smoke run (one epoch per phase, few repetitions; writes the report only with --out):
+Smoke run (one epoch per phase, few steps and repetitions; writes the report only with --out):
   PYTHONPATH=. .venv/bin/python benchmarks/bench_structured.py --quick
 """
 
 import argparse
+import collections
 import datetime
 import os
 import shlex
@@ -37,16 +41,28 @@ for _name, _value in {'TF_CPP_MIN_LOG_LEVEL': '2', 'TF_USE_LEGACY_KERAS': '1'}.i
   os.environ.setdefault(_name, _value)
 
 import numpy as np  # noqa: E402
+import tf_keras as keras  # noqa: E402
 
 from benchmarks import common  # noqa: E402
 from benchmarks import tflite_sparsity as tflite_bench  # noqa: E402
 import ltp_tfmot  # noqa: E402
 from ltp_tfmot import datasets  # noqa: E402
+from ltp_tfmot import latency  # noqa: E402
 from ltp_tfmot import models  # noqa: E402
 
+SPARSITY = 0.9
 UNITS_LEFT = 0.25
+QAT_LEARNING_RATE = 1e-4
 RESOLVERS = ('AUTO', 'BUILTIN_WITHOUT_DEFAULT_DELEGATES')
-VARIANTS = ('dense', 'shrunk')
+PRECISIONS = ('float32', 'int8')
+# variant: (words, prune_lottery_ticket arguments, fraction of weights (or units) kept)
+VARIANTS = {
+    'dense': ('dense', None, None),
+    'unstructured': ('unstructured ticket', {}, 1 - SPARSITY),
+    'block4': ('block (4, 1) ticket', {'block_size': (4, 1)}, 1 - SPARSITY),
+    'block16': ('block (16, 1) ticket', {'block_size': (16, 1)}, 1 - SPARSITY),
+    'shrunk': ('structured ticket, shrunk', {'granularity': 'unit'}, UNITS_LEFT),
+}
 DEFAULT_OUT = os.path.join(ROOT, 'benchmarks', 'structured_results.md')
 # name: (title, builder, flat input, epochs per training phase)
 MODELS = {
@@ -62,113 +78,180 @@ def units(model):
   return '-'.join(str(w) for w in widths)
 
 
-def structured_ticket(build, seed, initial, trained, data, rounds, epochs):
-  """Iterative unit pruning with rewinding from the dense run; returns the wrapped ticket."""
-  rate = 1.0 - UNITS_LEFT ** (1.0 / rounds)
-  model = ltp_tfmot.prune_lottery_ticket(build(seed), ltp_tfmot.LotteryTicketSchedule(rate=rate), granularity='unit')
+def find_ticket(build, seed, initial, trained, data, rounds, epochs, prune_args, kept):
+  """Iterative pruning with rewinding from the dense run, to `kept` of the weights (or units); the wrapped ticket."""
+  rate = 1.0 - kept ** (1.0 / rounds)
+  model = ltp_tfmot.prune_lottery_ticket(build(seed), ltp_tfmot.LotteryTicketSchedule(rate=rate), **prune_args)
   tflite_bench.compile_model(model)
   model.build((None,) + data.x_train.shape[1:])
   tflite_bench.set_wrapped_weights(model, initial)
   ltp_tfmot.take_snapshot(model)  # the rewind point: the dense model's initial weights
-  tflite_bench.set_wrapped_weights(model, trained)  # round 1 prunes the trained dense units
+  tflite_bench.set_wrapped_weights(model, trained)  # round 1 prunes the trained dense weights
   for _ in range(rounds):
     ltp_tfmot.run_lottery_round(model)
     tflite_bench.train(model, data, epochs, lottery=True)
   return model
 
 
-def time_interleaved(paths, image, reps, block_seconds):
-  """{(variant, resolver): per-repetition us per invoke}, all pairs timed in every repetition, order rotated."""
-  configs = [(variant, resolver) for resolver in RESOLVERS for variant in VARIANTS]
-  return tflite_bench.interleaved_invoke_times(paths, configs, image, reps, block_seconds)
+def quantization_aware(model, data, steps):
+  """`ltp_tfmot.quantize_ticket(model)` fine-tuned for `steps` batches; also {kernel: zeros kept} for the check."""
+  qat = ltp_tfmot.quantize_ticket(model)
+  zeros_before = zero_counts(qat)
+  qat.compile(optimizer=keras.optimizers.Adam(QAT_LEARNING_RATE),
+              loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=['accuracy'])
+  n = steps * tflite_bench.BATCH_SIZE
+  qat.fit(data.x_train[:n], data.y_train[:n], batch_size=tflite_bench.BATCH_SIZE, epochs=1, verbose=0)
+  if zero_counts(qat) != zeros_before:
+    raise AssertionError(f'quantization-aware training changed the zeros: {zeros_before} -> {zero_counts(qat)}')
+  return qat
+
+
+def zero_counts(model):
+  return {w.name: int(np.sum(w.numpy() == 0)) for w in model.weights if w.name.endswith('kernel:0')}
+
+
+def tflite_accuracy(path, x, y):
+  """Test accuracy of a TFLite file under the op resolver its export recorded, one image per invoke."""
+  interpreter = ltp_tfmot.load_tflite(path)
+  input_index = interpreter.get_input_details()[0]['index']
+  output_index = interpreter.get_output_details()[0]['index']
+  correct = 0
+  for image, label in zip(x, y, strict=True):
+    interpreter.set_tensor(input_index, image[None])
+    interpreter.invoke()
+    correct += int(np.argmax(interpreter.get_tensor(output_index)) == label)
+  return correct / len(y)
+
+
+def kernel_words(report, sparse):
+  """How the weighted ops run under the file's op resolver, from `ExportReport.kernels`."""
+  counts = collections.Counter(k.kernel for k in report.kernels_under())
+  words = '; '.join(f'{kernel} x{n}' for kernel, n in counts.items())
+  if sparse and not report.sparse:
+    words += ' (dense file: the sparse conversion failed its check)'
+  return words
 
 
 def run_model(name, args, export_dir):
   title, build, flat, epochs = MODELS[name]
   epochs = 1 if args.quick else epochs
   data = datasets.load_mnist(source='embedded', flatten=flat)
-  x_test, y_test = data.x_test, data.y_test
+  x_test, y_test = data.x_test[:args.test_images], data.y_test[:args.test_images]
   start = time.time()
+  keras.utils.set_random_seed(args.seed)
   dense = tflite_bench.compile_model(build(args.seed))
   initial = tflite_bench.layer_weights(dense)
   tflite_bench.train(dense, data, epochs * (args.rounds + 1), lottery=False)
   trained = tflite_bench.layer_weights(dense)
-  ticket = structured_ticket(build, args.seed, initial, trained, data, args.rounds, epochs)
-  small = ltp_tfmot.shrink(ticket)
-  outputs_differ = float(np.max(np.abs(small.predict(x_test[:256], verbose=0)
-                                       - ticket.predict(x_test[:256], verbose=0))))
-  rows = {}
-  for variant, model in (('dense', dense), ('shrunk', small)):
-    path = os.path.join(export_dir, f'{name}_{variant}.tflite')
-    report = ltp_tfmot.export_tflite(model, path, sparse=False, sample_inputs=x_test[:64])
-    rows[variant] = {
-        'units': units(model), 'params': model.count_params(), 'bytes': report.file_bytes,
-        'keras_accuracy': tflite_bench.keras_accuracy(model, x_test, y_test),
-        'tflite_accuracy': tflite_bench.tflite_accuracy(path, x_test, y_test), 'path': path,
-    }
-  samples = time_interleaved({v: rows[v]['path'] for v in VARIANTS}, x_test[0], args.repetitions, args.block_seconds)
-  for variant in VARIANTS:
-    for resolver in RESOLVERS:
-      rows[variant][resolver] = statistics.median(samples[variant, resolver])
-      rows[variant][resolver + '_speedup'] = statistics.median(
-          d / v for d, v in zip(samples['dense', resolver], samples[variant, resolver], strict=True))
-  print(f'{title}: {time.time() - start:.0f} s; shrunk outputs within {outputs_differ:.1e} of the ticket', flush=True)
-  return title, epochs, rows, outputs_differ
+  float_models = {'dense': dense}
+  for variant, (_, prune_args, kept) in VARIANTS.items():
+    if prune_args is None:
+      continue
+    keras.utils.set_random_seed(args.seed + 1)  # the same data order for every ticket
+    ticket = find_ticket(build, args.seed, initial, trained, data, args.rounds, epochs, prune_args, kept)
+    float_models[variant] = ltp_tfmot.shrink(ticket) if variant == 'shrunk' else ltp_tfmot.strip_pruning(ticket)
+  print(f'{title}: trained in {time.time() - start:.0f} s', flush=True)
+
+  rows, paths = {}, {}
+  for variant, model in float_models.items():
+    sparse = variant not in ('dense', 'shrunk')
+    keras.utils.set_random_seed(args.seed + 2)
+    for precision, exported in (('float32', model), ('int8', quantization_aware(model, data, args.qat_steps))):
+      path = os.path.join(export_dir, f'{name}_{variant}_{precision}.tflite')
+      report = ltp_tfmot.export_tflite(exported, path, sparse=sparse, sample_inputs=x_test[:64])
+      paths[variant, precision] = path
+      rows[variant, precision] = {
+          'report': report, 'sparse': sparse, 'units': units(model), 'params': model.count_params(),
+          'sparsity': tflite_bench.kernel_sparsity(model),
+          'keras_accuracy': tflite_bench.keras_accuracy(exported, x_test, y_test),
+          'tflite_accuracy': tflite_accuracy(path, x_test, y_test),
+          'passes': [c.resolver for c in report.checks if c.passed],
+      }
+  configs = [(key, resolver) for key, row in rows.items() for resolver in RESOLVERS if resolver in row['passes']]
+  interpreters = {}
+  for key, resolver in configs:
+    interpreter = tflite_bench.make_interpreter(paths[key], resolver)  # one thread
+    interpreter.set_tensor(interpreter.get_input_details()[0]['index'], x_test[:1])
+    interpreters[key, resolver] = interpreter
+  samples = latency.interleaved_invoke_times(interpreters, args.repetitions, args.block_seconds)
+  for (key, resolver), values in samples.items():
+    dense_key = (('dense', key[1]), resolver)
+    rows[key][resolver] = statistics.median(values)
+    if dense_key in samples:
+      rows[key][resolver + '_ratio'] = statistics.median(
+          v / d for v, d in zip(values, samples[dense_key], strict=True))
+  print(f'{title}: {time.time() - start:.0f} s in all', flush=True)
+  return title, epochs, rows
+
+
+def latency_cells(row, resolver):
+  if resolver not in row:
+    return 'fails | '
+  ratio = row.get(resolver + '_ratio')
+  return f'{row[resolver]:.1f} | ' + ('' if ratio is None else f'{ratio:.2f}x')
 
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument('--quick', action='store_true', help='one epoch per phase, 5 repetitions')
+  parser.add_argument('--quick', action='store_true', help='one epoch per phase, 5 QAT steps, 3 repetitions')
   parser.add_argument('--rounds', type=int, default=2)
-  parser.add_argument('--repetitions', type=int, default=30)
-  parser.add_argument('--block-seconds', type=float, default=0.05)
+  parser.add_argument('--qat-steps', type=int, default=40, help='quantization-aware fine-tuning batches (of 60)')
+  parser.add_argument('--repetitions', type=int, default=20)
+  parser.add_argument('--block-seconds', type=float, default=0.03)
+  parser.add_argument('--test-images', type=int, default=1000)
   parser.add_argument('--seed', type=int, default=0)
   parser.add_argument('--models', default=','.join(MODELS), help='comma-separated: ' + ', '.join(MODELS))
   parser.add_argument('--out', help=f'where to write the report (default without --quick: {DEFAULT_OUT})')
   args = parser.parse_args()
   if args.quick:
-    args.repetitions = min(args.repetitions, 5)
+    args.repetitions, args.qat_steps, args.test_images = min(args.repetitions, 3), min(args.qat_steps, 5), 200
+  names = [n.strip() for n in args.models.split(',') if n.strip()]
+  if not names or any(n not in MODELS for n in names):
+    parser.error(f'--models: choose from {list(MODELS)}, got {args.models!r}')
   out = args.out or (None if args.quick else DEFAULT_OUT)
   common.quiet_logs()
-  results = []
+  start = time.time()
   with tempfile.TemporaryDirectory() as export_dir:
-    for name in args.models.split(','):
-      results.append(run_model(name, args, export_dir))
+    results = [run_model(name, args, export_dir) for name in names]
 
   command = 'PYTHONPATH=. .venv/bin/python benchmarks/bench_structured.py'
   if sys.argv[1:]:
     command += ' ' + shlex.join(sys.argv[1:])
   lines = [
-      '# Structured tickets: dense vs shrunk, in TFLite',
+      '# Tickets in TFLite: dense, unstructured, block and structured, float32 and int8',
       '',
       f'Command: `{command}`',
       '',
-      f'- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; embedded MNIST subset (4,000 '
-      f'training, 1,000 test digits); `nproc` = {os.cpu_count()}, load average {common.load_average():.1f} at the '
-      'end (shared cores: read the ratios)',
-      f'- ticket: `granularity=\'unit\'`, {args.rounds} rounds of iterative pruning with rewinding to the initial '
-      f'weights, every hidden layer keeping {UNITS_LEFT:.0%} of its units (L1 norm of their weights, layer scope; '
-      'the output layer keeps all), then `ltp_tfmot.shrink`; dense and ticket trained the same number of epochs '
-      'per phase (column "epochs": the dense model trains rounds + 1 phases)',
-      '- files: float32 `export_tflite(..., sparse=False)`; latency: batch 1, one thread, median over '
-      f'{args.repetitions} interleaved repetitions of ~{args.block_seconds * 1e3:.0f} ms blocks of back-to-back '
-      '`invoke()` (Python call overhead included); speed-up = median of the per-repetition ratios dense / shrunk',
+      f'- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {time.time() - start:.0f} s in '
+      f'all; embedded MNIST subset (4,000 training, {args.test_images:,} test digits); `nproc` = {os.cpu_count()}, '
+      f'load average {common.load_average():.1f} at the end (shared cores: read the ratios)',
+      f'- tickets: {args.rounds} rounds of iterative pruning with rewinding to the initial weights from the same '
+      f'trained dense model; weight tickets end at {SPARSITY:.0%} sparsity in every prunable layer, the structured '
+      f'one keeps {UNITS_LEFT:.0%} of each hidden layer\'s units (L1 norm, layer scope) and is shrunk; dense and '
+      'tickets trained the same number of epochs per phase (column "epochs"; the dense model trains rounds + 1 '
+      'phases)',
+      f'- int8: `ltp_tfmot.quantize_ticket` (pruning-preserving QAT), {args.qat_steps} fine-tuning steps of '
+      f'batch {tflite_bench.BATCH_SIZE} (Adam {QAT_LEARNING_RATE:g}; the zero count of every kernel is checked '
+      'unchanged), exported int8 weights and activations; float32: the model as trained',
+      '- files: `export_tflite` (sparse format for the weight tickets, dense for the dense and shrunk models); '
+      '"runs as" is `ExportReport.kernels` under the op resolver the file records (the one its accuracy is '
+      f'measured with); latency: batch 1, one thread, median over {args.repetitions} interleaved repetitions of '
+      f'~{args.block_seconds * 1e3:.0f} ms blocks of back-to-back `invoke()` (Python call overhead included); '
+      '"/ dense" = median of the per-repetition ratios to the dense file of the same precision and resolver; '
+      '"fails" = the file does not pass its export check under that resolver',
       '',
-      '| model | variant | units | parameters | file | test acc. (Keras / TFLite) | latency AUTO (us) | '
-      'speed-up AUTO | latency BUILTIN (us) | speed-up BUILTIN | epochs |',
-      '|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|',
+      '| model | variant | precision | units | sparsity | file | test acc. Keras / TFLite | op resolver: runs as | '
+      'latency AUTO (us) | / dense AUTO | latency BUILTIN (us) | / dense BUILTIN | epochs |',
+      '|---|---|---|---|---:|---:|---|---|---:|---:|---:|---:|---:|',
   ]
-  for title, epochs, rows, _ in results:
-    for variant in VARIANTS:
-      row = rows[variant]
-      builtin = RESOLVERS[1]
+  for title, epochs, rows in results:
+    for (variant, precision), row in rows.items():
+      report = row['report']
       lines.append(
-          f'| {title} | {variant} | {row["units"]} | {row["params"]:,} | {row["bytes"]:,} B | '
-          f'{100 * row["keras_accuracy"]:.2f}% / {100 * row["tflite_accuracy"]:.2f}% | {row["AUTO"]:.1f} | '
-          f'{row["AUTO_speedup"]:.2f}x | {row[builtin]:.1f} | {row[builtin + "_speedup"]:.2f}x | {epochs} |')
-  lines.append('')
-  lines.append('Largest |shrunk - ticket| over 256 test logits (Keras): ' + ', '.join(
-      f'{title} {differ:.1e}' for title, _, _, differ in results) + '.')
+          f'| {title} | {VARIANTS[variant][0]} | {precision} | {row["units"]} | {row["sparsity"]:.1%} | '
+          f'{report.file_bytes:,} B | {100 * row["keras_accuracy"]:.1f}% / {100 * row["tflite_accuracy"]:.1f}% | '
+          f'{report.op_resolver}: {kernel_words(report, row["sparse"])} | {latency_cells(row, RESOLVERS[0])} | '
+          f'{latency_cells(row, RESOLVERS[1])} | {epochs} |')
   if out:
     common.write_markdown(lines, out)
   else:

@@ -45,6 +45,8 @@ import tf_keras as keras
 
 import ltp_tfmot
 from ltp_tfmot import datasets
+from ltp_tfmot import kernels
+from ltp_tfmot import latency
 from ltp_tfmot import models
 
 SPARSITY = 0.9
@@ -187,73 +189,36 @@ def tflite_accuracy(path, x, y):
 
 
 def xnnpack_partition(path):
-  """Which ops the XNNPACK delegate takes under the default resolver, as words.
-
-  A DELEGATE node replaces the ops between its input and output tensors: walking back from its outputs through
-  the ops that produce them, up to its inputs, finds them. (Uses the interpreter's op list, `_get_ops_details`.)
-  """
-  ops = make_interpreter(path, 'AUTO')._get_ops_details()  # pylint: disable=protected-access
-  producer = {int(t): op for op in ops if op['op_name'] != 'DELEGATE' for t in op['outputs']}
-  taken = set()
-  for delegate in (op for op in ops if op['op_name'] == 'DELEGATE'):
-    boundary = {int(t) for t in delegate['inputs']}
-    frontier = [int(t) for t in delegate['outputs']]
-    while frontier:
-      t = frontier.pop()
-      op = producer.get(t)
-      if t in boundary or op is None or op['index'] in taken:
-        continue
-      taken.add(op['index'])
-      frontier.extend(int(i) for i in op['inputs'])
-  kernels = [op for op in ops if op['op_name'] != 'DELEGATE']
-  left = collections.Counter(op['op_name'] for op in kernels if op['index'] not in taken)
+  """Which ops the XNNPACK delegate takes under the default resolver, as words (`ltp_tfmot.kernels.delegated_nodes`)."""
+  interpreter = make_interpreter(path, 'AUTO')
+  taken = kernels.delegated_nodes(interpreter)
+  ops = [op for op in interpreter._get_ops_details() if op['op_name'] != 'DELEGATE']  # pylint: disable=protected-access
+  left = collections.Counter(op['op_name'] for op in ops if op['index'] not in taken)
   if not taken:
     return 'none (all ops on the built-in kernels)'
   if not left:
-    return f'all {len(kernels)} ops'
-  return f'{len(taken)} of {len(kernels)} ops; built-in kernels run ' + ', '.join(
+    return f'all {len(ops)} ops'
+  return f'{len(taken)} of {len(ops)} ops; built-in kernels run ' + ', '.join(
       f'{name} x{count}' for name, count in sorted(left.items()))
 
 
-def interleaved_invoke_times(paths, configs, image, reps, block_seconds):
-  """{(variant, resolver): per-repetition us per invoke} of the exported files `paths` ({variant: path}).
-
-  All pairs are timed in every repetition, in an order rotated by one each repetition (interleaved), each
-  as one block of back-to-back invokes on the same batch-1 input lasting about `block_seconds`.
-  """
+def batch_one_interpreters(paths, configs, image):
+  """{(variant, resolver): allocated one-thread interpreter of paths[variant] with `image` as its batch-1 input}."""
   interpreters = {}
-  counts = {}
   for config in configs:
     interpreter = make_interpreter(paths[config[0]], config[1])
     interpreter.set_tensor(interpreter.get_input_details()[0]['index'], image[None])
-    for _ in range(20):  # warm-up (first invokes allocate, densify, pack weights)
-      interpreter.invoke()
-    start, n = time.perf_counter(), 0
-    while time.perf_counter() - start < block_seconds / 4:
-      interpreter.invoke()
-      n += 1
-    per_invoke = (time.perf_counter() - start) / n
     interpreters[config] = interpreter
-    counts[config] = max(10, int(block_seconds / per_invoke))
-  samples = collections.defaultdict(list)
-  for rep in range(reps):
-    shift = rep % len(configs)
-    for config in configs[shift:] + configs[:shift]:
-      invoke, n = interpreters[config].invoke, counts[config]
-      start = time.perf_counter()
-      for _ in range(n):
-        invoke()
-      samples[config].append((time.perf_counter() - start) / n * 1e6)
-  return samples
+  return interpreters
 
 
 def time_exports(paths, image, reps, block_seconds):
   """Per (variant, resolver): median us per invoke, its quartiles, and the median per-repetition ratio to dense.
 
-  Timed by `interleaved_invoke_times`.
+  Timed by `ltp_tfmot.latency.interleaved_invoke_times`.
   """
   configs = [(variant, resolver) for resolver in RESOLVERS for variant in VARIANTS]
-  samples = interleaved_invoke_times(paths, configs, image, reps, block_seconds)
+  samples = latency.interleaved_invoke_times(batch_one_interpreters(paths, configs, image), reps, block_seconds)
   medians = {config: statistics.median(values) for config, values in samples.items()}
   quartiles = {config: tuple(np.percentile(values, [25, 75])) for config, values in samples.items()}
   ratios = {(variant, resolver): statistics.median(

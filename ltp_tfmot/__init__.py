@@ -68,6 +68,7 @@ _EXPORTS = {
     'Ticket': 'tickets',
     'unit_plan': 'unit_groups',
     'PruneLotteryTicket': 'wrapper',
+    'quantize_ticket': 'quantize',
 }
 # Subpackages and modules documented as attributes: `ltp_tfmot.datasets.load_mnist()`.
 _SUBMODULES = ('datasets', 'experiment', 'models')

@@ -26,7 +26,10 @@ weight, so the model runs the dense kernels (no speed-up); only block sparsity
 that a kernel consumes directly (e.g. 1x4 blocks for float FULLY_CONNECTED)
 runs sparse. The report lists which weights are stored sparse, whether the op
 consuming them runs sparse or after a DENSIFY, and which ops the XNNPACK
-delegate takes.
+delegate takes; `ExportReport.kernels` names the kernel of every weighted op
+under each resolver (the rules of `ltp_tfmot.kernels`, confirmed against the
+interpreter), and `measure_latency=True` times the file against the dense
+conversion (`ExportReport.latency`).
 
 Converter defects handled here (ai-edge-litert 2.3, TF 2.21):
 - float16 block-sparse weights are fed to DEQUANTIZE without a DENSIFY, which
@@ -47,6 +50,7 @@ import dataclasses
 import gzip
 import numbers
 import os
+import statistics
 
 from absl import logging
 import numpy as np
@@ -59,6 +63,8 @@ import tf_keras as keras
 
 from ltp_tfmot import errors
 from ltp_tfmot import files
+from ltp_tfmot import kernels as kernels_lib
+from ltp_tfmot import latency as latency_lib
 from ltp_tfmot import model_layers
 from ltp_tfmot import prune as prune_lib
 from ltp_tfmot import rounds as rounds_lib
@@ -75,6 +81,9 @@ RESOLVERS = (DEFAULT_RESOLVER, NO_DEFAULT_DELEGATES)
 TOLERANCES = {None: 1e-4, 'float16': 1e-2, 'dynamic': 5e-2, 'int8': 1e-1}
 RESOLVER_METADATA = 'ltp_tfmot.op_resolver'
 SAMPLE_COUNT = 8
+LATENCY_RUNS = 20
+# One timed block of back-to-back invokes; long enough to average out the Python call overhead.
+LATENCY_BLOCK_SECONDS = 0.02
 CALIBRATION_LIMIT = 200
 # Ops that only change the encoding of a weight between its storage and the op using it.
 _PASS_THROUGH_OPS = ('DENSIFY', 'DEQUANTIZE')
@@ -128,6 +137,7 @@ class ResolverCheck:
     xnnpack_ops: {op name: count} of the ops the XNNPACK delegate took.
     builtin_ops: {op name: count} of the ops left to TFLite's built-in kernels.
       Both are None if the interpreter could not tell (see `_op_placement`).
+    delegated: Indices of the ops the XNNPACK delegate took (None as above).
   """
   resolver: str
   passed: bool
@@ -135,6 +145,7 @@ class ResolverCheck:
   max_abs_diff: float | None = None
   xnnpack_ops: dict[str, int] | None = None
   builtin_ops: dict[str, int] | None = None
+  delegated: frozenset[int] | None = None
 
   def describe(self, tolerance):
     if self.error is not None:
@@ -143,6 +154,27 @@ class ResolverCheck:
       return 'runs, finite outputs (not compared)' if self.passed else 'runs, outputs not finite'
     verdict = 'passed' if self.passed else 'wrong outputs'
     return f'max \\|TFLite - Keras\\| {self.max_abs_diff:.3g} (tolerance {tolerance:.3g}): {verdict}'
+
+
+@dataclasses.dataclass(frozen=True)
+class Latency:
+  """Batch-1 latency of the exported file against the dense conversion, under one op resolver.
+
+  Attributes:
+    resolver: The op resolver the files were run with.
+    file_ms: Median milliseconds per invoke of the exported file, or None if
+      it fails under this resolver.
+    dense_ms: Median milliseconds per invoke of the dense conversion (same
+      quantization, no sparsity), or None if it does not load here.
+    ratio: Median over the repetitions of file time / dense time (paired: all
+      are timed in each repetition), or None if either is missing.
+    runs: Number of interleaved repetitions.
+  """
+  resolver: str
+  file_ms: float | None
+  dense_ms: float | None
+  ratio: float | None
+  runs: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,6 +220,14 @@ class ExportReport:
     frozen_layers: Layers pruned with mask_0_action='freeze' (stored dense).
     notes: Things worth knowing (a resolver choice, a fallback to the dense
       file, a slower sparse file, skipped checks).
+    kernels: The `ltp_tfmot.kernels.OpKernel` of every FULLY_CONNECTED,
+      CONV_2D and DEPTHWISE_CONV_2D op under each resolver: the kernel that
+      runs it (XNNPACK, TFLite's built-in sparse FULLY_CONNECTED, or a dense
+      kernel after DENSIFY), whether the interpreter confirmed it ('runs'),
+      only the rules say so ('expected') or the file fails there ('fails'),
+      why, and why XNNPACK's own sparse inference does (not) take it.
+    latency: With `measure_latency=True`, a `Latency` per resolver the file
+      passed under (the written file against the dense conversion); else None.
   """
   path: str
   quantization: str | None
@@ -212,6 +252,8 @@ class ExportReport:
   qat: bool = False
   frozen_layers: tuple[str, ...] = ()
   notes: tuple[str, ...] = ()
+  kernels: tuple[kernels_lib.OpKernel, ...] = ()
+  latency: tuple[Latency, ...] | None = None
 
   @property
   def size_ratio(self):
@@ -232,6 +274,11 @@ class ExportReport:
   def densified_ops(self):
     """Names of the ops whose sparse weight is expanded by a DENSIFY first."""
     return tuple(op for t in self.sparse_tensors if t.densified for op in t.ops)
+
+  def kernels_under(self, resolver=None):
+    """The `OpKernel`s under one resolver (default: `op_resolver`, the one the file records)."""
+    resolver = resolver or self.op_resolver
+    return tuple(k for k in self.kernels if k.resolver == resolver)
 
   def to_markdown(self):
     """A summary table and a per-layer table, as Markdown."""
@@ -276,7 +323,34 @@ class ExportReport:
         lines.append(f'| {name} | {sparsity} | {_tensor_cell(t)} | sparse, {t.bytes:,} B | {_runs_cell(t)} |')
     for t in by_layer.get(None, []):
       lines.append(f'| ? | | {_tensor_cell(t)} | sparse, {t.bytes:,} B | {_runs_cell(t)} |')
+    lines += self._kernel_lines() + self._latency_lines()
     return '\n'.join(lines) + '\n'
+
+  def _kernel_lines(self):
+    if not self.kernels:
+      return []
+    resolvers = list(dict.fromkeys(k.resolver for k in self.kernels))
+    lines = ['', '| op | layer | weights | ' + ' | '.join(resolvers) + ' | XNNPACK sparse inference |',
+             '|---|---|---|' + '---|' * len(resolvers) + '---|']
+    by_op = collections.defaultdict(dict)
+    for k in self.kernels:
+      by_op[k.index][k.resolver] = k
+    for index, row in sorted(by_op.items()):
+      first = next(iter(row.values()))
+      weights = f'{first.compute}, {_layout_words(first.layout)}' + (', DENSIFY' if first.densified else '')
+      cells = ' | '.join(f'{row[r].kernel} ({row[r].status})' if r in row else '' for r in resolvers)
+      xnnpack_sparse = next((k.xnnpack_sparse for k in row.values() if k.xnnpack_sparse), '')
+      lines.append(f'| {index}: {first.op} | {first.layer or "?"} | {weights} | {cells} | {xnnpack_sparse} |')
+    return lines
+
+  def _latency_lines(self):
+    if self.latency is None:
+      return []
+    lines = ['', '| latency (batch 1, 1 thread) | this file | dense file | this / dense |', '|---|---:|---:|---:|']
+    ms = lambda value: 'fails' if value is None else f'{value:.4f} ms'
+    lines.extend(f'| {t.resolver} | {ms(t.file_ms)} | {ms(t.dense_ms)} | '
+                 f'{"" if t.ratio is None else f"{t.ratio:.2f}x"} |' for t in self.latency)
+    return lines
 
   def _sparsity_cell(self, name):
     prunable, every = self.layer_sparsity.get(name), self.weight_sparsity.get(name)
@@ -285,6 +359,12 @@ class ExportReport:
     if every is None or round(every, 3) == round(prunable, 3):
       return f'{prunable:.1%}'
     return f'{prunable:.1%} (all weights of rank >= 2: {every:.1%})'
+
+
+def _layout_words(layout):
+  if layout == 'dense':
+    return 'dense'
+  return 'sparse (random)' if layout == 'random' else f'sparse {layout} blocks'
 
 
 def _tensor_cell(tensor):
@@ -309,7 +389,9 @@ def export_tflite(model,
                   sparse=True,
                   sample_inputs=None,
                   require_default_delegates=False,
-                  tolerance=None):
+                  tolerance=None,
+                  measure_latency=False,
+                  latency_runs=LATENCY_RUNS):
   """Writes a pruned model as a TFLite flatbuffer with sparse weights.
 
   A wrapped model gets its masks re-applied (pruned weights exactly 0, or
@@ -327,7 +409,12 @@ def export_tflite(model,
   runs no op sparse, the dense conversion is written instead (if it passes)
   and a note says why.
 
-  Speed: the report lists the ops XNNPACK takes under the chosen resolver.
+  Speed: the report names the kernel of every weighted op under each
+  resolver (`ExportReport.kernels`, from TFLite's and XNNPACK's selection
+  rules in `ltp_tfmot.kernels`, confirmed against where the interpreter put
+  each op) and, with `measure_latency=True`, times the written file against
+  the dense conversion on this machine (`ExportReport.latency`). It lists the
+  ops XNNPACK takes under the chosen resolver.
   A quantized sparse file whose resolver leaves more ops to the built-in
   kernels than the dense file under XNNPACK gets a note that it will run
   slower than the dense one; this is a rule from measurements (int8 sparse
@@ -357,6 +444,11 @@ def export_tflite(model,
       `op_resolver='BUILTIN_WITHOUT_DEFAULT_DELEGATES'`.
     tolerance: The largest allowed |TFLite - Keras| relative to the largest
       |Keras output|; default `TOLERANCES[quantization]`.
+    measure_latency: Time the written file and the dense conversion under
+      each resolver the file passed under: batch 1 (the first sample input),
+      one thread, `latency_runs` interleaved repetitions of ~20 ms blocks of
+      back-to-back invokes; median times and the median per-repetition ratio.
+    latency_runs: Repetitions for `measure_latency` (an int >= 1).
 
   Returns:
     An `ExportReport`.
@@ -367,7 +459,7 @@ def export_tflite(model,
       'int8' without representative data (or data with another
       quantization), 'float16' or 'dynamic' for a quantization-aware trained
       model, recurrent layers with an unknown number of time steps, bad sample
-      inputs or tolerance, a missing directory, or (with
+      inputs or tolerance, bad latency_runs, a missing directory, or (with
       `require_default_delegates`) a model needing another op resolver.
     ExportError: if the converter fails, or no conversion loads, runs and
       matches Keras under any resolver.
@@ -380,9 +472,11 @@ def export_tflite(model,
   interpreter = ltp_tfmot.load_tflite('ticket.tflite')  # with the resolver the file was checked with
   ```
   """
-  qat = _is_quantization_aware(model) if isinstance(model, keras.Model) else False
+  qat = is_quantization_aware(model) if isinstance(model, keras.Model) else False
   _check_arguments(model, path, quantization, representative_data, qat)
   relative_tolerance = _check_tolerance(tolerance, quantization if not qat else 'int8')
+  if isinstance(latency_runs, bool) or not isinstance(latency_runs, numbers.Integral) or latency_runs < 1:
+    raise ValueError(f'latency_runs must be an int >= 1 (interleaved timing repetitions), got {latency_runs!r}')
   path = os.fspath(path)
   # Inputs are checked on the model as given, before stripping masks its weights in place.
   representative = _representative_fn(model, representative_data)
@@ -424,7 +518,8 @@ def export_tflite(model,
                         _describe_checks(checks, absolute_tolerance) + '; dense: ' +
                         _describe_checks(dense_checks, absolute_tolerance))
     message = ('the sparse conversion fails the check under every resolver (' +
-               _describe_checks(checks, absolute_tolerance) + '): the dense file was written instead')
+               _describe_checks(checks, absolute_tolerance) + '): the dense file was written instead' +
+               _partial_blocks_hint(sparse_flatbuffer))
     logging.warning('%s', message)
     notes.append(message)
     flatbuffer, checks, written_sparse = dense, dense_checks, False
@@ -461,14 +556,21 @@ def export_tflite(model,
     raise ExportError(f'the model with its resolver entry does not pass its check, so nothing was written: '
                       f'{restamped.describe(absolute_tolerance)}')
   op_counts, sparse_tensors = inspect_flatbuffer(stamped)
+  latency = None
+  if measure_latency:
+    latency, latency_note = _measure_latency(stamped, dense, checks, samples, int(latency_runs), written_sparse)
+    if latency_note:
+      notes.append(latency_note)
   if quantization in _QUANTIZED and sparse_tensors:
-    slower = _slower_than_dense_note(passed, dense)
+    slower = _slower_than_dense_note(passed, dense, latency)
     if slower:
       notes.append(slower)
   layer_sparsity, weight_sparsity, kernels = _keras_sparsity(stripped)
   if frozen:
     notes.append(_frozen_note(frozen, sparse_tensors))
   sparse_tensors = _match_layers(sparse_tensors, kernels)
+  op_kernels = kernels_lib.op_kernels(stamped, {c.resolver: (c.passed, c.delegated, c.error) for c in checks},
+                                      _layer_namer(sparse_tensors, [name for name, _, _ in kernels]))
   _write_verified(stamped, path, resolver)
   report = ExportReport(
       path=path,
@@ -494,6 +596,8 @@ def export_tflite(model,
       qat=qat,
       frozen_layers=frozen,
       notes=tuple(notes),
+      kernels=op_kernels,
+      latency=latency,
   )
   logging.info('Wrote %s: %d bytes (%.1f%% of dense), max |TFLite - Keras| %s under %s.', path, report.file_bytes,
                100 * report.size_ratio, report.max_abs_diff, resolver)
@@ -578,8 +682,15 @@ def _has_pruning_wrapper(model):
   return any(isinstance(layer, pruning_wrapper.PruneLowMagnitude) for layer in model_layers.flat_layers(model))
 
 
-def _is_quantization_aware(model):
-  """Whether tfmot's quantize_model (or a prune/cluster-preserving scheme) made the model."""
+def is_quantization_aware(model):
+  """Whether tfmot's quantize_model (or a prune/cluster-preserving scheme) made the model.
+
+  Args:
+    model: A tf_keras model.
+
+  Returns:
+    True if it has tfmot QuantizeWrapper or QuantizeLayer layers.
+  """
   return any(isinstance(layer, (quantize_wrapper.QuantizeWrapper, quantize_layer.QuantizeLayer))
              for layer in model_layers.flat_layers(model))
 
@@ -732,13 +843,15 @@ def _litert():
   return interpreter
 
 
-def _interpreter(path_or_content, resolver):
+def _interpreter(path_or_content, resolver, num_threads=None):
   litert = _litert()
   kind = getattr(litert.OpResolverType, resolver)
   if isinstance(path_or_content, (bytes, bytearray)):
-    interpreter = litert.Interpreter(model_content=bytes(path_or_content), experimental_op_resolver_type=kind)
+    interpreter = litert.Interpreter(model_content=bytes(path_or_content), experimental_op_resolver_type=kind,
+                                     num_threads=num_threads)
   else:
-    interpreter = litert.Interpreter(model_path=os.fspath(path_or_content), experimental_op_resolver_type=kind)
+    interpreter = litert.Interpreter(model_path=os.fspath(path_or_content), experimental_op_resolver_type=kind,
+                                     num_threads=num_threads)
   interpreter.allocate_tensors()
   return interpreter
 
@@ -780,13 +893,15 @@ def _check(flatbuffer, resolver, samples, expected, tolerance):
     outputs = _run(interpreter, samples)
   except (RuntimeError, ValueError) as e:
     return ResolverCheck(resolver, passed=False, error=str(e).strip().replace('\n', ' '))
-  xnnpack_ops, builtin_ops = _op_placement(interpreter)
+  delegated = kernels_lib.delegated_nodes(interpreter)
+  xnnpack_ops, builtin_ops = _op_placement(interpreter, delegated)
+  placement = dict(xnnpack_ops=xnnpack_ops, builtin_ops=builtin_ops,
+                   delegated=None if delegated is None else frozenset(delegated))
   if expected is None:
     finite = all(np.all(np.isfinite(np.asarray(v, np.float64))) for v in outputs.values())
-    return ResolverCheck(resolver, passed=finite, xnnpack_ops=xnnpack_ops, builtin_ops=builtin_ops)
+    return ResolverCheck(resolver, passed=finite, **placement)
   diff = _max_abs_diff(outputs, expected)
-  return ResolverCheck(resolver, passed=bool(diff <= tolerance), max_abs_diff=diff, xnnpack_ops=xnnpack_ops,
-                       builtin_ops=builtin_ops)
+  return ResolverCheck(resolver, passed=bool(diff <= tolerance), max_abs_diff=diff, **placement)
 
 
 def _check_resolvers(flatbuffer, samples, expected, tolerance):
@@ -797,40 +912,101 @@ def _describe_checks(checks, tolerance):
   return '; '.join(f'{c.resolver}: {c.describe(tolerance)}' for c in checks)
 
 
-def _op_placement(interpreter):
+def _op_placement(interpreter, delegated=None):
   """({op: count} taken by a delegate, {op: count} left to built-in kernels), or (None, None).
 
-  The interpreter lists every node of the main graph: the model's ops, and
-  after delegation one 'DELEGATE' node per partition, whose inputs and outputs
-  are the partition's boundary tensors. The ops a partition took are those
-  reached walking back from its outputs to its inputs. (ai-edge-litert exposes
-  no execution plan; `_get_ops_details` is its node listing.)
+  `delegated`: the op indices a delegate took (`ltp_tfmot.kernels.delegated_nodes`), found if not given.
   """
-  try:
-    nodes = interpreter._get_ops_details()  # pylint: disable=protected-access
-  except (AttributeError, RuntimeError, ValueError):
+  if delegated is None:
+    delegated = kernels_lib.delegated_nodes(interpreter)
+  if delegated is None:
     return None, None
-  producers = {int(t): node['index'] for node in nodes if node['op_name'] != 'DELEGATE' for t in node['outputs']}
-  delegated = set()
-  for node in nodes:
-    if node['op_name'] != 'DELEGATE':
-      continue
-    boundary = {int(t) for t in node['inputs']}
-    frontier = [int(t) for t in node['outputs']]
-    while frontier:
-      producer = producers.get(frontier.pop())
-      if producer is None or producer in delegated:
-        continue
-      delegated.add(producer)
-      frontier.extend(int(t) for t in nodes[producer]['inputs'] if t >= 0 and int(t) not in boundary)
-  ops = [node for node in nodes if node['op_name'] != 'DELEGATE']
+  ops = [node for node in interpreter._get_ops_details() if node['op_name'] != 'DELEGATE']  # pylint: disable=protected-access
   taken = collections.Counter(node['op_name'] for node in ops if node['index'] in delegated)
   left = collections.Counter(node['op_name'] for node in ops if node['index'] not in delegated)
   return dict(taken), dict(left)
 
 
-def _slower_than_dense_note(passed, dense):
-  """A note when a quantized sparse file leaves ops to built-in kernels that XNNPACK runs in the dense file."""
+def _batch_of_one(samples, interpreter):
+  """Sets every input of an interpreter to one sample (the first of `samples`, else zeros) and allocates."""
+  runner_inputs = interpreter.get_signature_runner().get_input_details() if samples is not None else None
+  if runner_inputs is not None and set(runner_inputs) != set(samples) and len(runner_inputs) == len(samples):
+    samples = dict(zip(runner_inputs, samples.values(), strict=True))
+  values = []
+  for detail in interpreter.get_input_details():
+    if runner_inputs is not None:
+      name = next(n for n, d in runner_inputs.items() if d['index'] == detail['index'])
+      value = np.asarray(samples[name][:1], detail['dtype'])
+    else:
+      value = np.zeros([1, *detail['shape'][1:]], detail['dtype'])
+    interpreter.resize_tensor_input(detail['index'], value.shape)
+    values.append((detail['index'], value))
+  interpreter.allocate_tensors()
+  for index, value in values:
+    interpreter.set_tensor(index, value)
+
+
+def _measure_latency(flatbuffer, dense, checks, samples, runs, written_sparse):
+  """((`Latency` per resolver), note or None): the file (where it passes) and the dense file (where it loads)."""
+  if not written_sparse:
+    return (), 'latency not measured: the written file is the dense conversion'
+  interpreters, failed = {}, []
+  for check in checks:
+    contents = [('dense', dense)] + ([('file', flatbuffer)] if check.passed else [])
+    if not check.passed:
+      failed.append(check.resolver)
+    for kind, content in contents:
+      try:
+        interpreter = _interpreter(content, check.resolver, num_threads=1)
+      except (RuntimeError, ValueError):
+        continue
+      _batch_of_one(samples, interpreter)
+      interpreters[kind, check.resolver] = interpreter
+  logging.info('Timing the exported file against the dense conversion: %d runs of %d interpreters.', runs,
+               len(interpreters))
+  times = latency_lib.interleaved_invoke_times(interpreters, runs, LATENCY_BLOCK_SECONDS)
+  median_ms = lambda key: statistics.median(times[key]) / 1e3 if key in times else None
+  results = []
+  for check in checks:
+    file_key, dense_key = ('file', check.resolver), ('dense', check.resolver)
+    if file_key not in times and dense_key not in times:
+      continue
+    ratio = statistics.median(f / d for f, d in zip(times[file_key], times[dense_key], strict=True)) \
+        if file_key in times and dense_key in times else None
+    results.append(Latency(check.resolver, median_ms(file_key), median_ms(dense_key), ratio, runs))
+  note = (f'latency of this file not measured under {", ".join(failed)} (it fails there; the dense file is timed '
+          'where it loads)') if failed else None
+  return tuple(results), note
+
+
+def _layer_namer(sparse_tensors, layer_names):
+  """TFLite weight tensor name -> Keras layer name: the match of a sparse tensor, else a layer named in it."""
+  matched = {t.name: t.layer for t in sparse_tensors}
+  names = set(layer_names)
+
+  def layer_of(tensor_name):
+    if tensor_name in matched:
+      return matched[tensor_name]
+    hits = names & set(tensor_name.replace(';', '/').split('/'))
+    return hits.pop() if len(hits) == 1 else None
+
+  return layer_of
+
+
+def _slower_than_dense_note(passed, dense, latency):
+  """A note when a quantized sparse file is slower than the dense file under XNNPACK: measured, else by rule.
+
+  The rule: the file leaves ops to built-in kernels that XNNPACK runs in the dense file.
+  """
+  dense_default = next((t.dense_ms for t in latency or () if t.resolver == DEFAULT_RESOLVER), None)
+  timed = [t for t in latency or () if t.file_ms is not None]
+  if dense_default is not None and timed:
+    best = min(timed, key=lambda t: t.file_ms)
+    if best.file_ms <= dense_default:
+      return None
+    return (f'slower than the dense file: measured {best.file_ms:.4g} ms per invoke at best ({best.resolver}) '
+            f'against {dense_default:.4g} ms for the dense file with XNNPACK (AUTO): export with sparse=False for '
+            'speed, keep this file for size')
   try:
     dense_xnnpack, _ = _op_placement(_interpreter(dense, DEFAULT_RESOLVER))
   except (RuntimeError, ValueError):
@@ -841,9 +1017,10 @@ def _slower_than_dense_note(passed, dense):
   if sparse_count >= dense_count:
     return None
   return (f'slower than the dense file: XNNPACK takes {sparse_count} op(s) of this sparse quantized file under '
-          f'{passed.resolver} and {dense_count} of the dense one, and the built-in sparse quantized kernels ran '
-          '3-4x slower than dense int8 under XNNPACK where measured (a rule, not a timing of this file): export with '
-          'sparse=False for speed, keep this file for size')
+          f'{passed.resolver} and {dense_count} of the dense one, and the built-in sparse int8 kernels ran 1.1-1.5x '
+          '(1x16 blocks) and 4.5-6x (densified) the time of dense int8 under XNNPACK where measured (a rule, not a '
+          'timing of this file; measure_latency=True times it): export with sparse=False for speed, keep this file '
+          'for size')
 
 
 def _frozen_note(frozen, sparse_tensors):
@@ -851,14 +1028,6 @@ def _frozen_note(frozen, sparse_tensors):
   return (f"layers {list(frozen)} were pruned with mask_0_action='freeze': their pruned weights keep their "
           f'rewind-point values instead of 0, so they are not zeros and {stored}; the file has the dense size. '
           "For a sparse file, train the ticket with mask_0_action='zero' (the default)")
-
-
-def _flatbuffer_utils():
-  try:
-    from ai_edge_litert.tools import flatbuffer_utils  # pylint: disable=g-import-not-at-top
-  except ImportError:
-    from tensorflow.lite.tools import flatbuffer_utils  # pylint: disable=g-import-not-at-top
-  return flatbuffer_utils
 
 
 def _densify_sparse_dequantize_inputs(flatbuffer):
@@ -869,7 +1038,7 @@ def _densify_sparse_dequantize_inputs(flatbuffer):
   reads the compressed values as a dense array. Unstructured float16 weights
   get DENSIFY -> DEQUANTIZE from the converter; this gives blocks the same.
   """
-  schema, utils = _schema(), _flatbuffer_utils()
+  schema, utils = kernels_lib.tflite_schema(), kernels_lib.flatbuffer_tools()
   model = utils.read_model_from_bytearray(bytearray(flatbuffer))
   codes = [utils.get_builtin_code_from_operator_code(code) for code in model.operatorCodes]
   densify_code, count = None, 0
@@ -900,9 +1069,25 @@ def _densify_sparse_dequantize_inputs(flatbuffer):
   return bytes(utils.convert_object_to_bytearray(model)), count
 
 
+def _partial_blocks_hint(flatbuffer):
+  """Why a sparse conversion may be wrong: FULLY_CONNECTED weights whose blocks do not tile their input dimension."""
+  model = kernels_lib.flatbuffer_tools().read_model_from_bytearray(bytearray(flatbuffer))
+  partial = []
+  for graph in model.subgraphs:
+    for tensor in graph.tensors:
+      layout = kernels_lib.weight_layout(tensor)
+      if 'x' in layout and len(tensor.shape) == 2 and tensor.shape[1] % int(layout.split('x')[1]):
+        partial.append(f'{kernels_lib.tensor_name(tensor)} {list(tensor.shape)} in {layout} blocks')
+  if not partial:
+    return ''
+  # Seen here: such files compute wrong outputs under every resolver, with or without a DENSIFY in front.
+  return (f'. The converter stored {partial} in blocks that do not tile the input dimension (the second), which '
+          'computes wrong outputs: give those layers a multiple of the block width (4 float, 16 int8) of inputs')
+
+
 def _stamp_resolver(flatbuffer, resolver):
   """The flatbuffer with a metadata entry naming the op resolver it was checked with."""
-  schema, utils = _schema(), _flatbuffer_utils()
+  schema, utils = kernels_lib.tflite_schema(), kernels_lib.flatbuffer_tools()
   model = utils.read_model_from_bytearray(bytearray(flatbuffer))
   model.metadata = [m for m in (model.metadata or []) if _metadata_name(m) != RESOLVER_METADATA]
   buffer = schema.BufferT()
@@ -921,7 +1106,7 @@ def _metadata_name(entry):
 def _recorded_resolver(content):
   """The op resolver `export_tflite` recorded in a flatbuffer, or None."""
   try:
-    model = _schema().Model.GetRootAs(content, 0)
+    model = kernels_lib.tflite_schema().Model.GetRootAs(content, 0)
     for i in range(model.MetadataLength()):
       entry = model.Metadata(i)
       if entry.Name() and entry.Name().decode() == RESOLVER_METADATA:
@@ -954,14 +1139,6 @@ def _write_verified(flatbuffer, path, resolver):
   files.atomic_write(path, flatbuffer, verify=loads_back)
 
 
-def _schema():
-  try:
-    from ai_edge_litert import schema_py_generated  # pylint: disable=g-import-not-at-top
-  except ImportError:
-    from tensorflow.lite.python import schema_py_generated  # pylint: disable=g-import-not-at-top
-  return schema_py_generated
-
-
 def inspect_flatbuffer(flatbuffer):
   """Op counts and sparse weight tensors of a TFLite flatbuffer.
 
@@ -971,7 +1148,7 @@ def inspect_flatbuffer(flatbuffer):
   Returns:
     ({op name: count}, [SparseTensor with layer=None]).
   """
-  schema = _schema()
+  schema = kernels_lib.tflite_schema()
   model = schema.Model.GetRootAs(flatbuffer, 0)
   op_names = {code: name for name, code in vars(schema.BuiltinOperator).items() if not name.startswith('_')}
   type_names = {code: name.lower() for name, code in vars(schema.TensorType).items() if not name.startswith('_')}

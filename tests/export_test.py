@@ -319,6 +319,8 @@ class ExportCheckTest(tf.test.TestCase, parameterized.TestCase):
     self.assertFalse(report.sparse)
     self.assertEqual(report.sparse_tensors, ())
     self.assertTrue(any('the sparse conversion fails the check under every resolver' in n for n in report.notes))
+    self.assertTrue(any("[4, 3] in 1x4 blocks'] in blocks that do not tile the input dimension" in n
+                        for n in report.notes), report.notes)
 
   def test_nothing_is_written_when_no_conversion_matches_keras(self):
     with open(self.path, 'wb') as f:

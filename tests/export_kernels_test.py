@@ -1,0 +1,306 @@
+"""Tests for the kernel report and latency of TFLite exports, and for int8 sparse tickets (quantize_ticket).
+
+Every exported file is loaded and run here with ai-edge-litert under the resolver
+its report names, independently of export.py.
+"""
+
+import os
+import tempfile
+
+from absl.testing import parameterized
+from ai_edge_litert import interpreter as litert
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+import ltp_tfmot
+from ltp_tfmot import export
+from ltp_tfmot import kernels
+from ltp_tfmot import latency
+
+BUILTIN = 'BUILTIN_WITHOUT_DEFAULT_DELEGATES'
+
+
+def _ticket(block_size=(1, 1), sizes=(128, 64, 32, 16), sparsity=0.9, seed=0):
+  """A seeded MLP wrapped and pruned to `sparsity` in blocks of `block_size` by one lottery round."""
+  init = lambda offset: keras.initializers.GlorotUniform(seed=seed + offset)
+  layers = [keras.layers.Dense(sizes[1], activation='relu', input_shape=(sizes[0],), kernel_initializer=init(0),
+                               bias_initializer='ones', name='h1')]
+  layers += [keras.layers.Dense(n, activation='relu', kernel_initializer=init(i), name=f'h{i + 1}')
+             for i, n in enumerate(sizes[2:-1], start=1)]
+  layers.append(keras.layers.Dense(sizes[-1], kernel_initializer=init(9), name='out'))
+  model = ltp_tfmot.prune_lottery_ticket(keras.Sequential(layers), ltp_tfmot.OneShotLotterySchedule(sparsity, 1),
+                                         block_size=block_size)
+  model.build((None, sizes[0]))
+  ltp_tfmot.take_snapshot(model)
+  ltp_tfmot.run_lottery_round(model)
+  return model
+
+
+def _inputs(n=32, features=128, seed=0):
+  return np.random.RandomState(seed).rand(n, features).astype(np.float32)
+
+
+def _run_file(path, x, op_resolver):
+  """Runs a .tflite file with the ai-edge-litert interpreter under one resolver (independently of export.py)."""
+  interpreter = litert.Interpreter(model_path=path,
+                                   experimental_op_resolver_type=getattr(litert.OpResolverType, op_resolver))
+  runner = interpreter.get_signature_runner()
+  (name,) = runner.get_input_details()
+  (output,) = runner(**{name: x}).values()
+  return output
+
+
+def _kernels(report, resolver):
+  return [(k.layer, k.kernel, k.sparse, k.status) for k in report.kernels_under(resolver)]
+
+
+class KernelReportTest(tf.test.TestCase, parameterized.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    self.dir = tempfile.mkdtemp(dir=self.get_temp_dir())
+    self.path = os.path.join(self.dir, 'model.tflite')
+
+  def _assert_runs_under_its_resolver(self, report, keras_model, x):
+    want = keras_model(x).numpy()
+    got = _run_file(self.path, x, report.op_resolver)
+    self.assertLessEqual(np.abs(got - want).max(), report.relative_tolerance * np.abs(want).max())
+
+  def test_unstructured_float_ticket_runs_dense_kernels_after_densify_under_both_resolvers(self):
+    report = export.export_tflite(_ticket(), self.path)
+    self.assertEqual(_kernels(report, 'AUTO'), [
+        (layer, 'XNNPACK dense kernel (weights expanded when the delegate is built)', False, 'runs')
+        for layer in ('h1', 'h2', 'out')])
+    self.assertEqual(_kernels(report, BUILTIN), [
+        (layer, 'built-in dense kernel after DENSIFY', False, 'runs') for layer in ('h1', 'h2', 'out')])
+    self.assertEqual({(k.layout, k.densified, k.compute) for k in report.kernels}, {('random', True, 'float32')})
+
+  def test_block_4_float_ticket_runs_the_builtin_sparse_kernel_and_xnnpack_leaves_it(self):
+    report = export.export_tflite(_ticket((4, 1)), self.path)
+    for resolver in ('AUTO', BUILTIN):
+      self.assertEqual(_kernels(report, resolver), [
+          (layer, 'built-in sparse FULLY_CONNECTED (1x4 blocks)', True, 'runs') for layer in ('h1', 'h2', 'out')])
+    self.assertEqual({k.layout for k in report.kernels}, {'1x4'})
+    self.assertIn('does not take ops whose weights are stored sparse', report.kernels_under('AUTO')[0].reason)
+
+  def test_unstructured_int8_ticket_fails_under_xnnpack_and_runs_dense_after_densify_without_it(self):
+    report = export.export_tflite(_ticket(), self.path, quantization='int8', representative_data=_inputs())
+    self.assertEqual(report.op_resolver, BUILTIN)
+    self.assertEqual({(k.kernel, k.status) for k in report.kernels_under('AUTO')},
+                     {('none: the file does not load', 'fails')})
+    self.assertIn('fails to prepare', report.kernels_under('AUTO')[0].reason)
+    self.assertEqual(_kernels(report, BUILTIN), [
+        (layer, 'built-in dense kernel after DENSIFY', False, 'runs') for layer in ('h1', 'h2', 'out')])
+
+  def test_block_16_int8_ticket_runs_the_sparse_int8_kernel_under_the_default_resolver(self):
+    model = _ticket((16, 1))
+    x = _inputs()
+    report = export.export_tflite(model, self.path, quantization='int8', representative_data=x,
+                                  require_default_delegates=True)
+    self.assertEqual(report.op_resolver, 'AUTO')
+    self.assertEqual(report.densify_ops, 0)
+    for resolver in ('AUTO', BUILTIN):
+      self.assertEqual(_kernels(report, resolver), [
+          (layer, 'built-in sparse int8 FULLY_CONNECTED (1x16 blocks)', True, 'runs') for layer in ('h1', 'h2', 'out')])
+    self._assert_runs_under_its_resolver(report, ltp_tfmot.strip_pruning(model), x[:8])
+
+  def test_int8_cnn_runs_densified_convolutions_on_xnnpack_and_1x16_dense_layers_on_the_sparse_int8_kernel(self):
+    init = lambda offset: keras.initializers.GlorotUniform(seed=offset)
+    inputs = keras.Input((8, 8, 16))
+    x = keras.layers.Conv2D(32, 3, activation='relu', kernel_initializer=init(0), name='conv')(inputs)
+    x = keras.layers.Flatten(name='flatten')(x)  # 6 * 6 * 32 = 1152 inputs: a multiple of 16
+    model = keras.Model(inputs, keras.layers.Dense(16, kernel_initializer=init(1), name='out')(x))
+    model = ltp_tfmot.prune_lottery_ticket(model, ltp_tfmot.OneShotLotterySchedule(0.9, 1), block_size=(16, 1))
+    model.build((None, 8, 8, 16))
+    ltp_tfmot.take_snapshot(model)
+    ltp_tfmot.run_lottery_round(model)
+    x = np.random.RandomState(0).rand(32, 8, 8, 16).astype(np.float32)
+    report = export.export_tflite(model, self.path, quantization='int8', representative_data=x)
+    self.assertEqual(report.op_resolver, 'AUTO')
+    self.assertEqual(_kernels(report, 'AUTO'), [
+        ('conv', 'XNNPACK dense kernel (weights expanded when the delegate is built)', False, 'runs'),
+        ('out', 'built-in sparse int8 FULLY_CONNECTED (1x16 blocks)', True, 'runs')])
+    self._assert_runs_under_its_resolver(report, ltp_tfmot.strip_pruning(model), x[:8])
+
+  def test_block_16_dynamic_range_ticket_is_reported_wrong_under_xnnpack(self):
+    report = export.export_tflite(_ticket((16, 1)), self.path, quantization='dynamic', sample_inputs=_inputs(8))
+    self.assertEqual(report.op_resolver, BUILTIN)
+    auto = [k for k in report.kernels_under('AUTO') if k.compute == 'hybrid']
+    self.assertNotEmpty(auto)
+    self.assertEqual({(k.kernel, k.status) for k in auto},
+                     {('XNNPACK, reading the compressed weights as dense (wrong outputs)', 'fails')})
+    self.assertEqual({(k.kernel, k.status) for k in report.kernels_under(BUILTIN) if k.compute == 'hybrid'},
+                     {('built-in sparse hybrid FULLY_CONNECTED (1x16 blocks)', 'runs')})
+
+  @parameterized.named_parameters(('sparse_enough', 0.8, 'expected: the graph rules hold'),
+                                  ('not_sparse_enough', 0.6, 'no: fewer than 2/3 of the 1x1 CONV_2D weights are zero'))
+  def test_xnnpack_sparse_inference_is_expected_only_for_a_sparse_1x1_conv_in_a_fast_sparse_convnet(
+      self, sparsity, verdict):
+    init = lambda offset: keras.initializers.GlorotUniform(seed=offset)
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(32, 3, strides=2, padding='same', activation='relu', kernel_initializer=init(0),
+                            name='stem')(inputs)
+    x = keras.layers.Conv2D(64, 1, activation='relu', kernel_initializer=init(1), name='pointwise')(x)
+    x = keras.layers.GlobalAveragePooling2D(name='mean')(x)
+    model = keras.Model(inputs, keras.layers.Dense(4, kernel_initializer=init(2), name='out')(x))
+    model = ltp_tfmot.prune_lottery_ticket(model, ltp_tfmot.OneShotLotterySchedule(sparsity, 1),
+                                           layer_rates={'stem': 0.0, 'out': 0.0})
+    model.build((None, 16, 16, 3))
+    ltp_tfmot.take_snapshot(model)
+    ltp_tfmot.run_lottery_round(model)
+    report = export.export_tflite(model, self.path)
+    verdicts = {k.layer: k.xnnpack_sparse for k in report.kernels_under('AUTO')}
+    self.assertStartsWith(verdicts['pointwise'], verdict)
+    self.assertEqual(verdicts['stem'], 'no: only 1x1 CONV_2D filters are computed sparse in XNNPACK')
+    self.assertStartsWith(verdicts['out'], 'no: FULLY_CONNECTED is not an op of an XNNPACK sparse subgraph')
+    # Nothing the interpreter reports shows XNNPACK's sparse inference, so the report never says it runs.
+    for text in verdicts.values():
+      self.assertRegex(text, r'^(no|expected): ')
+
+  def test_markdown_has_a_row_per_weighted_op_with_the_kernel_under_each_resolver(self):
+    markdown = export.export_tflite(_ticket((4, 1)), self.path).to_markdown()
+    self.assertIn(f'| op | layer | weights | AUTO | {BUILTIN} | XNNPACK sparse inference |', markdown)
+    self.assertRegex(markdown, r'\| 0: FULLY_CONNECTED \| h1 \| float32, sparse 1x4 blocks \| built-in sparse '
+                     r'FULLY_CONNECTED \(1x4 blocks\) \(runs\) \| built-in sparse FULLY_CONNECTED \(1x4 blocks\) '
+                     r'\(runs\) \| no: ')
+
+  def test_rules_are_data_with_a_reason_each(self):
+    for rule in kernels.BUILTIN_RULES + kernels.XNNPACK_RULES:
+      self.assertGreater(len(rule.reason), 10, rule)
+    self.assertEqual(kernels.XNNPACK_SPARSE_INFERENCE['zero_fraction'], 2 / 3)
+
+
+class LatencyTest(tf.test.TestCase, parameterized.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    self.dir = tempfile.mkdtemp(dir=self.get_temp_dir())
+    self.path = os.path.join(self.dir, 'model.tflite')
+
+  def test_block_4_ticket_is_measured_faster_than_its_dense_file_under_both_resolvers(self):
+    sizes = (512, 512, 256, 10)
+    report = export.export_tflite(_ticket((4, 1), sizes), self.path, sample_inputs=_inputs(8, 512),
+                                  measure_latency=True, latency_runs=7)
+    self.assertEqual([t.resolver for t in report.latency], ['AUTO', BUILTIN])
+    for timing in report.latency:
+      self.assertEqual(timing.runs, 7)
+      self.assertGreater(timing.file_ms, 0)
+      # 90% sparse 1x4 blocks ran in 0.2-0.4x the dense time here; 0.75 leaves room for a loaded machine.
+      self.assertLess(timing.ratio, 0.75, timing)
+    self.assertRegex(report.to_markdown(), r'\| AUTO \| [\d.]+ ms \| [\d.]+ ms \| 0\.\d\dx \|')
+
+  def test_file_is_timed_only_where_it_passes_and_the_dense_file_where_it_loads(self):
+    report = export.export_tflite(_ticket(sizes=(64, 32, 16, 10)), self.path, quantization='int8',
+                                  representative_data=_inputs(32, 64), measure_latency=True, latency_runs=2)
+    auto, builtin = report.latency
+    self.assertEqual((auto.resolver, auto.file_ms, auto.ratio), ('AUTO', None, None))
+    self.assertGreater(auto.dense_ms, 0)
+    self.assertEqual(builtin.resolver, BUILTIN)
+    self.assertGreater(builtin.ratio, 0)
+    self.assertTrue(any(note.startswith('latency of this file not measured under AUTO (it fails there')
+                        for note in report.notes))
+    self.assertIn('| AUTO | fails | ', report.to_markdown())
+    slower = [note for note in report.notes if note.startswith('slower than the dense file')]
+    if builtin.file_ms > auto.dense_ms:
+      self.assertRegex(slower[0], r'measured [\d.e-]+ ms per invoke at best \(BUILTIN_WITHOUT_DEFAULT_DELEGATES\)')
+    else:
+      self.assertEqual(slower, [])
+
+  def test_latency_is_not_measured_by_default(self):
+    self.assertIsNone(export.export_tflite(_ticket(sizes=(64, 32, 16, 10)), self.path).latency)
+
+  @parameterized.parameters(0, -1, 2.5, True, '3')
+  def test_bad_latency_runs_raise_and_write_nothing(self, runs):
+    with self.assertRaisesRegex(ValueError, r'latency_runs must be an int >= 1'):
+      export.export_tflite(_ticket(sizes=(64, 32, 16, 10)), self.path, measure_latency=True, latency_runs=runs)
+    self.assertEqual(os.listdir(self.dir), [])
+
+  def test_interleaved_invoke_times_gives_one_sample_per_repetition_for_each_interpreter(self):
+    export.export_tflite(_ticket(sizes=(64, 32, 16, 10)), self.path)
+    interpreters = {}
+    for resolver in ('AUTO', BUILTIN):
+      interpreter = export.load_tflite(self.path, resolver)
+      interpreter.set_tensor(interpreter.get_input_details()[0]['index'], _inputs(1, 64))
+      interpreters[resolver] = interpreter
+    times = latency.interleaved_invoke_times(interpreters, 3, 0.002)
+    self.assertEqual(sorted(times), ['AUTO', BUILTIN])
+    for samples in times.values():
+      self.assertLen(samples, 3)
+      self.assertTrue(all(0 < us < 1e5 for us in samples), samples)
+
+  @parameterized.parameters(({}, 3, 0.01, 'interpreters is empty'), ({'a': None}, 0, 0.01, 'repetitions must be'),
+                            ({'a': None}, 2, 0, 'block_seconds must be > 0'))
+  def test_interleaved_invoke_times_refuses_bad_arguments(self, interpreters, repetitions, seconds, message):
+    with self.assertRaisesRegex(ValueError, message):
+      latency.interleaved_invoke_times(interpreters, repetitions, seconds)
+
+
+def _kernel_zeros(model):
+  """{layer name: number of exact zeros in its kernel variable}, for plain and QuantizeWrapper layers."""
+  counts = {}
+  for layer in model.layers:
+    for weight in layer.weights:
+      if weight.name.split('/')[-1].split(':')[0] == 'kernel':
+        counts[layer.name] = int(np.sum(weight.numpy() == 0))
+  return counts
+
+
+class QuantizeTicketTest(tf.test.TestCase, parameterized.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    self.dir = tempfile.mkdtemp(dir=self.get_temp_dir())
+    self.path = os.path.join(self.dir, 'model.tflite')
+
+  @parameterized.parameters(((1, 1), 0.9), ((16, 1), 0.75))
+  def test_qat_training_keeps_the_exact_zero_count_of_each_kernel_and_the_file_runs_under_its_resolver(
+      self, block, sparsity):
+    ticket = _ticket(block, sizes=(64, 48, 32, 10), sparsity=sparsity)
+    zeros = {f'quant_{name}': n for name, n in _kernel_zeros(ltp_tfmot.strip_pruning(ticket)).items()}
+    self.assertEqual(set(zeros), {'quant_h1', 'quant_h2', 'quant_out'})
+    qat = ltp_tfmot.quantize_ticket(ticket)
+    self.assertEqual(_kernel_zeros(qat), zeros)
+    before = [w.numpy() for w in qat.weights if w.name.endswith('kernel:0')]
+    qat.compile(keras.optimizers.Adam(1e-2), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, y = _inputs(60, 64), np.random.RandomState(1).randint(0, 10, 60)
+    keras.utils.set_random_seed(0)
+    qat.fit(x, y, batch_size=20, epochs=2, verbose=0)  # 6 training steps
+    after = [w.numpy() for w in qat.weights if w.name.endswith('kernel:0')]
+    self.assertTrue(all(np.any(a != b) for a, b in zip(after, before, strict=True)))  # it did train
+    self.assertEqual(_kernel_zeros(qat), zeros)
+
+    report = export.export_tflite(qat, self.path, sample_inputs=x[:8])
+    self.assertTrue(report.qat)
+    self.assertEqual(report.quantization, 'int8')
+    self.assertEqual({t.layer: t.dtype for t in report.sparse_tensors},
+                     {'quant_h1': 'int8', 'quant_h2': 'int8', 'quant_out': 'int8'})
+    self.assertEqual(report.op_resolver, 'AUTO' if block == (16, 1) else BUILTIN)
+    kernel = 'built-in sparse int8 FULLY_CONNECTED (1x16 blocks)' if block == (16, 1) else \
+        'built-in dense kernel after DENSIFY'
+    self.assertEqual({(k.kernel, k.status) for k in report.kernels_under()}, {(kernel, 'runs')})
+    want = qat(x[:8]).numpy()
+    for check in report.checks:
+      if check.passed:
+        got = _run_file(self.path, x[:8], check.resolver)
+        self.assertLessEqual(np.abs(got - want).max(), report.relative_tolerance * np.abs(want).max())
+
+  def test_freeze_ticket_is_refused(self):
+    model = ltp_tfmot.prune_lottery_ticket(keras.Sequential([keras.layers.Dense(4, input_shape=(8,))]),
+                                           ltp_tfmot.OneShotLotterySchedule(0.5, 1), mask_0_action='freeze')
+    model.build((None, 8))
+    with self.assertRaisesRegex(ValueError, r"mask_0_action='freeze'.*no zeros to preserve.*mask_0_action='zero'"):
+      ltp_tfmot.quantize_ticket(model)
+
+  def test_quantization_aware_model_is_refused(self):
+    qat = ltp_tfmot.quantize_ticket(_ticket(sizes=(16, 8, 8, 4)))
+    with self.assertRaisesRegex(ValueError, r'already quantization-aware'):
+      ltp_tfmot.quantize_ticket(qat)
+
+  def test_unbuilt_model_is_refused(self):
+    with self.assertRaisesRegex(ValueError, r'is not built'):
+      ltp_tfmot.quantize_ticket(keras.Sequential([keras.layers.Dense(2)]))
+
+
+if __name__ == '__main__':
+  tf.test.main()
