@@ -110,19 +110,6 @@ def zero_counts(model):
   return {w.name: int(np.sum(w.numpy() == 0)) for w in model.weights if w.name.endswith('kernel:0')}
 
 
-def tflite_accuracy(path, x, y):
-  """Test accuracy of a TFLite file under the op resolver its export recorded, one image per invoke."""
-  interpreter = ltp_tfmot.load_tflite(path)
-  input_index = interpreter.get_input_details()[0]['index']
-  output_index = interpreter.get_output_details()[0]['index']
-  correct = 0
-  for image, label in zip(x, y, strict=True):
-    interpreter.set_tensor(input_index, image[None])
-    interpreter.invoke()
-    correct += int(np.argmax(interpreter.get_tensor(output_index)) == label)
-  return correct / len(y)
-
-
 def kernel_words(report, sparse):
   """How the weighted ops run under the file's op resolver, from `ExportReport.kernels`."""
   counts = collections.Counter(k.kernel for k in report.kernels_under())
@@ -164,7 +151,7 @@ def run_model(name, args, export_dir):
           'report': report, 'sparse': sparse, 'units': units(model), 'params': model.count_params(),
           'sparsity': tflite_bench.kernel_sparsity(model),
           'keras_accuracy': tflite_bench.keras_accuracy(exported, x_test, y_test),
-          'tflite_accuracy': tflite_accuracy(path, x_test, y_test),
+          'tflite_accuracy': tflite_bench.tflite_accuracy(ltp_tfmot.load_tflite(path), x_test, y_test),
           'passes': [c.resolver for c in report.checks if c.passed],
       }
   configs = [(key, resolver) for key, row in rows.items() for resolver in RESOLVERS if resolver in row['passes']]

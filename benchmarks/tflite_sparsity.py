@@ -175,9 +175,8 @@ def make_interpreter(path, resolver):
   return interpreter
 
 
-def tflite_accuracy(path, x, y):
-  """Test accuracy of the TFLite model (default resolver), one image per invoke."""
-  interpreter = make_interpreter(path, 'AUTO')
+def tflite_accuracy(interpreter, x, y):
+  """Test accuracy of a TFLite interpreter's model, one image per invoke."""
   input_index = interpreter.get_input_details()[0]['index']
   output_index = interpreter.get_output_details()[0]['index']
   correct = 0
@@ -249,7 +248,7 @@ def run_benchmark(name, args, export_dir):
     report = ltp_tfmot.export_tflite(model, paths[variant], sparse=variant != 'dense', sample_inputs=x_test[:8])
     rows.append(Row(name, variant, kernel_sparsity(model), keras_accuracy(model, x_test, y_test), report))
   for row in rows:
-    row.tflite_accuracy = tflite_accuracy(paths[row.variant], x_test, y_test)
+    row.tflite_accuracy = tflite_accuracy(make_interpreter(paths[row.variant], 'AUTO'), x_test, y_test)
     row.xnnpack = xnnpack_partition(paths[row.variant])
   medians, quartiles, ratios = time_exports(paths, x_test[0], args.reps, args.block_seconds)
   for row in rows:

@@ -17,24 +17,13 @@ import ltp_tfmot
 from ltp_tfmot import export
 from ltp_tfmot import kernels
 from ltp_tfmot import latency
+from tests import fixtures
 
 BUILTIN = 'BUILTIN_WITHOUT_DEFAULT_DELEGATES'
 
 
 def _ticket(block_size=(1, 1), sizes=(128, 64, 32, 16), sparsity=0.9, seed=0):
-  """A seeded MLP wrapped and pruned to `sparsity` in blocks of `block_size` by one lottery round."""
-  init = lambda offset: keras.initializers.GlorotUniform(seed=seed + offset)
-  layers = [keras.layers.Dense(sizes[1], activation='relu', input_shape=(sizes[0],), kernel_initializer=init(0),
-                               bias_initializer='ones', name='h1')]
-  layers += [keras.layers.Dense(n, activation='relu', kernel_initializer=init(i), name=f'h{i + 1}')
-             for i, n in enumerate(sizes[2:-1], start=1)]
-  layers.append(keras.layers.Dense(sizes[-1], kernel_initializer=init(9), name='out'))
-  model = ltp_tfmot.prune_lottery_ticket(keras.Sequential(layers), ltp_tfmot.OneShotLotterySchedule(sparsity, 1),
-                                         block_size=block_size)
-  model.build((None, sizes[0]))
-  ltp_tfmot.take_snapshot(model)
-  ltp_tfmot.run_lottery_round(model)
-  return model
+  return fixtures.pruned_mlp(sizes, sparsity, block_size, seed)
 
 
 def _inputs(n=32, features=128, seed=0):

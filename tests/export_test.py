@@ -30,18 +30,7 @@ RELATIVE_TOLERANCE = {'float16': 1e-3, 'dynamic': 2e-2, 'int8': 4e-2}
 
 
 def _sparse_mlp(sparsity=0.9, sizes=(784, 300, 100, 10)):
-  """A seeded MLP wrapped and pruned to `sparsity` by one lottery round (weights = snapshot * mask)."""
-  init = lambda offset: keras.initializers.GlorotUniform(seed=offset)
-  layers = [keras.layers.Dense(sizes[1], activation='relu', input_shape=(sizes[0],), kernel_initializer=init(0),
-                               bias_initializer='ones', name='h1')]
-  layers += [keras.layers.Dense(n, activation='relu', kernel_initializer=init(i), name=f'h{i + 1}')
-             for i, n in enumerate(sizes[2:-1], start=1)]
-  layers.append(keras.layers.Dense(sizes[-1], kernel_initializer=init(9), name='out'))
-  model = ltp_tfmot.prune_lottery_ticket(keras.Sequential(layers), ltp_tfmot.OneShotLotterySchedule(sparsity, 1))
-  model.build((None, sizes[0]))
-  ltp_tfmot.take_snapshot(model)
-  ltp_tfmot.run_lottery_round(model)
-  return model
+  return fixtures.pruned_mlp(sizes, sparsity)
 
 
 def _inputs(n=16, features=784, seed=0):

@@ -7,6 +7,8 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
+import ltp_tfmot
+
 
 def mlp(seed=0, name='mlp'):
   """A 8-16-12-4 MLP (368 prunable weights) with seeded Glorot init."""
@@ -153,3 +155,19 @@ def split_cpu_in_two():
     tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
   except RuntimeError:
     pass  # Already initialised (another test module ran first under pytest); the tests check the count.
+
+
+def pruned_mlp(sizes=(784, 300, 100, 10), sparsity=0.9, block_size=(1, 1), seed=0):
+  """A seeded MLP wrapped and pruned to `sparsity` (in blocks of `block_size`) by one lottery round."""
+  init = lambda offset: keras.initializers.GlorotUniform(seed=seed + offset)
+  layers = [keras.layers.Dense(sizes[1], activation='relu', input_shape=(sizes[0],), kernel_initializer=init(0),
+                               bias_initializer='ones', name='h1')]
+  layers += [keras.layers.Dense(n, activation='relu', kernel_initializer=init(i), name=f'h{i + 1}')
+             for i, n in enumerate(sizes[2:-1], start=1)]
+  layers.append(keras.layers.Dense(sizes[-1], kernel_initializer=init(9), name='out'))
+  model = ltp_tfmot.prune_lottery_ticket(keras.Sequential(layers), ltp_tfmot.OneShotLotterySchedule(sparsity, 1),
+                                         block_size=block_size)
+  model.build((None, sizes[0]))
+  ltp_tfmot.take_snapshot(model)
+  ltp_tfmot.run_lottery_round(model)
+  return model
