@@ -285,6 +285,23 @@ def _run_command(args, hooks=None):
     config = config_from_flags()
   except (TypeError, ValueError) as error:
     raise UsageError(str(error)) from None
+  strategy = None if FLAGS.strategy == 'default' else FLAGS.strategy
+  pool = None
+  try:
+    if (FLAGS.workers or 1) > 1 or FLAGS.ray_address is not None:
+      from ltp_tfmot.experiment import parallel  # pylint: disable=g-import-not-at-top
+      parallel.check_no_strategy(strategy)
+      # Before this process imports TensorFlow: the workers import theirs meanwhile.
+      pool = parallel.WorkerPool(FLAGS.workers, FLAGS.ray_address)
+    return _run_experiment(config, strategy, pool, hooks)
+  except KeyboardInterrupt:
+    raise _Interrupted('interrupted before training started; run the same command to resume') from None
+  finally:
+    if pool is not None:
+      pool.close()
+
+
+def _run_experiment(config, strategy, pool, hooks):
   from ltp_tfmot.experiment import report as report_lib  # pylint: disable=g-import-not-at-top
   from ltp_tfmot.experiment import runner as runner_lib  # pylint: disable=g-import-not-at-top
   if not FLAGS.verbose:
@@ -292,8 +309,7 @@ def _run_command(args, hooks=None):
     tf.get_logger().setLevel('ERROR')
   experiment = runner_lib.LotteryExperiment(
       config, None if FLAGS.run_dir else FLAGS.out, run_dir=FLAGS.run_dir, verbose=FLAGS.verbose,
-      tensorboard=FLAGS.tensorboard, log=_print, strategy=None if FLAGS.strategy == 'default' else FLAGS.strategy,
-      hooks=hooks, workers=FLAGS.workers, ray_address=FLAGS.ray_address)
+      tensorboard=FLAGS.tensorboard, log=_print, strategy=strategy, hooks=hooks, pool=pool)
   try:
     results = experiment.run()
   except KeyboardInterrupt:

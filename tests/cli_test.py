@@ -1,8 +1,6 @@
 """Tests for the ltp-tfmot command line: flags to config, run + resume + report, errors, `python -m`."""
 
-import contextlib
 import dataclasses
-import io
 import os
 import shutil
 import subprocess
@@ -23,14 +21,6 @@ from tests import fixtures
 RUN_FLAGS = ['--model=lenet_300_100', '--dataset=mnist', '--dataset_source=embedded', '--train_size=300',
              '--test_size=200', '--epochs=1', '--batch_size=50', '--eval_every=2', '--levels=1', '--controls=reinit',
              '--notensorboard']
-
-
-def _main(*args, hooks=None):
-  """Runs cli.main in-process; returns (exit status, stdout, stderr)."""
-  out, err = io.StringIO(), io.StringIO()
-  with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-    status = cli.main(['ltp-tfmot'] + list(args), hooks=hooks)
-  return status, out.getvalue(), err.getvalue()
 
 
 class _CtrlCAfter(experiment.RunHooks):
@@ -128,7 +118,7 @@ class FlagsTest(tf.test.TestCase):
                           (['run', '--rate=1.5'], r'pruning.rate must be in (0, 1), got 1.5'),
                           (['run', '--layer_rates=output'], 'name:rate'),
                           (['report'], 'at least one run directory')):
-      status, _, err = _main(*args)
+      status, _, err = fixtures.run_cli(*args)
       self.assertEqual(status, 2, args)
       self.assertIn(message, err)
 
@@ -138,11 +128,11 @@ class FlagsTest(tf.test.TestCase):
       if preset is not None:
         environ['TF_CPP_MIN_LOG_LEVEL'] = preset
       with mock.patch.dict(os.environ, environ, clear=True):
-        self.assertEqual(_main(*args, '--rate=1.5')[0], 2)  # stops at the config, after the level is set
+        self.assertEqual(fixtures.run_cli(*args, '--rate=1.5')[0], 2)  # stops at the config, after the level is set
         self.assertEqual(os.environ.get('TF_CPP_MIN_LOG_LEVEL'), expected, args)
 
   def test_help_lists_commands_and_flags(self):
-    status, out, _ = _main('--help')
+    status, out, _ = fixtures.run_cli('--help')
     self.assertEqual(status, 0)
     self.assertIn('ltp-tfmot report DIR', out)
     self.assertIn('--rewind_step', out)
@@ -154,7 +144,7 @@ class CommandsTest(tf.test.TestCase):
   def setUpClass(cls):
     super().setUpClass()
     cls.out = tempfile.mkdtemp(prefix='ltp_cli_test_')
-    cls.status, cls.stdout, cls.stderr = _main('run', f'--out={cls.out}', *RUN_FLAGS)
+    cls.status, cls.stdout, cls.stderr = fixtures.run_cli('run', f'--out={cls.out}', *RUN_FLAGS)
     cls.run_dirs = [os.path.join(cls.out, d) for d in os.listdir(cls.out)]
 
   @classmethod
@@ -172,19 +162,19 @@ class CommandsTest(tf.test.TestCase):
     self.assertTrue(os.path.exists(os.path.join(self.run_dirs[0], 'replicate_0', 'level_1', 'main', 'metrics.json')))
 
   def test_same_command_again_skips_everything(self):
-    status, out, err = _main('run', f'--out={self.out}', *RUN_FLAGS)
+    status, out, err = fixtures.run_cli('run', f'--out={self.out}', *RUN_FLAGS)
     self.assertEqual(status, 0, err)
     self.assertIn('3 done earlier, 0 to run', out)
     self.assertNotIn('replicate 0 level', out)
 
   def test_run_dir_with_other_settings_is_refused(self):
-    status, _, err = _main('run', f'--run_dir={self.run_dirs[0]}', '--rate=0.5', *RUN_FLAGS)
+    status, _, err = fixtures.run_cli('run', f'--run_dir={self.run_dirs[0]}', '--rate=0.5', *RUN_FLAGS)
     self.assertEqual(status, 1)
     self.assertIn('pruning.rate is 0.2 there and 0.5 here', err)
 
   def test_export_writes_a_level_as_sparse_tflite_and_prints_the_report(self):
     path = os.path.join(self.out, 'level1.tflite')
-    status, out, err = _main('export', self.run_dirs[0], '--level=1', f'--out={path}')
+    status, out, err = fixtures.run_cli('export', self.run_dirs[0], '--level=1', f'--out={path}')
     self.assertEqual(status, 0, err)
     self.assertTrue(os.path.exists(path))
     self.assertIn('hidden_300', out)
@@ -192,7 +182,7 @@ class CommandsTest(tf.test.TestCase):
 
   def test_export_of_an_unfinished_level_is_refused_and_writes_nothing(self):
     path = os.path.join(self.out, 'level5.tflite')
-    status, _, err = _main('export', self.run_dirs[0], '--level=5', f'--out={path}')
+    status, _, err = fixtures.run_cli('export', self.run_dirs[0], '--level=5', f'--out={path}')
     self.assertEqual(status, 1)
     self.assertIn('level 5 of replicate 0 is not finished', err)
     self.assertFalse(os.path.exists(path))
@@ -201,19 +191,19 @@ class CommandsTest(tf.test.TestCase):
     path = os.path.join(self.out, 'failed.tflite')
     failure = ltp_tfmot.ExportError('the converter failed: no TFLite op for this layer')
     with mock.patch.object(ltp_tfmot, 'export_tflite', side_effect=failure):
-      status, _, err = _main('export', self.run_dirs[0], '--level=1', f'--out={path}')
+      status, _, err = fixtures.run_cli('export', self.run_dirs[0], '--level=1', f'--out={path}')
     self.assertEqual(status, 1)
     self.assertEqual(err, 'ltp-tfmot export: error: the converter failed: no TFLite op for this layer\n')
 
   def test_export_shrink_refuses_a_run_of_single_weights(self):
     path = os.path.join(self.out, 'shrunk.tflite')
-    status, _, err = _main('export', self.run_dirs[0], '--shrink', f'--out={path}')
+    status, _, err = fixtures.run_cli('export', self.run_dirs[0], '--shrink', f'--out={path}')
     self.assertEqual(status, 2)
     self.assertIn('--shrink needs a run pruned with --granularity=unit', err)
     self.assertFalse(os.path.exists(path))
 
   def test_export_needs_a_tflite_path(self):
-    status, _, err = _main('export', self.run_dirs[0], '--out=runs')
+    status, _, err = fixtures.run_cli('export', self.run_dirs[0], '--out=runs')
     self.assertEqual(status, 2)
     self.assertIn('--out must name the .tflite file', err)
 
@@ -221,10 +211,10 @@ class CommandsTest(tf.test.TestCase):
     out = tempfile.mkdtemp(prefix='ltp_cli_interrupted_')
     self.addCleanup(shutil.rmtree, out, ignore_errors=True)
     steps_per_level = 270 // 50
-    status, _, err = _main('run', f'--out={out}', *RUN_FLAGS, hooks=_CtrlCAfter(steps_per_level + 2))
+    status, _, err = fixtures.run_cli('run', f'--out={out}', *RUN_FLAGS, hooks=_CtrlCAfter(steps_per_level + 2))
     self.assertEqual(status, 130)
     self.assertEqual(err, 'ltp-tfmot run: interrupted at replicate 0 level 1; run the same command to resume\n')
-    status, stdout, err = _main('run', f'--out={out}', *RUN_FLAGS)
+    status, stdout, err = fixtures.run_cli('run', f'--out={out}', *RUN_FLAGS)
     self.assertEqual(status, 0, err)
     self.assertIn('1 done earlier, 2 to run', stdout)
 
@@ -247,7 +237,7 @@ class ResearchScaleTest(tf.test.TestCase):
     self.addCleanup(shutil.rmtree, folder, ignore_errors=True)
     fixtures.write_cifar10(folder, train_per_batch=8, test=8)  # 40 training images, 36 after validation
     out = os.path.join(folder, 'runs')
-    status, stdout, err = _main('run', '--model=resnet20', '--dataset=cifar10', f'--data_dir={folder}',
+    status, stdout, err = fixtures.run_cli('run', '--model=resnet20', '--dataset=cifar10', f'--data_dir={folder}',
                                 '--training_steps=6it', '--batch_size=12', '--rewind_step=2', '--levels=1',
                                 '--eval_every=3', '--notensorboard', f'--out={out}')
     self.assertEqual(status, 0, err)

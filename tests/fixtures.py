@@ -1,5 +1,7 @@
 """Small seeded models and data shared by the tests."""
 
+import contextlib
+import io
 import os
 import pickle
 
@@ -171,3 +173,12 @@ def pruned_mlp(sizes=(784, 300, 100, 10), sparsity=0.9, block_size=(1, 1), seed=
   ltp_tfmot.take_snapshot(model)
   ltp_tfmot.run_lottery_round(model)
   return model
+
+
+def run_cli(*args, hooks=None):
+  """Runs `ltp-tfmot ARGS` in this process; returns (exit status, stdout, stderr)."""
+  from ltp_tfmot import cli  # pylint: disable=g-import-not-at-top
+  out, err = io.StringIO(), io.StringIO()
+  with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    status = cli.main(['ltp-tfmot'] + list(args), hooks=hooks)
+  return status, out.getvalue(), err.getvalue()

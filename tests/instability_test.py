@@ -1,8 +1,6 @@
 """Tests for the instability analysis: two copies forked at k, the error along the path between them, the CLI."""
 
-import contextlib
 import errno
-import io
 import os
 import shutil
 import tempfile
@@ -13,7 +11,6 @@ import tensorflow as tf
 import tf_keras as keras
 
 import ltp_tfmot
-from ltp_tfmot import cli
 from ltp_tfmot import experiment
 from ltp_tfmot.experiment import instability
 from tests import fixtures
@@ -308,21 +305,14 @@ RUN_FLAGS = ['--model=lenet_300_100', '--dataset=mnist', '--dataset_source=embed
              '--notensorboard']
 
 
-def _main(*args):
-  out, err = io.StringIO(), io.StringIO()
-  with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-    status = cli.main(['ltp-tfmot'] + list(args))
-  return status, out.getvalue(), err.getvalue()
-
-
 class InstabilityCommandTest(tf.test.TestCase):
 
   def test_command_writes_the_table_and_the_plot(self):
     out = tempfile.mkdtemp(dir=self.get_temp_dir())
-    status, stdout, stderr = _main('run', f'--out={out}', *RUN_FLAGS)
+    status, stdout, stderr = fixtures.run_cli('run', f'--out={out}', *RUN_FLAGS)
     self.assertEqual(status, 0, stderr)
     (run_dir,) = [os.path.join(out, name) for name in os.listdir(out)]
-    status, stdout, stderr = _main('instability', run_dir, '--level=1', '--rewind_steps=0,2', '--points=3')
+    status, stdout, stderr = fixtures.run_cli('instability', run_dir, '--level=1', '--rewind_steps=0,2', '--points=3')
     self.assertEqual(status, 0, stderr)
     self.assertIn('| Rewind step k | Instability |', stdout)
     self.assertRegex(stdout, r'\| 0 \| \d+\.\d\d% \|')
@@ -340,7 +330,7 @@ class InstabilityCommandTest(tf.test.TestCase):
     for args, message in ((['--level=0', '--rewind_steps=0', '--threshold=2'], 'threshold must be'),
                           (['--level=0'], '--rewind_steps'),
                           (['--level=0', '--rewind_steps=a'], 'comma-separated integers')):
-      status, _, stderr = _main('instability', out, *args)
+      status, _, stderr = fixtures.run_cli('instability', out, *args)
       self.assertIn(status, (1, 2), args)
       self.assertIn(message, stderr, args)
       self.assertEqual(len(stderr.strip().splitlines()), 1, stderr)

@@ -20,7 +20,9 @@ import numpy as np
 import tensorflow as tf
 
 import ltp_tfmot
+from ltp_tfmot.experiment import parallel
 from ltp_tfmot.experiment import storage
+from tests import fixtures
 from tests import parallel_driver
 
 _JOBS = [(r, level, branch) for r in range(2) for level in range(3)
@@ -28,6 +30,10 @@ _JOBS = [(r, level, branch) for r in range(2) for level in range(3)
 _METRICS = ('weights_remaining', 'weights_alive', 'test_accuracy', 'test_loss', 'best_val_accuracy',
             'best_val_iteration', 'early_stop_iteration', 'supermask_accuracy', 'curve')
 _TIMEOUT_S = 300
+# LeNet-300-100 on 300 embedded MNIST digits, one epoch at batch 50, one level and the reinit control: 3 jobs.
+_CLI_RUN_FLAGS = ['--model=lenet_300_100', '--dataset=mnist', '--dataset_source=embedded', '--train_size=300',
+                  '--test_size=200', '--epochs=1', '--batch_size=50', '--eval_every=5', '--levels=1',
+                  '--controls=reinit', '--notensorboard']
 
 
 def _outputs(run_dir):
@@ -73,6 +79,11 @@ def _processes_of(tmp):
 
 def _job_processes_of(tmp):
   return [pid for pid, command in _processes_of(tmp).items() if command.startswith(('ray::_Worker', 'ray::IDLE'))]
+
+
+def _job_processes_of_ray(pool):
+  """The pids of a pool's worker processes."""
+  return sorted(pool.ray.get([actor.__ray_call__.remote(lambda self: os.getpid()) for actor in pool.actors]))
 
 
 def _kill_processes_of(tmp):
@@ -153,6 +164,31 @@ class ParallelRunTest(tf.test.TestCase):
     parallel_driver.make(run_dir, workers=2).run()
     self._assert_equals_serial(run_dir)
 
+  def test_one_pool_runs_two_experiments_in_turn_each_equal_to_the_serial_run(self):
+    with parallel.WorkerPool(workers=2) as pool:
+      first = _job_processes_of_ray(pool)
+      for name in ('pool_first', 'pool_second'):
+        run_dir = os.path.join(self.tmp, name)
+        self.assertLen(parallel_driver.make(run_dir, pool=pool).run(), len(_JOBS))
+        self._assert_equals_serial(run_dir)
+      self.assertEqual(_job_processes_of_ray(pool), first)  # the same two workers served both runs
+      with self.assertRaisesRegex(ValueError, 'give workers / ray_address or a pool, not both'):
+        parallel_driver.make(os.path.join(self.tmp, 'refused'), pool=pool, workers=2)
+    closed_dir = os.path.join(self.tmp, 'closed_pool')
+    with self.assertRaisesRegex(ValueError, 'this WorkerPool is closed'):
+      parallel_driver.make(closed_dir, pool=pool).run()
+    self.assertFalse(os.path.exists(closed_dir))
+
+  def test_cli_run_with_two_workers_trains_every_job_and_prints_the_table(self):
+    out = os.path.join(self.tmp, 'cli')
+    status, stdout, stderr = fixtures.run_cli('run', f'--out={out}', '--workers=2', *_CLI_RUN_FLAGS)
+    self.assertEqual(status, 0, stderr)
+    self.assertIn('Running 3 jobs on 2 Ray worker(s) (1 thread(s) each, this machine)', stdout)
+    self.assertIn('replicate 0 level 1/1 reinit:', stdout)
+    self.assertIn('| Level | Weights remaining | Ticket acc. | Reinit acc. |', stdout)
+    [run_dir] = [os.path.join(out, name) for name in os.listdir(out)]
+    self.assertLen(storage.load_level_metrics(run_dir), 3)
+
   def test_failed_jobs_are_recorded_with_their_error_and_their_dependents_not_started(self):
     run_dir = os.path.join(self.tmp, 'failing')
     experiment = parallel_driver.make(run_dir, model_fn=_diverging_mlp, workers=2)
@@ -189,6 +225,8 @@ class ParallelArgumentsTest(tf.test.TestCase):
     ]:
       with self.assertRaisesRegex(ValueError, message):
         parallel_driver.make(run_dir, **kwargs)
+    with self.assertRaisesRegex(TypeError, 'pool must be a ltp_tfmot.experiment.parallel.WorkerPool, got int'):
+      parallel_driver.make(run_dir, pool=2)
     self.assertFalse(os.path.exists(run_dir))
 
 

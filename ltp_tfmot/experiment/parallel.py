@@ -24,6 +24,7 @@ import os
 import sys
 import tempfile
 import traceback
+import uuid
 
 from absl import logging
 
@@ -62,29 +63,39 @@ def _limit_threads(threads):
 
 
 class _Worker:
-  """One worker process of a parallel run (a Ray actor): it holds the run's data and the last main level's model.
+  """One worker process of a parallel run (a Ray actor): it holds a run's data and the last main level's model.
 
-  A main level that continues the one this worker just trained goes on in the
-  same model, as the serial loop does; any other job rebuilds its level from
-  the run directory, as a resumed run does. Both give the same results.
+  It imports TensorFlow when it starts, which is while the driver still loads
+  its own. Each job comes with the run's spec; the worker makes that run's
+  experiment at its first job (a pool can serve several runs in turn). A main
+  level that continues the one this worker just trained goes on in the same
+  model, as the serial loop does; any other job rebuilds its level from the
+  run directory, as a resumed run does. Both give the same results.
   """
 
-  def __init__(self, spec, threads):
+  def __init__(self, threads):
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
     _limit_threads(threads)
-    from ltp_tfmot import criteria  # pylint: disable=g-import-not-at-top
     from ltp_tfmot.experiment import runner  # pylint: disable=g-import-not-at-top
+    self._runner = runner
+    self._spec_id, self._experiment = None, None
+
+  def _set_up(self, spec):
+    from ltp_tfmot import criteria  # pylint: disable=g-import-not-at-top
     for branch in spec['branches']:
       branches.register_branch(branch, overwrite=True)
     for criterion in spec['criteria']:
       criteria.register_criterion(criterion, overwrite=True)
-    self._experiment = runner.LotteryExperiment(
+    self._experiment = self._runner.LotteryExperiment(
         spec['config'], run_dir=spec['run_dir'], model_fn=spec['model_fn'], data=spec['data'],
         verbose=spec['verbose'], tensorboard=spec['tensorboard'], hooks=spec['hooks'])
     self._experiment.prepare_worker()
+    self._spec_id = spec['id']
 
-  def run(self, job):
-    """Trains `job` and writes its level; returns its metrics."""
+  def run(self, spec, job):
+    """Trains `job` of the run `spec` describes and writes its level; returns its metrics."""
+    if spec['id'] != self._spec_id:
+      self._set_up(spec)
     return self._experiment.run_job(job)
 
 
@@ -105,11 +116,19 @@ def _init_ray(ray, workers, address):
   if ray.is_initialized():
     return False
   if address is None:
-    # The workers import what this process can (the modules of a model_fn, hooks or branch of yours).
-    path = os.pathsep.join(p for p in [os.getcwd()] + sys.path if p)
-    ray.init(num_cpus=workers, include_dashboard=False, configure_logging=False, log_to_driver=True,
-             _node_ip_address='127.0.0.1', _temp_dir=_ray_temp_dir(),
-             runtime_env={'env_vars': {'PYTHONPATH': path}})
+    # The workers import what this process can (the modules of a model_fn, hooks or branch of yours). They inherit
+    # the environment of the Ray processes started here: a runtime_env would make Ray start new worker processes
+    # instead of the ones it starts with (1.5 s later, on top of their start).
+    saved = os.environ.get('PYTHONPATH')
+    os.environ['PYTHONPATH'] = os.pathsep.join(p for p in [os.getcwd()] + sys.path if p)
+    try:
+      ray.init(num_cpus=workers, include_dashboard=False, configure_logging=False, log_to_driver=True,
+               _node_ip_address='127.0.0.1', _temp_dir=_ray_temp_dir())
+    finally:
+      if saved is None:
+        del os.environ['PYTHONPATH']
+      else:
+        os.environ['PYTHONPATH'] = saved
   else:
     ray.init(address=address, configure_logging=False, log_to_driver=True)
   return True
@@ -126,37 +145,108 @@ def _placement(ray, workers, address):
   return workers, max(1, cpus // workers), 1 if gpus else 0
 
 
-def run_jobs(experiment, jobs, workers, address):
-  """Runs `jobs` of `experiment` on Ray worker processes, each job once its needs are done.
+class WorkerPool:
+  """Ray worker processes that train the jobs of parallel runs, started before the driver loads anything else.
+
+  A `LotteryExperiment` with `workers` > 1 or a `ray_address` starts one as
+  the first thing its `run` does and stops it at the end. Starting one
+  yourself, before importing TensorFlow (as `ltp-tfmot run` does), lets the
+  workers import TensorFlow while this process does, and one pool can run
+  several experiments in turn without starting again.
+
+  Args:
+    workers: How many jobs run at a time; None: one per GPU, else per CPU of
+      the cluster (of this machine without `address`).
+    address: A Ray cluster's address (e.g. 'ray://head:10001'), or None for a
+      local Ray on this machine (127.0.0.1), stopped by `close`.
+
+  Raises:
+    ImportError: if Ray is not installed.
+    ValueError: for a `workers` or `address` that is not one.
+
+  Example:
+
+  ```python
+  from ltp_tfmot.experiment import parallel
+  with parallel.WorkerPool(workers=2) as pool:  # before TensorFlow loads
+    from ltp_tfmot import experiment
+    for seed in (0, 1):
+      experiment.LotteryExperiment(experiment.RunConfig(seed=seed), 'runs', pool=pool).run()
+  ```
+  """
+
+  def __init__(self, workers=None, address=None):
+    check_settings(workers, address)
+    self.ray = _ray()
+    self._started_ray = _init_ray(self.ray, workers, address)
+    self.address = address
+    self.actors = []
+    try:
+      self.workers, self.threads, self.gpus = _placement(self.ray, workers, address)
+      actor = self.ray.remote(num_cpus=self.threads if address is not None else 1, num_gpus=self.gpus,
+                              max_restarts=_WORKER_RETRIES, max_task_retries=_WORKER_RETRIES)(_Worker)
+      # Their start (TensorFlow's import) runs in the background from here.
+      self.actors = [actor.remote(self.threads) for _ in range(self.workers)]
+    except BaseException:
+      self.close()
+      raise
+
+  @property
+  def closed(self):
+    return not self.actors
+
+  def describe(self):
+    return (f'{self.workers} Ray worker(s) ({self.threads} thread(s) each' + (', one GPU each' if self.gpus else '')
+            + (f', cluster {self.address}' if self.address else ', this machine') + ')')
+
+  def close(self):
+    """Stops the workers, and the local Ray if this pool started it."""
+    if self._started_ray:
+      self._started_ray = False
+      self.ray.shutdown()
+    else:
+      for actor in self.actors:
+        self.ray.kill(actor)
+    self.actors = []
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc_info):
+    self.close()
+
+
+def check_settings(workers, address):
+  """Raises ValueError for a `workers` or Ray `address` that is not one."""
+  if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
+    raise ValueError(f'workers must be an integer >= 1 (jobs trained at a time), got {workers!r}')
+  if address is not None and (not isinstance(address, str) or not address):
+    raise ValueError(f"ray_address must be a Ray cluster's address such as 'ray://head:10001', got {address!r}")
+
+
+def check_no_strategy(strategy):
+  """Raises ValueError for a `tf.distribute` strategy in a run whose jobs train in parallel."""
+  if strategy not in (None, 'default'):
+    raise ValueError(f'workers and ray_address run each job in a process of its own and cannot be combined with '
+                     f'strategy={strategy!r}, which spreads one job over several devices: choose one of the two')
+
+
+def run_jobs(experiment, jobs, pool):
+  """Runs `jobs` of `experiment` on the workers of `pool`, each job once its needs are done.
 
   Args:
     experiment: The `LotteryExperiment` (set up: data loaded, run directory
       claimed).
     jobs: The (replicate, level, branch) jobs to run.
-    workers: How many jobs run at a time; None: one per GPU, else per CPU of
-      the cluster.
-    address: A Ray cluster's address, or None for a local Ray on this
-      machine.
+    pool: The `WorkerPool` to run them on.
 
   Raises:
     JobsFailedError: if a job failed; the others ran.
   """
-  ray = _ray()
-  started = _init_ray(ray, workers, address)
-  try:
-    workers, threads, gpus = _placement(ray, workers, address)
-    workers = min(workers, len(jobs)) or 1
-    actor = ray.remote(num_cpus=threads if address is not None else 1, num_gpus=gpus,
-                       max_restarts=_WORKER_RETRIES, max_task_retries=_WORKER_RETRIES)(_Worker)
-    spec = ray.put(experiment.worker_spec())
-    experiment.log(f'Running {len(jobs)} jobs on {workers} Ray worker(s) ({threads} thread(s) each'
-                   + (', one GPU each' if gpus else '') + (f', cluster {address}' if address else ', this machine')
-                   + ')')
-    pool = [actor.remote(spec, threads) for _ in range(workers)]
-    _schedule(ray, experiment, pool, list(jobs))
-  finally:
-    if started:
-      ray.shutdown()
+  # An id per run: a worker that served another run before makes this one's experiment at its first job.
+  spec = pool.ray.put(dict(experiment.worker_spec(), id=uuid.uuid4().hex))
+  experiment.log(f'Running {len(jobs)} jobs on {pool.describe()}')
+  _schedule(pool.ray, experiment, pool.actors, spec, list(jobs))
 
 
 def _next_job(experiment, waiting, last):
@@ -169,7 +259,7 @@ def _next_job(experiment, waiting, last):
   return min(ready, key=lambda job: (job[2] != branches.MAIN, job[1], job[0]))
 
 
-def _schedule(ray, experiment, pool, waiting):
+def _schedule(ray, experiment, pool, spec, waiting):
   """Gives ready jobs to idle workers, records what ends; raises `JobsFailedError` at the end if any failed."""
   running, failures, blocked = {}, [], []
   idle = [(worker, None) for worker in pool]  # (worker, the job it ran last)
@@ -188,7 +278,7 @@ def _schedule(ray, experiment, pool, waiting):
         break
       idle.remove((worker, last))
       waiting.remove(job)
-      running[worker.run.remote(job)] = (job, worker)
+      running[worker.run.remote(spec, job)] = (job, worker)
       experiment.started(job)
     if not running:
       blocked.extend(waiting)  # needs that can never be met: reported, never dropped silently

@@ -94,6 +94,7 @@ from ltp_tfmot.experiment import config as config_lib
 from ltp_tfmot.experiment import data as data_lib
 from ltp_tfmot.experiment import factory as factory_lib
 from ltp_tfmot.experiment import hooks as hooks_lib
+from ltp_tfmot.experiment import parallel
 from ltp_tfmot.experiment import storage
 
 MAIN = branches_lib.MAIN
@@ -426,16 +427,19 @@ class LotteryExperiment:
     ray_address: The address of a Ray cluster to run the jobs on (e.g.
       'ray://head:10001'), or None for a local Ray on this machine when
       `workers` > 1.
+    pool: A `parallel.WorkerPool` to run the jobs on, instead of the one
+      `run` starts with `workers` or `ray_address` (give neither then): one
+      started before importing TensorFlow, or shared by several runs.
 
   Raises:
     ValueError: if neither or both of `out_dir` and `run_dir` are given,
       `config.model` is not registered and no `model_fn` is given, or
-      `strategy` is unknown, or `workers` / `ray_address` are given with a
-      strategy.
+      `strategy` is unknown, or `workers` / `ray_address` / `pool` are
+      given with a strategy, or `pool` with `workers` or `ray_address`.
   """
 
   def __init__(self, config, out_dir=None, *, run_dir=None, model_fn=None, data=None, verbose=False,
-               tensorboard=True, log=None, strategy=None, hooks=None, workers=None, ray_address=None):
+               tensorboard=True, log=None, strategy=None, hooks=None, workers=None, ray_address=None, pool=None):
     if not isinstance(config, config_lib.RunConfig):
       raise TypeError(f'config must be a RunConfig, got {type(config).__name__}')
     if (out_dir is None) == (run_dir is None):
@@ -443,16 +447,19 @@ class LotteryExperiment:
                        'and run_dir (the run directory itself)')
     if hooks is not None and not isinstance(hooks, hooks_lib.RunHooks):
       raise TypeError(f'hooks must be a ltp_tfmot.experiment.RunHooks, got {type(hooks).__name__}')
-    if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
-      raise ValueError(f'workers must be an integer >= 1 (jobs trained at a time), got {workers!r}')
-    if ray_address is not None and (not isinstance(ray_address, str) or not ray_address):
-      raise ValueError(f"ray_address must be a Ray cluster's address such as 'ray://head:10001', got {ray_address!r}")
-    self.parallel = ray_address is not None or (workers or 1) > 1
-    if self.parallel and strategy not in (None, 'default'):
-      raise ValueError(f'workers and ray_address run each job in a process of its own and cannot be combined with '
-                       f'strategy={strategy!r}, which spreads one job over several devices: choose one of the two')
+    parallel.check_settings(workers, ray_address)
+    if pool is not None:
+      if not isinstance(pool, parallel.WorkerPool):
+        raise TypeError(f'pool must be a ltp_tfmot.experiment.parallel.WorkerPool, got {type(pool).__name__}')
+      if workers is not None or ray_address is not None:
+        raise ValueError('give workers / ray_address or a pool, not both: a pool has its own workers and Ray')
+      workers, ray_address = pool.workers, pool.address
+    self.parallel = pool is not None or ray_address is not None or (workers or 1) > 1
+    if self.parallel:
+      parallel.check_no_strategy(strategy)
     self.workers = workers
     self.ray_address = ray_address
+    self._pool = pool
     self.strategy = make_strategy(strategy)
     self.is_chief, self.task = worker_role(self.strategy)
     self.config = config
@@ -605,6 +612,27 @@ class LotteryExperiment:
       WorkerLostError: in a multi-worker run, if another worker died or
         cannot be reached; the level in progress is not written.
     """
+    if not self.parallel:
+      return self._run_here()
+    # Started first: its workers import TensorFlow and start while this process loads the data.
+    if self._pool is not None and self._pool.closed:
+      raise ValueError('this WorkerPool is closed: start a new one, or give workers / ray_address instead')
+    pool = self._pool if self._pool is not None else parallel.WorkerPool(self.workers, self.ray_address)
+    self.workers = pool.workers
+    try:
+      self._set_up()
+      try:
+        parallel.run_jobs(self, self._pending, pool)
+      finally:
+        storage.remove_temp_files(self.run_dir)  # of workers killed while writing; no job is running now
+        self._write_results()
+      return storage.load_level_metrics(self.run_dir)
+    finally:
+      if pool is not self._pool:
+        pool.close()
+
+  def _set_up(self):
+    """Loads the data, claims (or checks) the run directory and finds the jobs left to run."""
     cfg = self.config
     self.factory.load_data()
     probe = self.factory.build_model(cfg.seed)  # plain variables, outside the strategy: no collective ops
@@ -632,14 +660,11 @@ class LotteryExperiment:
     if failed:
       self.log(f'{len(failed)} job(s) failed in an earlier run and will be tried again: '
                + ', '.join(f'replicate {r} level {lv} {b}' for r, lv, b in failed))
-    if self.parallel:
-      from ltp_tfmot.experiment import parallel  # pylint: disable=g-import-not-at-top
-      try:
-        parallel.run_jobs(self, self._pending, self.workers, self.ray_address)
-      finally:
-        storage.remove_temp_files(self.run_dir)  # of workers killed while writing; no job is running now
-        self._write_results()
-      return storage.load_level_metrics(self.run_dir)
+
+  def _run_here(self):
+    """Runs the jobs left in this process (with the other workers of a multi-worker strategy)."""
+    self._set_up()
+    cfg = self.config
     shadow = None
     if not self.is_chief:
       shadow = tempfile.mkdtemp(prefix=f'ltp_tfmot_{self.task.replace(":", "")}_')
