@@ -9,6 +9,7 @@ offline. Killing it and running it again continues where it stopped.
 
   python examples/lottery_experiment.py                 # about 3 minutes on 2 cores (embedded MNIST)
   python examples/lottery_experiment.py --levels=15 --epochs=30 --out=/tmp/lth
+  python examples/lottery_experiment.py --workers=2      # two trainings at a time on a local Ray (pip install ray)
 
 The same run from the command line:
 
@@ -29,6 +30,9 @@ _EPOCHS = flags.DEFINE_integer('epochs', 20, 'Training epochs per level.')
 _CONTROL_LEVELS = flags.DEFINE_list('control_levels', None, 'Levels of the random-reinit control (default: all).')
 _SOURCE = flags.DEFINE_enum('source', 'auto', ['auto', 'keras', 'embedded'], 'Where MNIST comes from.')
 _OUT = flags.DEFINE_string('out', 'runs', 'Folder of the run directories.')
+_WORKERS = flags.DEFINE_integer('workers', 1, 'Trainings at a time, each in a process of its own on a local Ray '
+                                '(1: all in this process). Each gets cores / workers threads, which changes float '
+                                'rounding: the table differs from the serial one in the last digits.', lower_bound=1)
 
 
 def main(argv):
@@ -45,8 +49,14 @@ def main(argv):
       control_levels=None if _CONTROL_LEVELS.value is None else [int(level) for level in _CONTROL_LEVELS.value],
   )
   start = time.time()
-  runner = experiment.LotteryExperiment(config, _OUT.value)
-  results = runner.run()
+  # Started before this process loads TensorFlow (the first LotteryExperiment does): the workers load theirs meanwhile.
+  pool = experiment.WorkerPool(_WORKERS.value) if _WORKERS.value > 1 else None
+  try:
+    runner = experiment.LotteryExperiment(config, _OUT.value, pool=pool)
+    results = runner.run()
+  finally:
+    if pool is not None:
+      pool.close()
   md_path, png_path = experiment.write_report([runner.run_dir])
   print()
   print(experiment.markdown_table(experiment.summarize(results)))

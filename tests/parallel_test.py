@@ -20,7 +20,6 @@ import numpy as np
 import tensorflow as tf
 
 import ltp_tfmot
-from ltp_tfmot.experiment import parallel
 from ltp_tfmot.experiment import storage
 from tests import fixtures
 from tests import parallel_driver
@@ -165,7 +164,7 @@ class ParallelRunTest(tf.test.TestCase):
     self._assert_equals_serial(run_dir)
 
   def test_one_pool_runs_two_experiments_in_turn_each_equal_to_the_serial_run(self):
-    with parallel.WorkerPool(workers=2) as pool:
+    with ltp_tfmot.experiment.WorkerPool(workers=2) as pool:
       first = _job_processes_of_ray(pool)
       for name in ('pool_first', 'pool_second'):
         run_dir = os.path.join(self.tmp, name)
@@ -225,7 +224,7 @@ class ParallelArgumentsTest(tf.test.TestCase):
     ]:
       with self.assertRaisesRegex(ValueError, message):
         parallel_driver.make(run_dir, **kwargs)
-    with self.assertRaisesRegex(TypeError, 'pool must be a ltp_tfmot.experiment.parallel.WorkerPool, got int'):
+    with self.assertRaisesRegex(TypeError, 'pool must be a ltp_tfmot.experiment.WorkerPool, got int'):
       parallel_driver.make(run_dir, pool=2)
     self.assertFalse(os.path.exists(run_dir))
 

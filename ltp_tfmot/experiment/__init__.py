@@ -49,6 +49,7 @@ _EXPORTS = {
     'run_experiment': 'runner',
     'WorkerLostError': 'runner',
     'JobsFailedError': 'parallel',
+    'WorkerPool': 'parallel',
     'CorruptFileError': 'storage',
     'find_runs': 'storage',
     'load_level_metrics': 'storage',

@@ -2,9 +2,11 @@
 
 A run's jobs form a graph (`LotteryExperiment.job_needs`): level l + 1 of a
 replicate needs level l, a branch at level l needs the main levels its
-`Branch.needs` names. The driver starts every job whose needs are done as a
-job of a `workers`-long pool of Ray worker processes, main levels first (they
-are the critical path). A worker that just trained a main level goes on with
+`Branch.needs` names. The driver gives every job whose needs are done to an
+idle worker of a `WorkerPool` of Ray worker processes, main levels first (they
+are the critical path). The pool starts before the driver loads its data (the
+CLI starts it before it imports TensorFlow), so that the workers' start
+overlaps the driver's. A worker that just trained a main level goes on with
 the next one in the same model, as the serial loop does; any other job
 rebuilds its level from the run directory, as a resumed run does, so the
 results equal a serial run's. Every worker writes its levels' files
@@ -167,9 +169,8 @@ class WorkerPool:
   Example:
 
   ```python
-  from ltp_tfmot.experiment import parallel
-  with parallel.WorkerPool(workers=2) as pool:  # before TensorFlow loads
-    from ltp_tfmot import experiment
+  from ltp_tfmot import experiment
+  with experiment.WorkerPool(workers=2) as pool:  # before TensorFlow loads: the workers load theirs meanwhile
     for seed in (0, 1):
       experiment.LotteryExperiment(experiment.RunConfig(seed=seed), 'runs', pool=pool).run()
   ```

@@ -427,7 +427,7 @@ class LotteryExperiment:
     ray_address: The address of a Ray cluster to run the jobs on (e.g.
       'ray://head:10001'), or None for a local Ray on this machine when
       `workers` > 1.
-    pool: A `parallel.WorkerPool` to run the jobs on, instead of the one
+    pool: A `WorkerPool` to run the jobs on, instead of the one
       `run` starts with `workers` or `ray_address` (give neither then): one
       started before importing TensorFlow, or shared by several runs.
 
@@ -450,7 +450,7 @@ class LotteryExperiment:
     parallel.check_settings(workers, ray_address)
     if pool is not None:
       if not isinstance(pool, parallel.WorkerPool):
-        raise TypeError(f'pool must be a ltp_tfmot.experiment.parallel.WorkerPool, got {type(pool).__name__}')
+        raise TypeError(f'pool must be a ltp_tfmot.experiment.WorkerPool, got {type(pool).__name__}')
       if workers is not None or ray_address is not None:
         raise ValueError('give workers / ray_address or a pool, not both: a pool has its own workers and Ray')
       workers, ray_address = pool.workers, pool.address
