@@ -180,6 +180,10 @@ def _define_flags():
                        'at a time, each in a Ray worker process with its share of the cores; default 1 (serial, in '
                        'this process), or one per GPU (else CPU) of the cluster with --ray_address.', lower_bound=1,
                        **fv)
+  flags.DEFINE_integer('threads', None, 'run: TensorFlow threads per training (intra- and inter-op pools); default: '
+                       'TensorFlow\'s (all cores) in a serial run, cores / workers for each of --workers. The count '
+                       'decides how CPU kernels split sums: runs with the same --threads compute the same floats '
+                       '(--threads=1 serially equals --workers=2 on 2 cores bit for bit).', lower_bound=1, **fv)
   flags.DEFINE_string('ray_address', None, "run: a Ray cluster's address (e.g. ray://head:10001) to run the jobs "
                       'on; the run directory must then be on a file system every node reaches.', **fv)
   # Export.
@@ -292,7 +296,7 @@ def _run_command(args, hooks=None):
       from ltp_tfmot.experiment import parallel  # pylint: disable=g-import-not-at-top
       parallel.check_no_strategy(strategy)
       # Before this process imports TensorFlow: the workers import theirs meanwhile.
-      pool = parallel.WorkerPool(FLAGS.workers, FLAGS.ray_address)
+      pool = parallel.WorkerPool(FLAGS.workers, FLAGS.ray_address, threads=FLAGS.threads)
     return _run_experiment(config, strategy, pool, hooks)
   except KeyboardInterrupt:
     raise _Interrupted('interrupted before training started; run the same command to resume') from None
@@ -307,6 +311,10 @@ def _run_experiment(config, strategy, pool, hooks):
   if not FLAGS.verbose:
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     tf.get_logger().setLevel('ERROR')
+  if pool is None and FLAGS.threads is not None:
+    from ltp_tfmot.experiment import parallel  # pylint: disable=g-import-not-at-top
+    if not parallel.limit_threads(FLAGS.threads):
+      _print(f'WARNING: --threads={FLAGS.threads} not applied: TensorFlow already runs in this process')
   experiment = runner_lib.LotteryExperiment(
       config, None if FLAGS.run_dir else FLAGS.out, run_dir=FLAGS.run_dir, verbose=FLAGS.verbose,
       tensorboard=FLAGS.tensorboard, log=_print, strategy=strategy, hooks=hooks, pool=pool)

@@ -51,17 +51,30 @@ def _ray():
   return ray
 
 
-def _limit_threads(threads):
-  """Caps TensorFlow's thread pools in this process, so that parallel jobs do not oversubscribe the cores."""
+def limit_threads(threads):
+  """Sets TensorFlow's thread pools (intra- and inter-op) in this process to `threads`, before TensorFlow starts.
+
+  Parallel jobs get cores / workers each, so that they do not oversubscribe
+  the cores. The thread count decides how CPU kernels split long sums, so
+  runs with the same count compute the same floats: a serial run at 1 thread
+  equals a run of 1-thread workers bit for bit.
+
+  Returns:
+    Whether the pools have that size now: False if TensorFlow had already
+    started with other sizes (they cannot change then; a warning says so).
+  """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   if (tf.config.threading.get_intra_op_parallelism_threads() == threads
       and tf.config.threading.get_inter_op_parallelism_threads() == threads):
-    return
+    return True
   try:
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)
-  except RuntimeError:  # the runtime of this worker process started with another job's limit
-    logging.warning('TensorFlow is already initialised in this worker; its thread pools stay as they are')
+  except RuntimeError:
+    logging.warning('TensorFlow started in this process before its thread pools could be set to %d; they stay as '
+                    'they are', threads)
+    return False
+  return True
 
 
 class _Worker:
@@ -77,7 +90,7 @@ class _Worker:
 
   def __init__(self, threads):
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-    _limit_threads(threads)
+    limit_threads(threads)
     from ltp_tfmot.experiment import runner  # pylint: disable=g-import-not-at-top
     self._runner = runner
     self._spec_id, self._experiment = None, None
@@ -136,15 +149,15 @@ def _init_ray(ray, workers, address):
   return True
 
 
-def _placement(ray, workers, address):
-  """(workers, CPUs per job, GPUs per job) for this Ray: one GPU per job where the cluster has GPUs."""
+def _placement(ray, workers, address, threads):
+  """(workers, threads per job, GPUs per job) for this Ray: one GPU per job where the cluster has GPUs."""
   resources = ray.cluster_resources()
   cpus, gpus = int(resources.get('CPU', 1)), int(resources.get('GPU', 0))
   if workers is None:
     workers = max(1, gpus or cpus)
   if address is None:
     cpus = os.cpu_count() or 1
-  return workers, max(1, cpus // workers), 1 if gpus else 0
+  return workers, threads or max(1, cpus // workers), 1 if gpus else 0
 
 
 class WorkerPool:
@@ -161,6 +174,8 @@ class WorkerPool:
       the cluster (of this machine without `address`).
     address: A Ray cluster's address (e.g. 'ray://head:10001'), or None for a
       local Ray on this machine (127.0.0.1), stopped by `close`.
+    threads: TensorFlow threads of each job (`limit_threads`); None: the
+      cores of a node divided among its jobs.
 
   Raises:
     ImportError: if Ray is not installed.
@@ -176,14 +191,16 @@ class WorkerPool:
   ```
   """
 
-  def __init__(self, workers=None, address=None):
+  def __init__(self, workers=None, address=None, threads=None):
     check_settings(workers, address)
+    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
+      raise ValueError(f'threads must be an integer >= 1 (TensorFlow threads per job), got {threads!r}')
     self.ray = _ray()
     self._started_ray = _init_ray(self.ray, workers, address)
     self.address = address
     self.actors = []
     try:
-      self.workers, self.threads, self.gpus = _placement(self.ray, workers, address)
+      self.workers, self.threads, self.gpus = _placement(self.ray, workers, address, threads)
       actor = self.ray.remote(num_cpus=self.threads if address is not None else 1, num_gpus=self.gpus,
                               max_restarts=_WORKER_RETRIES, max_task_retries=_WORKER_RETRIES)(_Worker)
       # Their start (TensorFlow's import) runs in the background from here.
