@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 import ltp_tfmot
+from ltp_tfmot.experiment import parallel
 from ltp_tfmot.experiment import storage
 from tests import fixtures
 from tests import parallel_driver
@@ -222,6 +223,47 @@ class ParallelRunTest(tf.test.TestCase):
       parallel_driver.make(run_dir, model_fn=_diverging_mlp).run()
     self.assertStartsWith(storage.RunDirectory(run_dir).failure(0, 0, 'main')['error'], 'TrainingDivergedError')
     self.assertEmpty(_outputs(run_dir))
+
+
+class _FinishInOrder:
+  """A stand-in for Ray's task API in which jobs end in the order they started; it records who ran what."""
+
+  class exceptions:  # pylint: disable=invalid-name
+    RayError = RuntimeError
+
+  def __init__(self):
+    self.ran = []
+
+  def worker(self, name):
+    fake = self
+
+    class _Method:
+      def remote(self, spec, job):
+        del spec
+        fake.ran.append((name, job))
+        return len(fake.ran)
+
+    return type('Worker', (), {'run': _Method()})()
+
+  def wait(self, refs, num_returns):
+    return sorted(refs)[:num_returns], None
+
+  def get(self, ref):
+    del ref
+    return {'weights_remaining': 1.0, 'test_accuracy': 0.5, 'best_val_accuracy': 0.5, 'early_stop_iteration': 3,
+            'supermask_accuracy': 0.1, 'wall_time_s': 1.0}
+
+
+class ScheduleTest(tf.test.TestCase):
+
+  def test_each_main_level_runs_on_the_worker_that_ran_the_level_before(self):
+    ray = _FinishInOrder()
+    experiment = parallel_driver.make(os.path.join(self.get_temp_dir(), 'unused'), parallel_driver.config(replicates=1))
+    jobs = [(0, level, branch) for level in range(3) for branch in (['main'] + (['reinit'] if level else []))]
+    parallel._schedule(ray, experiment, [ray.worker('a'), ray.worker('b')], None, list(jobs))
+
+    self.assertCountEqual([job for _, job in ray.ran], jobs)
+    self.assertEqual({name for name, job in ray.ran if job[2] == 'main'}, {'a'})  # b ran only the controls
 
 
 class ParallelArgumentsTest(tf.test.TestCase):

@@ -267,13 +267,18 @@ def run_jobs(experiment, jobs, pool):
   _schedule(pool.ray, experiment, pool.actors, spec, list(jobs))
 
 
+def _continuation(last):
+  """The main level after `last` if that was a main level: the worker that ran `last` goes on with it."""
+  return None if last is None or last[2] != branches.MAIN else (last[0], last[1] + 1, branches.MAIN)
+
+
 def _next_job(experiment, waiting, last):
   """The ready job a worker that last ran `last` takes: the main level after it if ready, else main levels first."""
   ready = [job for job in waiting if all(need in experiment.done for need in experiment.job_needs(job))]
   if not ready:
     return None
-  if last is not None and last[2] == branches.MAIN and (last[0], last[1] + 1, branches.MAIN) in ready:
-    return (last[0], last[1] + 1, branches.MAIN)
+  if _continuation(last) in ready:
+    return _continuation(last)
   return min(ready, key=lambda job: (job[2] != branches.MAIN, job[1], job[0]))
 
 
@@ -290,6 +295,9 @@ def _schedule(ray, experiment, pool, spec, waiting):
     for job in [j for j in waiting if hopeless(j)]:
       waiting.remove(job)
       blocked.append(job)
+    # A worker whose main level's successor waits is served first: any other would take that level and rebuild
+    # (and compile) its model, where this one goes on in the model it has.
+    idle.sort(key=lambda item: _continuation(item[1]) not in waiting)
     for worker, last in list(idle):
       job = _next_job(experiment, waiting, last)
       if job is None:
