@@ -192,9 +192,7 @@ class WorkerPool:
   """
 
   def __init__(self, workers=None, address=None, threads=None):
-    check_settings(workers, address)
-    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
-      raise ValueError(f'threads must be an integer >= 1 (TensorFlow threads per job), got {threads!r}')
+    check_settings(workers, address, threads)
     self.ray = _ray()
     self._started_ray = _init_ray(self.ray, workers, address)
     self.address = address
@@ -234,10 +232,12 @@ class WorkerPool:
     self.close()
 
 
-def check_settings(workers, address):
-  """Raises ValueError for a `workers` or Ray `address` that is not one."""
-  if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
-    raise ValueError(f'workers must be an integer >= 1 (jobs trained at a time), got {workers!r}')
+def check_settings(workers, address, threads=None):
+  """Raises ValueError for a `workers`, Ray `address` or `threads` that is not one."""
+  for value, name, what in ((workers, 'workers', 'jobs trained at a time'),
+                            (threads, 'threads', 'TensorFlow threads per job')):
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+      raise ValueError(f'{name} must be an integer >= 1 ({what}), got {value!r}')
   if address is not None and (not isinstance(address, str) or not address):
     raise ValueError(f"ray_address must be a Ray cluster's address such as 'ray://head:10001', got {address!r}")
 
