@@ -200,6 +200,22 @@ class ParallelRunTest(tf.test.TestCase):
         self.assertAllEqual(got_mask, want_mask, msg=f'masks of {job}')
       self.assertEqual(got[job][1], want[job][1], msg=f'metrics of {job}')
 
+  def test_a_local_ray_writes_nothing_into_the_home_directory(self):
+    # Ray writes a new auth token to ~/.ray unless it finds one: that fails where the home is read-only (a test
+    # sandbox) and leaves state behind elsewhere. A process of its own: this one's environment has a token already.
+    home = tempfile.mkdtemp(dir=self.tmp)
+    env = {k: v for k, v in _env(self.tmp).items() if not k.startswith('RAY_AUTH_')}
+    # Keras' and matplotlib's caches have settings of their own (in a sandbox they fall back to the temp directory).
+    env.update(HOME=home, KERAS_HOME=os.path.join(self.tmp, 'keras'), MPLCONFIGDIR=os.path.join(self.tmp, 'mpl'))
+    script = ('from ltp_tfmot.experiment import parallel\n'
+              'with parallel.WorkerPool(workers=1) as pool:\n'
+              '  print(pool.ray.get(pool.actors[0].__ray_call__.remote(lambda self: "worker ready")))\n')
+    started = subprocess.run([sys.executable, '-c', script], env=env, capture_output=True, text=True,
+                             timeout=_TIMEOUT_S, check=False)
+    self.assertEqual(started.returncode, 0, started.stderr[-3000:])
+    self.assertIn('worker ready', started.stdout)
+    self.assertEqual(os.listdir(home), [])
+
   def test_failed_jobs_are_recorded_with_their_error_and_their_dependents_not_started(self):
     run_dir = os.path.join(self.tmp, 'failing')
     experiment = parallel_driver.make(run_dir, model_fn=_diverging_mlp, workers=2)

@@ -23,6 +23,7 @@ dies with it, and running the same command again resumes the run.
 """
 
 import os
+import secrets
 import sys
 import tempfile
 import traceback
@@ -126,11 +127,30 @@ def _ray_temp_dir():
   return os.path.join(temp, 'ray')
 
 
+def _provide_auth_token():
+  """Gives a local Ray a token in the environment where Ray would otherwise write one into the home directory.
+
+  A new local Ray (2.5x and later) turns token authentication on and, when no
+  token is configured, saves a new one to `~/.ray/auth_token`: that fails
+  where the home is read-only (a test sandbox, a locked-down account) and
+  leaves a file behind everywhere else. A token of this process, inherited by
+  the Ray processes it starts, keeps authentication on and writes nothing.
+  A token or mode the user configured is left as it is.
+  """
+  configured = ('RAY_AUTH_MODE', 'RAY_AUTH_TOKEN', 'RAY_AUTH_TOKEN_PATH')
+  if any(name in os.environ for name in configured):
+    return
+  if os.path.exists(os.path.join(os.path.expanduser('~'), '.ray', 'auth_token')):
+    return
+  os.environ['RAY_AUTH_TOKEN'] = secrets.token_hex(32)
+
+
 def _init_ray(ray, workers, address):
   """Starts a local Ray for `workers` jobs, or joins the cluster at `address`; returns whether it started one."""
   if ray.is_initialized():
     return False
   if address is None:
+    _provide_auth_token()
     # The workers import what this process can (the modules of a model_fn, hooks or branch of yours). They inherit
     # the environment of the Ray processes started here: a runtime_env would make Ray start new worker processes
     # instead of the ones it starts with (1.5 s later, on top of their start).
