@@ -57,13 +57,13 @@ class ExportTest(tf.test.TestCase, parameterized.TestCase):
   def _path(self, name='model.tflite'):
     return os.path.join(self.dir, name)
 
-  def test_float_export_loads_and_matches_keras_within_1e_5(self):
+  def test_float_export_loads_and_matches_keras_within_1e_5_of_the_output_scale(self):
     model = _sparse_mlp()
     x = _inputs()
     report = export.export_tflite(model, self._path(), sample_inputs=x)
     want = ltp_tfmot.strip_pruning(model)(x).numpy()
-    self.assertAllClose(_run_file(self._path(), x), want, atol=1e-5, rtol=0)
-    self.assertLessEqual(report.max_abs_diff, 1e-5)
+    fixtures.assert_close_to_scale(self, _run_file(self._path(), x), want)
+    self.assertLessEqual(report.max_abs_diff, 1e-5 * np.abs(want).max())
     self.assertEqual(report.sample_count, 16)
     self.assertEqual(report.op_resolver, 'AUTO')
     self.assertEqual(report.file_bytes, os.path.getsize(self._path()))
@@ -327,8 +327,11 @@ class ExportCheckTest(tf.test.TestCase, parameterized.TestCase):
   def test_tolerance_is_relative_to_the_output_scale_and_can_be_set(self):
     report = export.export_tflite(fixtures.mlp(), self.path, sparse=False)
     self.assertEqual(report.relative_tolerance, export.TOLERANCES[None])
+    # A mismatch on any CPU: dynamic-range quantization stores this 4,096-weight kernel as int8 (it leaves kernels
+    # under 1,024 weights in float32, where TFLite may match Keras exactly).
+    wide = keras.Sequential([keras.layers.Dense(64, input_shape=(64,), name='wide'), keras.layers.Dense(4, name='out')])
     with self.assertRaisesRegex(export.ExportError, r'wrong outputs'):
-      export.export_tflite(fixtures.mlp(), self.path, quantization='dynamic', sparse=False, tolerance=1e-9)
+      export.export_tflite(wide, self.path, quantization='dynamic', sparse=False, tolerance=1e-4)
 
   def test_load_tflite_uses_the_recorded_resolver_and_leaves_foreign_files_to_fall_back(self):
     x = _inputs(32, 64)

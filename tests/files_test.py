@@ -152,7 +152,7 @@ class OtherFileSystemTest(tf.test.TestCase):
     runner = ltp_tfmot.load_tflite(content).get_signature_runner()
     x, _ = fixtures.classification_data(n=1)
     (output,) = runner(**{name: x for name in runner.get_input_details()}).values()
-    self.assertAllClose(output, model(x), atol=1e-5)
+    fixtures.assert_close_to_scale(self, output, model(x))
 
 
 if __name__ == '__main__':

@@ -12,6 +12,19 @@ import tf_keras as keras
 import ltp_tfmot
 
 
+def assert_close_to_scale(test, got, want, rtol=1e-5):
+  """Asserts |got - want| <= rtol * max |want| everywhere.
+
+  For outputs of whole models computed two ways (TFLite and Keras, a shrunk
+  and a masked model, two strategies): their rounding differs across CPUs
+  and thread counts in proportion to the size of the values, so a fixed
+  absolute tolerance that holds for logits of size 1 fails for logits of
+  size 80 on another CPU.
+  """
+  want = np.asarray(want, np.float64)
+  test.assertAllClose(got, want, rtol=0, atol=rtol * max(np.abs(want).max(), np.finfo(np.float32).tiny))
+
+
 def mlp(seed=0, name='mlp'):
   """A 8-16-12-4 MLP (368 prunable weights) with seeded Glorot init."""
   init = lambda offset: keras.initializers.GlorotUniform(seed=seed + offset)

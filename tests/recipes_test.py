@@ -203,8 +203,8 @@ class OptimizerTest(tf.test.TestCase):
 
     cpus = tf.config.list_logical_devices('CPU')
     self.assertLen(cpus, 2)
-    self.assertAllClose(trained(tf.distribute.MirroredStrategy([d.name for d in cpus])),
-                        trained(tf.distribute.get_strategy()), atol=1e-5)
+    fixtures.assert_close_to_scale(self, trained(tf.distribute.MirroredStrategy([d.name for d in cpus])),
+                                   trained(tf.distribute.get_strategy()))
 
 
 if __name__ == '__main__':

@@ -45,7 +45,7 @@ class StructuredRunTest(tf.test.TestCase, parameterized.TestCase):
                                                  data=fixtures.RUN_DATA)
     small = ltp_tfmot.shrink(model)
     self.assertEqual([layer.units for layer in small.layers], [4, 3, 4])
-    self.assertAllClose(small(split.x_test), ltp_tfmot.strip_pruning(model)(split.x_test), atol=1e-5)
+    fixtures.assert_close_to_scale(self, small(split.x_test), ltp_tfmot.strip_pruning(model)(split.x_test))
 
   def test_command_line_runs_a_structured_ticket_and_exports_it_shrunk(self):
     out = self.get_temp_dir()

@@ -333,7 +333,7 @@ class ShrinkTest(tf.test.TestCase, parameterized.TestCase):
     model, x = self._ticket(name, scope=scope)
     expected = model(x, training=False).numpy()
     small = ltp_tfmot.shrink(model)
-    self.assertAllClose(small(x, training=False), expected, atol=1e-5, rtol=0)
+    fixtures.assert_close_to_scale(self, small(x, training=False), expected)
     self.assertLess(small.count_params(), ltp_tfmot.strip_pruning(model).count_params())
     self.assertEmpty(ltp_tfmot.lottery_wrappers(small))
 
@@ -342,7 +342,7 @@ class ShrinkTest(tf.test.TestCase, parameterized.TestCase):
     model, x = self._ticket(name, nets=REGISTERED, rounds=1, layer_rates={'output': 0.0})
     expected = model(x, training=False).numpy()
     small = ltp_tfmot.shrink(model)
-    self.assertAllClose(small(x, training=False), expected, atol=1e-5, rtol=1e-5)
+    fixtures.assert_close_to_scale(self, small(x, training=False), expected)
     self.assertLess(small.count_params(), 0.7 * ltp_tfmot.strip_pruning(model).count_params())
 
   def test_shrink_removes_units_from_layers_and_their_consumers(self):
@@ -361,7 +361,7 @@ class ShrinkTest(tf.test.TestCase, parameterized.TestCase):
     from_wrapped = ltp_tfmot.shrink(model)
     from_stripped = ltp_tfmot.shrink(ltp_tfmot.strip_pruning(model))
     self.assertEqual(from_wrapped.count_params(), from_stripped.count_params())
-    self.assertAllClose(from_stripped(x, training=False), from_wrapped(x, training=False), atol=1e-6)
+    fixtures.assert_close_to_scale(self, from_stripped(x, training=False), from_wrapped(x, training=False))
 
   def test_shrunk_model_trains_saves_and_exports(self):
     model, x = self._ticket('residual')
@@ -372,7 +372,7 @@ class ShrinkTest(tf.test.TestCase, parameterized.TestCase):
     self.assertTrue(any(np.any(a != b) for a, b in zip(before, small.get_weights(), strict=True)))
     path = os.path.join(self.get_temp_dir(), 'small.keras')
     small.save(path)
-    self.assertAllClose(keras.models.load_model(path)(x, training=False), small(x, training=False), atol=1e-6)
+    fixtures.assert_close_to_scale(self, keras.models.load_model(path)(x, training=False), small(x, training=False))
     report = ltp_tfmot.export_tflite(small, os.path.join(self.get_temp_dir(), 'small.tflite'), sample_inputs=x)
     self.assertGreater(report.file_bytes, 0)
 
@@ -384,7 +384,7 @@ class ShrinkTest(tf.test.TestCase, parameterized.TestCase):
       loaded = keras.models.load_model(path)
     self.assertEqual({w.unit_group for w in ltp_tfmot.lottery_wrappers(loaded)},
                      {w.unit_group for w in ltp_tfmot.lottery_wrappers(model)})
-    self.assertAllClose(ltp_tfmot.shrink(loaded)(x, training=False), model(x, training=False), atol=1e-5)
+    fixtures.assert_close_to_scale(self, ltp_tfmot.shrink(loaded)(x, training=False), model(x, training=False))
 
   def test_ticket_file_carries_unit_masks_to_a_fresh_model(self):
     model, x = self._ticket('residual', rounds=1)
@@ -407,7 +407,7 @@ class ShrinkTest(tf.test.TestCase, parameterized.TestCase):
     x = np.random.RandomState(0).randn(4, 8).astype(np.float32)
     small = ltp_tfmot.shrink(model)
     self.assertEqual({layer.name: layer.kernel.shape[-1] for layer in small.layers}['hidden2'], 1)
-    self.assertAllClose(small(x), model(x), atol=1e-5)
+    fixtures.assert_close_to_scale(self, small(x), model(x))
 
   def test_shrink_cuts_units_that_are_exactly_zero_in_any_model(self):
     model = keras.Sequential([keras.layers.Dense(6, input_shape=(3,), name='hidden'),
@@ -424,7 +424,7 @@ class ShrinkTest(tf.test.TestCase, parameterized.TestCase):
     bn.beta.assign(np.where(np.arange(6) == 0, 0.0, 0.5).astype(np.float32))
     small = ltp_tfmot.shrink(model)
     self.assertEqual(small.get_layer('hidden').units, 5)
-    self.assertAllClose(small(x, training=False), model(x, training=False), atol=1e-6)
+    fixtures.assert_close_to_scale(self, small(x, training=False), model(x, training=False))
 
   def test_shrink_refuses_a_subclassed_model(self):
     class Net(keras.Model):

@@ -71,7 +71,7 @@ class TicketRoundTripTest(tf.test.TestCase, parameterized.TestCase):
       fixtures.compile_for_training(model)
       model.fit(X, Y, batch_size=16, epochs=1, shuffle=False, verbose=0, callbacks=[ltp_tfmot.UpdateLotteryStep()])
     for want, got in zip(original.weights, fresh.weights, strict=True):
-      self.assertAllClose(got, want, atol=1e-6, rtol=0)
+      fixtures.assert_close_to_scale(self, got, want, rtol=1e-6)
 
   def test_conv_model_with_unwrapped_batch_norm_round_trips(self):
     original = _ticket_model(rounds=1, model_fn=fixtures.convnet, input_shape=(None, 8, 8, 2))
