@@ -27,6 +27,10 @@ REQUIREMENTS_NODEPS := requirements-nodeps.txt
 VENV_STAMP := $(VENV)/.ltp_tfmot-requirements.stamp
 
 BAZEL ?= bazel
+# Bazel keeps its server, install and outputs in the clone (ignored by git and by Bazel's own package walk), not in
+# ~/.cache/bazel: a test run leaves nothing behind outside the clone and the temporary directory.
+BAZEL_ROOT := $(CURDIR)/.bazel-root
+BAZEL_CMD = $(BAZEL) --output_user_root=$(BAZEL_ROOT)
 BAZEL_TEST_FLAGS ?=
 # Bazel cannot see into .venv: tag test actions with a checksum of the
 # requirements so that cached test results are dropped when they change.
@@ -68,7 +72,7 @@ bazel:
 	fi
 
 test: venv bazel
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(BAZEL) test \
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(BAZEL_CMD) test \
 	  --test_env=LTP_TFMOT_REQUIREMENTS_ID=$(REQUIREMENTS_ID) \
 	  $(BAZEL_TEST_FLAGS) $(BAZEL_TARGETS)
 
@@ -95,13 +99,13 @@ wheel: venv
 
 clean:
 	@if command -v $(BAZEL) >/dev/null 2>&1 && [ -f WORKSPACE ]; then \
-	  $(BAZEL) clean --expunge; \
+	  $(BAZEL_CMD) clean --expunge; \
 	fi
 	rm -rf build dist *.egg-info .pytest_cache
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
 distclean: clean
-	rm -rf $(VENV) $(DEMO_VENV)
+	rm -rf $(VENV) $(DEMO_VENV) $(BAZEL_ROOT)
 
 # --- Python version matrix, coverage, release artefacts --------------------------------------------------------
 
