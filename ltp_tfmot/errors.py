@@ -26,6 +26,10 @@ class TicketFileError(LtpError, ValueError):
   """A ticket file that cannot be read: truncated, corrupt, or not a ticket."""
 
 
+class MissingDependencyError(LtpError, ImportError):
+  """An optional package a feature needs is not installed; the message names the `pip install` that adds it."""
+
+
 class ExportError(LtpError, RuntimeError):
   """The converted model does not load, run or match Keras; nothing was written."""
 

@@ -837,9 +837,9 @@ def _litert():
   try:
     from ai_edge_litert import interpreter  # pylint: disable=g-import-not-at-top
   except ImportError as e:
-    raise ImportError('export_tflite checks every file it writes with the ai-edge-litert interpreter, which is not '
-                      'installed (ltp_tfmot depends on it where a wheel exists: Linux and macOS): '
-                      'pip install ai-edge-litert') from e
+    raise errors.MissingDependencyError('export_tflite checks every file it writes with the ai-edge-litert '
+                                        'interpreter, which is not installed (ltp_tfmot depends on it where a wheel '
+                                        'exists: Linux and macOS): pip install ai-edge-litert') from e
   return interpreter
 
 
@@ -1136,7 +1136,13 @@ def _write_verified(flatbuffer, path, resolver):
     except (RuntimeError, ValueError) as e:
       raise ExportError(f'the written model does not load back: {e}') from e
 
-  files.atomic_write(path, flatbuffer, verify=loads_back)
+  try:
+    files.atomic_write(path, flatbuffer, verify=loads_back)
+  except OSError as error:  # a disk that filled up or a folder made read-only since the check before converting
+    failure = errors.StorageError(f'could not write {path}: {error.strerror or error}, so nothing was written: free '
+                                  'some space or choose a folder you can write to')
+    failure.errno = error.errno
+    raise failure from error
 
 
 def inspect_flatbuffer(flatbuffer):

@@ -355,7 +355,7 @@ class FaultTest(tf.test.TestCase):
     with self.assertRaisesRegex(storage.CorruptFileError, f'{metrics} is truncated or corrupt'):
       storage.read_json(metrics)
     with self.assertRaisesRegex(ValueError, r'replicate 0 level 2 main of .* is damaged: .*masks.npz does not '
-                                r'match its checksum.*Run the same command again to redo it'):
+                                r'match its checksum.*Run the experiment again .* to redo it'):
       experiment.load_trained_model(run_dir, level=2, model_fn=_mlp, data=DATA)
 
   def test_stale_temporary_files_are_ignored_then_removed(self):

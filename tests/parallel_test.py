@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from unittest import mock
 
 import numpy as np
 import tensorflow as tf
@@ -280,6 +281,17 @@ class ParallelArgumentsTest(tf.test.TestCase):
     with self.assertRaisesRegex(TypeError, 'pool must be a ltp_tfmot.experiment.WorkerPool, got int'):
       parallel_driver.make(run_dir, pool=2)
     self.assertFalse(os.path.exists(run_dir))
+
+  def test_workers_without_ray_is_one_line_naming_the_install_and_writes_nothing(self):
+    out = os.path.join(self.get_temp_dir(), 'no_ray')
+    with mock.patch.dict(sys.modules, {'ray': None}):  # what `import ray` meets where Ray is not installed
+      with self.assertRaisesRegex(ImportError, r'needs Ray, which is not installed: pip install "ray>=2.9"'):
+        parallel.WorkerPool(workers=2)
+      status, _, err = fixtures.run_cli('run', f'--out={out}', '--workers=2', *_CLI_RUN_FLAGS)
+    self.assertEqual(status, 1)
+    self.assertRegex(err, r'^ltp-tfmot run: error: running jobs in parallel .*needs Ray, which is not installed: '
+                     r'pip install "ray>=2.9", or run the jobs one at a time \(workers=1\)\n$')
+    self.assertFalse(os.path.exists(out))
 
 
 if __name__ == '__main__':

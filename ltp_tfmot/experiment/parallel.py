@@ -46,8 +46,9 @@ def _ray():
   try:
     import ray  # pylint: disable=g-import-not-at-top
   except ImportError as error:
-    raise ImportError('running jobs in parallel (workers > 1 or ray_address) needs Ray: pip install "ray>=2.9"') \
-        from error
+    raise errors.MissingDependencyError('running jobs in parallel (workers > 1 or ray_address) needs Ray, which is '
+                                        'not installed: pip install "ray>=2.9", or run the jobs one at a time '
+                                        '(workers=1)') from error
   return ray
 
 
@@ -178,7 +179,7 @@ class WorkerPool:
       cores of a node divided among its jobs.
 
   Raises:
-    ImportError: if Ray is not installed.
+    MissingDependencyError: (an ImportError) if Ray is not installed.
     ValueError: for a `workers` or `address` that is not one.
 
   Example:

@@ -347,7 +347,8 @@ class RunDirectory:
     problem = self.verify(replicate, level, branch)
     if problem:
       raise CorruptFileError(f'replicate {replicate} level {level} {branch} of {self.path} is damaged: {problem}. '
-                             'Run the same command again to redo it.')
+                             'Run the experiment again (the same `ltp-tfmot run` command or `run_experiment` call) '
+                             'to redo it.')
 
   def _listing(self):
     return [name for name in files.listdir(self.path) if not is_temp_file(name)] if files.isdir(self.path) else []
@@ -420,22 +421,44 @@ def find_runs(paths):
   return list(dict.fromkeys(runs))
 
 
-def load_level_metrics(run_dir):
-  """Every finished level's metrics.json of a run (levels with a manifest), sorted by replicate, level, branch."""
+def load_level_metrics(run_dir, verify=False):
+  """Every finished level's metrics.json of a run (levels with a manifest), sorted by replicate, level, branch.
+
+  Args:
+    run_dir: The run directory.
+    verify: Check each finished level's files against its manifest first,
+      as a resumed run and `load_trained_model` do: `CorruptFileError`
+      naming the level if a file is missing or was changed. Without it, a
+      level whose metrics.json is missing is left out.
+  """
+  paths = RunDirectory(run_dir)
   rows = []
-  for rep in sorted(files.listdir(run_dir)):
+  for replicate, level, branch in _levels_with_manifest(run_dir):
+    if verify:
+      paths.check_level(replicate, level, branch)
+    path = paths.file(replicate, level, branch, METRICS_JSON)
+    if files.exists(path):
+      rows.append(read_json(path))
+  return sort_level_metrics(rows)
+
+
+def _levels_with_manifest(run_dir):
+  """(replicate, level, branch) of every `replicate_<r>/level_<k>/<branch>.manifest.json` of a run directory."""
+  for rep in files.listdir(run_dir):
     rep_dir = os.path.join(run_dir, rep)
-    if not rep.startswith('replicate_') or not files.isdir(rep_dir):
+    if not _numbered(rep, 'replicate_') or not files.isdir(rep_dir):
       continue
     for level in files.listdir(rep_dir):
       level_dir = os.path.join(rep_dir, level)
-      if not level.startswith('level_') or not files.isdir(level_dir):
+      if not _numbered(level, 'level_') or not files.isdir(level_dir):
         continue
-      for branch in files.listdir(level_dir):
-        path = os.path.join(level_dir, branch, METRICS_JSON)
-        if files.exists(path) and files.exists(os.path.join(level_dir, branch + MANIFEST_SUFFIX)):
-          rows.append(read_json(path))
-  return sort_level_metrics(rows)
+      for name in files.listdir(level_dir):
+        if name.endswith(MANIFEST_SUFFIX) and not is_temp_file(name):
+          yield int(rep[len('replicate_'):]), int(level[len('level_'):]), name[:-len(MANIFEST_SUFFIX)]
+
+
+def _numbered(name, prefix):
+  return name.startswith(prefix) and name[len(prefix):].isdigit()
 
 
 def sort_level_metrics(rows):
