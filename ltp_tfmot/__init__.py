@@ -29,6 +29,7 @@ _EXPORTS = {
     'JobsFailedError': 'errors',
     'LtpError': 'errors',
     'MissingDependencyError': 'errors',
+    'RunLockedError': 'errors',
     'StorageError': 'errors',
     'TicketFileError': 'errors',
     'TrainingDivergedError': 'errors',

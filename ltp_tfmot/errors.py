@@ -47,6 +47,10 @@ class ExportError(LtpError, RuntimeError):
   """The converted model does not load, run or match Keras; nothing was written."""
 
 
+class RunLockedError(LtpError, RuntimeError):
+  """Another process runs in the run directory (its `run.lock` names it); nothing was written."""
+
+
 class WorkerLostError(LtpError, RuntimeError):
   """A worker of a multi-worker run died or cannot be reached; this worker stopped too, writing nothing more."""
 

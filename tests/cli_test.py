@@ -184,6 +184,19 @@ class CommandsTest(tf.test.TestCase):
     self.assertEqual(status, 1)
     self.assertIn('pruning.rate is 0.2 there and 0.5 here', err)
 
+  def test_run_on_a_directory_in_use_is_refused_in_one_line_naming_the_holder(self):
+    holder = storage.RunDirectory(self.run_dirs[0])
+    holder.lock()  # as a run in progress holds it
+    try:
+      status, _, err = fixtures.run_cli('run', f'--run_dir={self.run_dirs[0]}', *RUN_FLAGS)
+    finally:
+      holder.release()
+    self.assertEqual(status, 1)
+    self.assertRegex(err, f'^ltp-tfmot run: error: run directory {re.escape(self.run_dirs[0])} is in use by process '
+                     f'{os.getpid()} on .*, so this run did nothing: wait for it to end or stop it, then run the same '
+                     'command again\n$')
+    self.assertNotIn(storage.LOCK, os.listdir(self.run_dirs[0]))
+
   def test_export_writes_a_level_as_sparse_tflite_and_prints_the_report(self):
     path = os.path.join(self.out, 'level1.tflite')
     status, out, err = fixtures.run_cli('export', self.run_dirs[0], '--level=1', f'--out={path}')
