@@ -25,6 +25,7 @@ from absl import flags
 from absl import logging
 
 from ltp_tfmot import experiment
+from ltp_tfmot import startup
 
 _LEVELS = flags.DEFINE_integer('levels', 12, 'Pruning levels after the dense one (12: 6.95% of the weights left).')
 _EPOCHS = flags.DEFINE_integer('epochs', 20, 'Training epochs per level.')
@@ -54,6 +55,8 @@ def main(argv):
   start = time.time()
   # Started before this process loads TensorFlow (the first LotteryExperiment does): the workers load theirs meanwhile.
   pool = experiment.WorkerPool(_WORKERS.value) if _WORKERS.value > 1 else None
+  if not startup.wants_start_up_lines():
+    startup.import_tensorflow()  # without the CUDA start-up lines of a machine without a GPU driver
   try:
     runner = experiment.LotteryExperiment(config, _OUT.value, pool=pool)
     results = runner.run()

@@ -55,6 +55,7 @@ from absl import logging
 
 from ltp_tfmot import errors
 from ltp_tfmot import files
+from ltp_tfmot import startup
 from ltp_tfmot.experiment import branches as branches_lib
 from ltp_tfmot.experiment import config as config_lib
 from ltp_tfmot.experiment import models as models_lib
@@ -287,6 +288,16 @@ def _quiet_tensorflow():
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 
+def _import_tensorflow():
+  """Imports TensorFlow: without its CUDA start-up lines (`ltp_tfmot.startup`) unless they are asked for."""
+  if not startup.wants_start_up_lines(FLAGS.verbose):
+    startup.import_tensorflow()
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  if not FLAGS.verbose:
+    tf.get_logger().setLevel('ERROR')
+  return tf
+
+
 def _run_command(args, hooks=None):
   if args:
     raise UsageError(f'run takes no positional arguments, got {args}')
@@ -312,11 +323,9 @@ def _run_command(args, hooks=None):
 
 
 def _run_experiment(config, strategy, pool, hooks):
+  _import_tensorflow()
   from ltp_tfmot.experiment import report as report_lib  # pylint: disable=g-import-not-at-top
   from ltp_tfmot.experiment import runner as runner_lib  # pylint: disable=g-import-not-at-top
-  if not FLAGS.verbose:
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    tf.get_logger().setLevel('ERROR')
   if pool is None and FLAGS.threads is not None:
     from ltp_tfmot.experiment import parallel  # pylint: disable=g-import-not-at-top
     if not parallel.limit_threads(FLAGS.threads):
@@ -384,11 +393,9 @@ def _file_version(path):
 
 def _export(run_dir):
   """Exports the --level of `run_dir` as the flags say; returns the `ExportReport`."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-
+  _import_tensorflow()
   import ltp_tfmot  # pylint: disable=g-import-not-at-top
   from ltp_tfmot.experiment import runner as runner_lib  # pylint: disable=g-import-not-at-top
-  tf.get_logger().setLevel('ERROR')
   model, split = runner_lib.load_trained_model(run_dir, level=FLAGS.level, replicate=FLAGS.replicate)
   if FLAGS.shrink:
     if any(w.granularity != 'unit' for w in ltp_tfmot.lottery_wrappers(model)):
@@ -403,6 +410,7 @@ def _export(run_dir):
 
 def _instability_command(args):
   _quiet_tensorflow()
+  _import_tensorflow()
   from ltp_tfmot.experiment import instability as instability_lib  # pylint: disable=g-import-not-at-top
   if len(args) != 1:
     raise UsageError(f'instability takes one run directory, got {args or "none"}')
@@ -413,8 +421,6 @@ def _instability_command(args):
   except ValueError:
     raise UsageError(f'--rewind_steps must be comma-separated integers, got {",".join(FLAGS.rewind_steps)!r}') from None
   threshold = instability_lib.check_threshold(FLAGS.threshold)
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  tf.get_logger().setLevel('ERROR')
   level = 0 if FLAGS.level is None else FLAGS.level
   try:
     results = instability_lib.instability_analysis(

@@ -31,6 +31,7 @@ import uuid
 from absl import logging
 
 from ltp_tfmot import errors
+from ltp_tfmot import startup
 from ltp_tfmot.experiment import branches
 
 JobsFailedError = errors.JobsFailedError
@@ -90,7 +91,7 @@ class _Worker:
   """
 
   def __init__(self, threads):
-    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+    startup.import_tensorflow()  # its CUDA start-up lines would reach the driver's output through Ray
     limit_threads(threads)
     from ltp_tfmot.experiment import runner  # pylint: disable=g-import-not-at-top
     self._runner = runner
