@@ -88,7 +88,7 @@ def _job_processes_of_ray(pool):
 
 
 def _kill_processes_of(tmp):
-  """Ray's agent processes outlive a SIGKILLed driver; the test removes them."""
+  """Removes what a failed test leaves running (a local Ray's processes end with their driver, however it ends)."""
   for pid in _processes_of(tmp):
     try:
       os.kill(pid, signal.SIGKILL)
@@ -265,6 +265,44 @@ class ScheduleTest(tf.test.TestCase):
 
     self.assertCountEqual([job for _, job in ray.ran], jobs)
     self.assertEqual({name for name, job in ray.ran if job[2] == 'main'}, {'a'})  # b ran only the controls
+
+
+# A driver that starts a local Ray with two workers, says so once they run, and waits to be killed.
+_WAITING_DRIVER = """
+import os, time
+from ltp_tfmot.experiment import parallel
+pool = parallel.WorkerPool(2)
+pool.ray.get([actor.__ray_call__.remote(lambda self: os.getpid()) for actor in pool.actors])
+print('ready', flush=True)
+time.sleep(600)
+"""
+_RAY_AGENTS = ('ray::DashboardAgent', 'ray::RuntimeEnvAgent')
+
+
+class LocalRayLifetimeTest(tf.test.TestCase):
+
+  def _wait(self, condition, what, timeout_s=60):
+    deadline = time.time() + timeout_s
+    while not condition():
+      self.assertLess(time.time(), deadline, what)
+      time.sleep(0.2)
+
+  def test_every_process_of_a_local_ray_ends_when_its_driver_is_killed(self):
+    tmp = tempfile.mkdtemp(prefix='ltp_ray_lifetime_')
+    self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
+    self.addCleanup(_kill_processes_of, tmp)
+    driver = subprocess.Popen([sys.executable, '-c', _WAITING_DRIVER], env=_env(tmp), stdout=subprocess.PIPE,
+                              text=True)
+    self.addCleanup(driver.kill)
+    self.assertEqual(driver.stdout.readline(), 'ready\n')
+    driver.stdout.close()
+    # Ray's agents, which outlived a killed driver before the watchdog: the test is moot until they run.
+    self._wait(lambda: all(any(command.startswith(agent) for command in _processes_of(tmp).values())
+                           for agent in _RAY_AGENTS), 'Ray started no agents')
+    os.kill(driver.pid, signal.SIGKILL)
+    driver.wait()
+    self._wait(lambda: not _processes_of(tmp), 'processes of the killed driver\'s Ray are still running',
+               timeout_s=20)
 
 
 class ParallelArgumentsTest(tf.test.TestCase):

@@ -19,9 +19,11 @@ level's `<branch>.failed.json` and not retried; the jobs that need it are not
 started, every other job runs, and the run then raises `JobsFailedError`. A
 worker process that dies (killed, out of memory) is restarted by Ray and its
 job is run again up to `_WORKER_RETRIES` times. If the driver dies, a local Ray
-dies with it, and running the same command again resumes the run.
+dies with it (`ray_watchdog` ends the processes that would not), and running
+the same command again resumes the run.
 """
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -33,6 +35,7 @@ from absl import logging
 from ltp_tfmot import errors
 from ltp_tfmot import startup
 from ltp_tfmot.experiment import branches
+from ltp_tfmot.experiment import ray_watchdog
 
 JobsFailedError = errors.JobsFailedError
 
@@ -129,26 +132,42 @@ def _ray_temp_dir():
 
 
 def _init_ray(ray, workers, address):
-  """Starts a local Ray for `workers` jobs, or joins the cluster at `address`; returns whether it started one."""
+  """Starts a local Ray for `workers` jobs, or joins the cluster at `address`.
+
+  Returns:
+    None if Ray was running in this process already (the pool leaves it
+    running), '' if it joined the cluster at `address`, else the token that
+    marks the processes of the local Ray it started (`ray_watchdog`).
+  """
   if ray.is_initialized():
-    return False
-  if address is None:
-    # The workers import what this process can (the modules of a model_fn, hooks or branch of yours). They inherit
-    # the environment of the Ray processes started here: a runtime_env would make Ray start new worker processes
-    # instead of the ones it starts with (1.5 s later, on top of their start).
-    saved = os.environ.get('PYTHONPATH')
-    os.environ['PYTHONPATH'] = os.pathsep.join(p for p in [os.getcwd()] + sys.path if p)
-    try:
-      ray.init(num_cpus=workers, include_dashboard=False, configure_logging=False, log_to_driver=True,
-               _node_ip_address='127.0.0.1', _temp_dir=_ray_temp_dir())
-    finally:
-      if saved is None:
-        del os.environ['PYTHONPATH']
-      else:
-        os.environ['PYTHONPATH'] = saved
-  else:
+    return None
+  if address is not None:
     ray.init(address=address, configure_logging=False, log_to_driver=True)
-  return True
+    return ''
+  token = uuid.uuid4().hex
+  # The workers import what this process can (the modules of a model_fn, hooks or branch of yours). They inherit
+  # the environment of the Ray processes started here: a runtime_env would make Ray start new worker processes
+  # instead of the ones it starts with (1.5 s later, on top of their start).
+  with _environment(PYTHONPATH=os.pathsep.join(p for p in [os.getcwd()] + sys.path if p),
+                    **{ray_watchdog.MARKER: token}):
+    ray.init(num_cpus=workers, include_dashboard=False, configure_logging=False, log_to_driver=True,
+             _node_ip_address='127.0.0.1', _temp_dir=_ray_temp_dir())
+  return token
+
+
+@contextlib.contextmanager
+def _environment(**variables):
+  """Sets environment variables inside (for the processes started there), then restores them."""
+  saved = {name: os.environ.get(name) for name in variables}
+  os.environ.update(variables)
+  try:
+    yield
+  finally:
+    for name, value in saved.items():
+      if value is None:
+        del os.environ[name]
+      else:
+        os.environ[name] = value
 
 
 def _placement(ray, workers, address, threads):
@@ -196,7 +215,10 @@ class WorkerPool:
   def __init__(self, workers=None, address=None, threads=None):
     check_settings(workers, address, threads)
     self.ray = _ray()
-    self._started_ray = _init_ray(self.ray, workers, address)
+    token = _init_ray(self.ray, workers, address)
+    self._started_ray = token is not None
+    # A local Ray ends with this process however it ends: Ray's agents outlive a killed driver.
+    self._watchdog = ray_watchdog.start(token) if token else None
     self.address = address
     self.actors = []
     try:
@@ -222,6 +244,8 @@ class WorkerPool:
     if self._started_ray:
       self._started_ray = False
       self.ray.shutdown()
+      if self._watchdog is not None:
+        self._watchdog.stop()  # the agents ray.shutdown leaves behind
     else:
       for actor in self.actors:
         self.ray.kill(actor)
