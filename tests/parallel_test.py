@@ -22,6 +22,7 @@ import tensorflow as tf
 
 import ltp_tfmot
 from ltp_tfmot.experiment import parallel
+from ltp_tfmot.experiment import ray_watchdog
 from ltp_tfmot.experiment import storage
 from tests import fixtures
 from tests import parallel_driver
@@ -296,13 +297,25 @@ class LocalRayLifetimeTest(tf.test.TestCase):
     self.addCleanup(driver.kill)
     self.assertEqual(driver.stdout.readline(), 'ready\n')
     driver.stdout.close()
-    # Ray's agents, which outlived a killed driver before the watchdog: the test is moot until they run.
-    self._wait(lambda: all(any(command.startswith(agent) for command in _processes_of(tmp).values())
-                           for agent in _RAY_AGENTS), 'Ray started no agents')
+    watchdog, = [command.split() for command in _processes_of(tmp).values() if 'ray_watchdog' in command]
+    token, session_dir = watchdog[3:5]
+    self.addCleanup(ray_watchdog.end_ray_processes, token, session_dir, driver.pid)  # if the test fails
+    ray_processes = lambda: [_command_of(pid) for pid in ray_watchdog.ray_processes(token, session_dir, driver.pid)]
+    # Ray's agents outlived a killed driver before the watchdog: the test is moot until they run.
+    self._wait(lambda: all(any(command.startswith(agent) for command in ray_processes()) for agent in _RAY_AGENTS),
+               'Ray started no agents')
     os.kill(driver.pid, signal.SIGKILL)
     driver.wait()
-    self._wait(lambda: not _processes_of(tmp), 'processes of the killed driver\'s Ray are still running',
-               timeout_s=20)
+    self._wait(lambda: not ray_processes() and not _processes_of(tmp),
+               'processes of the killed driver\'s Ray are still running', timeout_s=20)
+
+
+def _command_of(pid):
+  try:
+    with open(f'/proc/{pid}/cmdline', 'rb') as f:
+      return f.read().replace(b'\0', b' ').decode(errors='replace')
+  except OSError:
+    return ''
 
 
 class ParallelArgumentsTest(tf.test.TestCase):

@@ -136,23 +136,30 @@ def _init_ray(ray, workers, address):
 
   Returns:
     None if Ray was running in this process already (the pool leaves it
-    running), '' if it joined the cluster at `address`, else the token that
-    marks the processes of the local Ray it started (`ray_watchdog`).
+    running), else a function() that ends it, which for a local Ray it started
+    also ends the processes the Ray leaves (`ray_watchdog`, started here).
   """
   if ray.is_initialized():
     return None
   if address is not None:
     ray.init(address=address, configure_logging=False, log_to_driver=True)
-    return ''
+    return ray.shutdown
   token = uuid.uuid4().hex
   # The workers import what this process can (the modules of a model_fn, hooks or branch of yours). They inherit
   # the environment of the Ray processes started here: a runtime_env would make Ray start new worker processes
   # instead of the ones it starts with (1.5 s later, on top of their start).
   with _environment(PYTHONPATH=os.pathsep.join(p for p in [os.getcwd()] + sys.path if p),
                     **{ray_watchdog.MARKER: token}):
-    ray.init(num_cpus=workers, include_dashboard=False, configure_logging=False, log_to_driver=True,
-             _node_ip_address='127.0.0.1', _temp_dir=_ray_temp_dir())
-  return token
+    context = ray.init(num_cpus=workers, include_dashboard=False, configure_logging=False, log_to_driver=True,
+                       _node_ip_address='127.0.0.1', _temp_dir=_ray_temp_dir())
+  # It ends with this process however it ends: Ray's agents outlive a killed driver.
+  watchdog = ray_watchdog.start(token, context.address_info['session_dir'])
+
+  def shut_down():
+    ray.shutdown()
+    watchdog.stop()  # the processes ray.shutdown leaves behind
+
+  return shut_down
 
 
 @contextlib.contextmanager
@@ -215,10 +222,7 @@ class WorkerPool:
   def __init__(self, workers=None, address=None, threads=None):
     check_settings(workers, address, threads)
     self.ray = _ray()
-    token = _init_ray(self.ray, workers, address)
-    self._started_ray = token is not None
-    # A local Ray ends with this process however it ends: Ray's agents outlive a killed driver.
-    self._watchdog = ray_watchdog.start(token) if token else None
+    self._shut_down_ray = _init_ray(self.ray, workers, address)
     self.address = address
     self.actors = []
     try:
@@ -241,11 +245,9 @@ class WorkerPool:
 
   def close(self):
     """Stops the workers, and the local Ray if this pool started it."""
-    if self._started_ray:
-      self._started_ray = False
-      self.ray.shutdown()
-      if self._watchdog is not None:
-        self._watchdog.stop()  # the agents ray.shutdown leaves behind
+    if self._shut_down_ray is not None:
+      shut_down, self._shut_down_ray = self._shut_down_ray, None
+      shut_down()
     else:
       for actor in self.actors:
         self.ray.kill(actor)

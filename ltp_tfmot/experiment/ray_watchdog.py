@@ -3,16 +3,19 @@
 `ray.init` on this machine starts a GCS server, a raylet, agents and worker
 processes. When the driver is killed, most of them notice and exit, but Ray's
 dashboard and runtime-env agents see their raylet die and then hang, trying
-to report it to the dead GCS server. So `WorkerPool` marks every process of
-the Ray it starts with an environment variable holding a random token (each
-inherits it) and starts this watchdog in a session of its own (Ctrl-C does
-not reach it), holding the read end of a pipe whose write end only the driver
-holds. The pipe reads end-of-file when the driver closes it (`WorkerPool.close`,
-after `ray.shutdown`) or dies; the watchdog then SIGKILLs every process that
-carries the token, and exits. Processes are found through Linux's /proc; on
-other systems the watchdog finds none.
+to report it to the dead GCS server. So `WorkerPool` starts this watchdog in
+a session of its own (Ctrl-C does not reach it), holding the read end of a
+pipe whose write end only the driver holds. The pipe reads end-of-file when
+the driver closes it (`WorkerPool.close`, after `ray.shutdown`) or dies; the
+watchdog then SIGKILLs every process of that Ray, and exits. They are the
+processes whose environment holds the pool's random token (Ray's processes
+inherit it from the driver) or that name or hold open a file of the Ray
+session's directory: the agents rewrite the memory /proc shows as their
+environment when they set their process titles, but keep their logs there
+open. The driver itself is spared. Processes are found through Linux's /proc;
+on other systems the watchdog finds none.
 
-  python -m ltp_tfmot.experiment.ray_watchdog TOKEN FD
+  python -m ltp_tfmot.experiment.ray_watchdog TOKEN SESSION_DIR DRIVER_PID FD
 """
 
 import os
@@ -47,14 +50,20 @@ class Watchdog:
       pass  # it goes on by itself
 
 
-def start(token):
-  """Starts a watchdog for the processes whose environment has MARKER=token; returns its `Watchdog`."""
+def start(token, session_dir):
+  """Starts a watchdog for the local Ray of this process (see the module docstring); returns its `Watchdog`.
+
+  Args:
+    token: The value of MARKER in the environment of the Ray's processes.
+    session_dir: The Ray session's directory (`ray.init(...).address_info['session_dir']`).
+  """
   read_end, write_end = os.pipe()
   env = {k: v for k, v in os.environ.items() if k != MARKER}
   env['PYTHONPATH'] = os.pathsep.join(p for p in [os.getcwd()] + sys.path if p)
+  command = [sys.executable, '-m', __name__, token, session_dir, str(os.getpid()), str(read_end)]
   try:
-    process = subprocess.Popen([sys.executable, '-m', __name__, token, str(read_end)], pass_fds=(read_end,),
-                               start_new_session=True, env=env, stdin=subprocess.DEVNULL)
+    process = subprocess.Popen(command, pass_fds=(read_end,), start_new_session=True, env=env,
+                               stdin=subprocess.DEVNULL)
   except BaseException:
     os.close(write_end)
     raise
@@ -63,24 +72,31 @@ def start(token):
   return Watchdog(process, write_end)
 
 
-def marked_processes(token):
-  """The pids of the processes started with MARKER=token in their environment (Linux; elsewhere none)."""
-  wanted = f'{MARKER}={token}'.encode()
-  found = []
-  for pid in filter(str.isdigit, os.listdir('/proc') if os.path.isdir('/proc') else []):
-    try:
-      with open(f'/proc/{pid}/environ', 'rb') as f:
-        if wanted in f.read().split(b'\0'):
-          found.append(int(pid))
-    except OSError:  # gone, or another user's
-      continue
-  return found
+def ray_processes(token, session_dir, driver_pid):
+  """The pids of a local Ray's processes but its driver's (see the module docstring; Linux, elsewhere none)."""
+  spared = {driver_pid, os.getpid()}
+  return [int(pid) for pid in filter(str.isdigit, os.listdir('/proc') if os.path.isdir('/proc') else [])
+          if int(pid) not in spared and _of_ray(pid, token, session_dir)]
 
 
-def end_marked_processes(token):
-  """SIGKILLs the processes carrying the token until none is left (or a few rounds passed)."""
+def _of_ray(pid, token, session_dir):
+  try:
+    with open(f'/proc/{pid}/environ', 'rb') as f:
+      if f'{MARKER}={token}'.encode() in f.read().split(b'\0'):
+        return True
+    with open(f'/proc/{pid}/cmdline', 'rb') as f:
+      if session_dir.encode() in f.read():
+        return True
+    fds = f'/proc/{pid}/fd'
+    return any(os.readlink(os.path.join(fds, fd)).startswith(session_dir + os.sep) for fd in os.listdir(fds))
+  except OSError:  # gone, or another user's
+    return False
+
+
+def end_ray_processes(token, session_dir, driver_pid):
+  """SIGKILLs a local Ray's processes until none is left (or a few rounds passed)."""
   for _ in range(_ROUNDS):
-    pids = marked_processes(token)
+    pids = ray_processes(token, session_dir, driver_pid)
     if not pids:
       return
     for pid in pids:
@@ -92,10 +108,10 @@ def end_marked_processes(token):
 
 
 def main(argv):
-  token, fd = argv[1], int(argv[2])
+  token, session_dir, driver_pid, fd = argv[1], argv[2], int(argv[3]), int(argv[4])
   while os.read(fd, 1):  # end-of-file: the driver closed its end or died
     pass
-  end_marked_processes(token)
+  end_ray_processes(token, session_dir, driver_pid)
 
 
 if __name__ == '__main__':
