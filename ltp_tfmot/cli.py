@@ -47,18 +47,23 @@ import dataclasses
 import inspect
 import os
 import sys
+import textwrap
 import typing
 
 from absl import flags
 from absl import logging
 
 from ltp_tfmot import errors
+from ltp_tfmot import files
+from ltp_tfmot import startup
 from ltp_tfmot.experiment import branches as branches_lib
 from ltp_tfmot.experiment import config as config_lib
 from ltp_tfmot.experiment import models as models_lib
 
 FLAGS = flags.FlagValues()
 COMMANDS = ('run', 'report', 'export', 'instability')
+# Where `run` makes its run directory without --out.
+DEFAULT_OUT = 'runs'
 
 # The config groups the `run` flags are made from: (RunConfig field or '' for the top level, dataclass).
 _GROUPS = (('', config_lib.RunConfig), ('data', config_lib.DataConfig), ('training', config_lib.TrainingConfig),
@@ -163,12 +168,14 @@ def _define_setting_flag(key, name, field, hint, help_text):
 
 def _define_flags():
   fv = dict(flag_values=FLAGS)
-  flags.DEFINE_bool('help', False, 'Show this help and exit.', short_name='h', **fv)
+  flags.DEFINE_bool('help', False, 'Show this help (the commands and every flag) and exit.', short_name='h', **fv)
+  flags.DEFINE_bool('helpfull', False, 'The same as --help.', **fv)
+  flags.DEFINE_bool('helpshort', False, 'Show the commands and the flags that are no run setting, and exit.', **fv)
   for setting in _setting_fields():
     _define_setting_flag(*setting)
   # What to run and where.
-  flags.DEFINE_string('out', 'runs', 'run: folder the run directory (named by the settings\' hash) is made in; '
-                      'export: the .tflite file to write.', **fv)
+  flags.DEFINE_string('out', None, f'run: folder the run directory (named by the settings\' hash) is made in '
+                      f'(default: {DEFAULT_OUT}); export: the .tflite file to write (needed).', **fv)
   flags.DEFINE_string('run_dir', None, 'The run directory itself, instead of --out.', **fv)
   flags.DEFINE_bool('verbose', False, 'Show Keras\' per-epoch output and TensorFlow\'s start-up lines.', **fv)
   flags.DEFINE_bool('tensorboard', True, 'Write TensorBoard summaries under <run_dir>/tensorboard.', **fv)
@@ -281,6 +288,16 @@ def _quiet_tensorflow():
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 
+def _import_tensorflow():
+  """Imports TensorFlow: without its CUDA start-up lines (`ltp_tfmot.startup`) unless they are asked for."""
+  if not startup.wants_start_up_lines(FLAGS.verbose):
+    startup.import_tensorflow()
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  if not FLAGS.verbose:
+    tf.get_logger().setLevel('ERROR')
+  return tf
+
+
 def _run_command(args, hooks=None):
   if args:
     raise UsageError(f'run takes no positional arguments, got {args}')
@@ -306,17 +323,15 @@ def _run_command(args, hooks=None):
 
 
 def _run_experiment(config, strategy, pool, hooks):
+  _import_tensorflow()
   from ltp_tfmot.experiment import report as report_lib  # pylint: disable=g-import-not-at-top
   from ltp_tfmot.experiment import runner as runner_lib  # pylint: disable=g-import-not-at-top
-  if not FLAGS.verbose:
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    tf.get_logger().setLevel('ERROR')
   if pool is None and FLAGS.threads is not None:
     from ltp_tfmot.experiment import parallel  # pylint: disable=g-import-not-at-top
     if not parallel.limit_threads(FLAGS.threads):
       _print(f'WARNING: --threads={FLAGS.threads} not applied: TensorFlow already runs in this process')
   experiment = runner_lib.LotteryExperiment(
-      config, None if FLAGS.run_dir else FLAGS.out, run_dir=FLAGS.run_dir, verbose=FLAGS.verbose,
+      config, None if FLAGS.run_dir else FLAGS.out or DEFAULT_OUT, run_dir=FLAGS.run_dir, verbose=FLAGS.verbose,
       tensorboard=FLAGS.tensorboard, log=_print, strategy=strategy, hooks=hooks, pool=pool)
   try:
     results = experiment.run()
@@ -333,7 +348,6 @@ def _run_experiment(config, strategy, pool, hooks):
 
 
 def _report_command(args):
-  from ltp_tfmot import files  # pylint: disable=g-import-not-at-top
   from ltp_tfmot.experiment import report as report_lib  # pylint: disable=g-import-not-at-top
   from ltp_tfmot.experiment import storage  # pylint: disable=g-import-not-at-top
   if not args:
@@ -346,31 +360,57 @@ def _report_command(args):
 
 def _export_command(args):
   _quiet_tensorflow()
-  import ltp_tfmot  # pylint: disable=g-import-not-at-top
-  from ltp_tfmot.experiment import runner as runner_lib  # pylint: disable=g-import-not-at-top
   if len(args) != 1:
     raise UsageError(f'export takes one run directory, got {args or "none"}')
+  if FLAGS.out is None:
+    raise UsageError('export needs --out, the .tflite file to write (e.g. --out=model.tflite)')
   if not FLAGS.out.endswith('.tflite'):
     raise UsageError(f'--out must name the .tflite file to write, got {FLAGS.out!r}')
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  tf.get_logger().setLevel('ERROR')
-  model, split = runner_lib.load_trained_model(args[0], level=FLAGS.level, replicate=FLAGS.replicate)
-  if FLAGS.shrink:
-    if any(w.granularity != 'unit' for w in ltp_tfmot.lottery_wrappers(model)):
-      raise UsageError(f'--shrink needs a run pruned with --granularity=unit, which {args[0]} is not: its tickets '
-                       'keep every unit. Export without --shrink')
-    model = ltp_tfmot.shrink(model)
-  quantization = None if FLAGS.quantization == 'none' else FLAGS.quantization
-  report = ltp_tfmot.export_tflite(
-      model, FLAGS.out, quantization=quantization,
-      representative_data=split.x_train[:200] if quantization == 'int8' else None, sample_inputs=split.x_test[:8])
+  files.check_directory_of(FLAGS.out)  # before minutes of loading and converting
+  before = _file_version(FLAGS.out)
+  try:
+    report = _export(args[0])
+  except KeyboardInterrupt:
+    if _file_version(FLAGS.out) != before:
+      raise _Interrupted(f'interrupted after {FLAGS.out} was written (it is complete and checked)') from None
+    kept = ' (the file there is as it was)' if before is not None else ''
+    raise _Interrupted(f'interrupted before {FLAGS.out} was written: nothing was written{kept}') from None
   _print(report.to_markdown())
   _print(f'Wrote {FLAGS.out}.')
   return 0
 
 
+def _file_version(path):
+  """What changes when a file is written or replaced (its inode, time and size), or None if there is none."""
+  if not files.is_local(path):
+    return files.exists(path) or None
+  try:
+    stat = os.stat(path)
+  except FileNotFoundError:
+    return None
+  return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
+
+def _export(run_dir):
+  """Exports the --level of `run_dir` as the flags say; returns the `ExportReport`."""
+  _import_tensorflow()
+  import ltp_tfmot  # pylint: disable=g-import-not-at-top
+  from ltp_tfmot.experiment import runner as runner_lib  # pylint: disable=g-import-not-at-top
+  model, split = runner_lib.load_trained_model(run_dir, level=FLAGS.level, replicate=FLAGS.replicate)
+  if FLAGS.shrink:
+    if any(w.granularity != 'unit' for w in ltp_tfmot.lottery_wrappers(model)):
+      raise UsageError(f'--shrink needs a run pruned with --granularity=unit, which {run_dir} is not: its tickets '
+                       'keep every unit. Export without --shrink')
+    model = ltp_tfmot.shrink(model)
+  quantization = None if FLAGS.quantization == 'none' else FLAGS.quantization
+  return ltp_tfmot.export_tflite(
+      model, FLAGS.out, quantization=quantization,
+      representative_data=split.x_train[:200] if quantization == 'int8' else None, sample_inputs=split.x_test[:8])
+
+
 def _instability_command(args):
   _quiet_tensorflow()
+  _import_tensorflow()
   from ltp_tfmot.experiment import instability as instability_lib  # pylint: disable=g-import-not-at-top
   if len(args) != 1:
     raise UsageError(f'instability takes one run directory, got {args or "none"}')
@@ -381,8 +421,6 @@ def _instability_command(args):
   except ValueError:
     raise UsageError(f'--rewind_steps must be comma-separated integers, got {",".join(FLAGS.rewind_steps)!r}') from None
   threshold = instability_lib.check_threshold(FLAGS.threshold)
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  tf.get_logger().setLevel('ERROR')
   level = 0 if FLAGS.level is None else FLAGS.level
   try:
     results = instability_lib.instability_analysis(
@@ -401,12 +439,19 @@ def _instability_command(args):
 
 def _command_failures():
   """The errors a command reports in one line (exit status 1) instead of a traceback."""
-  return (ValueError, errors.StorageError, errors.WorkerLostError, errors.ExportError, errors.JobsFailedError,
-          errors.TrainingDivergedError)
+  return ValueError, errors.LtpError
 
 
 def usage():
   return __doc__ + '\nFlags:\n' + FLAGS.get_help()
+
+
+def short_usage():
+  """The commands and the flags that are no run setting (--helpshort)."""
+  settings = set(setting_flags().values())
+  lines = [textwrap.fill(f'--{name}: {FLAGS[name].help}', 80, initial_indent='  ', subsequent_indent='    ')
+           for name in sorted(FLAGS) if name not in settings and len(name) > 1]
+  return __doc__ + '\nFlags (every run setting too: ltp-tfmot --helpfull):\n' + '\n'.join(lines)
 
 
 def main(argv=None, hooks=None):
@@ -445,8 +490,11 @@ def _main(argv, hooks):
   args = rest[1:]
   if FLAGS.verbose:
     logging.set_verbosity(logging.INFO)
-  if FLAGS.help:
+  if FLAGS.help or FLAGS.helpfull:
     print(usage())
+    return 0
+  if FLAGS.helpshort:
+    print(short_usage())
     return 0
   if not args or args[0] not in COMMANDS:
     got = repr(args[0]) if args else 'none'
@@ -459,7 +507,7 @@ def _main(argv, hooks):
       return _run_command(args, hooks)
     return {'report': _report_command, 'export': _export_command, 'instability': _instability_command}[command](args)
   except (_Interrupted, KeyboardInterrupt) as error:
-    print(f'ltp-tfmot {command}: {error or "interrupted"}', file=sys.stderr)
+    print(f'ltp-tfmot {command}: {str(error) or "interrupted"}', file=sys.stderr)
     return 130
   except UsageError as error:
     print(f'ltp-tfmot {command}: {error}', file=sys.stderr)

@@ -1,6 +1,8 @@
 """Datasets for lottery-ticket experiments, loadable offline."""
 
 import collections
+import contextlib
+import io
 
 from absl import logging
 import numpy as np
@@ -34,12 +36,25 @@ def _load_embedded_mnist(test_fraction, seed):
   return images[train_order], labels[train_order], images[test_order], labels[test_order]
 
 
+def _keras_mnist(quiet):
+  """Keras' MNIST (from its cache, else downloaded); `quiet`: without Keras' "Downloading data from" line."""
+  if not quiet:
+    return keras.datasets.mnist.load_data()
+  with contextlib.redirect_stdout(io.StringIO()):  # a failed download would print the line before every fallback
+    return keras.datasets.mnist.load_data()
+
+
+def _first_line(error):
+  return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
 def load_mnist(source='auto', flatten=True, normalize=True, test_fraction=0.2, seed=0):
   """Loads MNIST: the full set through Keras if it can, else the embedded 5,000 digits.
 
   Args:
     source: 'auto' (Keras' MNIST when it can be loaded, else the embedded
-      subset), 'keras' or 'embedded'.
+      subset, with a warning; no "Downloading data from" line is printed),
+      'keras' or 'embedded'.
     flatten: Return images as 784-vectors rather than 28x28x1.
     normalize: Scale by MNIST's mean and std (0.1307, 0.3081), as in the papers.
     test_fraction: Share of the embedded subset held out as the test set.
@@ -64,12 +79,14 @@ def load_mnist(source='auto', flatten=True, normalize=True, test_fraction=0.2, s
   arrays, used = None, None
   if source in ('auto', 'keras'):
     try:
-      (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+      (x_train, y_train), (x_test, y_test) = _keras_mnist(quiet=source == 'auto')
       arrays, used = (x_train, y_train.astype(np.int64), x_test, y_test.astype(np.int64)), 'keras'
     except Exception as error:  # pylint: disable=broad-except
       if source == 'keras':
         raise ValueError(f"Keras' MNIST could not be loaded ({error}); use source='embedded'") from error
-      logging.info("Keras' MNIST is not available (%s); using the embedded 5,000-digit subset.", error)
+      logging.warning("Keras' MNIST is not cached and could not be downloaded (%s): using the embedded "
+                      "5,000-digit subset. source='embedded' (--dataset_source=embedded) uses it without trying.",
+                      _first_line(error))
   if arrays is None:
     arrays, used = _load_embedded_mnist(test_fraction, seed), 'embedded'
   x_train, y_train, x_test, y_test = arrays

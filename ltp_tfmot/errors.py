@@ -26,8 +26,29 @@ class TicketFileError(LtpError, ValueError):
   """A ticket file that cannot be read: truncated, corrupt, or not a ticket."""
 
 
+class MissingDependencyError(LtpError, ImportError):
+  """An optional package a feature needs is not installed; the message names the `pip install` that adds it."""
+
+
+class TrainingSetupError(LtpError, ValueError):
+  """A training that cannot run as set up (e.g. lottery wrappers without `UpdateLotteryStep`); nothing was trained.
+
+  Raised in Python while Keras traces the first training step, before it runs.
+  """
+
+  # Kept one line: TensorFlow's autograph passes an error with this attribute on as it is (rather than rewriting
+  # it into an "in user code:" traceback), and Keras adds no "Exception encountered when calling layer" text to
+  # one with this.
+  ag_pass_through = True
+  _keras_call_info_injected = True
+
+
 class ExportError(LtpError, RuntimeError):
   """The converted model does not load, run or match Keras; nothing was written."""
+
+
+class RunLockedError(LtpError, RuntimeError):
+  """Another process runs in the run directory (its `run.lock` names it); nothing was written."""
 
 
 class WorkerLostError(LtpError, RuntimeError):

@@ -165,16 +165,26 @@ class Latency:
     file_ms: Median milliseconds per invoke of the exported file, or None if
       it fails under this resolver.
     dense_ms: Median milliseconds per invoke of the dense conversion (same
-      quantization, no sparsity), or None if it does not load here.
+      quantization, no sparsity), or None if it does not load here or the
+      exported file is the dense conversion (then timed alone).
     ratio: Median over the repetitions of file time / dense time (paired: all
-      are timed in each repetition), or None if either is missing.
+      are timed in each repetition), or None if either is missing. It is not
+      file_ms / dense_ms: on a loaded machine the two differ, and the
+      quartiles show by how much the repetitions vary.
     runs: Number of interleaved repetitions.
+    file_quartiles_ms: (first, third) quartile of the file's milliseconds
+      per invoke over the repetitions, or None where file_ms is.
+    dense_quartiles_ms: The same for the dense conversion.
+    ratio_quartiles: The same for the paired ratios.
   """
   resolver: str
   file_ms: float | None
   dense_ms: float | None
   ratio: float | None
   runs: int
+  file_quartiles_ms: tuple[float, float] | None = None
+  dense_quartiles_ms: tuple[float, float] | None = None
+  ratio_quartiles: tuple[float, float] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,8 +198,9 @@ class ExportReport:
     sparse: Whether the written file is the sparse conversion (False when
       `sparse=False` or the dense file was written instead; see `notes`).
     file_bytes: Size of the written file.
-    dense_bytes: Size of the same conversion without the sparsity optimisation
-      (= file_bytes when the dense file was written).
+    dense_bytes: Size of the same conversion without the sparsity
+      optimisation, as converted (the written file adds a record of its op
+      resolver, a few dozen bytes, also when it is this conversion).
     sparse_bytes: Size of the sparse conversion (= file_bytes when it was
       written), or None when `sparse=False`. The written file holds the
       conversion plus a record of its op resolver (a few dozen bytes).
@@ -300,8 +311,8 @@ class ExportReport:
         '|---|---|',
         f'| file | `{self.path}` |',
         f'| weights | {quant}, {layout} |',
-        f'| size | {self.file_bytes:,} B ({self.size_ratio:.1%} of the dense {self.dense_bytes:,} B) |',
-        f'| gzip | {self.gzip_bytes:,} B (dense: {self.dense_gzip_bytes:,} B) |',
+        f'| size | {self._size_cell()} |',
+        f'| gzip | {self.gzip_bytes:,} B' + (f' (dense: {self.dense_gzip_bytes:,} B) |' if self.sparse else ' |'),
         f'| DENSIFY ops | {self.densify_ops} |',
         f'| op resolver | {self.op_resolver} |',
         f'| XNNPACK takes | {_op_cell(self.xnnpack_ops)} |',
@@ -343,13 +354,24 @@ class ExportReport:
       lines.append(f'| {index}: {first.op} | {first.layer or "?"} | {weights} | {cells} | {xnnpack_sparse} |')
     return lines
 
+  def _size_cell(self):
+    if self.sparse:
+      return f'{self.file_bytes:,} B ({self.size_ratio:.1%} of the dense {self.dense_bytes:,} B)'
+    return (f'{self.file_bytes:,} B (the dense conversion, {self.dense_bytes:,} B, and a record of its op resolver, '
+            f'{self.file_bytes - self.dense_bytes:,} B)')
+
   def _latency_lines(self):
-    if self.latency is None:
+    if not self.latency:
       return []
-    lines = ['', '| latency (batch 1, 1 thread) | this file | dense file | this / dense |', '|---|---:|---:|---:|']
-    ms = lambda value: 'fails' if value is None else f'{value:.4f} ms'
-    lines.extend(f'| {t.resolver} | {ms(t.file_ms)} | {ms(t.dense_ms)} | '
-                 f'{"" if t.ratio is None else f"{t.ratio:.2f}x"} |' for t in self.latency)
+    runs = self.latency[0].runs
+    lines = ['', f'| latency (batch 1, 1 thread; median and quartiles of {runs} runs) | this file | dense file | '
+             'this / dense (paired per run) |', '|---|---:|---:|---:|']
+    ms = lambda value, quartiles: ('fails' if value is None else
+                                   f'{value:.4f} ms ({quartiles[0]:.4f}-{quartiles[1]:.4f})')
+    for t in self.latency:
+      dense = ms(t.dense_ms, t.dense_quartiles_ms) if self.sparse else 'is this file'
+      ratio = '' if t.ratio is None else f'{t.ratio:.2f}x ({t.ratio_quartiles[0]:.2f}-{t.ratio_quartiles[1]:.2f}x)'
+      lines.append(f'| {t.resolver} | {ms(t.file_ms, t.file_quartiles_ms)} | {dense} | {ratio} |')
     return lines
 
   def _sparsity_cell(self, name):
@@ -577,7 +599,7 @@ def export_tflite(model,
       quantization=quantization,
       sparse=written_sparse,
       file_bytes=len(stamped),
-      dense_bytes=len(dense) if written_sparse else len(stamped),
+      dense_bytes=len(dense),
       sparse_bytes=(len(stamped) if written_sparse else len(sparse_flatbuffer)) if sparse else None,
       gzip_bytes=len(gzip.compress(stamped, 9)),
       dense_gzip_bytes=len(gzip.compress(dense, 9)),
@@ -837,9 +859,9 @@ def _litert():
   try:
     from ai_edge_litert import interpreter  # pylint: disable=g-import-not-at-top
   except ImportError as e:
-    raise ImportError('export_tflite checks every file it writes with the ai-edge-litert interpreter, which is not '
-                      'installed (ltp_tfmot depends on it where a wheel exists: Linux and macOS): '
-                      'pip install ai-edge-litert') from e
+    raise errors.MissingDependencyError('export_tflite checks every file it writes with the ai-edge-litert '
+                                        'interpreter, which is not installed (ltp_tfmot depends on it where a wheel '
+                                        'exists: Linux and macOS): pip install ai-edge-litert') from e
   return interpreter
 
 
@@ -947,12 +969,13 @@ def _batch_of_one(samples, interpreter):
 
 
 def _measure_latency(flatbuffer, dense, checks, samples, runs, written_sparse):
-  """((`Latency` per resolver), note or None): the file (where it passes) and the dense file (where it loads)."""
-  if not written_sparse:
-    return (), 'latency not measured: the written file is the dense conversion'
+  """((`Latency` per resolver), note or None): the file (where it passes) and the dense file (where it loads).
+
+  A written file that is the dense conversion (a shrunk model's, for one) is timed alone.
+  """
   interpreters, failed = {}, []
   for check in checks:
-    contents = [('dense', dense)] + ([('file', flatbuffer)] if check.passed else [])
+    contents = ([('dense', dense)] if written_sparse else []) + ([('file', flatbuffer)] if check.passed else [])
     if not check.passed:
       failed.append(check.resolver)
     for kind, content in contents:
@@ -965,18 +988,32 @@ def _measure_latency(flatbuffer, dense, checks, samples, runs, written_sparse):
   logging.info('Timing the exported file against the dense conversion: %d runs of %d interpreters.', runs,
                len(interpreters))
   times = latency_lib.interleaved_invoke_times(interpreters, runs, LATENCY_BLOCK_SECONDS)
-  median_ms = lambda key: statistics.median(times[key]) / 1e3 if key in times else None
+  ms = {key: [t / 1e3 for t in values] for key, values in times.items()}
   results = []
   for check in checks:
-    file_key, dense_key = ('file', check.resolver), ('dense', check.resolver)
-    if file_key not in times and dense_key not in times:
+    file_ms, dense_ms = ms.get(('file', check.resolver)), ms.get(('dense', check.resolver))
+    if file_ms is None and dense_ms is None:
       continue
-    ratio = statistics.median(f / d for f, d in zip(times[file_key], times[dense_key], strict=True)) \
-        if file_key in times and dense_key in times else None
-    results.append(Latency(check.resolver, median_ms(file_key), median_ms(dense_key), ratio, runs))
+    ratios = [f / d for f, d in zip(file_ms, dense_ms, strict=True)] if file_ms and dense_ms else None
+    results.append(Latency(check.resolver, _median(file_ms), _median(dense_ms), _median(ratios), runs,
+                           _quartiles(file_ms), _quartiles(dense_ms), _quartiles(ratios)))
   note = (f'latency of this file not measured under {", ".join(failed)} (it fails there; the dense file is timed '
           'where it loads)') if failed else None
   return tuple(results), note
+
+
+def _median(values):
+  return None if values is None else statistics.median(values)
+
+
+def _quartiles(values):
+  """(first, third) quartile of a list of numbers, or None for None."""
+  if values is None:
+    return None
+  if len(values) == 1:
+    return values[0], values[0]
+  first, _, third = statistics.quantiles(values, n=4, method='inclusive')
+  return first, third
 
 
 def _layer_namer(sparse_tensors, layer_names):
@@ -1136,7 +1173,13 @@ def _write_verified(flatbuffer, path, resolver):
     except (RuntimeError, ValueError) as e:
       raise ExportError(f'the written model does not load back: {e}') from e
 
-  files.atomic_write(path, flatbuffer, verify=loads_back)
+  try:
+    files.atomic_write(path, flatbuffer, verify=loads_back)
+  except OSError as error:  # a disk that filled up or a folder made read-only since the check before converting
+    failure = errors.StorageError(f'could not write {path}: {error.strerror or error}, so nothing was written: free '
+                                  'some space or choose a folder you can write to')
+    failure.errno = error.errno
+    raise failure from error
 
 
 def inspect_flatbuffer(flatbuffer):

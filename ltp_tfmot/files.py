@@ -18,6 +18,8 @@ import os
 import re
 import secrets
 
+from ltp_tfmot import errors
+
 TEMP_SUFFIX = '.tmp'
 _SCHEME = re.compile(r'^[A-Za-z][A-Za-z0-9+.\-]*://')
 
@@ -167,16 +169,37 @@ def read_bytes(path):
 
 
 def check_directory_of(path):
-  """Raises ValueError if the directory a local file is to be written in does not exist.
+  """Raises an error if a local file cannot be written at `path`: before any work goes into its content.
+
+  The directory must exist (else ValueError), and a file must be creatable
+  in it (else `StorageError`: a read-only folder or file system, no
+  permission): an empty temporary file is made there and removed again, as
+  `atomic_write` will, so the check is what the write will meet, for root too.
 
   On other file systems (object stores such as gs:// have no directories: an
   object is written under any prefix) nothing is checked; a missing bucket
   fails when the file is written.
   """
-  if is_local(path):
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-      raise ValueError(f'directory {directory!r} of path does not exist')
+  if not is_local(path):
+    return
+  directory = os.path.dirname(os.path.abspath(path))
+  if not os.path.isdir(directory):
+    raise ValueError(f'directory {directory!r} of path does not exist')
+  probe = _temp_name(os.path.abspath(path))
+  try:
+    os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
+  except OSError as error:
+    failure = errors.StorageError(f'cannot write {path}: {error.strerror or error} (in {directory}), so nothing was '
+                                  'done: choose a folder you can write to')
+    failure.errno = error.errno
+    raise failure from error
+  os.remove(probe)
+
+
+def _temp_name(path):
+  """The temporary file `atomic_write` writes `path` through: hidden, random, in the same directory."""
+  directory, name = os.path.split(path)
+  return os.path.join(directory, f'.{name}.{secrets.token_hex(6)}{TEMP_SUFFIX}')
 
 
 def _fsync_directory(directory):
@@ -241,8 +264,8 @@ def atomic_write(path, data, verify=None, write=None):
   """
   path = os.fspath(path)
   write = write if write is not None else (lambda f, content: f.write(content))
-  directory, name = os.path.split(abspath(path))
-  temp = os.path.join(directory, f'.{name}.{secrets.token_hex(6)}{TEMP_SUFFIX}')
+  directory = os.path.dirname(abspath(path))
+  temp = _temp_name(abspath(path))
   if is_local(path):
     try:
       with open(temp, 'xb') as f:  # not mkstemp: the file gets the umask's permissions, not 0o600

@@ -2,6 +2,7 @@
 
 from absl import logging
 from tensorflow_model_optimization.python.core.sparsity.keras import prune as tfmot_prune
+from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper as tfmot_wrapper
 import tf_keras as keras
 
 from ltp_tfmot import criteria as criteria_lib
@@ -28,9 +29,13 @@ def _layers(to_prune):
 def prunable_layer_names(model):
   """Names of the layers `prune_lottery_ticket` would wrap, nested models included, in order.
 
-  Layers with kernels that stay dense are listed by `unprunable_layers`.
+  In a model wrapped already, the names of the wrapped layers (not their
+  wrappers'): the same list as for the model before wrapping. Layers with
+  kernels that stay dense are listed by `unprunable_layers`.
   """
-  return [layer.name for layer in _layers(model) if wrapper_lib.is_prunable(layer)]
+  return [layer.layer.name if isinstance(layer, tfmot_wrapper.PruneLowMagnitude) else layer.name
+          for layer in _layers(model)
+          if isinstance(layer, tfmot_wrapper.PruneLowMagnitude) or wrapper_lib.is_prunable(layer)]
 
 
 def unprunable_layers(model):

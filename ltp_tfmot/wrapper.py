@@ -10,9 +10,11 @@ from tensorflow_model_optimization.python.core.sparsity.keras import prune_regis
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_impl
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
 import tf_keras as keras
+from tf_keras.src.engine import base_layer_utils
 from tf_keras.src.mixed_precision import autocast_variable
 
 from ltp_tfmot import criteria as criteria_lib
+from ltp_tfmot import errors
 from ltp_tfmot import schedule as schedule_lib
 from ltp_tfmot import validation
 
@@ -352,6 +354,9 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
       # tfmot's registry lists DepthwiseConv2D with no prunable weight, and does not know Bidirectional.
       layer.get_prunable_weights = lambda: _builtin_prunable_weights(layer)
     super().__init__(layer, pruning_schedule=pruning_schedule, **kwargs)
+    # Whether this wrapper refused a training step whose steps nobody counted: Keras then holds a train function
+    # whose trace failed, which UpdateLotteryStep has it make anew.
+    self.refused_training = False
 
   @property
   def rate(self):
@@ -435,11 +440,25 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
     """
     if training is None:
       training = keras.backend.learning_phase()
+    if tf.get_static_value(training):
+      self._refuse_uncounted_steps()
     self.add_update(tfmot_utils.smart_cond(training, self._check_steps_counted, lambda: tf.no_op('no_update')))
     self.add_update(self.pruning_obj.weight_mask_op())
     if 'training' in inspect.getfullargspec(self.layer.call).args:
       return self.layer.call(inputs, training=training, **kwargs)
     return self.layer.call(inputs, **kwargs)
+
+  def _refuse_uncounted_steps(self):
+    # In Python, when a training step is traced: before its first run, and also under XLA (jit_compile=True),
+    # which drops the graph's Assert below. The step count's variable is read outside the graph being traced.
+    # A SavedModel export traces training calls of models never trained: those are no steps.
+    if base_layer_utils.call_context().saving:
+      return
+    with tf.init_scope():
+      counted = int(self.step_offset.numpy()) > NOT_COUNTING
+    if not counted:
+      self.refused_training = True
+      raise errors.TrainingSetupError(self._PRUNE_CALLBACK_ERROR_MSG)
 
   def _check_steps_counted(self):
     # UpdateLotteryStep (or take_snapshot) starts the step count. tfmot's

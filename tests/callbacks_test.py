@@ -150,12 +150,6 @@ class UpdateLotteryStepTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllEqual(kernel[mask == 0], initial[mask == 0])
     self.assertNotAllClose(kernel[mask == 1], initial[mask == 1])
 
-  def test_fit_without_the_callback_names_it(self):
-    model = _wrapped(ltp_tfmot.LotteryTicketSchedule(rate=0.5))
-    x, y = fixtures.classification_data()
-    with self.assertRaisesRegex(tf.errors.InvalidArgumentError, 'UpdateLotteryStep'):
-      model.fit(x, y, verbose=0)
-
   def test_rewind_step_after_first_round_is_refused(self):
     with self.assertRaisesRegex(ValueError, r'rewind_step \(3\) must come before the end of the first round'):
       _wrapped(ltp_tfmot.LotteryTicketSchedule(rate=0.5, round_steps=3, rounds=1), rewind_step=3)
@@ -180,8 +174,26 @@ class UpdateLotteryStepTest(tf.test.TestCase, parameterized.TestCase):
   def test_tfmot_update_pruning_step_alone_is_refused_naming_update_lottery_step(self):
     model = _wrapped(ltp_tfmot.LotteryTicketSchedule(rate=0.5, round_steps=2, rounds=1))
     x, y = fixtures.classification_data()
-    with self.assertRaisesRegex(tf.errors.InvalidArgumentError, "UpdateLotteryStep.*UpdatePruningStep runs no"):
+    with self.assertRaisesRegex(ltp_tfmot.TrainingSetupError, "^PruneLotteryTicket wrappers need the "
+                                r"UpdateLotteryStep callback .*UpdatePruningStep runs no[^\n]*$"):
       model.fit(x, y, verbose=0, callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
+
+  def test_training_without_update_lottery_step_is_refused_in_one_line_before_the_first_step(self):
+    x, y = fixtures.classification_data()
+    for jit_compile in (False, True):  # XLA drops the graph's assertion: the refusal comes before, in Python
+      model = ltp_tfmot.prune_lottery_ticket(fixtures.mlp())
+      model.compile(keras.optimizers.SGD(0.1), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                    jit_compile=jit_compile)
+      before = [v.numpy() for v in model.variables]
+      with self.assertRaisesRegex(ValueError, r"^PruneLotteryTicket wrappers need the UpdateLotteryStep callback "
+                                  r"during training: model\.fit\(\.\.\., callbacks=\[ltp_tfmot\.UpdateLotteryStep"
+                                  r"\(\)\]\);[^\n]*$"):
+        model.fit(x, y, verbose=0)
+      self.assertEqual(int(model.optimizer.iterations), 0)
+      for got, want in zip(model.variables, before, strict=True):
+        self.assertAllEqual(got, want)
+      model.fit(x, y, verbose=0, callbacks=[ltp_tfmot.UpdateLotteryStep()])  # then trains, as if refused never
+      self.assertEqual(int(model.optimizer.iterations), 2)
 
   def test_steps_per_execution_ends_rounds_at_exactly_round_steps(self):
     schedule = ltp_tfmot.LotteryTicketSchedule(rate=0.5, round_steps=4, rounds=1)

@@ -1,7 +1,9 @@
 """Tests for the ltp-tfmot command line: flags to config, run + resume + report, errors, `python -m`."""
 
 import dataclasses
+import errno
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -14,6 +16,7 @@ import ltp_tfmot
 from ltp_tfmot import cli
 from ltp_tfmot import experiment
 from ltp_tfmot.experiment import config as config_lib
+from ltp_tfmot.experiment import runner as runner_lib
 from ltp_tfmot.experiment import storage
 from tests import fixtures
 
@@ -137,6 +140,15 @@ class FlagsTest(tf.test.TestCase):
     self.assertIn('ltp-tfmot report DIR', out)
     self.assertIn('--rewind_step', out)
 
+  def test_every_help_flag_works_on_every_command(self):
+    for command in ('',) + cli.COMMANDS:
+      for flag, every_setting in (('--help', True), ('-h', True), ('--helpfull', True), ('--helpshort', False)):
+        status, out, err = fixtures.run_cli(*filter(None, [command, flag]))
+        self.assertEqual((status, err), (0, ''), (command, flag))
+        self.assertIn('ltp-tfmot export RUN_DIR --level=N', out, (command, flag))
+        self.assertIn('--report_dir', out, (command, flag))
+        self.assertEqual('--momentum:' in out, every_setting, (command, flag))
+
 
 class CommandsTest(tf.test.TestCase):
 
@@ -172,6 +184,19 @@ class CommandsTest(tf.test.TestCase):
     self.assertEqual(status, 1)
     self.assertIn('pruning.rate is 0.2 there and 0.5 here', err)
 
+  def test_run_on_a_directory_in_use_is_refused_in_one_line_naming_the_holder(self):
+    holder = storage.RunDirectory(self.run_dirs[0])
+    holder.lock()  # as a run in progress holds it
+    try:
+      status, _, err = fixtures.run_cli('run', f'--run_dir={self.run_dirs[0]}', *RUN_FLAGS)
+    finally:
+      holder.release()
+    self.assertEqual(status, 1)
+    self.assertRegex(err, f'^ltp-tfmot run: error: run directory {re.escape(self.run_dirs[0])} is in use by process '
+                     f'{os.getpid()} on .*, so this run did nothing: wait for it to end or stop it, then run the same '
+                     'command again\n$')
+    self.assertNotIn(storage.LOCK, os.listdir(self.run_dirs[0]))
+
   def test_export_writes_a_level_as_sparse_tflite_and_prints_the_report(self):
     path = os.path.join(self.out, 'level1.tflite')
     status, out, err = fixtures.run_cli('export', self.run_dirs[0], '--level=1', f'--out={path}')
@@ -201,6 +226,78 @@ class CommandsTest(tf.test.TestCase):
     self.assertEqual(status, 2)
     self.assertIn('--shrink needs a run pruned with --granularity=unit', err)
     self.assertFalse(os.path.exists(path))
+
+  def test_export_into_a_folder_it_cannot_write_is_refused_before_loading_the_run(self):
+    folder = tempfile.mkdtemp(prefix='ltp_cli_read_only_')
+    self.addCleanup(shutil.rmtree, folder, ignore_errors=True)
+    path = os.path.join(folder, 't.tflite')
+    os_open = os.open
+
+    def read_only_open(name, *args, **kwargs):  # the folder as a read-only file system shows it (root included)
+      if os.path.dirname(os.fspath(name)) == folder:
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), name)
+      return os_open(name, *args, **kwargs)
+
+    with mock.patch.object(os, 'open', read_only_open), \
+        mock.patch.object(runner_lib, 'load_trained_model', side_effect=AssertionError('loaded')) as load:
+      status, out, err = fixtures.run_cli('export', self.run_dirs[0], '--level=1', f'--out={path}')
+    self.assertEqual((status, out), (1, ''))
+    self.assertEqual(err, f'ltp-tfmot export: error: cannot write {path}: Read-only file system (in {folder}), so '
+                     'nothing was done: choose a folder you can write to\n')
+    load.assert_not_called()
+    self.assertEqual(os.listdir(folder), [])
+
+  def test_export_without_out_asks_for_the_tflite_path(self):
+    status, _, err = fixtures.run_cli('export', self.run_dirs[0], '--level=1')
+    self.assertEqual(status, 2)
+    self.assertEqual(err, 'ltp-tfmot export: export needs --out, the .tflite file to write (e.g. --out=model.tflite)\n')
+
+  def test_ctrl_c_in_export_says_whether_the_file_was_written(self):
+    path = os.path.join(self.out, 'interrupted.tflite')
+
+    def write_then_interrupt(model, out, **kwargs):
+      with open(out, 'wb') as f:
+        f.write(b'model')
+      raise KeyboardInterrupt
+
+    for side_effect, message in ((KeyboardInterrupt, f'interrupted before {path} was written: nothing was written'),
+                                 (write_then_interrupt, f'interrupted after {path} was written (it is complete and '
+                                  'checked)')):
+      with mock.patch.object(ltp_tfmot, 'export_tflite', side_effect=side_effect):
+        status, _, err = fixtures.run_cli('export', self.run_dirs[0], '--level=1', f'--out={path}')
+      self.assertEqual((status, err), (130, f'ltp-tfmot export: {message}\n'))
+    self.assertTrue(os.path.exists(path))
+
+  def test_report_dir_that_is_a_file_is_refused_and_nothing_written(self):
+    path = os.path.join(self.out, 'a_file')
+    with open(path, 'w') as f:
+      f.write('not a folder\n')
+    for report_dir in (path, os.path.join(path, 'reports')):
+      status, out, err = fixtures.run_cli('report', self.run_dirs[0], f'--report_dir={report_dir}')
+      self.assertEqual((status, out), (1, ''))
+      self.assertEqual(err, f'ltp-tfmot report: error: the report folder {report_dir} cannot be made: {path} is a '
+                       'file. Name a folder for report.md and accuracy.png (it is made if missing)\n')
+    with open(path) as f:
+      self.assertEqual(f.read(), 'not a folder\n')
+
+  def test_report_refuses_a_run_whose_level_files_were_changed_or_removed(self):
+    run_dir = os.path.join(tempfile.mkdtemp(prefix='ltp_cli_damaged_'), 'run')
+    self.addCleanup(shutil.rmtree, os.path.dirname(run_dir), ignore_errors=True)
+    shutil.copytree(self.run_dirs[0], run_dir)
+    metrics = storage.RunDirectory(run_dir).file(0, 1, 'main', storage.METRICS_JSON)
+    report_dir = os.path.join(os.path.dirname(run_dir), 'report')
+    with open(metrics) as f:
+      edited = f.read().replace('"test_accuracy": 0.', '"test_accuracy": 1.')
+    with open(metrics, 'w') as f:
+      f.write(edited)
+    for change, problem in ((lambda: None, f'{metrics} does not match its checksum'),
+                            (lambda: os.remove(metrics), f'{metrics} is missing')):
+      change()
+      status, out, err = fixtures.run_cli('report', run_dir, f'--report_dir={report_dir}')
+      self.assertEqual((status, out), (1, ''))
+      self.assertRegex(err, f'^ltp-tfmot report: error: replicate 0 level 1 main of {run_dir} is damaged: '
+                       f'{re.escape(problem)}.*Run the experiment again .* to redo it.\n$')
+      self.assertFalse(os.path.exists(report_dir))
 
   def test_export_needs_a_tflite_path(self):
     status, _, err = fixtures.run_cli('export', self.run_dirs[0], '--out=runs')

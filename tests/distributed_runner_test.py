@@ -187,6 +187,9 @@ class ChiefOnlyWritesTest(tf.test.TestCase):
     _experiment(run_dir, config).run()
     whole = storage.load_level_metrics(run_dir)
     os.remove(storage.RunDirectory(run_dir).manifest_path(0, 2))  # level 2 is unfinished now
+    chief = storage.RunDirectory(run_dir)
+    chief.lock()  # the chief's run holds the directory: a non-chief worker neither takes the lock nor is refused
+    self.addCleanup(chief.release)
     before = _tree(run_dir)
     strategy = tf.distribute.MirroredStrategy(['/cpu:0'])
     with _simulated_worker(strategy, 'worker', 1, {'worker': ['127.0.0.1:1', '127.0.0.1:2']}):

@@ -177,7 +177,23 @@ class LatencyTest(tf.test.TestCase, parameterized.TestCase):
       self.assertGreater(timing.file_ms, 0)
       # 90% sparse 1x4 blocks ran in 0.2-0.4x the dense time here; 0.75 leaves room for a loaded machine.
       self.assertLess(timing.ratio, 0.75, timing)
-    self.assertRegex(report.to_markdown(), r'\| AUTO \| [\d.]+ ms \| [\d.]+ ms \| 0\.\d\dx \|')
+      for median, (first, third) in ((timing.file_ms, timing.file_quartiles_ms),
+                                     (timing.dense_ms, timing.dense_quartiles_ms),
+                                     (timing.ratio, timing.ratio_quartiles)):
+        self.assertBetween(median, first, third)
+    self.assertRegex(report.to_markdown(), r'\| AUTO \| [\d.]+ ms \([\d.]+-[\d.]+\) \| [\d.]+ ms \([\d.]+-[\d.]+\) \| '
+                     r'0\.\d\dx \(\d\.\d\d-\d\.\d\dx\) \|')
+
+  def test_a_file_that_is_the_dense_conversion_is_timed_alone(self):
+    model = keras.Sequential([keras.layers.Dense(32, activation='relu', input_shape=(64,)), keras.layers.Dense(10)])
+    report = export.export_tflite(model, self.path, sample_inputs=_inputs(8, 64), measure_latency=True,
+                                  latency_runs=3)  # as a shrunk ticket is: no weight to store sparse
+    self.assertFalse(report.sparse)
+    self.assertEqual([t.resolver for t in report.latency], ['AUTO', BUILTIN])
+    for timing in report.latency:
+      self.assertGreater(timing.file_ms, 0)
+      self.assertEqual((timing.dense_ms, timing.ratio, timing.runs), (None, None, 3))
+    self.assertRegex(report.to_markdown(), r'\| AUTO \| [\d.]+ ms \([\d.]+-[\d.]+\) \| is this file \|  \|')
 
   def test_file_is_timed_only_where_it_passes_and_the_dense_file_where_it_loads(self):
     report = export.export_tflite(_ticket(sizes=(64, 32, 16, 10)), self.path, quantization='int8',

@@ -12,7 +12,9 @@ the same inputs (drawn like the calibration data):
   fixed activation ranges: about 8 quantized tensors in a row (measured: 9e-3).
 """
 
+import errno
 import os
+import re
 import tempfile
 from unittest import mock
 
@@ -380,9 +382,14 @@ class ExportCheckTest(tf.test.TestCase, parameterized.TestCase):
     report = export.export_tflite(fixtures.mlp(), self.path)  # no zero weights
     self.assertFalse(report.sparse)
     self.assertGreaterEqual(report.sparse_bytes, report.dense_bytes - 64)
-    self.assertEqual(report.file_bytes, report.dense_bytes)
-    self.assertTrue(any('is not smaller than the dense one' in note for note in report.notes))
-    self.assertIn('| weights | float32, dense format |', report.to_markdown())
+    self.assertBetween(report.file_bytes - report.dense_bytes, 1, 64)  # the record of its op resolver
+    note, = [note for note in report.notes if 'is not smaller than the dense one' in note]
+    markdown = report.to_markdown()
+    self.assertIn(f'the dense one ({report.dense_bytes:,} B)', note)  # one dense size, in the note and the table
+    self.assertIn(f'| size | {report.file_bytes:,} B (the dense conversion, {report.dense_bytes:,} B, and a record '
+                  'of its op resolver', markdown)
+    self.assertIn(f'| gzip | {report.gzip_bytes:,} B |', markdown)
+    self.assertIn('| weights | float32, dense format |', markdown)
 
   @parameterized.parameters('LSTM', 'GRU')
   def test_recurrent_model_exports_unrolled_and_matches_keras(self, layer):
@@ -432,6 +439,23 @@ class ExportBadInputTest(tf.test.TestCase, parameterized.TestCase):
   def setUp(self):
     super().setUp()
     self.path = os.path.join(tempfile.mkdtemp(dir=self.get_temp_dir()), 'model.tflite')
+
+  def test_a_folder_that_cannot_be_written_is_reported_before_converting(self):
+    folder = os.path.dirname(self.path)
+    os_open = os.open
+
+    def read_only_open(name, *args, **kwargs):  # the folder as a read-only file system shows it (root included)
+      if os.path.dirname(os.fspath(name)) == folder:
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), name)
+      return os_open(name, *args, **kwargs)
+
+    with mock.patch.object(os, 'open', read_only_open), \
+         mock.patch.object(export, '_convert', side_effect=AssertionError('converted')) as convert:
+      with self.assertRaisesRegex(ltp_tfmot.StorageError, f'^cannot write {re.escape(self.path)}: Read-only file '
+                                  'system .*so nothing was done: choose a folder you can write to$'):
+        export.export_tflite(fixtures.mlp(), self.path)
+    convert.assert_not_called()
+    self.assertEqual(os.listdir(folder), [])
 
   def test_missing_interpreter_is_reported_before_converting(self):
     with mock.patch.dict('sys.modules', {'ai_edge_litert': None}), \

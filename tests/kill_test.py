@@ -22,10 +22,13 @@ error and lose nothing.
 import contextlib
 import errno
 import io
+import json
 import os
 import random
+import re
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -34,6 +37,7 @@ import time
 
 import tensorflow as tf
 
+import ltp_tfmot
 from ltp_tfmot import cli
 from ltp_tfmot import experiment
 from ltp_tfmot.experiment import storage
@@ -355,8 +359,46 @@ class FaultTest(tf.test.TestCase):
     with self.assertRaisesRegex(storage.CorruptFileError, f'{metrics} is truncated or corrupt'):
       storage.read_json(metrics)
     with self.assertRaisesRegex(ValueError, r'replicate 0 level 2 main of .* is damaged: .*masks.npz does not '
-                                r'match its checksum.*Run the same command again to redo it'):
+                                r'match its checksum.*Run the experiment again .* to redo it'):
       experiment.load_trained_model(run_dir, level=2, model_fn=_mlp, data=DATA)
+
+  def test_a_second_run_on_a_directory_in_use_is_refused_naming_the_first(self):
+    run_dir = os.path.join(self._new_dir(), 'run')
+    refusals = []
+
+    class _SecondRunAtFirstStep(experiment.RunHooks):
+
+      def after_train_step(hooks):  # noqa: N805 (self is the test)
+        if not refusals:
+          with self.assertRaises(ltp_tfmot.RunLockedError) as refused:
+            _experiment(run_dir).run()
+          refusals.append(str(refused.exception))
+
+    _experiment(run_dir, hooks=_SecondRunAtFirstStep()).run()
+    self.assertLen(refusals, 1)
+    self.assertRegex(refusals[0], f'^run directory {re.escape(run_dir)} is in use by process {os.getpid()} on '
+                     f'{re.escape(socket.gethostname())} \\(started [-0-9: ]+ UTC: .*\\), so this run did nothing: '
+                     'wait for it to end or stop it, then run the same command again$')
+    self.assertNotIn(storage.LOCK, os.listdir(run_dir))  # released at the end
+    self._assert_same_as_whole(run_dir)
+
+  def test_the_lock_of_a_process_gone_from_this_host_is_taken_over_and_another_hosts_is_not(self):
+    run_dir = self._copy_of_whole()
+    lock = os.path.join(run_dir, storage.LOCK)
+    gone = int(subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'], capture_output=True,
+                              text=True, check=True).stdout)
+    holder = {'pid': gone, 'host': socket.gethostname(), 'started': '2026-01-01 00:00:00 UTC', 'command': 'ltp-tfmot'}
+    with open(lock, 'w') as f:
+      json.dump(holder, f)
+    _experiment(run_dir).run()
+    self.assertNotIn(storage.LOCK, os.listdir(run_dir))
+    with open(lock, 'w') as f:
+      json.dump(dict(holder, pid=1, host='elsewhere'), f)
+    before = _tree(run_dir)
+    with self.assertRaisesRegex(ltp_tfmot.RunLockedError, f'is in use by process 1 on elsewhere .*run the same '
+                                f'command again \\(if it is gone, delete {re.escape(lock)}\\)$'):
+      _experiment(run_dir).run()
+    self.assertEqual(_tree(run_dir), before)
 
   def test_stale_temporary_files_are_ignored_then_removed(self):
     run_dir = os.path.join(self._new_dir(), 'run')

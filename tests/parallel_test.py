@@ -15,12 +15,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from unittest import mock
 
 import numpy as np
 import tensorflow as tf
 
 import ltp_tfmot
 from ltp_tfmot.experiment import parallel
+from ltp_tfmot.experiment import ray_watchdog
 from ltp_tfmot.experiment import storage
 from tests import fixtures
 from tests import parallel_driver
@@ -87,7 +89,7 @@ def _job_processes_of_ray(pool):
 
 
 def _kill_processes_of(tmp):
-  """Ray's agent processes outlive a SIGKILLed driver; the test removes them."""
+  """Removes what a failed test leaves running (a local Ray's processes end with their driver, however it ends)."""
   for pid in _processes_of(tmp):
     try:
       os.kill(pid, signal.SIGKILL)
@@ -282,6 +284,56 @@ class ScheduleTest(tf.test.TestCase):
     self.assertEqual({name for name, job in ray.ran if job[2] == 'main'}, {'a'})  # b ran only the controls
 
 
+# A driver that starts a local Ray with two workers, says so once they run, and waits to be killed.
+_WAITING_DRIVER = """
+import os, time
+from ltp_tfmot.experiment import parallel
+pool = parallel.WorkerPool(2)
+pool.ray.get([actor.__ray_call__.remote(lambda self: os.getpid()) for actor in pool.actors])
+print('ready', flush=True)
+time.sleep(600)
+"""
+_RAY_AGENTS = ('ray::DashboardAgent', 'ray::RuntimeEnvAgent')
+
+
+class LocalRayLifetimeTest(tf.test.TestCase):
+
+  def _wait(self, condition, what, timeout_s=60):
+    deadline = time.time() + timeout_s
+    while not condition():
+      self.assertLess(time.time(), deadline, what)
+      time.sleep(0.2)
+
+  def test_every_process_of_a_local_ray_ends_when_its_driver_is_killed(self):
+    tmp = tempfile.mkdtemp(prefix='ltp_ray_lifetime_')
+    self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
+    self.addCleanup(_kill_processes_of, tmp)
+    driver = subprocess.Popen([sys.executable, '-c', _WAITING_DRIVER], env=_env(tmp), stdout=subprocess.PIPE,
+                              text=True)
+    self.addCleanup(driver.kill)
+    self.assertEqual(driver.stdout.readline(), 'ready\n')
+    driver.stdout.close()
+    watchdog, = [command.split() for command in _processes_of(tmp).values() if 'ray_watchdog' in command]
+    token, session_dir = watchdog[3:5]
+    self.addCleanup(ray_watchdog.end_ray_processes, token, session_dir, driver.pid)  # if the test fails
+    ray_processes = lambda: [_command_of(pid) for pid in ray_watchdog.ray_processes(token, session_dir, driver.pid)]
+    # Ray's agents outlived a killed driver before the watchdog: the test is moot until they run.
+    self._wait(lambda: all(any(command.startswith(agent) for command in ray_processes()) for agent in _RAY_AGENTS),
+               'Ray started no agents')
+    os.kill(driver.pid, signal.SIGKILL)
+    driver.wait()
+    self._wait(lambda: not ray_processes() and not _processes_of(tmp),
+               'processes of the killed driver\'s Ray are still running', timeout_s=20)
+
+
+def _command_of(pid):
+  try:
+    with open(f'/proc/{pid}/cmdline', 'rb') as f:
+      return f.read().replace(b'\0', b' ').decode(errors='replace')
+  except OSError:
+    return ''
+
+
 class ParallelArgumentsTest(tf.test.TestCase):
 
   def test_bad_workers_and_strategies_are_refused_before_anything_is_written(self):
@@ -296,6 +348,17 @@ class ParallelArgumentsTest(tf.test.TestCase):
     with self.assertRaisesRegex(TypeError, 'pool must be a ltp_tfmot.experiment.WorkerPool, got int'):
       parallel_driver.make(run_dir, pool=2)
     self.assertFalse(os.path.exists(run_dir))
+
+  def test_workers_without_ray_is_one_line_naming_the_install_and_writes_nothing(self):
+    out = os.path.join(self.get_temp_dir(), 'no_ray')
+    with mock.patch.dict(sys.modules, {'ray': None}):  # what `import ray` meets where Ray is not installed
+      with self.assertRaisesRegex(ImportError, r'needs Ray, which is not installed: pip install "ray>=2.9"'):
+        parallel.WorkerPool(workers=2)
+      status, _, err = fixtures.run_cli('run', f'--out={out}', '--workers=2', *_CLI_RUN_FLAGS)
+    self.assertEqual(status, 1)
+    self.assertRegex(err, r'^ltp-tfmot run: error: running jobs in parallel .*needs Ray, which is not installed: '
+                     r'pip install "ray>=2.9", or run the jobs one at a time \(workers=1\)\n$')
+    self.assertFalse(os.path.exists(out))
 
 
 if __name__ == '__main__':

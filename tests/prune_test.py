@@ -19,6 +19,12 @@ class PruneLotteryTicketTest(tf.test.TestCase, parameterized.TestCase):
       self.assertIsInstance(layer, ltp_tfmot.PruneLotteryTicket)
       self.assertIsInstance(layer, pruning_wrapper.PruneLowMagnitude)
 
+  def test_prunable_layer_names_of_a_wrapped_model_are_those_of_the_model_before_wrapping(self):
+    model = fixtures.convnet()
+    names = ltp_tfmot.prunable_layer_names(model)
+    self.assertEqual(names, ['conv', 'depthwise', 'output'])
+    self.assertEqual(ltp_tfmot.prunable_layer_names(ltp_tfmot.prune_lottery_ticket(model)), names)
+
   def test_wraps_conv_and_depthwise_and_leaves_other_layers_alone(self):
     model = ltp_tfmot.prune_lottery_ticket(fixtures.convnet())
     kinds = {type(layer).__name__ for layer in model.layers}

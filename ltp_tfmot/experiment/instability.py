@@ -602,7 +602,7 @@ def plot_instability(results, path, title=None, threshold=None):
     `path`.
 
   Raises:
-    ImportError: if matplotlib is not installed.
+    MissingDependencyError: (an ImportError) if matplotlib is not installed.
 
   Example:
 
@@ -615,7 +615,8 @@ def plot_instability(results, path, title=None, threshold=None):
     from matplotlib import figure as figure_lib  # pylint: disable=g-import-not-at-top
     from matplotlib.backends import backend_agg  # pylint: disable=g-import-not-at-top
   except ImportError as error:
-    raise ImportError('plots need matplotlib: pip install matplotlib (or ltp_tfmot[examples])') from error
+    raise errors.MissingDependencyError('plots need matplotlib, which is not installed: pip install matplotlib (or '
+                                        'ltp_tfmot[examples])') from error
   fig = figure_lib.Figure(figsize=(12, 4.8), dpi=100)
   backend_agg.FigureCanvasAgg(fig)
   path_ax, k_ax = fig.subplots(1, 2)

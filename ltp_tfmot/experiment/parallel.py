@@ -19,9 +19,11 @@ level's `<branch>.failed.json` and not retried; the jobs that need it are not
 started, every other job runs, and the run then raises `JobsFailedError`. A
 worker process that dies (killed, out of memory) is restarted by Ray and its
 job is run again up to `_WORKER_RETRIES` times. If the driver dies, a local Ray
-dies with it, and running the same command again resumes the run.
+dies with it (`ray_watchdog` ends the processes that would not), and running
+the same command again resumes the run.
 """
 
+import contextlib
 import os
 import secrets
 import sys
@@ -32,7 +34,9 @@ import uuid
 from absl import logging
 
 from ltp_tfmot import errors
+from ltp_tfmot import startup
 from ltp_tfmot.experiment import branches
+from ltp_tfmot.experiment import ray_watchdog
 
 JobsFailedError = errors.JobsFailedError
 
@@ -47,8 +51,9 @@ def _ray():
   try:
     import ray  # pylint: disable=g-import-not-at-top
   except ImportError as error:
-    raise ImportError('running jobs in parallel (workers > 1 or ray_address) needs Ray: pip install "ray>=2.9"') \
-        from error
+    raise errors.MissingDependencyError('running jobs in parallel (workers > 1 or ray_address) needs Ray, which is '
+                                        'not installed: pip install "ray>=2.9", or run the jobs one at a time '
+                                        '(workers=1)') from error
   return ray
 
 
@@ -90,7 +95,7 @@ class _Worker:
   """
 
   def __init__(self, threads):
-    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+    startup.import_tensorflow()  # its CUDA start-up lines would reach the driver's output through Ray
     limit_threads(threads)
     from ltp_tfmot.experiment import runner  # pylint: disable=g-import-not-at-top
     self._runner = runner
@@ -146,27 +151,50 @@ def _provide_auth_token():
 
 
 def _init_ray(ray, workers, address):
-  """Starts a local Ray for `workers` jobs, or joins the cluster at `address`; returns whether it started one."""
+  """Starts a local Ray for `workers` jobs, or joins the cluster at `address`.
+
+  Returns:
+    None if Ray was running in this process already (the pool leaves it
+    running), else a function() that ends it, which for a local Ray it started
+    also ends the processes the Ray leaves (`ray_watchdog`, started here).
+  """
   if ray.is_initialized():
-    return False
-  if address is None:
-    _provide_auth_token()
-    # The workers import what this process can (the modules of a model_fn, hooks or branch of yours). They inherit
-    # the environment of the Ray processes started here: a runtime_env would make Ray start new worker processes
-    # instead of the ones it starts with (1.5 s later, on top of their start).
-    saved = os.environ.get('PYTHONPATH')
-    os.environ['PYTHONPATH'] = os.pathsep.join(p for p in [os.getcwd()] + sys.path if p)
-    try:
-      ray.init(num_cpus=workers, include_dashboard=False, configure_logging=False, log_to_driver=True,
-               _node_ip_address='127.0.0.1', _temp_dir=_ray_temp_dir())
-    finally:
-      if saved is None:
-        del os.environ['PYTHONPATH']
-      else:
-        os.environ['PYTHONPATH'] = saved
-  else:
+    return None
+  if address is not None:
     ray.init(address=address, configure_logging=False, log_to_driver=True)
-  return True
+    return ray.shutdown
+  _provide_auth_token()
+  token = uuid.uuid4().hex
+  # The workers import what this process can (the modules of a model_fn, hooks or branch of yours). They inherit
+  # the environment of the Ray processes started here: a runtime_env would make Ray start new worker processes
+  # instead of the ones it starts with (1.5 s later, on top of their start).
+  with _environment(PYTHONPATH=os.pathsep.join(p for p in [os.getcwd()] + sys.path if p),
+                    **{ray_watchdog.MARKER: token}):
+    context = ray.init(num_cpus=workers, include_dashboard=False, configure_logging=False, log_to_driver=True,
+                       _node_ip_address='127.0.0.1', _temp_dir=_ray_temp_dir())
+  # It ends with this process however it ends: Ray's agents outlive a killed driver.
+  watchdog = ray_watchdog.start(token, context.address_info['session_dir'])
+
+  def shut_down():
+    ray.shutdown()
+    watchdog.stop()  # the processes ray.shutdown leaves behind
+
+  return shut_down
+
+
+@contextlib.contextmanager
+def _environment(**variables):
+  """Sets environment variables inside (for the processes started there), then restores them."""
+  saved = {name: os.environ.get(name) for name in variables}
+  os.environ.update(variables)
+  try:
+    yield
+  finally:
+    for name, value in saved.items():
+      if value is None:
+        del os.environ[name]
+      else:
+        os.environ[name] = value
 
 
 def _placement(ray, workers, address, threads):
@@ -198,7 +226,7 @@ class WorkerPool:
       cores of a node divided among its jobs.
 
   Raises:
-    ImportError: if Ray is not installed.
+    MissingDependencyError: (an ImportError) if Ray is not installed.
     ValueError: for a `workers` or `address` that is not one.
 
   Example:
@@ -214,7 +242,7 @@ class WorkerPool:
   def __init__(self, workers=None, address=None, threads=None):
     check_settings(workers, address, threads)
     self.ray = _ray()
-    self._started_ray = _init_ray(self.ray, workers, address)
+    self._shut_down_ray = _init_ray(self.ray, workers, address)
     self.address = address
     self.actors = []
     try:
@@ -237,9 +265,9 @@ class WorkerPool:
 
   def close(self):
     """Stops the workers, and the local Ray if this pool started it."""
-    if self._started_ray:
-      self._started_ray = False
-      self.ray.shutdown()
+    if self._shut_down_ray is not None:
+      shut_down, self._shut_down_ray = self._shut_down_ray, None
+      shut_down()
     else:
       for actor in self.actors:
         self.ray.kill(actor)

@@ -7,6 +7,7 @@ import collections
 import io
 import math
 
+from ltp_tfmot import errors
 from ltp_tfmot.experiment import branches
 from ltp_tfmot.experiment import storage
 
@@ -75,14 +76,15 @@ def plot_accuracy(runs, path, title='Lottery tickets: accuracy vs. weights remai
     `path`.
 
   Raises:
-    ImportError: if matplotlib is not installed.
+    MissingDependencyError: (an ImportError) if matplotlib is not installed.
   """
   try:
     from matplotlib import figure as figure_lib  # pylint: disable=g-import-not-at-top
     from matplotlib import ticker  # pylint: disable=g-import-not-at-top
     from matplotlib.backends import backend_agg  # pylint: disable=g-import-not-at-top
   except ImportError as error:
-    raise ImportError('plots need matplotlib: pip install matplotlib (or ltp_tfmot[examples])') from error
+    raise errors.MissingDependencyError('plots need matplotlib, which is not installed: pip install matplotlib (or '
+                                        'ltp_tfmot[examples])') from error
   fig = figure_lib.Figure(figsize=(12, 4.8), dpi=100)
   backend_agg.FigureCanvasAgg(fig)
   axes = dict(zip(_METRICS, fig.subplots(1, 2), strict=True))

@@ -126,6 +126,10 @@ def load_run(run_dir):
   Returns:
     A dict with 'path', 'name', 'meta' (config.json), 'description' and
     'results' (level metrics sorted by replicate, level, branch).
+
+  Raises:
+    CorruptFileError: if a finished level's files are missing or do not match
+      its manifest (the run redoes it when run again).
   """
   meta = storage.read_json(os.path.join(run_dir, storage.CONFIG))
   return {
@@ -133,7 +137,7 @@ def load_run(run_dir):
       'name': os.path.basename(files.abspath(run_dir).rstrip('/')),
       'meta': meta,
       'description': meta.get('description', ''),
-      'results': storage.load_level_metrics(run_dir),
+      'results': storage.load_level_metrics(run_dir, verify=True),
   }
 
 
@@ -173,12 +177,17 @@ def write_report(run_dirs, out_dir=None):
     (path of report.md, path of accuracy.png).
 
   Raises:
-    ValueError: for a path that is not a run directory nor holds any.
+    ValueError: for a path that is not a run directory nor holds any, or an
+      `out_dir` that is (or lies in) a file; `CorruptFileError` (a
+      ValueError) for a finished level whose files do not match its
+      manifest. Nothing is written then.
+    StorageError: if `out_dir` cannot be written.
   """
   paths = storage.find_runs(run_dirs)
-  runs = [load_run(path) for path in paths]
   if out_dir is None:
     out_dir = paths[0] if len(paths) == 1 else files.commonpath(paths)
+  _check_report_dir(out_dir)
+  runs = [load_run(path) for path in paths]
   files.makedirs(out_dir)
   png_path = os.path.join(out_dir, REPORT_PNG)
   md_path = os.path.join(out_dir, REPORT_MD)
@@ -186,6 +195,19 @@ def write_report(run_dirs, out_dir=None):
   plots.plot_accuracy([(label, run['results']) for label, run in zip(labels, runs, strict=True)], png_path)
   storage.write_text(md_path, markdown_report(runs, plot_name=REPORT_PNG))
   return md_path, png_path
+
+
+def _check_report_dir(out_dir):
+  """Raises unless the report files can be written in `out_dir`, which is made if missing (a local folder)."""
+  if not files.is_local(out_dir):
+    return  # object stores have no folders to check; a missing bucket fails at the write
+  existing = os.path.abspath(out_dir)
+  while not os.path.exists(existing):
+    existing = os.path.dirname(existing)
+  if not os.path.isdir(existing):
+    raise ValueError(f'the report folder {out_dir} cannot be made: {existing} is a file. Name a folder for '
+                     f'{REPORT_MD} and {REPORT_PNG} (it is made if missing)')
+  files.check_directory_of(os.path.join(existing, REPORT_MD))
 
 
 def short_labels(runs):

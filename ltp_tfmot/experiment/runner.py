@@ -628,6 +628,7 @@ class LotteryExperiment:
         self._write_results()
       return storage.load_level_metrics(self.run_dir)
     finally:
+      self.paths.release()
       if pool is not self._pool:
         pool.close()
 
@@ -640,7 +641,7 @@ class LotteryExperiment:
     self.factory.wrap(probe, cfg.seed)  # checks layer_rates against the model before anything is written
     del probe
     if self.is_chief:
-      self.paths.claim(meta, self._differences(meta))
+      self.paths.claim(meta, self._differences(meta))  # and its lock, which `run` releases however it ends
       stale = storage.remove_temp_files(self.run_dir)
       if stale:
         self.log(f'Removed {stale} temporary file(s) left by a process killed while writing.')
@@ -663,7 +664,11 @@ class LotteryExperiment:
 
   def _run_here(self):
     """Runs the jobs left in this process (with the other workers of a multi-worker strategy)."""
-    self._set_up()
+    try:
+      self._set_up()
+    except BaseException:
+      self.paths.release()
+      raise
     cfg = self.config
     shadow = None
     if not self.is_chief:
@@ -684,6 +689,7 @@ class LotteryExperiment:
         raise
       raise self._peer_lost(error) from error
     finally:
+      self.paths.release()
       self._out = self.paths
       if shadow is not None:
         shutil.rmtree(shadow, ignore_errors=True)
