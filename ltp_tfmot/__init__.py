@@ -31,6 +31,7 @@ _EXPORTS = {
     'StorageError': 'errors',
     'TicketFileError': 'errors',
     'TrainingDivergedError': 'errors',
+    'TrainingPathChangedError': 'errors',
     'WorkerLostError': 'errors',
     'EarlyBirdTicket': 'early_bird',
     'mask_distance': 'early_bird',

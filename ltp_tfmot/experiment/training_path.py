@@ -34,8 +34,7 @@ _CONVOLUTIONS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, 
                  keras.layers.SeparableConv2D, keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)
 
 
-class TrainingPathChangedError(errors.LtpError, ValueError):
-  """A resumed run would train on another numeric path than its finished levels; nothing was changed."""
+TrainingPathChangedError = errors.TrainingPathChangedError
 
 
 def cpu_model():
