@@ -64,7 +64,10 @@ early_stop_val_accuracy; supermask_accuracy and supermask_loss (test set,
 masked rewind point before any training; with lr_rewind or finetune: the
 pruned trained weights); iterations (T); trained_iterations (what the level
 trained: T at level 0, the retraining budget after it); wall_time_s; curve
-(the validation points).
+(the validation points); training_path (the numeric path the level trained
+on: jit_compile and why, steps_per_execution, threads, inter_op_threads,
+precision, tensorflow, cpu, and accepted_change where a resume accepted
+another path; see `training_path`).
 """
 
 import contextlib
