@@ -176,9 +176,14 @@ class ResumeTest(tf.test.TestCase):
     results = self._run(run_dir, _config(levels=1, jit_compile=False), accept_training_path_change=True)
     self.assertNotIn('accepted_change', results[0]['training_path'])
     self.assertEqual(results[1]['training_path']['accepted_change'], 'jit_compile True -> False')
+    # Accepted once, the change goes on without the flag on the new path, and is refused on the old one.
+    results = self._run(run_dir, _config(levels=2, jit_compile=False))
+    self.assertEqual(results[2]['training_path']['accepted_change'], 'jit_compile True -> False')
+    with self.assertRaisesRegex(training_path.TrainingPathChangedError, 'jit_compile was False there and is True'):
+      self._run(run_dir, _config(levels=3, jit_compile=True))
     text = report_lib.markdown_report([report_lib.load_run(run_dir)])
-    self.assertIn('(accepted change: jit_compile True -> False): levels 1', text)
-    self.assertIn('XLA, 50 steps per execution', text)
+    self.assertIn('(accepted change: jit_compile True -> False): levels 1, 2', text)
+    self.assertIn('- XLA, 50 steps per execution', text)
 
   def test_steps_per_execution_may_change_on_resume(self):
     run_dir = tempfile.mkdtemp(dir=self.get_temp_dir())

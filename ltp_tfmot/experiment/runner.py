@@ -687,9 +687,13 @@ class LotteryExperiment:
     return path
 
   def _check_training_path(self, jobs):
-    """Refuses (or, if accepted, records) a numeric path other than the finished levels'; reads, never writes."""
+    """Refuses (or, if accepted, records) a numeric path other than the finished levels'; reads, never writes.
+
+    A change accepted once (a finished level on this path records it) stays
+    accepted: the levels trained since continue it.
+    """
     here = self.factory.training_path(self._path_threads)
-    found, levels = {}, []
+    found, levels, accepted = {}, [], None
     for job in jobs:
       r, level, branch = job
       if not self.paths.is_done(*job):
@@ -699,6 +703,8 @@ class LotteryExperiment:
       except errors.CorruptFileError:
         continue  # a damaged level is redone
       changed = training_path_lib.changes(recorded or {}, here)
+      if not changed and recorded and recorded.get('accepted_change'):
+        accepted = recorded['accepted_change']
       if changed:
         levels.append(f'replicate {r} level {level} {branch}')
         for key, old, new in changed:
@@ -707,9 +713,9 @@ class LotteryExperiment:
       return
     found = [found[key] for key in training_path_lib.NUMERIC if key in found]
     named = levels[0] if len(levels) == 1 else f'{levels[0]} and {len(levels) - 1} more level(s)'
-    if not self.accept_training_path_change:
+    if accepted is None and not self.accept_training_path_change:
       raise training_path_lib.refusal(self.run_dir, found, named)
-    self._path_change = training_path_lib.describe_changes(found)
+    self._path_change = accepted or training_path_lib.describe_changes(found)
     self.log(f'WARNING: the training path changed ({self._path_change}) since {named}; accepted, and recorded in '
              'the levels trained from here.')
 
