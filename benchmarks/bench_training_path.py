@@ -126,22 +126,24 @@ def main():
       '| threads | model | path | XLA | ms per step, median | min - max | / faster forced | first fit (s) |',
       '|---:|---|---|---|---:|---:|---:|---:|',
   ]
-  worst = 0.0
+  worst, picked, cases = 0.0, 0, 0
   for threads, table in tables.items():
     for model in MODELS:
-      forced = [table[model, label]['ms'] for label, jit in PATHS if jit is not None]
-      faster = min(forced, key=statistics.median)
+      forced = {label: table[model, label]['ms'] for label, jit in PATHS if jit is not None}
+      faster = min(forced, key=lambda label: statistics.median(forced[label]))
+      cases += 1
+      picked += table[model, 'default']['jit_compile'] == table[model, faster]['jit_compile']
       for label, _ in PATHS:
         row = table[model, label]
-        ratio = common.paired_ratio(row['ms'], faster)
+        ratio = common.paired_ratio(row['ms'], forced[faster])
         if label == 'default':
           worst = max(worst, ratio)
         lines.append(f'| {threads} | {model} | {label} | {"on" if row["jit_compile"] else "off"} | '
                      f'{statistics.median(row["ms"]):.1f} | {min(row["ms"]):.1f} - {max(row["ms"]):.1f} | '
                      f'{ratio:.2f}x | {row["first_fit_s"]:.1f} |')
-  reasons = sorted({(m, tables[t][m, 'default']['reason']) for t in tables for m in MODELS})
-  lines += ['', '- the default\'s choice: ' + '; '.join(f'{m}: {r}' for m, r in reasons),
-            f'- the default is at most {worst:.2f}x the faster forced path here']
+  lines += ['', f'- the default picks the faster forced path (by median) in {picked} of {cases} cases; it then runs '
+            f'the same computation as that path, so its ratio to it (at most {worst:.2f}x here) is the timing noise '
+            'of the shared cores']
   common.write_markdown(lines, args.out)
 
 

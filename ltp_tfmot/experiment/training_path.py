@@ -13,8 +13,9 @@ execution change nothing: the same path gives the same floats with 1 or 50.
 So each level records its path (`current`), a resumed run compares its own
 with the recorded ones (`changes`) and refuses to mix them unless told to,
 and `choose_jit_compile` picks the faster path where the config leaves it
-open: on a CPU, XLA makes convolutions 2-3x slower and dense layers about 2x
-faster (BENCHMARKS.md, "Default training path").
+open: on a CPU, XLA makes networks of convolutions slower (Conv-4 1.1-1.2x,
+ResNet-20 1.9-2.9x) and LeNet-300-100 faster (0.6-0.8x the step time;
+BENCHMARKS.md, "Default training path").
 """
 
 import os
@@ -72,14 +73,15 @@ def choose_jit_compile(model, gpu=None):
   """(jit_compile, why) for a model whose config leaves `jit_compile` to the runner.
 
   XLA on a GPU; on a CPU only for a model without convolutions: measured on
-  CPUs, XLA trains LeNet-300-100 about 2x faster than Keras' loop and Conv-4
-  and ResNet-20 2-3x slower (BENCHMARKS.md, "Default training path").
+  CPUs, XLA steps LeNet-300-100 in 0.6-0.8x the time of Keras' loop, Conv-4
+  in 1.1-1.2x and ResNet-20 in 1.9-2.9x (BENCHMARKS.md, "Default training
+  path"; a GPU is not measured yet).
   """
   if has_gpu() if gpu is None else gpu:
     return True, 'auto: on a GPU'
   if has_convolutions(model):
-    return False, 'auto: off for convolutions on a CPU, where XLA is 2-3x slower'
-  return True, 'auto: on for a model without convolutions on a CPU, where XLA is about 2x faster'
+    return False, 'auto: off for convolutions on a CPU, where XLA is slower'
+  return True, 'auto: on for a model without convolutions on a CPU, where XLA is faster'
 
 
 def current(jit_compile, steps_per_execution, precision, thread_counts=None, reason=None):
