@@ -34,7 +34,7 @@ from ltp_tfmot import experiment  # noqa: E402
 VARIANTS = (
     ('step by step (jit_compile=False, steps_per_execution=1)', False, 1),
     ('steps_per_execution=50 only', False, 50),
-    ('compiled (jit_compile=True, steps_per_execution=50, the default)', True, 50),
+    ('compiled (jit_compile=True, steps_per_execution=50; the default then)', True, 50),
 )
 # Iterations per level: Conv-4's step costs about 100x LeNet-300-100's on CPUs.
 STEPS = {'lenet_300_100': 400, 'conv4': 60}

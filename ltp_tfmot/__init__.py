@@ -33,6 +33,7 @@ _EXPORTS = {
     'StorageError': 'errors',
     'TicketFileError': 'errors',
     'TrainingDivergedError': 'errors',
+    'TrainingPathChangedError': 'errors',
     'TrainingSetupError': 'errors',
     'WorkerLostError': 'errors',
     'EarlyBirdTicket': 'early_bird',

@@ -191,6 +191,10 @@ def _define_flags():
                        'TensorFlow\'s (all cores) in a serial run, cores / workers for each of --workers. The count '
                        'decides how CPU kernels split sums: runs with the same --threads compute the same floats '
                        '(--threads=1 serially equals --workers=2 on 2 cores bit for bit).', lower_bound=1, **fv)
+  flags.DEFINE_bool('accept_training_path_change', False, 'run: resume a run whose finished levels trained on '
+                    'another numeric path (XLA or not, --threads, TensorFlow version, CPU), which changes the floats; '
+                    'the levels trained now record the change and the report shows it. Without it such a resume is '
+                    'refused.', **fv)
   flags.DEFINE_string('ray_address', None, "run: a Ray cluster's address (e.g. ray://head:10001) to run the jobs "
                       'on; the run directory must then be on a file system every node reaches.', **fv)
   # Export.
@@ -332,7 +336,8 @@ def _run_experiment(config, strategy, pool, hooks):
       _print(f'WARNING: --threads={FLAGS.threads} not applied: TensorFlow already runs in this process')
   experiment = runner_lib.LotteryExperiment(
       config, None if FLAGS.run_dir else FLAGS.out or DEFAULT_OUT, run_dir=FLAGS.run_dir, verbose=FLAGS.verbose,
-      tensorboard=FLAGS.tensorboard, log=_print, strategy=strategy, hooks=hooks, pool=pool)
+      tensorboard=FLAGS.tensorboard, log=_print, strategy=strategy, hooks=hooks, pool=pool,
+      accept_training_path_change=FLAGS.accept_training_path_change)
   try:
     results = experiment.run()
   except KeyboardInterrupt:

@@ -55,6 +55,14 @@ class WorkerLostError(LtpError, RuntimeError):
   """A worker of a multi-worker run died or cannot be reached; this worker stopped too, writing nothing more."""
 
 
+class TrainingPathChangedError(LtpError, ValueError):
+  """A resumed run would train on another numeric path than its finished levels; nothing was changed.
+
+  The path is XLA or not, the threads, the precision, the TensorFlow version
+  and the CPU; the message names the setting and how to go on.
+  """
+
+
 class TrainingDivergedError(LtpError, RuntimeError):
   """A level's training loss became NaN or infinite; the level is recorded as failed, not written."""
 

@@ -48,6 +48,7 @@ _EXPORTS = {
     'LotteryExperiment': 'runner',
     'run_experiment': 'runner',
     'WorkerLostError': 'runner',
+    'TrainingPathChangedError': 'training_path',
     'JobsFailedError': 'parallel',
     'WorkerPool': 'parallel',
     'CorruptFileError': 'storage',

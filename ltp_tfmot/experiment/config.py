@@ -125,14 +125,21 @@ class TrainingConfig:
       replicate's seed.
     eval_every: Evaluate on the validation set every this many iterations (and
       at the first and last), for the early-stopping iteration.
-    jit_compile: Compile each training step with XLA (`compile(jit_compile=)`);
-      results equal the uncompiled step's within float32 rounding. Off where
-      XLA cannot compile the step (a strategy's collective ops on CPUs). Not
-      part of the run's name: a run resumes with either.
+    jit_compile: Compile each training step with XLA (`compile(jit_compile=)`)
+      or not; None (the default) lets the runner choose the faster path for
+      the model and device (`training_path.choose_jit_compile`: XLA on a GPU,
+      and on a CPU for models without convolutions). The two paths round
+      differently, and training amplifies that: masks at the cut-off and
+      accuracies differ between them as between two runs of one path from
+      initial weights one ulp apart. Not part of the run's name; every level
+      records the path it trained on, and a resumed run refuses another one
+      unless told to accept it. Off where XLA cannot compile the step (a
+      strategy's collective ops on CPUs).
     steps_per_execution: Training steps per compiled execution (Keras'
       `steps_per_execution`), >= 1; 1 is Keras' step-by-step loop.
       Executions are cut to end at every evaluation and at the rewind point,
-      so every recorded metric is the same. Not part of the run's name.
+      so every recorded metric is the same, and the floats are those of 1
+      step per execution on the same path. Not part of the run's name.
     precision: The Keras dtype policy the models are built with: 'float32',
       or 'mixed_float16' / 'mixed_bfloat16' (16-bit compute, float32
       variables: for GPUs and TPUs; on CPUs it is slower). Masks, snapshots
@@ -155,7 +162,7 @@ class TrainingConfig:
   augment: bool = False
   data_seed: Optional[int] = None
   eval_every: int = 100
-  jit_compile: bool = _unhashed(default=True)
+  jit_compile: Optional[bool] = _unhashed(default=None)
   steps_per_execution: int = _unhashed(default=DEFAULT_STEPS_PER_EXECUTION)
   precision: str = 'float32'
 
@@ -203,7 +210,8 @@ class TrainingConfig:
     object.__setattr__(self, 'data_seed',
                        validation.check_int(self.data_seed, 'training.data_seed', 0, 2**31 - 2**16 - 1, optional=True))
     object.__setattr__(self, 'eval_every', validation.check_int(self.eval_every, 'training.eval_every', 1))
-    validation.check_bool(self.jit_compile, 'training.jit_compile')
+    if self.jit_compile is not None:
+      validation.check_bool(self.jit_compile, 'training.jit_compile')
     object.__setattr__(self, 'steps_per_execution',
                        validation.check_int(self.steps_per_execution, 'training.steps_per_execution', 1))
     validation.check_choice(self.precision, 'training.precision', PRECISIONS)

@@ -23,6 +23,7 @@ from ltp_tfmot.experiment import models as models_lib
 from ltp_tfmot.experiment import pipeline
 from ltp_tfmot.experiment import presets
 from ltp_tfmot.experiment import recipes
+from ltp_tfmot.experiment import training_path
 
 _EVAL_BATCH = 1000
 
@@ -93,6 +94,8 @@ class RunFactory:
     self.steps_per_epoch = None
     self.iterations = None
     self._train_tensors = None
+    self._jit = None
+    self.jit_compile_reason = None
 
   def load_data(self):
     """Loads the split and checks the recipe against it (batch size, length, rewind step, augmentation).
@@ -179,18 +182,37 @@ class RunFactory:
     return recipes.make_optimizer(t.optimizer, schedule, momentum=t.momentum, nesterov=t.nesterov,
                                   weight_decay=t.weight_decay)
 
-  def jit_compile(self):
-    """training.jit_compile, unless the strategy's collective ops run on CPUs, which XLA cannot compile."""
-    if not self.config.training.jit_compile or self.strategy is None:
-      return self.config.training.jit_compile
-    return not any('CPU' in device.upper() for device in self.strategy.extended.worker_devices)
+  def jit_compile(self, model=None):
+    """Whether the run's steps compile with XLA: training.jit_compile, or the faster path for `model` if None.
+
+    The choice is made once, for the first model asked about (every model of
+    a run has the same layers), and `jit_compile_reason` says why. Off where
+    the strategy's collective ops run on CPUs, which XLA cannot compile.
+    """
+    if self._jit is None:
+      if self.config.training.jit_compile is not None:
+        self._jit, self.jit_compile_reason = self.config.training.jit_compile, 'set by training.jit_compile'
+      else:
+        if model is None:
+          raise ValueError('training.jit_compile=None is chosen for a model: pass the run\'s model')
+        self._jit, self.jit_compile_reason = training_path.choose_jit_compile(model)
+      if self._jit and self.strategy is not None and any(
+          'CPU' in device.upper() for device in self.strategy.extended.worker_devices):
+        self._jit, self.jit_compile_reason = False, 'off: XLA cannot compile the collective ops of a strategy on CPUs'
+    return self._jit
+
+  def training_path(self, thread_counts=None):
+    """The path record (`training_path.current`) of this run's trainings, `thread_counts` (intra, inter) or ours."""
+    t = self.config.training
+    return training_path.current(self.jit_compile(), t.steps_per_execution, t.precision, thread_counts,
+                                 self.jit_compile_reason)
 
   def compile(self, model):
     """Compiles `model` with the recipe; returns its optimizer and an `Evaluator` of it."""
     optimizer = self.make_optimizer()
     with self.precision_scope():  # under mixed_float16 Keras wraps the optimizer in its LossScaleOptimizer
       model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                    metrics=['accuracy'], jit_compile=self.jit_compile(),
+                    metrics=['accuracy'], jit_compile=self.jit_compile(model),
                     steps_per_execution=self.config.training.steps_per_execution)
     return optimizer, Evaluator(model, self.split.x_train.shape[1:])
 

@@ -110,7 +110,7 @@ class _Worker:
     self._experiment = self._runner.LotteryExperiment(
         spec['config'], run_dir=spec['run_dir'], model_fn=spec['model_fn'], data=spec['data'],
         verbose=spec['verbose'], tensorboard=spec['tensorboard'], hooks=spec['hooks'])
-    self._experiment.prepare_worker()
+    self._experiment.prepare_worker(spec['training_path_change'])
     self._spec_id = spec['id']
 
   def run(self, spec, job):

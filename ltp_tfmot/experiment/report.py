@@ -18,6 +18,7 @@ from ltp_tfmot import files
 from ltp_tfmot.experiment import branches
 from ltp_tfmot.experiment import plots
 from ltp_tfmot.experiment import storage
+from ltp_tfmot.experiment import training_path
 
 REPORT_MD = 'report.md'
 REPORT_PNG = 'accuracy.png'
@@ -160,9 +161,29 @@ def markdown_report(runs, plot_name=None):
                  f'{replicates} replicate{"s" if replicates != 1 else ""}; directory `{run["path"]}`.\n')
     if run['results']:
       parts.append(markdown_table(summarize(run['results'])))
+      parts.append(training_path_text(run['results']))
     else:
       parts.append('No level has finished yet.\n')
   return '\n'.join(parts)
+
+
+def training_path_text(results):
+  """What numeric path the levels trained on (`training_path`), and any change a resume accepted, as Markdown."""
+  paths = collections.defaultdict(list)
+  for row in results:
+    path = row.get('training_path')
+    if path:
+      paths[training_path.describe(path), path.get('accepted_change')].append(
+          f'{row["level"]}' + ('' if row['branch'] == 'main' else f' {row["branch"]}'))
+  if not paths:
+    return ''
+  if len(paths) == 1 and not next(iter(paths))[1]:
+    return f'Training path: {next(iter(paths))[0]}.\n'
+  lines = ['Training paths (the floats of levels on different paths differ; a resume accepted the change):\n']
+  for (text, change), levels in paths.items():
+    lines.append(f'- {text}' + (f' (accepted change: {change})' if change else '') + f': levels {", ".join(levels)}')
+  return '\n'.join(lines) + '\n'
+
 
 
 def write_report(run_dirs, out_dir=None):

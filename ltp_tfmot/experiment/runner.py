@@ -64,7 +64,10 @@ early_stop_val_accuracy; supermask_accuracy and supermask_loss (test set,
 masked rewind point before any training; with lr_rewind or finetune: the
 pruned trained weights); iterations (T); trained_iterations (what the level
 trained: T at level 0, the retraining budget after it); wall_time_s; curve
-(the validation points).
+(the validation points); training_path (the numeric path the level trained
+on: jit_compile and why, steps_per_execution, threads, inter_op_threads,
+precision, tensorflow, cpu, and accepted_change where a resume accepted
+another path; see `training_path`).
 """
 
 import contextlib
@@ -96,6 +99,7 @@ from ltp_tfmot.experiment import factory as factory_lib
 from ltp_tfmot.experiment import hooks as hooks_lib
 from ltp_tfmot.experiment import parallel
 from ltp_tfmot.experiment import storage
+from ltp_tfmot.experiment import training_path as training_path_lib
 
 MAIN = branches_lib.MAIN
 STRATEGIES = ('default', 'mirrored', 'multi_worker')
@@ -430,6 +434,11 @@ class LotteryExperiment:
     pool: A `WorkerPool` to run the jobs on, instead of the one
       `run` starts with `workers` or `ray_address` (give neither then): one
       started before importing TensorFlow, or shared by several runs.
+    accept_training_path_change: Resume a run whose finished levels trained
+      on another numeric path (`training_path`: XLA or not, threads,
+      precision, TensorFlow version, CPU), which changes the floats; the
+      levels trained here record the change. False (the default) refuses
+      with `TrainingPathChangedError` before anything is changed.
 
   Raises:
     ValueError: if neither or both of `out_dir` and `run_dir` are given,
@@ -439,7 +448,8 @@ class LotteryExperiment:
   """
 
   def __init__(self, config, out_dir=None, *, run_dir=None, model_fn=None, data=None, verbose=False,
-               tensorboard=True, log=None, strategy=None, hooks=None, workers=None, ray_address=None, pool=None):
+               tensorboard=True, log=None, strategy=None, hooks=None, workers=None, ray_address=None, pool=None,
+               accept_training_path_change=False):
     if not isinstance(config, config_lib.RunConfig):
       raise TypeError(f'config must be a RunConfig, got {type(config).__name__}')
     if (out_dir is None) == (run_dir is None):
@@ -448,6 +458,7 @@ class LotteryExperiment:
     if hooks is not None and not isinstance(hooks, hooks_lib.RunHooks):
       raise TypeError(f'hooks must be a ltp_tfmot.experiment.RunHooks, got {type(hooks).__name__}')
     parallel.check_settings(workers, ray_address)
+    validation.check_bool(accept_training_path_change, 'accept_training_path_change')
     if pool is not None:
       if not isinstance(pool, parallel.WorkerPool):
         raise TypeError(f'pool must be a ltp_tfmot.experiment.WorkerPool, got {type(pool).__name__}')
@@ -481,6 +492,9 @@ class LotteryExperiment:
     self._durations = []
     self._starts = {}  # job -> when it started, for the jobs running now
     self._pending = []
+    self.accept_training_path_change = accept_training_path_change
+    self._path_threads = None  # (intra, inter) threads of the processes that train: this one's, or the workers'
+    self._path_change = None  # 'jit_compile True -> False, ...' accepted on resume, recorded in every level
 
   @property
   def split(self):
@@ -619,6 +633,7 @@ class LotteryExperiment:
       raise ValueError('this WorkerPool is closed: start a new one, or give workers / ray_address instead')
     pool = self._pool if self._pool is not None else parallel.WorkerPool(self.workers, self.ray_address)
     self.workers = pool.workers
+    self._path_threads = (pool.threads, pool.threads)
     try:
       self._set_up()
       try:
@@ -639,15 +654,18 @@ class LotteryExperiment:
     probe = self.factory.build_model(cfg.seed)  # plain variables, outside the strategy: no collective ops
     meta = self._meta(_model_fingerprint(probe))
     self.factory.wrap(probe, cfg.seed)  # checks layer_rates against the model before anything is written
+    self.factory.jit_compile(probe)
     del probe
+    jobs = self._jobs()
     if self.is_chief:
       self.paths.claim(meta, self._differences(meta))  # and its lock, which `run` releases however it ends
+      self._check_training_path(jobs)
       stale = storage.remove_temp_files(self.run_dir)
       if stale:
         self.log(f'Removed {stale} temporary file(s) left by a process killed while writing.')
     else:
       self.paths.check(meta, self._differences(meta))
-    jobs = self._jobs()
+      self._check_training_path(jobs)
     self.done = self._verified_done(jobs)
     self._pending = [job for job in jobs if job not in self.done]
     done = len(jobs) - len(self._pending)
@@ -655,12 +673,52 @@ class LotteryExperiment:
     self.log(f'[{os.path.basename(self.run_dir)}] {where}{cfg.describe()}: {len(jobs)} trainings, {done} done '
              f'earlier, {len(self._pending)} to run; {self.iterations} iterations per level; data {self.split.source} '
              f'({len(self.split.x_train)} train, {len(self.split.x_val)} validation, {len(self.split.x_test)} test)')
-    if self.config.training.jit_compile and not self.factory.jit_compile():
-      self.log('Training without XLA (jit_compile off): XLA cannot compile the collective ops of a strategy on CPUs.')
+    path = self.training_path()
+    self.log(f'Training path: {training_path_lib.describe(path)} (jit_compile {path["jit_compile_reason"]}).')
     failed = [job for job in self._pending if self.paths.failure(*job)]
     if failed:
       self.log(f'{len(failed)} job(s) failed in an earlier run and will be tried again: '
                + ', '.join(f'replicate {r} level {lv} {b}' for r, lv, b in failed))
+
+  def training_path(self):
+    """The path record (`training_path.current`) of the levels this run trains now."""
+    path = self.factory.training_path(self._path_threads)
+    if self._path_change:
+      path['accepted_change'] = self._path_change
+    return path
+
+  def _check_training_path(self, jobs):
+    """Refuses (or, if accepted, records) a numeric path other than the finished levels'; reads, never writes.
+
+    A change accepted once (a finished level on this path records it) stays
+    accepted: the levels trained since continue it.
+    """
+    here = self.factory.training_path(self._path_threads)
+    found, levels, accepted = {}, [], None
+    for job in jobs:
+      r, level, branch = job
+      if not self.paths.is_done(*job):
+        continue
+      try:
+        recorded = storage.read_json(self.paths.file(r, level, branch, storage.METRICS_JSON)).get('training_path')
+      except errors.CorruptFileError:
+        continue  # a damaged level is redone
+      changed = training_path_lib.changes(recorded or {}, here)
+      if not changed and recorded and recorded.get('accepted_change'):
+        accepted = recorded['accepted_change']
+      if changed:
+        levels.append(f'replicate {r} level {level} {branch}')
+        for key, old, new in changed:
+          found.setdefault(key, (key, old, new))
+    if not found:
+      return
+    found = [found[key] for key in training_path_lib.NUMERIC if key in found]
+    named = levels[0] if len(levels) == 1 else f'{levels[0]} and {len(levels) - 1} more level(s)'
+    if accepted is None and not self.accept_training_path_change:
+      raise training_path_lib.refusal(self.run_dir, found, named)
+    self._path_change = accepted or training_path_lib.describe_changes(found)
+    self.log(f'WARNING: the training path changed ({self._path_change}) since {named}; accepted, and recorded in '
+             'the levels trained from here.')
 
   def _run_here(self):
     """Runs the jobs left in this process (with the other workers of a multi-worker strategy)."""
@@ -780,11 +838,18 @@ class LotteryExperiment:
             # What this process registered itself: a worker process has only the built-in ones.
             'branches': [branches_lib.get_branch(name) for name in self.config.controls
                          if name not in branches_lib.builtin_branch_names()],
-            'criteria': [] if criterion in validation.BUILTIN_CRITERIA else [criteria_lib.get_criterion(criterion)]}
+            'criteria': [] if criterion in validation.BUILTIN_CRITERIA else [criteria_lib.get_criterion(criterion)],
+            'training_path_change': self._path_change}
 
-  def prepare_worker(self):
-    """Loads the data for `run_job`, in a worker process of a parallel run (the driver claimed the directory)."""
+  def prepare_worker(self, training_path_change=None):
+    """Loads the data for `run_job`, in a worker process of a parallel run (the driver claimed the directory).
+
+    Args:
+      training_path_change: The path change the driver accepted, which the
+        levels this worker trains record.
+    """
     self.factory.load_data()
+    self._path_change = training_path_change
     self._writes_results = False
 
   def run_job(self, job):
@@ -844,6 +909,7 @@ class LotteryExperiment:
           variable.assign(value)
     metrics = self._train_and_measure(model, state.evaluate, seed, self._span(level), extra_callbacks)
     metrics['wall_time_s'] = time.time() - start
+    metrics['training_path'] = self.training_path()
     self._save_level(r, seed, level, MAIN, model, state.rewind_other, metrics, save_weights=True)
     return metrics
 
@@ -881,6 +947,7 @@ class LotteryExperiment:
     rounds_lib.count_steps_with(model, optimizer, self.config.pruning.rewind_step)
     metrics = self._train_and_measure(model, evaluate, seed, (self.config.pruning.rewind_step, self.iterations), [])
     metrics['wall_time_s'] = time.time() - start
+    metrics['training_path'] = self.training_path()
     self._save_level(r, seed, level, name, model, [v.numpy() for v in _other_variables(model)], metrics,
                      save_weights=False)
     return metrics
@@ -1017,10 +1084,20 @@ def _training_structure(model):
 
 
 def flat_metrics(metrics):
-  """A level's metrics as one flat CSV row (per-layer values as `remaining/<layer>` columns, no curve)."""
+  """A level's metrics as one flat CSV row (per-layer values as `remaining/<layer>` columns, no curve).
+
+  The training path is one `training_path` column (`training_path.describe`),
+  and a `training_path_change` column where a resume accepted a change.
+  """
   row = {key: metrics[key] for key in METRIC_COLUMNS if key in metrics}
   row.update({f'remaining/{layer}': v for layer, v in metrics.get('layer_weights_remaining', {}).items()})
-  row.update({k: v for k, v in metrics.items() if k not in row and k not in ('curve', 'layer_weights_remaining')})
+  path = metrics.get('training_path')
+  if path:
+    row['training_path'] = training_path_lib.describe(path)
+    if path.get('accepted_change'):
+      row['training_path_change'] = path['accepted_change']
+  row.update({k: v for k, v in metrics.items()
+              if k not in row and k not in ('curve', 'layer_weights_remaining', 'training_path')})
   return row
 
 
