@@ -170,6 +170,21 @@ class ResumeTest(tf.test.TestCase):
     self.assertNotIn('\n', str(caught.exception))
     self.assertEqual(_tree(run_dir), before)
 
+  def test_levels_trained_before_paths_were_recorded_are_held_to_the_jit_setting_of_config_json(self):
+    run_dir = tempfile.mkdtemp(dir=self.get_temp_dir())
+    self._run(run_dir, _config(levels=0, jit_compile=True))
+    # As an older version wrote the level: no path record (its manifest rewritten to match).
+    paths = storage.RunDirectory(run_dir)
+    metrics_path = paths.file(0, 0, 'main', storage.METRICS_JSON)
+    metrics = storage.read_json(metrics_path)
+    del metrics['training_path']
+    storage.write_json(metrics_path, metrics)
+    paths.write_manifest(0, 0, 'main', {name: storage.file_sha256(paths.file(0, 0, 'main', name))
+                                        for name in paths.needed_files('main')})
+    self.assertEqual(paths.verify(0, 0, 'main'), '')
+    with self.assertRaisesRegex(training_path.TrainingPathChangedError, 'jit_compile was True there and is False'):
+      self._run(run_dir, _config(levels=1, jit_compile=False))
+
   def test_an_accepted_change_is_recorded_in_the_levels_and_the_report(self):
     run_dir = tempfile.mkdtemp(dir=self.get_temp_dir())
     self._run(run_dir, _config(levels=0, jit_compile=True))

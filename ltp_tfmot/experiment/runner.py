@@ -694,6 +694,7 @@ class LotteryExperiment:
     accepted: the levels trained since continue it.
     """
     here = self.factory.training_path(self._path_threads)
+    legacy = self._path_of_unrecorded_levels()
     found, levels, accepted = {}, [], None
     for job in jobs:
       r, level, branch = job
@@ -703,7 +704,7 @@ class LotteryExperiment:
         recorded = storage.read_json(self.paths.file(r, level, branch, storage.METRICS_JSON)).get('training_path')
       except errors.CorruptFileError:
         continue  # a damaged level is redone
-      changed = training_path_lib.changes(recorded or {}, here)
+      changed = training_path_lib.changes(recorded or legacy, here)
       if not changed and recorded and recorded.get('accepted_change'):
         accepted = recorded['accepted_change']
       if changed:
@@ -719,6 +720,19 @@ class LotteryExperiment:
     self._path_change = accepted or training_path_lib.describe_changes(found)
     self.log(f'WARNING: the training path changed ({self._path_change}) since {named}; accepted, and recorded in '
              'the levels trained from here.')
+
+  def _path_of_unrecorded_levels(self):
+    """What is known of the path of levels trained before levels recorded theirs: the jit_compile of config.json.
+
+    Such runs wrote every level with the `jit_compile` of the config they
+    were started with (XLA unless forced off), which the run directory's
+    config.json keeps; the rest of their path is unknown.
+    """
+    try:
+      jit_compile = storage.read_json(self.paths.config_path)['config']['training'].get('jit_compile')
+    except (errors.CorruptFileError, KeyError, TypeError, OSError):
+      return {}
+    return {} if jit_compile is None else {'jit_compile': bool(jit_compile)}
 
   def _run_here(self):
     """Runs the jobs left in this process (with the other workers of a multi-worker strategy)."""
