@@ -35,6 +35,12 @@ class ImportsTest(tf.test.TestCase):
       probe = f'ltp_tfmot.cli; ltp_tfmot.cli.main({["ltp-tfmot"] + argv!r})'
       self.assertEqual(_heavy_modules_after_import(probe), '', str(argv))
 
+  def test_the_report_command_loads_no_tensorflow(self):
+    # `ltp-tfmot report` reads the run directories and draws with matplotlib: no TensorFlow start.
+    self.assertEqual(_heavy_modules_after_import('ltp_tfmot.experiment.report'), '')
+    probe = "ltp_tfmot.cli; ltp_tfmot.cli.main(['ltp-tfmot', 'report', '/nonexistent/runs'])"
+    self.assertEqual(_heavy_modules_after_import(probe), '')
+
   def test_builtin_criterion_names_are_those_the_registry_loads_with(self):
     probe = ('ltp_tfmot.criteria; from ltp_tfmot import validation; '
              'assert ltp_tfmot.criteria.criterion_names() == sorted(validation.BUILTIN_CRITERIA), '

@@ -21,18 +21,17 @@ BENCHMARKS.md, "Default training path").
 import os
 import platform
 
-import tensorflow as tf
-import tf_keras as keras
-
 from ltp_tfmot import errors
+
+# TensorFlow is imported where a function needs it: `ltp-tfmot report` describes recorded paths without loading it.
 
 # The recorded settings that change the floats of a training, in the order a refusal names them.
 NUMERIC = ('jit_compile', 'threads', 'precision', 'tensorflow', 'cpu')
 # Those a process can be rerun with; the others belong to the machine.
 _RERUNNABLE = {'jit_compile': lambda v: '--jit_compile' if v else '--nojit_compile',
                'threads': lambda v: f'--threads={v}', 'precision': lambda v: f'--precision={v}'}
-_CONVOLUTIONS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, keras.layers.SeparableConv1D,
-                 keras.layers.SeparableConv2D, keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)
+_CONVOLUTIONS = ('Conv1D', 'Conv2D', 'Conv3D', 'SeparableConv1D', 'SeparableConv2D', 'DepthwiseConv1D',
+                 'DepthwiseConv2D')  # Keras layer classes
 
 
 TrainingPathChangedError = errors.TrainingPathChangedError
@@ -56,17 +55,21 @@ def _cores():
 
 def threads():
   """(intra-op, inter-op) threads of TensorFlow in this process; TensorFlow's 0 (its default) is the core count."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   return (tf.config.threading.get_intra_op_parallelism_threads() or _cores(),
           tf.config.threading.get_inter_op_parallelism_threads() or _cores())
 
 
 def has_gpu():
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   return bool(tf.config.list_physical_devices('GPU'))
 
 
 def has_convolutions(model):
   """Whether any layer of `model` (wrapped or nested ones included) is a convolution."""
-  return any(isinstance(m, _CONVOLUTIONS) for m in model.submodules)
+  import tf_keras as keras  # pylint: disable=g-import-not-at-top
+  convolutions = tuple(getattr(keras.layers, name) for name in _CONVOLUTIONS)
+  return any(isinstance(m, convolutions) for m in model.submodules)
 
 
 def choose_jit_compile(model, gpu=None):
@@ -86,6 +89,7 @@ def choose_jit_compile(model, gpu=None):
 
 def current(jit_compile, steps_per_execution, precision, thread_counts=None, reason=None):
   """The path record of a level trained in this process (`thread_counts`: (intra, inter), default this process')."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   intra, inter = thread_counts if thread_counts is not None else threads()
   record = {'jit_compile': bool(jit_compile), 'steps_per_execution': int(steps_per_execution), 'threads': int(intra),
             'inter_op_threads': int(inter), 'precision': precision, 'tensorflow': tf.__version__, 'cpu': cpu_model()}
