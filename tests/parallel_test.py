@@ -8,6 +8,7 @@ finished level). A job that fails is recorded with its error and not retried;
 the jobs that need it are not started.
 """
 
+import contextlib
 import os
 import shutil
 import signal
@@ -15,7 +16,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from unittest import mock
 
 import numpy as np
 import tensorflow as tf
@@ -56,6 +56,25 @@ def _diverging_mlp(input_shape, num_classes, seed):
     kernel = model.layers[0].kernel
     kernel.assign(tf.tensor_scatter_nd_update(kernel, [[0, 0]], [np.nan]))
   return model
+
+
+@contextlib.contextmanager
+def _without_ray():
+  """`import ray` fails inside, as where Ray is not installed.
+
+  Only the entry of `ray` is set and restored: `mock.patch.dict(sys.modules)`
+  would also drop the modules first imported inside, and a later import
+  would make second copies of their classes.
+  """
+  saved = sys.modules.get('ray')
+  sys.modules['ray'] = None
+  try:
+    yield
+  finally:
+    if saved is None:
+      del sys.modules['ray']
+    else:
+      sys.modules['ray'] = saved
 
 
 def _env(tmp):
@@ -351,7 +370,7 @@ class ParallelArgumentsTest(tf.test.TestCase):
 
   def test_workers_without_ray_is_one_line_naming_the_install_and_writes_nothing(self):
     out = os.path.join(self.get_temp_dir(), 'no_ray')
-    with mock.patch.dict(sys.modules, {'ray': None}):  # what `import ray` meets where Ray is not installed
+    with _without_ray():
       with self.assertRaisesRegex(ImportError, r'needs Ray, which is not installed: pip install "ray>=2.9"'):
         parallel.WorkerPool(workers=2)
       status, _, err = fixtures.run_cli('run', f'--out={out}', '--workers=2', *_CLI_RUN_FLAGS)
