@@ -1,7 +1,6 @@
 """Tests for the ltp-tfmot command line: flags to config, run + resume + report, errors, `python -m`."""
 
 import dataclasses
-import errno
 import os
 import re
 import shutil
@@ -231,14 +230,7 @@ class CommandsTest(tf.test.TestCase):
     folder = tempfile.mkdtemp(prefix='ltp_cli_read_only_')
     self.addCleanup(shutil.rmtree, folder, ignore_errors=True)
     path = os.path.join(folder, 't.tflite')
-    os_open = os.open
-
-    def read_only_open(name, *args, **kwargs):  # the folder as a read-only file system shows it (root included)
-      if os.path.dirname(os.fspath(name)) == folder:
-        raise OSError(errno.EROFS, os.strerror(errno.EROFS), name)
-      return os_open(name, *args, **kwargs)
-
-    with mock.patch.object(os, 'open', read_only_open), \
+    with fixtures.read_only_folder(folder), \
         mock.patch.object(runner_lib, 'load_trained_model', side_effect=AssertionError('loaded')) as load:
       status, out, err = fixtures.run_cli('export', self.run_dirs[0], '--level=1', f'--out={path}')
     self.assertEqual((status, out), (1, ''))

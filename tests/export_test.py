@@ -12,7 +12,6 @@ the same inputs (drawn like the calibration data):
   fixed activation ranges: about 8 quantized tensors in a row (measured: 9e-3).
 """
 
-import errno
 import os
 import re
 import tempfile
@@ -441,21 +440,13 @@ class ExportBadInputTest(tf.test.TestCase, parameterized.TestCase):
     self.path = os.path.join(tempfile.mkdtemp(dir=self.get_temp_dir()), 'model.tflite')
 
   def test_a_folder_that_cannot_be_written_is_reported_before_converting(self):
-    folder = os.path.dirname(self.path)
-    os_open = os.open
-
-    def read_only_open(name, *args, **kwargs):  # the folder as a read-only file system shows it (root included)
-      if os.path.dirname(os.fspath(name)) == folder:
-        raise OSError(errno.EROFS, os.strerror(errno.EROFS), name)
-      return os_open(name, *args, **kwargs)
-
-    with mock.patch.object(os, 'open', read_only_open), \
+    with fixtures.read_only_folder(os.path.dirname(self.path)), \
          mock.patch.object(export, '_convert', side_effect=AssertionError('converted')) as convert:
       with self.assertRaisesRegex(ltp_tfmot.StorageError, f'^cannot write {re.escape(self.path)}: Read-only file '
                                   'system .*so nothing was done: choose a folder you can write to$'):
         export.export_tflite(fixtures.mlp(), self.path)
     convert.assert_not_called()
-    self.assertEqual(os.listdir(folder), [])
+    self.assertEqual(os.listdir(os.path.dirname(self.path)), [])
 
   def test_missing_interpreter_is_reported_before_converting(self):
     with mock.patch.dict('sys.modules', {'ai_edge_litert': None}), \

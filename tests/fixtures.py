@@ -1,9 +1,11 @@
 """Small seeded models and data shared by the tests."""
 
 import contextlib
+import errno
 import io
 import os
 import pickle
+from unittest import mock
 
 import numpy as np
 import tensorflow as tf
@@ -195,3 +197,17 @@ def run_cli(*args, hooks=None):
   with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
     status = cli.main(['ltp-tfmot'] + list(args), hooks=hooks)
   return status, out.getvalue(), err.getvalue()
+
+
+@contextlib.contextmanager
+def read_only_folder(folder):
+  """Inside, opening a file in `folder` fails as on a read-only file system (for root too, unlike a chmod)."""
+  os_open = os.open
+
+  def read_only_open(name, *args, **kwargs):
+    if os.path.dirname(os.fspath(name)) == folder:
+      raise OSError(errno.EROFS, os.strerror(errno.EROFS), name)
+    return os_open(name, *args, **kwargs)
+
+  with mock.patch.object(os, 'open', read_only_open):
+    yield
