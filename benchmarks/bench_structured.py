@@ -18,7 +18,7 @@ For LeNet-300-100, Conv-4 (on 28x28x1 digits) and ResNet-20 (on the digits zero-
 4. measure file sizes, TFLite test accuracy (under the op resolver each file's report names), and batch-1 invoke
    latency with the ai-edge-litert interpreter (one thread) under the default op resolver (XNNPACK) and
    BUILTIN_WITHOUT_DEFAULT_DELEGATES, wherever the file passes its export check: all files of a model are timed
-   in interleaved repetitions (`ltp_tfmot.latency.interleaved_invoke_times`), and "/ dense" is the median of
+   in interleaved repetitions (`ltp_tfmot.export.latency.interleaved_invoke_times`), and "/ dense" is the median of
    the per-repetition ratios to the dense file of the same precision under the same resolver;
 5. check the goal: the shrunk float32 ticket within 1 point of dense TFLite accuracy, at or below 0.5x the dense
    float32 latency under the default resolver.
@@ -52,8 +52,8 @@ from benchmarks import common  # noqa: E402
 from benchmarks import tflite_sparsity as tflite_bench  # noqa: E402
 import ltp_tfmot  # noqa: E402
 from ltp_tfmot import datasets  # noqa: E402
-from ltp_tfmot import latency  # noqa: E402
 from ltp_tfmot import models  # noqa: E402
+from ltp_tfmot.export import latency  # noqa: E402
 
 SPARSITY = 0.9
 QAT_LEARNING_RATE = 1e-4

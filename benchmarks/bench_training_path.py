@@ -45,9 +45,9 @@ def child(threads, repetitions, steps):
   parallel.limit_threads(threads)
   import numpy as np  # pylint: disable=g-import-not-at-top
 
-  from ltp_tfmot import callbacks  # pylint: disable=g-import-not-at-top
   from ltp_tfmot.experiment import config as config_lib  # pylint: disable=g-import-not-at-top
   from ltp_tfmot.experiment import factory as factory_lib  # pylint: disable=g-import-not-at-top
+  from ltp_tfmot.keras2 import callbacks  # pylint: disable=g-import-not-at-top
   common.quiet_logs()
   results = {}
   for model_name in MODELS:

@@ -45,9 +45,9 @@ import tf_keras as keras
 
 import ltp_tfmot
 from ltp_tfmot import datasets
-from ltp_tfmot import kernels
-from ltp_tfmot import latency
 from ltp_tfmot import models
+from ltp_tfmot.export import kernels
+from ltp_tfmot.export import latency
 
 SPARSITY = 0.9
 BLOCK_SIZE = (4, 1)
@@ -188,7 +188,7 @@ def tflite_accuracy(interpreter, x, y):
 
 
 def xnnpack_partition(path):
-  """Which ops the XNNPACK delegate takes under the default resolver, as words (`ltp_tfmot.kernels.delegated_nodes`)."""
+  """Which ops the XNNPACK delegate takes under the default resolver, as words (`kernels.delegated_nodes`)."""
   interpreter = make_interpreter(path, 'AUTO')
   taken = kernels.delegated_nodes(interpreter)
   ops = [op for op in interpreter._get_ops_details() if op['op_name'] != 'DELEGATE']  # pylint: disable=protected-access
@@ -214,7 +214,7 @@ def batch_one_interpreters(paths, configs, image):
 def time_exports(paths, image, reps, block_seconds):
   """Per (variant, resolver): median us per invoke, its quartiles, and the median per-repetition ratio to dense.
 
-  Timed by `ltp_tfmot.latency.interleaved_invoke_times`.
+  Timed by `ltp_tfmot.export.latency.interleaved_invoke_times`.
   """
   configs = [(variant, resolver) for resolver in RESOLVERS for variant in VARIANTS]
   samples = latency.interleaved_invoke_times(batch_one_interpreters(paths, configs, image), reps, block_seconds)

@@ -12,6 +12,7 @@ from absl import logging
 import numpy as np
 
 import ltp_tfmot
+from ltp_tfmot.methods import supermask
 
 
 def _accuracy(model, x, y):
@@ -20,8 +21,8 @@ def _accuracy(model, x, y):
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument('--method', default='bernoulli', choices=ltp_tfmot.supermask.METHODS)
-  parser.add_argument('--weights', default='signed_constant', choices=ltp_tfmot.supermask.WEIGHTS)
+  parser.add_argument('--method', default='bernoulli', choices=supermask.METHODS)
+  parser.add_argument('--weights', default='signed_constant', choices=supermask.WEIGHTS)
   parser.add_argument('--density', type=float, default=None, help="edge-popup's kept fraction (default 0.5)")
   parser.add_argument('--epochs', type=int, default=20)
   parser.add_argument('--source', default='embedded', choices=ltp_tfmot.datasets.SOURCES,

@@ -6,7 +6,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 import ltp_tfmot
-from ltp_tfmot import compat
+from ltp_tfmot.keras2 import compat
 from tests import fixtures
 
 # Hand-made kernels: |A| flat is .1 .6 .3 .2 .5 .4 and |B| flat is .9 .05 .7 .8 .15 1.

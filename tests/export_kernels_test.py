@@ -14,9 +14,9 @@ import tensorflow as tf
 import tf_keras as keras
 
 import ltp_tfmot
-from ltp_tfmot import export
-from ltp_tfmot import kernels
-from ltp_tfmot import latency
+from ltp_tfmot.export import kernels
+from ltp_tfmot.export import latency
+from ltp_tfmot.export import tflite as export
 from tests import fixtures
 
 BUILTIN = 'BUILTIN_WITHOUT_DEFAULT_DELEGATES'

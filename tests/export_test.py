@@ -24,7 +24,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 import ltp_tfmot
-from ltp_tfmot import export
+from ltp_tfmot.export import tflite as export
 from tests import fixtures
 
 RELATIVE_TOLERANCE = {'float16': 1e-3, 'dynamic': 2e-2, 'int8': 4e-2}

@@ -42,19 +42,19 @@ class ImportsTest(tf.test.TestCase):
     self.assertEqual(_heavy_modules_after_import(probe), '')
 
   def test_builtin_criterion_names_are_those_the_registry_loads_with(self):
-    probe = ('ltp_tfmot.criteria; from ltp_tfmot import validation; '
-             'assert ltp_tfmot.criteria.criterion_names() == sorted(validation.BUILTIN_CRITERIA), '
-             '(ltp_tfmot.criteria.criterion_names(), validation.BUILTIN_CRITERIA)')
+    probe = ('ltp_tfmot.keras2.criteria; from ltp_tfmot import validation; '
+             'assert ltp_tfmot.keras2.criteria.criterion_names() == sorted(validation.BUILTIN_CRITERIA), '
+             '(ltp_tfmot.keras2.criteria.criterion_names(), validation.BUILTIN_CRITERIA)')
     # The probe exits non-zero (and the call raises) if the two lists differ.
     self.assertIn('tensorflow', _heavy_modules_after_import(probe).split(','))
 
   def test_public_names_and_submodules_resolve_on_first_use(self):
     import ltp_tfmot  # pylint: disable=g-import-not-at-top
-    from ltp_tfmot import wrapper  # pylint: disable=g-import-not-at-top
+    from ltp_tfmot.keras2 import wrapper  # pylint: disable=g-import-not-at-top
     self.assertIs(ltp_tfmot.PruneLotteryTicket, wrapper.PruneLotteryTicket)
     self.assertTrue(callable(ltp_tfmot.datasets.load_mnist))
     self.assertTrue(callable(ltp_tfmot.models.lenet_300_100))
-    self.assertTrue(callable(ltp_tfmot.prune.prunable_layer_names))
+    self.assertTrue(callable(ltp_tfmot.prune.prunable_layer_names))  # a path from before the packages
     self.assertIn('prune_lottery_ticket', dir(ltp_tfmot))
     for name in ltp_tfmot.__all__:
       self.assertIsNotNone(getattr(ltp_tfmot, name))

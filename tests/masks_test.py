@@ -4,7 +4,7 @@ from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
-from ltp_tfmot import masks
+from ltp_tfmot.core import masks
 from tests import fixtures
 
 

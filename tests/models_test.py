@@ -129,7 +129,7 @@ class LotteryLevelsTest(tf.test.TestCase, parameterized.TestCase):
   @parameterized.named_parameters(('resnet20', 'resnet20', 8), ('vgg11', 'vgg11', 16))
   def test_trains_and_runs_two_lottery_levels(self, name, size):
     model = experiment_models.get_model_spec(name).build((size, size, 3), 10, 0)
-    prunable = ltp_tfmot.prune.prunable_layer_names(model)
+    prunable = ltp_tfmot.prunable_layer_names(model)
     convs = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     self.assertEqual(sorted(prunable), sorted(convs + ['output']))
     model = ltp_tfmot.prune_lottery_ticket(model, ltp_tfmot.LotteryTicketSchedule(0.2), scope='global',

@@ -4,11 +4,11 @@ import tensorflow as tf
 
 import ltp_tfmot
 from ltp_tfmot import models as models_lib
-from ltp_tfmot import prune as prune_lib
 from ltp_tfmot.experiment import config as config_lib
 from ltp_tfmot.experiment import models as experiment_models
 from ltp_tfmot.experiment import presets
 from ltp_tfmot.experiment import recipes
+from ltp_tfmot.keras2 import prune as prune_lib
 
 
 class PresetTest(tf.test.TestCase):

@@ -19,7 +19,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 import ltp_tfmot
-from ltp_tfmot import masks
+from ltp_tfmot.core import masks
 from tests import fixtures
 
 _TINY = float(np.finfo(np.float32).tiny)

@@ -8,7 +8,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 import ltp_tfmot
-from ltp_tfmot import masks
+from ltp_tfmot.core import masks
 from tests import fixtures
 
 # The criteria a pruning round ranks with (not those scoring from the model and data: see pai_test).

@@ -8,7 +8,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 import ltp_tfmot
-from ltp_tfmot import wrapper
+from ltp_tfmot.keras2 import wrapper
 from tests import fixtures
 
 LOTTERY_CONFIG_KEYS = ('criterion', 'scope', 'layer_rate', 'mask_0_action', 'mask_1_action',

@@ -9,8 +9,8 @@ import tensorflow as tf
 import tf_keras as keras
 
 import ltp_tfmot
-from ltp_tfmot import masks as masks_lib
 from ltp_tfmot import models
+from ltp_tfmot.core import masks as masks_lib
 from tests import fixtures
 
 

@@ -12,7 +12,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 import ltp_tfmot
-from ltp_tfmot import tickets
+from ltp_tfmot.keras2 import tickets
 from tests import fixtures
 
 X, Y = fixtures.classification_data()

@@ -8,13 +8,13 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from ltp_tfmot import callbacks as callbacks_lib
 from ltp_tfmot import experiment
 from ltp_tfmot import models as models_lib
 from ltp_tfmot.experiment import factory as factory_lib
 from ltp_tfmot.experiment import report as report_lib
 from ltp_tfmot.experiment import storage
 from ltp_tfmot.experiment import training_path
+from ltp_tfmot.keras2 import callbacks as callbacks_lib
 from tests import fixtures
 
 STEPS = 10

@@ -223,7 +223,7 @@ class Reinit(Branch):
   description = 'same masks, fresh weights (random reinitialisation control)'
 
   def start(self, context):
-    from ltp_tfmot import rounds  # pylint: disable=g-import-not-at-top  # TensorFlow loads when a branch trains
+    from ltp_tfmot.keras2 import rounds  # pylint: disable=g-import-not-at-top  # TensorFlow loads when a branch trains
     model = context.wrap(context.build_model(), mask_1_action='reinit')
     rounds.take_snapshot(model)
     context.set_masks(model, context.main_outputs()['masks'])
@@ -244,8 +244,8 @@ class RandomPrune(Branch):
 
   def start(self, context):
     # pylint: disable=g-import-not-at-top  # TensorFlow loads when a branch trains
-    from ltp_tfmot import prune
-    from ltp_tfmot import rounds
+    from ltp_tfmot.keras2 import prune
+    from ltp_tfmot.keras2 import rounds
     outputs = context.main_outputs()
     base = context.build_model()
     layer_rates = random_prune_rates(prune.prunable_layer_names(base), outputs['masks'], outputs['mask_layer'])
@@ -276,7 +276,7 @@ class InvertedScores(Branch):
     return (level - 1, level)
 
   def start(self, context):
-    from ltp_tfmot import criteria  # pylint: disable=g-import-not-at-top  # TensorFlow loads when a branch trains
+    from ltp_tfmot.keras2 import criteria  # pylint: disable=g-import-not-at-top  # TensorFlow loads when a branch trains
     inverted = criteria.inverted_criterion(context.run_criterion)
     return context.repruned(criterion=inverted.name)
 

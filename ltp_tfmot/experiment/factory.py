@@ -14,16 +14,16 @@ import zlib
 import tensorflow as tf
 import tf_keras as keras
 
-from ltp_tfmot import prune as prune_lib
-from ltp_tfmot import rounds as rounds_lib
-from ltp_tfmot import schedule as schedule_lib
-from ltp_tfmot import wrapper as wrapper_lib
 from ltp_tfmot.experiment import data as data_lib
 from ltp_tfmot.experiment import models as models_lib
 from ltp_tfmot.experiment import pipeline
 from ltp_tfmot.experiment import presets
 from ltp_tfmot.experiment import recipes
 from ltp_tfmot.experiment import training_path
+from ltp_tfmot.keras2 import prune as prune_lib
+from ltp_tfmot.keras2 import rounds as rounds_lib
+from ltp_tfmot.keras2 import schedule as schedule_lib
+from ltp_tfmot.keras2 import wrapper as wrapper_lib
 
 _EVAL_BATCH = 1000
 

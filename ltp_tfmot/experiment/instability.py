@@ -68,15 +68,15 @@ import time
 
 import numpy as np
 
-from ltp_tfmot import callbacks as callbacks_lib
 from ltp_tfmot import errors
 from ltp_tfmot import files
-from ltp_tfmot import rounds as rounds_lib
 from ltp_tfmot.experiment import config as config_lib
 from ltp_tfmot.experiment import factory as factory_lib
 from ltp_tfmot.experiment import hooks as hooks_lib
 from ltp_tfmot.experiment import runner as runner_lib
 from ltp_tfmot.experiment import storage
+from ltp_tfmot.keras2 import callbacks as callbacks_lib
+from ltp_tfmot.keras2 import rounds as rounds_lib
 
 DIRECTORY = 'instability'
 RESULT = 'result.json'

@@ -102,7 +102,7 @@ class _Worker:
     self._spec_id, self._experiment = None, None
 
   def _set_up(self, spec):
-    from ltp_tfmot import criteria  # pylint: disable=g-import-not-at-top
+    from ltp_tfmot.keras2 import criteria  # pylint: disable=g-import-not-at-top
     for branch in spec['branches']:
       branches.register_branch(branch, overwrite=True)
     for criterion in spec['criteria']:

@@ -15,7 +15,7 @@ Example:
 ```python
 preset = presets.get_preset('conv4').replace(learning_rate=1e-4)   # any setting overridden
 model = models.conv4(seed=0)
-rates = presets.expand_layer_rates(preset.layer_rates, ltp_tfmot.prune.prunable_layer_names(model))
+rates = presets.expand_layer_rates(preset.layer_rates, ltp_tfmot.prunable_layer_names(model))
 model = ltp_tfmot.prune_lottery_ticket(model, ltp_tfmot.LotteryTicketSchedule(preset.rate), scope=preset.scope,
                                        layer_rates=rates)
 ```
@@ -194,7 +194,7 @@ def expand_layer_rates(layer_rates, layer_names):
     layer_rates: Dict from a layer name or an `fnmatch` pattern ('conv*',
       '*shortcut*', 'fc[12]') to a rate.
     layer_names: The model's prunable layer names, e.g.
-      `ltp_tfmot.prune.prunable_layer_names(model)`.
+      `ltp_tfmot.prunable_layer_names(model)`.
 
   Returns:
     A dict from layer name to rate, in the order of `layer_names`.

@@ -85,13 +85,9 @@ import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 import tf_keras as keras
 
-from ltp_tfmot import callbacks as callbacks_lib
-from ltp_tfmot import criteria as criteria_lib
 from ltp_tfmot import errors
 from ltp_tfmot import files
-from ltp_tfmot import rounds as rounds_lib
 from ltp_tfmot import validation
-from ltp_tfmot import wrapper as wrapper_lib
 from ltp_tfmot.experiment import branches as branches_lib
 from ltp_tfmot.experiment import config as config_lib
 from ltp_tfmot.experiment import data as data_lib
@@ -100,6 +96,10 @@ from ltp_tfmot.experiment import hooks as hooks_lib
 from ltp_tfmot.experiment import parallel
 from ltp_tfmot.experiment import storage
 from ltp_tfmot.experiment import training_path as training_path_lib
+from ltp_tfmot.keras2 import callbacks as callbacks_lib
+from ltp_tfmot.keras2 import criteria as criteria_lib
+from ltp_tfmot.keras2 import rounds as rounds_lib
+from ltp_tfmot.keras2 import wrapper as wrapper_lib
 
 MAIN = branches_lib.MAIN
 STRATEGIES = ('default', 'mirrored', 'multi_worker')

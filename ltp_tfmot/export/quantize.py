@@ -5,11 +5,11 @@ import numpy as np
 import tensorflow_model_optimization as tfmot
 import tf_keras as keras
 
-from ltp_tfmot import export as export_lib
-from ltp_tfmot import model_layers
-from ltp_tfmot import prune as prune_lib
-from ltp_tfmot import rounds as rounds_lib
-from ltp_tfmot import wrapper as wrapper_lib
+from ltp_tfmot.export import tflite as export_lib
+from ltp_tfmot.keras2 import model_layers
+from ltp_tfmot.keras2 import prune as prune_lib
+from ltp_tfmot.keras2 import rounds as rounds_lib
+from ltp_tfmot.keras2 import wrapper as wrapper_lib
 
 
 def quantize_ticket(model):

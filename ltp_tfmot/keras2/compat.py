@@ -3,8 +3,8 @@
 `LotteryTicketPruner` and `PrunerCallback` keep the call signatures of the
 `lottery_ticket_pruner` package, so code written for it runs by changing one
 import. Underneath, masks are ranked by the core's criteria
-(`ltp_tfmot.get_criterion`, `ltp_tfmot.criteria.score_pool`) and cut to an exact
-count by `ltp_tfmot.masks.keep_top_k`, on whole tensors.
+(`ltp_tfmot.get_criterion`, `ltp_tfmot.keras2.criteria.score_pool`) and cut to an exact
+count by `ltp_tfmot.core.masks.keep_top_k`, on whole tensors.
 
 This API works on plain (unwrapped) tf_keras models and keeps the masks in the
 pruner, not in the model. For new code prefer the tfmot-native API,
@@ -43,9 +43,9 @@ import tensorflow as tf
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
 import tf_keras as keras
 
-from ltp_tfmot import criteria as criteria_lib
-from ltp_tfmot import masks as masks_lib
-from ltp_tfmot import model_layers
+from ltp_tfmot.core import masks as masks_lib
+from ltp_tfmot.keras2 import criteria as criteria_lib
+from ltp_tfmot.keras2 import model_layers
 
 # Layer types whose kernels are pruned; biases never are. Subclasses count too.
 PRUNABLE_LAYERS = (

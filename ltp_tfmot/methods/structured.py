@@ -4,10 +4,10 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from ltp_tfmot import prune as prune_lib
-from ltp_tfmot import rounds as rounds_lib
-from ltp_tfmot import unit_groups
-from ltp_tfmot import wrapper as wrapper_lib
+from ltp_tfmot.keras2 import prune as prune_lib
+from ltp_tfmot.keras2 import rounds as rounds_lib
+from ltp_tfmot.keras2 import unit_groups
+from ltp_tfmot.keras2 import wrapper as wrapper_lib
 
 _CONVS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
 

@@ -13,10 +13,10 @@ import tf_keras as keras
 from tf_keras.src.engine import base_layer_utils
 from tf_keras.src.mixed_precision import autocast_variable
 
-from ltp_tfmot import criteria as criteria_lib
 from ltp_tfmot import errors
-from ltp_tfmot import schedule as schedule_lib
 from ltp_tfmot import validation
+from ltp_tfmot.keras2 import criteria as criteria_lib
+from ltp_tfmot.keras2 import schedule as schedule_lib
 
 SCOPES = validation.SCOPES
 MASK_0_ACTIONS = validation.MASK_0_ACTIONS
@@ -267,7 +267,7 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
       masked with it, so that a removed unit outputs exactly 0.
       `prune_lottery_ticket(model, granularity='unit')` sets the groups.
     unit_pooling: How a unit's weight scores are pooled into its score:
-      'L1' (sum), 'L2' or 'mean'; see `ltp_tfmot.masks.pool_units`.
+      'L1' (sum), 'L2' or 'mean'; see `ltp_tfmot.core.masks.pool_units`.
     unit_group: The label of the group of wrappers whose units are pruned
       together, unit for unit (the channels tied by a residual Add, a
       BatchNormalization and its convolution); None: the layer alone.

@@ -7,8 +7,8 @@ import tensorflow as tf
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_callbacks
 import tf_keras as keras
 
-from ltp_tfmot import rounds as rounds_lib
-from ltp_tfmot import wrapper as wrapper_lib
+from ltp_tfmot.keras2 import rounds as rounds_lib
+from ltp_tfmot.keras2 import wrapper as wrapper_lib
 
 # What tf.summary.scalar attaches (it needs the tensorboard package; tf.summary.write does not).
 _SCALAR_METADATA = tf.compat.v1.SummaryMetadata(

@@ -57,8 +57,8 @@ import numpy as np
 
 from ltp_tfmot import errors
 from ltp_tfmot import files
-from ltp_tfmot import rounds as rounds_lib
-from ltp_tfmot import wrapper as wrapper_lib
+from ltp_tfmot.keras2 import rounds as rounds_lib
+from ltp_tfmot.keras2 import wrapper as wrapper_lib
 
 FORMAT = 'ltp_tfmot.ticket'
 FORMAT_VERSION = 1

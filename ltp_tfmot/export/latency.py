@@ -30,7 +30,7 @@ def interleaved_invoke_times(interpreters, repetitions, block_seconds):
   Example:
 
   ```python
-  times = ltp_tfmot.latency.interleaved_invoke_times({'sparse': a, 'dense': b}, 20, 0.02)
+  times = ltp_tfmot.export.latency.interleaved_invoke_times({'sparse': a, 'dense': b}, 20, 0.02)
   ratio = statistics.median(s / d for s, d in zip(times['sparse'], times['dense']))
   ```
   """

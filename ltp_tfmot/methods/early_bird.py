@@ -15,12 +15,12 @@ from absl import logging
 import tensorflow as tf
 import tf_keras as keras
 
-from ltp_tfmot import criteria as criteria_lib
-from ltp_tfmot import masks as masks_lib
-from ltp_tfmot import model_layers
-from ltp_tfmot import rounds as rounds_lib
 from ltp_tfmot import validation
-from ltp_tfmot import wrapper as wrapper_lib
+from ltp_tfmot.core import masks as masks_lib
+from ltp_tfmot.keras2 import criteria as criteria_lib
+from ltp_tfmot.keras2 import model_layers
+from ltp_tfmot.keras2 import rounds as rounds_lib
+from ltp_tfmot.keras2 import wrapper as wrapper_lib
 
 
 def mask_distance(masks_a, masks_b):

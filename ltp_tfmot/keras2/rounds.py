@@ -14,9 +14,9 @@ from absl import logging
 import tensorflow as tf
 import tf_keras as keras
 
-from ltp_tfmot import criteria as criteria_lib
-from ltp_tfmot import masks as masks_lib
-from ltp_tfmot import wrapper as wrapper_lib
+from ltp_tfmot.core import masks as masks_lib
+from ltp_tfmot.keras2 import criteria as criteria_lib
+from ltp_tfmot.keras2 import wrapper as wrapper_lib
 
 
 def lottery_wrappers(model):

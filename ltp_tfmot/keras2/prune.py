@@ -5,12 +5,12 @@ from tensorflow_model_optimization.python.core.sparsity.keras import prune as tf
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper as tfmot_wrapper
 import tf_keras as keras
 
-from ltp_tfmot import criteria as criteria_lib
-from ltp_tfmot import rounds as rounds_lib
-from ltp_tfmot import schedule as schedule_lib
-from ltp_tfmot import unit_groups
 from ltp_tfmot import validation
-from ltp_tfmot import wrapper as wrapper_lib
+from ltp_tfmot.keras2 import criteria as criteria_lib
+from ltp_tfmot.keras2 import rounds as rounds_lib
+from ltp_tfmot.keras2 import schedule as schedule_lib
+from ltp_tfmot.keras2 import unit_groups
+from ltp_tfmot.keras2 import wrapper as wrapper_lib
 
 
 def _is_sequential_or_functional(model):
@@ -135,7 +135,7 @@ def prune_lottery_ticket(to_prune,
     unit_pooling: How a unit's weight scores (by `criterion`) are pooled
       into its score: 'L1' (default: their sum, under 'large_final' the L1
       norm of the unit's weights), 'L2' or 'mean' (see
-      `ltp_tfmot.masks.pool_units`); tied units add their pooled scores.
+      `ltp_tfmot.core.masks.pool_units`); tied units add their pooled scores.
 
   Returns:
     The wrapped layer, list of layers or model.

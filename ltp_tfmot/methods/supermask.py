@@ -26,10 +26,10 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from ltp_tfmot import masks as masks_lib
-from ltp_tfmot import model_layers
 from ltp_tfmot import validation
-from ltp_tfmot import wrapper as wrapper_lib
+from ltp_tfmot.core import masks as masks_lib
+from ltp_tfmot.keras2 import model_layers
+from ltp_tfmot.keras2 import wrapper as wrapper_lib
 
 METHODS = ('bernoulli', 'edge_popup')
 WEIGHTS = ('initial', 'signed_constant')

@@ -27,7 +27,7 @@ that a kernel consumes directly (e.g. 1x4 blocks for float FULLY_CONNECTED)
 runs sparse. The report lists which weights are stored sparse, whether the op
 consuming them runs sparse or after a DENSIFY, and which ops the XNNPACK
 delegate takes; `ExportReport.kernels` names the kernel of every weighted op
-under each resolver (the rules of `ltp_tfmot.kernels`, confirmed against the
+under each resolver (the rules of `ltp_tfmot.export.kernels`, confirmed against the
 interpreter), and `measure_latency=True` times the file against the dense
 conversion (`ExportReport.latency`).
 
@@ -63,12 +63,12 @@ import tf_keras as keras
 
 from ltp_tfmot import errors
 from ltp_tfmot import files
-from ltp_tfmot import kernels as kernels_lib
-from ltp_tfmot import latency as latency_lib
-from ltp_tfmot import model_layers
-from ltp_tfmot import prune as prune_lib
-from ltp_tfmot import rounds as rounds_lib
-from ltp_tfmot import wrapper as wrapper_lib
+from ltp_tfmot.export import kernels as kernels_lib
+from ltp_tfmot.export import latency as latency_lib
+from ltp_tfmot.keras2 import model_layers
+from ltp_tfmot.keras2 import prune as prune_lib
+from ltp_tfmot.keras2 import rounds as rounds_lib
+from ltp_tfmot.keras2 import wrapper as wrapper_lib
 
 QUANTIZATIONS = (None, 'float16', 'dynamic', 'int8')
 DEFAULT_RESOLVER = 'AUTO'
@@ -231,7 +231,7 @@ class ExportReport:
     frozen_layers: Layers pruned with mask_0_action='freeze' (stored dense).
     notes: Things worth knowing (a resolver choice, a fallback to the dense
       file, a slower sparse file, skipped checks).
-    kernels: The `ltp_tfmot.kernels.OpKernel` of every FULLY_CONNECTED,
+    kernels: The `ltp_tfmot.export.kernels.OpKernel` of every FULLY_CONNECTED,
       CONV_2D and DEPTHWISE_CONV_2D op under each resolver: the kernel that
       runs it (XNNPACK, TFLite's built-in sparse FULLY_CONNECTED, or a dense
       kernel after DENSIFY), whether the interpreter confirmed it ('runs'),
@@ -433,7 +433,7 @@ def export_tflite(model,
 
   Speed: the report names the kernel of every weighted op under each
   resolver (`ExportReport.kernels`, from TFLite's and XNNPACK's selection
-  rules in `ltp_tfmot.kernels`, confirmed against where the interpreter put
+  rules in `ltp_tfmot.export.kernels`, confirmed against where the interpreter put
   each op) and, with `measure_latency=True`, times the written file against
   the dense conversion on this machine (`ExportReport.latency`). It lists the
   ops XNNPACK takes under the chosen resolver.
@@ -937,7 +937,7 @@ def _describe_checks(checks, tolerance):
 def _op_placement(interpreter, delegated=None):
   """({op: count} taken by a delegate, {op: count} left to built-in kernels), or (None, None).
 
-  `delegated`: the op indices a delegate took (`ltp_tfmot.kernels.delegated_nodes`), found if not given.
+  `delegated`: the op indices a delegate took (`ltp_tfmot.export.kernels.delegated_nodes`), found if not given.
   """
   if delegated is None:
     delegated = kernels_lib.delegated_nodes(interpreter)
