@@ -35,7 +35,7 @@ from benchmarks import common  # noqa: E402
 
 MODELS = ('lenet_300_100', 'conv4', 'resnet20')
 # Timed steps per repetition: about the same seconds for each model on a CPU.
-STEPS = {'lenet_300_100': 200, 'conv4': 10, 'resnet20': 6}
+STEPS = {'lenet_300_100': 2000, 'conv4': 10, 'resnet20': 6}
 PATHS = (('default', None), ('--jit_compile', True), ('--nojit_compile', False))
 
 
