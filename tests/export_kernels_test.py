@@ -1,7 +1,7 @@
 """Tests for the kernel report of exports (ltp_tfmot.export.kernels) and for int8 sparse tickets (quantize_ticket).
 
 Every exported file is loaded and run here with ai-edge-litert under the resolver
-its report names, independently of export.py.
+its report names, independently of the export package.
 """
 
 import os
@@ -31,7 +31,7 @@ def _inputs(n=32, features=128, seed=0):
 
 
 def _run_file(path, x, op_resolver):
-  """Runs a .tflite file with the ai-edge-litert interpreter under one resolver (independently of export.py)."""
+  """Runs a .tflite file with the ai-edge-litert interpreter under one resolver (independently of ltp_tfmot)."""
   interpreter = litert.Interpreter(model_path=path,
                                    experimental_op_resolver_type=getattr(litert.OpResolverType, op_resolver))
   runner = interpreter.get_signature_runner()
