@@ -41,7 +41,7 @@ _EXPORTS = {
     'EarlyBirdTicket': 'methods.early_bird',
     'mask_distance': 'methods.early_bird',
     'export_tflite': 'export.tflite',
-    'ExportReport': 'export.tflite',
+    'ExportReport': 'export.report',
     'load_tflite': 'export.tflite',
     'prune_at_initialization': 'methods.init_pruning',
     'keep_top_k': 'core.masks',

@@ -1,7 +1,7 @@
-"""Tests for the kernel report and latency of TFLite exports, and for int8 sparse tickets (quantize_ticket).
+"""Tests for the kernel report of exports (ltp_tfmot.export.kernels) and for int8 sparse tickets (quantize_ticket).
 
 Every exported file is loaded and run here with ai-edge-litert under the resolver
-its report names, independently of export.py.
+its report names, independently of the export package.
 """
 
 import os
@@ -14,8 +14,8 @@ import tensorflow as tf
 import tf_keras as keras
 
 import ltp_tfmot
+from ltp_tfmot.export import interpreter as interpreter_lib
 from ltp_tfmot.export import kernels
-from ltp_tfmot.export import latency
 from ltp_tfmot.export import tflite as export
 from tests import fixtures
 
@@ -31,7 +31,7 @@ def _inputs(n=32, features=128, seed=0):
 
 
 def _run_file(path, x, op_resolver):
-  """Runs a .tflite file with the ai-edge-litert interpreter under one resolver (independently of export.py)."""
+  """Runs a .tflite file with the ai-edge-litert interpreter under one resolver (independently of ltp_tfmot)."""
   interpreter = litert.Interpreter(model_path=path,
                                    experimental_op_resolver_type=getattr(litert.OpResolverType, op_resolver))
   runner = interpreter.get_signature_runner()
@@ -154,91 +154,17 @@ class KernelReportTest(tf.test.TestCase, parameterized.TestCase):
                      r'FULLY_CONNECTED \(1x4 blocks\) \(runs\) \| built-in sparse FULLY_CONNECTED \(1x4 blocks\) '
                      r'\(runs\) \| no: ')
 
+  def test_op_placement_counts_the_ops_xnnpack_takes_and_those_it_leaves(self):
+    content = tf.lite.TFLiteConverter.from_keras_model(fixtures.mlp()).convert()
+    auto = interpreter_lib.allocated_interpreter(content, 'AUTO')
+    self.assertEqual(kernels.op_placement(auto), ({'FULLY_CONNECTED': 3}, {}))
+    builtin = interpreter_lib.allocated_interpreter(content, BUILTIN)
+    self.assertEqual(kernels.op_placement(builtin), ({}, {'FULLY_CONNECTED': 3}))
+
   def test_rules_are_data_with_a_reason_each(self):
     for rule in kernels.BUILTIN_RULES + kernels.XNNPACK_RULES:
       self.assertGreater(len(rule.reason), 10, rule)
     self.assertEqual(kernels.XNNPACK_SPARSE_INFERENCE['zero_fraction'], 2 / 3)
-
-
-class LatencyTest(tf.test.TestCase, parameterized.TestCase):
-
-  def setUp(self):
-    super().setUp()
-    self.dir = tempfile.mkdtemp(dir=self.get_temp_dir())
-    self.path = os.path.join(self.dir, 'model.tflite')
-
-  def test_block_4_ticket_is_measured_faster_than_its_dense_file_under_both_resolvers(self):
-    sizes = (512, 512, 256, 10)
-    report = export.export_tflite(_ticket((4, 1), sizes), self.path, sample_inputs=_inputs(8, 512),
-                                  measure_latency=True, latency_runs=7)
-    self.assertEqual([t.resolver for t in report.latency], ['AUTO', BUILTIN])
-    for timing in report.latency:
-      self.assertEqual(timing.runs, 7)
-      self.assertGreater(timing.file_ms, 0)
-      # 90% sparse 1x4 blocks ran in 0.2-0.4x the dense time here; 0.75 leaves room for a loaded machine.
-      self.assertLess(timing.ratio, 0.75, timing)
-      for median, (first, third) in ((timing.file_ms, timing.file_quartiles_ms),
-                                     (timing.dense_ms, timing.dense_quartiles_ms),
-                                     (timing.ratio, timing.ratio_quartiles)):
-        self.assertBetween(median, first, third)
-    self.assertRegex(report.to_markdown(), r'\| AUTO \| [\d.]+ ms \([\d.]+-[\d.]+\) \| [\d.]+ ms \([\d.]+-[\d.]+\) \| '
-                     r'0\.\d\dx \(\d\.\d\d-\d\.\d\dx\) \|')
-
-  def test_a_file_that_is_the_dense_conversion_is_timed_alone(self):
-    model = keras.Sequential([keras.layers.Dense(32, activation='relu', input_shape=(64,)), keras.layers.Dense(10)])
-    report = export.export_tflite(model, self.path, sample_inputs=_inputs(8, 64), measure_latency=True,
-                                  latency_runs=3)  # as a shrunk ticket is: no weight to store sparse
-    self.assertFalse(report.sparse)
-    self.assertEqual([t.resolver for t in report.latency], ['AUTO', BUILTIN])
-    for timing in report.latency:
-      self.assertGreater(timing.file_ms, 0)
-      self.assertEqual((timing.dense_ms, timing.ratio, timing.runs), (None, None, 3))
-    self.assertRegex(report.to_markdown(), r'\| AUTO \| [\d.]+ ms \([\d.]+-[\d.]+\) \| is this file \|  \|')
-
-  def test_file_is_timed_only_where_it_passes_and_the_dense_file_where_it_loads(self):
-    report = export.export_tflite(_ticket(sizes=(64, 32, 16, 10)), self.path, quantization='int8',
-                                  representative_data=_inputs(32, 64), measure_latency=True, latency_runs=2)
-    auto, builtin = report.latency
-    self.assertEqual((auto.resolver, auto.file_ms, auto.ratio), ('AUTO', None, None))
-    self.assertGreater(auto.dense_ms, 0)
-    self.assertEqual(builtin.resolver, BUILTIN)
-    self.assertGreater(builtin.ratio, 0)
-    self.assertTrue(any(note.startswith('latency of this file not measured under AUTO (it fails there')
-                        for note in report.notes))
-    self.assertIn('| AUTO | fails | ', report.to_markdown())
-    slower = [note for note in report.notes if note.startswith('slower than the dense file')]
-    if builtin.file_ms > auto.dense_ms:
-      self.assertRegex(slower[0], r'measured [\d.e-]+ ms per invoke at best \(BUILTIN_WITHOUT_DEFAULT_DELEGATES\)')
-    else:
-      self.assertEqual(slower, [])
-
-  def test_latency_is_not_measured_by_default(self):
-    self.assertIsNone(export.export_tflite(_ticket(sizes=(64, 32, 16, 10)), self.path).latency)
-
-  @parameterized.parameters(0, -1, 2.5, True, '3')
-  def test_bad_latency_runs_raise_and_write_nothing(self, runs):
-    with self.assertRaisesRegex(ValueError, r'latency_runs must be an int >= 1'):
-      export.export_tflite(_ticket(sizes=(64, 32, 16, 10)), self.path, measure_latency=True, latency_runs=runs)
-    self.assertEqual(os.listdir(self.dir), [])
-
-  def test_interleaved_invoke_times_gives_one_sample_per_repetition_for_each_interpreter(self):
-    export.export_tflite(_ticket(sizes=(64, 32, 16, 10)), self.path)
-    interpreters = {}
-    for resolver in ('AUTO', BUILTIN):
-      interpreter = export.load_tflite(self.path, resolver)
-      interpreter.set_tensor(interpreter.get_input_details()[0]['index'], _inputs(1, 64))
-      interpreters[resolver] = interpreter
-    times = latency.interleaved_invoke_times(interpreters, 3, 0.002)
-    self.assertEqual(sorted(times), ['AUTO', BUILTIN])
-    for samples in times.values():
-      self.assertLen(samples, 3)
-      self.assertTrue(all(0 < us < 1e5 for us in samples), samples)
-
-  @parameterized.parameters(({}, 3, 0.01, 'interpreters is empty'), ({'a': None}, 0, 0.01, 'repetitions must be'),
-                            ({'a': None}, 2, 0, 'block_seconds must be > 0'))
-  def test_interleaved_invoke_times_refuses_bad_arguments(self, interpreters, repetitions, seconds, message):
-    with self.assertRaisesRegex(ValueError, message):
-      latency.interleaved_invoke_times(interpreters, repetitions, seconds)
 
 
 def _kernel_zeros(model):

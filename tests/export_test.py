@@ -1,4 +1,4 @@
-"""Tests for TFLite export: sparse size, agreement with Keras, quantization, refusals, atomic writes.
+"""Tests for TFLite export (ltp_tfmot.export.tflite): sparse size, agreement with Keras, quantization, refusals, writes.
 
 Tolerances for quantized models are relative to the largest |Keras output| on
 the same inputs (drawn like the calibration data):
@@ -24,6 +24,11 @@ import tensorflow as tf
 import tf_keras as keras
 
 import ltp_tfmot
+from ltp_tfmot.export import flatbuffer
+from ltp_tfmot.export import interpreter as interpreter_lib
+from ltp_tfmot.export import latency
+from ltp_tfmot.export import prepare
+from ltp_tfmot.export import report as report_lib
 from ltp_tfmot.export import tflite as export
 from tests import fixtures
 
@@ -40,7 +45,7 @@ def _inputs(n=16, features=784, seed=0):
 
 
 def _run_file(path, x, op_resolver='AUTO'):
-  """Runs a .tflite file with the ai-edge-litert interpreter (independently of export.py)."""
+  """Runs a .tflite file with the ai-edge-litert interpreter (independently of the export package)."""
   interpreter = litert.Interpreter(model_path=path,
                                    experimental_op_resolver_type=getattr(litert.OpResolverType, op_resolver))
   runner = interpreter.get_signature_runner()
@@ -82,30 +87,6 @@ class ExportTest(tf.test.TestCase, parameterized.TestCase):
     self.assertIsNone(dense.sparse_bytes)
     self.assertEqual(dense.sparse_tensors, ())
     self.assertGreater(sparse.gzip_bytes, 0)
-
-  def test_report_lists_stored_sparsity_sparse_tensors_and_densify_ops(self):
-    report = export.export_tflite(_sparse_mlp(0.9), self._path())
-    self.assertEqual(list(report.layer_sparsity), ['h1', 'h2', 'out'])
-    for sparsity in report.layer_sparsity.values():
-      self.assertAlmostEqual(sparsity, 0.9, places=3)
-    self.assertEqual(sorted(t.layer for t in report.sparse_tensors), ['h1', 'h2', 'out'])
-    shapes = {t.layer: t.shape for t in report.sparse_tensors}
-    self.assertEqual(shapes, {'h1': (300, 784), 'h2': (100, 300), 'out': (10, 100)})  # TFLite's [out, in]
-    # Unstructured sparsity: every weight is expanded by a DENSIFY op before FULLY_CONNECTED runs.
-    self.assertEqual(report.densify_ops, 3)
-    self.assertEqual(report.densified_ops, ('FULLY_CONNECTED',) * 3)
-    self.assertEqual(report.sparse_ops, ())
-    self.assertEqual(report.op_counts['FULLY_CONNECTED'], 3)
-    h1 = next(t for t in report.sparse_tensors if t.layer == 'h1')
-    self.assertEqual(h1.bytes, 4 * round(0.1 * 300 * 784))  # float32 values of the kept weights
-
-  def test_markdown_has_summary_and_a_row_per_layer(self):
-    markdown = export.export_tflite(_sparse_mlp(0.9), self._path()).to_markdown()
-    self.assertIn('| DENSIFY ops | 3 |', markdown)
-    self.assertRegex(markdown, r'\| size \| [\d,]+ B \(1\d\.\d% of the dense [\d,]+ B\) \|')
-    for layer in ('h1', 'h2', 'out'):
-      self.assertRegex(markdown, rf'\| {layer} \| 90\.0% \| `[^`]+` \[\d+, \d+\] float32 \| sparse, [\d,]+ B \| '
-                       r'FULLY_CONNECTED after DENSIFY \|')
 
   @parameterized.parameters('float16', 'dynamic', 'int8')
   def test_quantized_export_matches_keras_within_stated_tolerance(self, quantization):
@@ -150,17 +131,6 @@ class ExportTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(report.op_resolver, 'AUTO')
     self.assertEqual(report.densify_ops, 0)
 
-  def test_wrapped_model_gets_its_masks_reapplied_before_export(self):
-    model = _sparse_mlp(0.9, sizes=(64, 32, 16, 10))
-    for w in ltp_tfmot.lottery_wrappers(model):  # an optimizer step after the last mask application
-      w.layer.kernel.assign_add(tf.fill(w.layer.kernel.shape, 0.01))
-    report = export.export_tflite(model, self._path())
-    self.assertEqual({name: round(s, 3) for name, s in report.layer_sparsity.items()},
-                     {'h1': 0.9, 'h2': 0.9, 'out': 0.9})
-    mask = model.layers[0].pruning_vars[0][1].numpy()
-    self.assertAllEqual(model.layers[0].layer.kernel.numpy()[mask == 0], np.zeros(int((mask == 0).sum())))
-    self.assertLessEqual(report.max_abs_diff, 1e-5)
-
   def test_plain_model_with_dense_weights_exports_without_sparse_tensors(self):
     model = fixtures.mlp()
     report = export.export_tflite(model, self._path())
@@ -168,14 +138,14 @@ class ExportTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(report.sparse_tensors, ())
     self.assertEqual(report.densify_ops, 0)
     self.assertLessEqual(report.max_abs_diff, 1e-5)
-    self.assertEqual(report.sample_count, export.SAMPLE_COUNT)  # seeded normal samples by default
+    self.assertEqual(report.sample_count, prepare.SAMPLE_COUNT)  # seeded normal samples by default
 
   def test_int8_with_a_representative_dataset_callable_compares_on_its_samples(self):
     x = _inputs(32, 64)
     representative = lambda: ([x[i:i + 1]] for i in range(len(x)))
     report = export.export_tflite(_sparse_mlp(0.9, sizes=(64, 32, 16, 10)), self._path(), quantization='int8',
                                   representative_data=representative)
-    self.assertEqual(report.sample_count, export.SAMPLE_COUNT)
+    self.assertEqual(report.sample_count, prepare.SAMPLE_COUNT)
     self.assertLessEqual(report.max_abs_diff, RELATIVE_TOLERANCE['int8'] * report.max_abs_output)
 
   def test_conv_model_exports_conv_and_depthwise_weights_sparse(self):
@@ -203,7 +173,7 @@ class ExportTest(tf.test.TestCase, parameterized.TestCase):
   def test_failed_load_raises_and_writes_nothing(self):
     with open(self._path(), 'wb') as f:
       f.write(b'previous file')
-    with mock.patch.object(export, '_interpreter', side_effect=RuntimeError('cannot prepare')):
+    with mock.patch.object(interpreter_lib, 'allocated_interpreter', side_effect=RuntimeError('cannot prepare')):
       with self.assertRaisesRegex(export.ExportError, r'nothing was written.*AUTO: does not load: cannot prepare'):
         export.export_tflite(fixtures.mlp(), self._path())
     with open(self._path(), 'rb') as f:
@@ -211,27 +181,17 @@ class ExportTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(os.listdir(self.dir), ['model.tflite'])
 
   def test_written_file_that_does_not_load_back_is_not_renamed(self):
-    real = export._interpreter  # pylint: disable=protected-access
+    real = interpreter_lib.allocated_interpreter
 
     def fail_on_files(path_or_content, resolver):
       if isinstance(path_or_content, str):
         raise RuntimeError('unreadable file')
       return real(path_or_content, resolver)
 
-    with mock.patch.object(export, '_interpreter', side_effect=fail_on_files):
+    with mock.patch.object(interpreter_lib, 'allocated_interpreter', side_effect=fail_on_files):
       with self.assertRaisesRegex(export.ExportError, r'written model does not load back'):
         export.export_tflite(fixtures.mlp(), self._path())
     self.assertEqual(os.listdir(self.dir), [])
-
-
-def _pruned(model, rate, input_shape=None, **kwargs):
-  """`model` wrapped and pruned to `rate` by one lottery round."""
-  model = ltp_tfmot.prune_lottery_ticket(model, ltp_tfmot.OneShotLotterySchedule(rate, 1), **kwargs)
-  if input_shape is not None:
-    model.build(input_shape)
-  ltp_tfmot.take_snapshot(model)
-  ltp_tfmot.run_lottery_round(model)
-  return model
 
 
 def _block_mlp(block_size, sparsity=0.9):
@@ -243,7 +203,7 @@ def _block_mlp(block_size, sparsity=0.9):
       keras.layers.Dense(32, activation='relu', kernel_initializer=init(1), name='h2'),
       keras.layers.Dense(10, kernel_initializer=init(9), name='out'),
   ])
-  return _pruned(model, sparsity, (None, 128), block_size=block_size)
+  return fixtures.pruned(model, sparsity, (None, 128), block_size=block_size)
 
 
 class ExportCheckTest(tf.test.TestCase, parameterized.TestCase):
@@ -302,7 +262,7 @@ class ExportCheckTest(tf.test.TestCase, parameterized.TestCase):
     inputs = keras.Input((3,))
     hidden = keras.layers.Dense(4, activation='tanh', kernel_initializer=keras.initializers.GlorotUniform(0),
                                 name='h')(inputs)
-    model = _pruned(keras.Model(inputs, keras.layers.Dense(4, name='out')(hidden)), 0.5, (None, 3))
+    model = fixtures.pruned(keras.Model(inputs, keras.layers.Dense(4, name='out')(hidden)), 0.5, (None, 3))
     x = np.random.RandomState(0).randn(8, 3).astype(np.float32)
     report = export.export_tflite(model, self.path, sample_inputs=x)
     self._assert_matches_keras_under_passing_resolvers(report, ltp_tfmot.strip_pruning(model), x)
@@ -315,9 +275,9 @@ class ExportCheckTest(tf.test.TestCase, parameterized.TestCase):
   def test_nothing_is_written_when_no_conversion_matches_keras(self):
     with open(self.path, 'wb') as f:
       f.write(b'previous file')
-    real = export._keras_outputs  # pylint: disable=protected-access
+    real = prepare.keras_outputs
     shifted = lambda model, samples: {k: v + 1.0 for k, v in real(model, samples).items()}
-    with mock.patch.object(export, '_keras_outputs', side_effect=shifted):
+    with mock.patch.object(prepare, 'keras_outputs', side_effect=shifted):
       with self.assertRaisesRegex(export.ExportError, r'nothing was written: sparse: AUTO: max \\\|TFLite - Keras'
                                   r'\\\| 1 \(tolerance [\d.e-]+\): wrong outputs'):
         export.export_tflite(fixtures.mlp(), self.path)
@@ -338,11 +298,11 @@ class ExportCheckTest(tf.test.TestCase, parameterized.TestCase):
     x = _inputs(32, 64)
     report = export.export_tflite(_sparse_mlp(0.9, sizes=(64, 32, 16, 10)), self.path, quantization='int8',
                                   representative_data=x)
-    self.assertEqual(export._recorded_resolver(open(self.path, 'rb').read()),  # pylint: disable=protected-access
-                     report.op_resolver)
-    with mock.patch.object(export, '_interpreter', wraps=export._interpreter) as interpreter:  # pylint: disable=protected-access
+    self.assertEqual(flatbuffer.recorded_resolver(open(self.path, 'rb').read()), report.op_resolver)
+    real = interpreter_lib.allocated_interpreter
+    with mock.patch.object(interpreter_lib, 'allocated_interpreter', wraps=real) as made:
       export.load_tflite(self.path)
-    self.assertEqual([c.args[1] for c in interpreter.call_args_list], ['BUILTIN_WITHOUT_DEFAULT_DELEGATES'])
+    self.assertEqual([c.args[1] for c in made.call_args_list], ['BUILTIN_WITHOUT_DEFAULT_DELEGATES'])
 
   def test_report_lists_the_ops_xnnpack_takes_and_warns_of_a_slower_sparse_quantized_file(self):
     dense = export.export_tflite(fixtures.mlp(), self.path, sparse=False)
@@ -394,7 +354,7 @@ class ExportCheckTest(tf.test.TestCase, parameterized.TestCase):
   def test_recurrent_model_exports_unrolled_and_matches_keras(self, layer):
     inputs = keras.Input((3, 4))
     recurrent = getattr(keras.layers, layer)(8, name='rnn')(inputs)
-    model = _pruned(keras.Model(inputs, keras.layers.Dense(2, name='out')(recurrent)), 0.5, (None, 3, 4))
+    model = fixtures.pruned(keras.Model(inputs, keras.layers.Dense(2, name='out')(recurrent)), 0.5, (None, 3, 4))
     x = np.random.RandomState(0).randn(4, 3, 4).astype(np.float32)
     report = export.export_tflite(model, self.path, sample_inputs=x)
     self._assert_matches_keras_under_passing_resolvers(report, ltp_tfmot.strip_pruning(model), x)
@@ -409,28 +369,28 @@ class ExportCheckTest(tf.test.TestCase, parameterized.TestCase):
       export.export_tflite(model, self.path)
     self.assertEqual(os.listdir(self.dir), [])
 
-  def test_freeze_ticket_is_reported_as_dense_and_why(self):
-    model = _pruned(fixtures.mlp(), 0.5, (None, 8), mask_0_action='freeze')
-    report = export.export_tflite(model, self.path)
-    self.assertEqual(report.frozen_layers, ('hidden1', 'hidden2', 'output'))
-    self.assertEqual(report.sparse_tensors, ())
-    self.assertEqual(report.layer_sparsity, {'hidden1': 0.0, 'hidden2': 0.0, 'output': 0.0})
-    self.assertRegex(report.to_markdown(), r"pruned with mask_0_action='freeze': their pruned weights keep their "
-                     r"rewind-point values instead of 0.*mask_0_action='zero'")
 
-  def test_layer_sparsity_counts_prunable_weights_and_markdown_shows_all_weights_where_they_differ(self):
-    inputs = keras.Input((8, 8, 2))
-    separable = keras.layers.SeparableConv2D(4, 3, depthwise_initializer=keras.initializers.GlorotUniform(0),
-                                             pointwise_initializer=keras.initializers.GlorotUniform(1),
-                                             name='sep')(inputs)
-    model = keras.Model(inputs, keras.layers.Dense(3, name='out')(keras.layers.Flatten()(separable)))
-    model = _pruned(model, 0.75, (None, 8, 8, 2))
-    masks = ltp_tfmot.layer_sparsity(model)
-    report = export.export_tflite(model, self.path)
-    self.assertEqual(report.layer_sparsity, masks)  # 0.75: SeparableConv2D prunes its pointwise kernel only
-    self.assertAllClose(report.weight_sparsity['sep'], 0.75 * 8 / (18 + 8))  # depthwise 3x3x2x1, pointwise 1x1x2x4
-    self.assertIn('| sep | 75.0% (all weights of rank >= 2: 23.1%) |', report.to_markdown())
-    self.assertRegex(report.to_markdown(), r'\| out \| 75\.0% \|')
+
+class ExportPackageTest(tf.test.TestCase):
+
+  def test_names_of_the_former_export_module_resolve_from_the_modules_holding_them(self):
+    import ltp_tfmot.export as package  # pylint: disable=g-import-not-at-top
+    holders = {
+        export: ('CALIBRATION_LIMIT', 'ExportError', 'QUANTIZATIONS', 'TOLERANCES', 'export_tflite', 'load_tflite'),
+        interpreter_lib: ('DEFAULT_RESOLVER', 'NO_DEFAULT_DELEGATES', 'RESOLVERS'),
+        flatbuffer: ('RESOLVER_METADATA', 'SparseTensor', 'inspect_flatbuffer'),
+        latency: ('LATENCY_BLOCK_SECONDS', 'LATENCY_RUNS', 'Latency'),
+        prepare: ('SAMPLE_COUNT', 'is_quantization_aware'),
+        report_lib: ('ExportReport', 'ResolverCheck'),
+    }
+    for module, names in holders.items():
+      for name in names:
+        self.assertIs(getattr(package, name), getattr(module, name), name)
+    self.assertIs(ltp_tfmot.ExportReport, report_lib.ExportReport)
+    self.assertIs(ltp_tfmot.export.quantize_ticket, ltp_tfmot.quantize_ticket)
+    for name in ('_check', 'no_such_name', 'np'):
+      with self.assertRaisesRegex(AttributeError, f"has no attribute '{name}'"):
+        getattr(package, name)
 
 
 class ExportBadInputTest(tf.test.TestCase, parameterized.TestCase):

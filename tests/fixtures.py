@@ -174,6 +174,16 @@ def split_cpu_in_two():
     pass  # Already initialised (another test module ran first under pytest); the tests check the count.
 
 
+def pruned(model, rate, input_shape=None, **kwargs):
+  """`model` wrapped (`prune_lottery_ticket` with `kwargs`) and pruned to `rate` by one lottery round."""
+  model = ltp_tfmot.prune_lottery_ticket(model, ltp_tfmot.OneShotLotterySchedule(rate, 1), **kwargs)
+  if input_shape is not None:
+    model.build(input_shape)
+  ltp_tfmot.take_snapshot(model)
+  ltp_tfmot.run_lottery_round(model)
+  return model
+
+
 def pruned_mlp(sizes=(784, 300, 100, 10), sparsity=0.9, block_size=(1, 1), seed=0):
   """A seeded MLP wrapped and pruned to `sparsity` (in blocks of `block_size`) by one lottery round."""
   init = lambda offset: keras.initializers.GlorotUniform(seed=seed + offset)
@@ -182,12 +192,7 @@ def pruned_mlp(sizes=(784, 300, 100, 10), sparsity=0.9, block_size=(1, 1), seed=
   layers += [keras.layers.Dense(n, activation='relu', kernel_initializer=init(i), name=f'h{i + 1}')
              for i, n in enumerate(sizes[2:-1], start=1)]
   layers.append(keras.layers.Dense(sizes[-1], kernel_initializer=init(9), name='out'))
-  model = ltp_tfmot.prune_lottery_ticket(keras.Sequential(layers), ltp_tfmot.OneShotLotterySchedule(sparsity, 1),
-                                         block_size=block_size)
-  model.build((None, sizes[0]))
-  ltp_tfmot.take_snapshot(model)
-  ltp_tfmot.run_lottery_round(model)
-  return model
+  return pruned(keras.Sequential(layers), sparsity, (None, sizes[0]), block_size=block_size)
 
 
 def run_cli(*args, hooks=None):

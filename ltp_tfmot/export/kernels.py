@@ -20,39 +20,19 @@ holds, read from TFLite's and XNNPACK's sources and checked here against the int
 
 `op_kernels` applies the rules to a flatbuffer and compares each with where the interpreter put the op: a
 placement the interpreter confirms is "runs", a rule it cannot confirm is "expected", a file that does not load
-under a resolver is "fails".
+under a resolver is "fails". Where the interpreter put each op is read from its node listing (`delegated_nodes`,
+and `op_placement` for the counts of each op type).
 """
 
+import collections
 import dataclasses
 import platform
 
-DEFAULT_RESOLVER = 'AUTO'
-NO_DEFAULT_DELEGATES = 'BUILTIN_WITHOUT_DEFAULT_DELEGATES'
+from ltp_tfmot.export import flatbuffer as flatbuffer_lib
+from ltp_tfmot.export import interpreter as interpreter_lib
+
 RUNS, EXPECTED, FAILS = 'runs', 'expected', 'fails'
 WEIGHTED_OPS = ('FULLY_CONNECTED', 'CONV_2D', 'DEPTHWISE_CONV_2D')
-_PASS_THROUGH = ('DENSIFY', 'DEQUANTIZE')
-
-
-def tflite_schema():
-  """The TFLite flatbuffer schema module (ai-edge-litert's, else TensorFlow's)."""
-  try:
-    from ai_edge_litert import schema_py_generated  # pylint: disable=g-import-not-at-top
-  except ImportError:
-    from tensorflow.lite.python import schema_py_generated  # pylint: disable=g-import-not-at-top
-  return schema_py_generated
-
-
-def flatbuffer_tools():
-  """The TFLite flatbuffer read/write helpers (ai-edge-litert's, else TensorFlow's)."""
-  try:
-    from ai_edge_litert.tools import flatbuffer_utils  # pylint: disable=g-import-not-at-top
-  except ImportError:
-    from tensorflow.lite.tools import flatbuffer_utils  # pylint: disable=g-import-not-at-top
-  return flatbuffer_utils
-
-
-def _names(enum):
-  return {code: name for name, code in vars(enum).items() if not name.startswith('_')}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -215,33 +195,35 @@ def delegated_nodes(interpreter):
   return delegated
 
 
-def tensor_name(tensor):
-  """The name of a flatbuffer `TensorT`, as str."""
-  value = tensor.name
-  return value.decode() if isinstance(value, bytes) else (value or '')
+def op_placement(interpreter, delegated=None):
+  """How many ops of each type a delegate took, and how many it left to the built-in kernels.
 
+  Args:
+    interpreter: An allocated interpreter.
+    delegated: The op indices a delegate took (`delegated_nodes`), found if not given.
 
-def weight_layout(tensor):
-  """'dense', 'random' or 'RxC' (the block of a 2-D weight in TFLite's layout) of a flatbuffer `TensorT`."""
-  sparsity = tensor.sparsity
-  if sparsity is None:
-    return 'dense'
-  rank = len(tensor.shape)
-  metadata = sparsity.dimMetadata or []
-  if len(metadata) <= rank:
-    return 'random'
-  block = [1] * rank
-  for dim, meta in zip(sparsity.blockMap if sparsity.blockMap is not None else [], metadata[rank:], strict=False):
-    block[int(dim)] = int(meta.denseSize)
-  return 'x'.join(str(b) for b in block)
+  Returns:
+    ({op: count} taken by a delegate, {op: count} left to built-in kernels), or (None, None) if the interpreter
+    does not list its nodes.
+  """
+  if delegated is None:
+    delegated = delegated_nodes(interpreter)
+  if delegated is None:
+    return None, None
+  ops = [node for node in interpreter._get_ops_details() if node['op_name'] != 'DELEGATE']  # pylint: disable=protected-access
+  taken = collections.Counter(node['op_name'] for node in ops if node['index'] in delegated)
+  left = collections.Counter(node['op_name'] for node in ops if node['index'] not in delegated)
+  return dict(taken), dict(left)
 
 
 def _weighted_ops(model):
   """The `_WeightedOp`s of the main graph, with their weights traced back through DENSIFY and DEQUANTIZE."""
-  schema = tflite_schema()
-  op_names, type_names = _names(schema.BuiltinOperator), {k: v.lower() for k, v in _names(schema.TensorType).items()}
+  schema = flatbuffer_lib.tflite_schema()
+  op_names = flatbuffer_lib.enum_names(schema.BuiltinOperator)
+  type_names = {k: v.lower() for k, v in flatbuffer_lib.enum_names(schema.TensorType).items()}
   graph = model.subgraphs[0]
-  codes = [flatbuffer_tools().get_builtin_code_from_operator_code(code) for code in model.operatorCodes]
+  utils = flatbuffer_lib.flatbuffer_tools()
+  codes = [utils.get_builtin_code_from_operator_code(code) for code in model.operatorCodes]
   producer = {int(t): op for op in graph.operators for t in (op.outputs if op.outputs is not None else [])}
   found = []
   for index, op in enumerate(graph.operators):
@@ -249,7 +231,8 @@ def _weighted_ops(model):
     if name not in WEIGHTED_OPS or op.inputs is None or len(op.inputs) < 2 or op.inputs[1] < 0:
       continue
     weight, passed = int(op.inputs[1]), []
-    while weight in producer and op_names.get(codes[producer[weight].opcodeIndex]) in _PASS_THROUGH:
+    pass_through = flatbuffer_lib.PASS_THROUGH_OPS
+    while weight in producer and op_names.get(codes[producer[weight].opcodeIndex]) in pass_through:
       passed.append(op_names.get(codes[producer[weight].opcodeIndex]))
       weight = int(producer[weight].inputs[0])
     stored, data_input = graph.tensors[weight], graph.tensors[int(op.inputs[0])]
@@ -267,8 +250,9 @@ def _weighted_ops(model):
         else ()
     kernel_size = tuple(shape[1:3]) if name != 'FULLY_CONNECTED' and len(shape) == 4 else ()
     input_channels = int(data_input.shape[-1]) if data_input.shape is not None and len(data_input.shape) else None
-    found.append(_WeightedOp(index, name, tensor_name(stored), compute, weight_layout(stored), densified, kernel_size,
-                             strides, input_channels, _zero_fraction(model, stored, shape, type_names)))
+    found.append(_WeightedOp(index, name, flatbuffer_lib.tensor_name(stored), compute,
+                             flatbuffer_lib.weight_layout(stored), densified, kernel_size, strides, input_channels,
+                             _zero_fraction(model, stored, shape, type_names)))
   return found, [op_names.get(codes[op.opcodeIndex]) for op in graph.operators]
 
 
@@ -318,15 +302,16 @@ def op_kernels(flatbuffer, checks, layer_of=None):
   Returns:
     A tuple of `OpKernel`s, by resolver (in the order of `checks`) and op index.
   """
-  model = flatbuffer_tools().read_model_from_bytearray(bytearray(flatbuffer))
+  model = flatbuffer_lib.flatbuffer_tools().read_model_from_bytearray(bytearray(flatbuffer))
   weighted, op_names = _weighted_ops(model)
   machine = platform.machine() or 'unknown'
   kernels = []
   for resolver, (passed, delegated, error) in checks.items():
+    default = resolver == interpreter_lib.DEFAULT_RESOLVER
     for op in weighted:
       builtin = next(rule for rule in BUILTIN_RULES if rule.matches(op))
       rule = builtin
-      if resolver == DEFAULT_RESOLVER:
+      if default:
         rule = next(r for r in XNNPACK_RULES if r.matches(op))
         if not rule.delegated:
           rule = dataclasses.replace(builtin, reason=f'{rule.reason}; {builtin.reason}')
@@ -344,8 +329,7 @@ def op_kernels(flatbuffer, checks, layer_of=None):
         status = RUNS
         kernel, sparse = ('XNNPACK dense kernel', False) if op.index in delegated else (builtin.kernel, builtin.sparse)
         reason = f'the interpreter {placed} the op and the file passed, unlike the rule ({rule.reason})'
-      xnnpack_sparse = _xnnpack_sparse_inference(op, weighted, op_names, machine) if resolver == DEFAULT_RESOLVER \
-          else ''
+      xnnpack_sparse = _xnnpack_sparse_inference(op, weighted, op_names, machine) if default else ''
       kernels.append(OpKernel(op.index, op.op, layer_of(op.weight) if layer_of else None, op.compute, op.layout,
                               op.densified, resolver, kernel, sparse, status, reason, xnnpack_sparse))
   return tuple(kernels)

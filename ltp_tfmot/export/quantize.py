@@ -5,10 +5,9 @@ import numpy as np
 import tensorflow_model_optimization as tfmot
 import tf_keras as keras
 
-from ltp_tfmot.export import tflite as export_lib
+from ltp_tfmot.export import prepare as prepare_lib
 from ltp_tfmot.keras2 import model_layers
 from ltp_tfmot.keras2 import prune as prune_lib
-from ltp_tfmot.keras2 import rounds as rounds_lib
 from ltp_tfmot.keras2 import wrapper as wrapper_lib
 
 
@@ -55,10 +54,10 @@ def quantize_ticket(model):
     raise ValueError(f'model must be a tf_keras Model, got {type(model).__name__}')
   if not model.built:
     raise ValueError(f'model {model.name!r} is not built: call it on data (or model.build) before quantizing')
-  if export_lib.is_quantization_aware(model):
+  if prepare_lib.is_quantization_aware(model):
     raise ValueError(f'model {model.name!r} is already quantization-aware (it has tfmot QuantizeWrapper layers): '
                      'pass the ticket as it was before quantize_model / quantize_ticket')
-  frozen = [w.layer.name for w in rounds_lib.lottery_wrappers(model) if w.mask_0_action == 'freeze']
+  frozen = list(prepare_lib.frozen_layers(model))
   if frozen:
     raise ValueError(f"layers {frozen} were pruned with mask_0_action='freeze': their pruned weights keep their "
                      "rewind-point values, so there are no zeros to preserve. Train the ticket with "
