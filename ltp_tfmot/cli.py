@@ -61,6 +61,9 @@ from ltp_tfmot.experiment import config as config_lib
 from ltp_tfmot.experiment import models as models_lib
 
 FLAGS = flags.FlagValues()
+# The errors a command reports in one line (exit status 1) instead of a traceback: the library's own family (a
+# `UsageError`, which is one, is caught before them and exits 2) and a bad value.
+_COMMAND_FAILURES = (errors.LtpError, ValueError)
 COMMANDS = ('run', 'report', 'export', 'instability')
 # Where `run` makes its run directory without --out.
 DEFAULT_OUT = 'runs'
@@ -90,8 +93,7 @@ _HELP_EXTRA = {
 }
 
 
-class UsageError(ValueError):
-  pass
+UsageError = errors.UsageError
 
 
 def _attribute_docs(cls):
@@ -442,11 +444,6 @@ def _instability_command(args):
   return 0
 
 
-def _command_failures():
-  """The errors a command reports in one line (exit status 1) instead of a traceback."""
-  return ValueError, errors.LtpError
-
-
 def usage():
   return __doc__ + '\nFlags:\n' + FLAGS.get_help()
 
@@ -517,7 +514,7 @@ def _main(argv, hooks):
   except UsageError as error:
     print(f'ltp-tfmot {command}: {error}', file=sys.stderr)
     return 2
-  except _command_failures() as error:
+  except _COMMAND_FAILURES as error:
     print(f'ltp-tfmot {command}: error: {error}', file=sys.stderr)
     return 1
 

@@ -77,3 +77,11 @@ class JobsFailedError(LtpError, RuntimeError):
   def __init__(self, message, failures=()):
     super().__init__(message)
     self.failures = list(failures)
+
+
+class NoStableRewindStepError(LtpError, ValueError):
+  """No rewind step that was analysed has an instability below the threshold."""
+
+
+class UsageError(LtpError, ValueError):
+  """A command line the `ltp-tfmot` command cannot run (a missing or malformed argument); it exits with status 2."""

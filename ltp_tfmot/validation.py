@@ -1,14 +1,18 @@
-"""Argument checks shared by the configs, the wrapper, the schedules and the command line.
+"""Argument checks shared by the configs, the wrapper, the schedules and the command line, and the name registries.
 
 Pure Python (no TensorFlow import), so that the command line can validate its
 flags before TensorFlow loads. Every check raises `TypeError` for a value of
 the wrong type and `ValueError` for a value of the right type out of range,
-with one message shape: `rate must be in (0, 1), got 1.5`.
+with one message shape: `rate must be in (0, 1), got 1.5`. A `Registry`
+(criteria, branches, models, presets) refuses an unknown name with the shape
+of `check_choice`: `criterion must be one of [...], got 'largest'; add your
+own with ltp_tfmot.register_criterion`.
 """
 
 import numbers
 import re
 import sys
+import types
 
 _NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.\-]*$')
 _DURATION_RE = re.compile(r'^(?:(\d+)ep)?(?:(\d+)it)?$')
@@ -155,8 +159,18 @@ def check_duration(value, name, optional=False):
   return f'{epochs}ep' + (f'{iterations}it' if iterations else '')
 
 
-def check_choice(value, name, choices):
+def check_choice(value, name, choices, fix=''):
   """`value`, checked to be one of `choices`.
+
+  Args:
+    value: The value to check.
+    name: How the message names it, e.g. 'pruning.scope'.
+    choices: The allowed values, in the order the message lists them.
+    fix: What to do instead, the end of the message (e.g. 'add your own with
+      ltp_tfmot.register_criterion'), or ''.
+
+  Returns:
+    `value`.
 
   Raises:
     ValueError: naming the choices.
@@ -166,8 +180,91 @@ def check_choice(value, name, choices):
   except TypeError:  # an unhashable value asked of a set or dict
     known = False
   if not known:
-    raise ValueError(f'{name} must be one of {list(choices)}, got {value!r}')
+    raise ValueError(f'{name} must be one of {list(choices)}, got {value!r}' + (f'; {fix}' if fix else ''))
   return value
+
+
+class Registry:
+  """Values by name (the criteria, branches, models and presets), with one message for a wrong name.
+
+  Looking up or removing a name that is not registered raises the message of
+  `check_choice` (`branch must be one of ['reinit', ...], got 'replay'; add
+  your own with ltp_tfmot.experiment.register_branch`); registering a taken
+  name raises `a branch named 'reinit' is already registered; pass
+  overwrite=True to replace it`. What a value must be is the owner's to check
+  before it registers it. `name in registry` asks whether a name is
+  registered; iterating gives the names, as `names` lists them.
+
+  Example:
+
+  ```python
+  MODELS = Registry('model', 'or pass model_fn= with a name of your own')
+  MODELS.register('conv4', spec)
+  MODELS.get('conv5')  # ValueError: model must be one of ['conv4'], got 'conv5'; or pass model_fn= with ...
+  ```
+  """
+
+  def __init__(self, kind, fix, ordered=False):
+    """A registry without values.
+
+    Args:
+      kind: What one value is, as the messages name it ('criterion').
+      fix: What to do instead of an unknown name, the end of its message
+        ('add your own with ltp_tfmot.register_criterion').
+      ordered: Whether `names` lists the names in the order they were
+        registered (else sorted).
+    """
+    self.kind = kind
+    self._fix = fix
+    self._ordered = ordered
+    self._values = {}
+
+  def register(self, name, value, overwrite=False):
+    """Registers `value` under `name`; returns `value`.
+
+    Raises:
+      ValueError: if `name` is taken and `overwrite` is False.
+    """
+    if name in self._values and not overwrite:
+      raise ValueError(f'a {self.kind} named {name!r} is already registered; pass overwrite=True to replace it')
+    self._values[name] = value
+    return value
+
+  def unregister(self, name):
+    """Removes the value registered under `name`.
+
+    Raises:
+      ValueError: for a name that is not registered (the message lists those that are).
+    """
+    del self._values[self._known(name)]
+
+  def get(self, name):
+    """The value registered under `name`.
+
+    Raises:
+      ValueError: for a name that is not registered (the message lists those that are).
+    """
+    return self._values[self._known(name)]
+
+  def names(self):
+    """The registered names: sorted, or in the order they were registered if the registry is `ordered`."""
+    return list(self._values) if self._ordered else sorted(self._values)
+
+  def as_mapping(self):
+    """A read-only view of the registry as a dict from name to value, for code that reads it as one."""
+    return types.MappingProxyType(self._values)
+
+  def __iter__(self):
+    return iter(self.names())
+
+  def __contains__(self, name):
+    try:
+      return name in self._values
+    except TypeError:  # an unhashable name (a list where a name was meant) is no registered name
+      return False
+
+  def _known(self, name):
+    return check_choice(name, self.kind, self.names(), fix=self._fix)
 
 
 def check_bool(value, name):
@@ -207,7 +304,8 @@ LR_DECAYS = ('constant', 'step', 'cosine')
 PRECISIONS = ('float32', 'mixed_float16', 'mixed_bfloat16')
 # How a lottery run retrains each level after pruning (Renda, Frankle, Carbin 2020).
 RETRAIN_MODES = ('weight_rewind', 'lr_rewind', 'finetune')
-# The criteria `ltp_tfmot.keras2.criteria` registers as it loads (tests/imports_test.py keeps the two lists equal).
+# The criteria `ltp_tfmot.keras2.criteria` registers as it loads, in its order (it refuses to load if they differ),
+# here so that the command line checks `--criterion` without TensorFlow.
 BUILTIN_CRITERIA = ('large_final', 'small_final', 'large_init', 'small_init', 'large_init_large_final',
                     'small_init_small_final', 'magnitude_increase', 'movement', 'random', 'large_final_same_sign',
                     'large_final_diff_sign', 'snip', 'grasp', 'synflow')

@@ -545,7 +545,7 @@ RUNNER_CASES = [
           r"model_fn must be callable \(input_shape, num_classes, seed\) -> model, got 'mlp'"),
     _case('experiment_unknown_model', lambda e: experiment.LotteryExperiment(experiment.RunConfig(model='vgg99'),
                                                                              e.runs),
-          ValueError, r"model must be one of \[.*'lenet_300_100'.*\] \(or pass model_fn= .*\), got 'vgg99'"),
+          ValueError, r"model must be one of \[.*'lenet_300_100'.*\], got 'vgg99'; or pass model_fn= "),
     _case('run_dir_holds_another_run', lambda e: e.run_tiny(run_dir=e.other_run), ValueError,
           r'run directory .*other_run holds a run with other settings, so it was left as it is: .*seed is 5 there '
           r'and 0 here'),

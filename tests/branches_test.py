@@ -105,7 +105,7 @@ class BranchRegistryTest(tf.test.TestCase, parameterized.TestCase):
   def test_builtin_branch_cannot_be_unregistered(self):
     with self.assertRaisesRegex(ValueError, "'reinit' is a built-in branch"):
       experiment.unregister_branch('reinit')
-    with self.assertRaisesRegex(ValueError, "no branch named 'nope'"):
+    with self.assertRaisesRegex(ValueError, r"branch must be one of \['reinit', .*\], got 'nope'"):
       experiment.unregister_branch('nope')
 
   def test_branch_without_start_cannot_be_made(self):

@@ -56,7 +56,7 @@ class PresetTest(tf.test.TestCase):
       presets.get_preset('resnet20').replace(training_steps='160 epochs')
     with self.assertRaisesRegex(ValueError, "milestones go with decay='step'"):
       presets.get_preset('resnet20').replace(lr_decay='cosine')
-    with self.assertRaisesRegex(ValueError, 'there is no preset for model'):
+    with self.assertRaisesRegex(ValueError, 'preset must be one of'):
       presets.get_preset('resnet18')
 
   def test_every_preset_builds_its_training_recipe(self):
@@ -142,7 +142,7 @@ class ConfigForModelTest(tf.test.TestCase):
                      {'conv*': 0.1, 'output': 0.1})
 
   def test_unknown_model_or_setting_is_refused(self):
-    with self.assertRaisesRegex(ValueError, "there is no preset for model 'mlp'"):
+    with self.assertRaisesRegex(ValueError, r"preset must be one of \[.*'conv4'.*\], got 'mlp'"):
       config_lib.RunConfig.for_model('mlp')
     with self.assertRaisesRegex(ValueError, r"unknown settings \['training.lr'\]"):
       config_lib.RunConfig.for_model('conv4', training={'lr': 0.1})

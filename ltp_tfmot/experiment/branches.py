@@ -48,7 +48,8 @@ MAIN = 'main'
 # The main run's title, legend label, line style and marker; a branch carries its own.
 MAIN_STYLE = ('Ticket', 'ticket', '-', 'o')
 
-_REGISTRY = {}
+# Built-in branches first, then in the order they were registered.
+_REGISTRY = validation.Registry('branch', 'add your own with ltp_tfmot.experiment.register_branch', ordered=True)
 
 
 class Branch(abc.ABC):
@@ -123,10 +124,7 @@ def register_branch(branch, overwrite=False):
     if not isinstance(getattr(branch, attribute), str) or not getattr(branch, attribute):
       raise ValueError(f'branch {branch.name!r} needs a non-empty string {attribute}, got '
                        f'{getattr(branch, attribute)!r}')
-  if branch.name in _REGISTRY and not overwrite:
-    raise ValueError(f'a branch named {branch.name!r} is already registered; pass overwrite=True to replace it')
-  _REGISTRY[branch.name] = branch
-  return branch
+  return _REGISTRY.register(branch.name, branch, overwrite=overwrite)
 
 
 def unregister_branch(name):
@@ -137,9 +135,7 @@ def unregister_branch(name):
   """
   if name in _BUILTIN:
     raise ValueError(f'{name!r} is a built-in branch and cannot be removed')
-  if name not in _REGISTRY:
-    raise ValueError(f'no branch named {name!r} is registered; registered: {branch_names()}')
-  del _REGISTRY[name]
+  _REGISTRY.unregister(name)
 
 
 def get_branch(name):
@@ -148,15 +144,12 @@ def get_branch(name):
   Raises:
     ValueError: for an unknown name (the message lists the known ones).
   """
-  if name not in _REGISTRY:
-    raise ValueError(f'branch must be one of {branch_names()}, got {name!r}; add your own with '
-                     'ltp_tfmot.experiment.register_branch')
-  return _REGISTRY[name]
+  return _REGISTRY.get(name)
 
 
 def branch_names():
   """Names of the registered branches, built-in ones first, then in the order they were registered."""
-  return list(_REGISTRY)
+  return _REGISTRY.names()
 
 
 def builtin_branch_names():
@@ -183,9 +176,9 @@ def style(name):
   """
   if name == MAIN:
     return MAIN_STYLE
-  branch = _REGISTRY.get(name)
-  if branch is None:
+  if name not in _REGISTRY:
     return (name, name, '-.', 'v')
+  branch = _REGISTRY.get(name)
   return (branch.title, branch.label, branch.line_style, branch.marker)
 
 

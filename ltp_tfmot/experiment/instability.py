@@ -70,6 +70,7 @@ import numpy as np
 
 from ltp_tfmot import errors
 from ltp_tfmot import files
+from ltp_tfmot import validation
 from ltp_tfmot.experiment import config as config_lib
 from ltp_tfmot.experiment import factory as factory_lib
 from ltp_tfmot.experiment import hooks as hooks_lib
@@ -87,12 +88,7 @@ REPORT_PNG = 'instability.png'
 DEFAULT_THRESHOLD = 0.02
 
 
-class NoStableRewindStepError(errors.LtpError, ValueError):
-  """No rewind step that was analysed has an instability below the threshold."""
-
-
-def _is_int(value):
-  return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+NoStableRewindStepError = errors.NoStableRewindStepError
 
 
 def check_threshold(threshold):
@@ -240,10 +236,10 @@ class _Analysis:
                        '`ltp-tfmot run` made')
     self.stored = storage.read_json(paths.config_path)
     config = config_lib.RunConfig.from_dict(self.stored['config'])
-    if not _is_int(replicate) or not 0 <= replicate < config.replicates:
+    if not validation.is_int(replicate) or not 0 <= replicate < config.replicates:
       raise ValueError(f'replicate must be an integer in [0, {config.replicates}) for this run, got {replicate!r}')
     finished = [lv for lv in range(config.pruning.levels + 1) if paths.is_done(replicate, lv, runner_lib.MAIN)]
-    if not _is_int(level) or level not in finished:
+    if not validation.is_int(level) or level not in finished:
       raise ValueError(f'level must be a finished level of replicate {replicate} of {run_dir!r}, got {level!r}; '
                        f'finished: {finished} (run the same `ltp-tfmot run` command to finish the others)')
     paths.check_level(replicate, level, runner_lib.MAIN)
@@ -279,7 +275,7 @@ class _Analysis:
     if not steps:
       raise ValueError('rewind_steps must name at least one iteration k to fork the copies at')
     for k in steps:
-      if not _is_int(k) or not 0 <= k < self.iterations:
+      if not validation.is_int(k) or not 0 <= k < self.iterations:
         raise ValueError(f'every rewind step must be an integer in [0, {self.iterations}) (the iterations of a level '
                          f'of this run), got {k!r}')
       if self.level > 0 and k < self.rewind_step:
@@ -457,7 +453,7 @@ def instability_analysis(run_dir, level=0, rewind_steps=(0,), *, replicate=0, po
   print([round(r['instability'], 3) for r in results])
   ```
   """
-  if not _is_int(points) or points < 2:
+  if not validation.is_int(points) or points < 2:
     raise ValueError(f'points must be an integer >= 2 (the path\'s two ends at least), got {points!r}')
   if not isinstance(same_data_order, bool):
     raise ValueError(f'same_data_order must be True or False, got {same_data_order!r}')

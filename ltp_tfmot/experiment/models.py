@@ -12,6 +12,8 @@ first build, so that the command line lists the models (and checks
 import collections
 import importlib
 
+from ltp_tfmot import validation
+
 ModelSpec = collections.namedtuple('ModelSpec', ['build', 'flat_input', 'description'])
 
 # Depths of `ltp_tfmot.models`' CIFAR ResNets, and the conv layers of each VGG plan there (models_test checks both).
@@ -38,20 +40,20 @@ class _Builder:
     return f'ltp_tfmot.models.{self.name}'
 
 
-MODELS = {
+_SPECS = {
     'lenet_300_100': ModelSpec(_Builder('lenet_300_100'), True,
                                'LeNet-300-100 (Frankle & Carbin): FC 300-100-10 on flattened images'),
     'conv2': ModelSpec(_Builder('conv2'), False, 'Conv-2: conv 64-64, pool, FC 256-256-10'),
     'conv4': ModelSpec(_Builder('conv4'), False, 'Conv-4: conv 64-64-128-128 with pooling, FC 256-256-10'),
     'conv6': ModelSpec(_Builder('conv6'), False, 'Conv-6: conv 64-64-128-128-256-256 with pooling, FC 256-256-10'),
 }
-MODELS.update({
+_SPECS.update({
     f'resnet{depth}': ModelSpec(_Builder(f'resnet{depth}'), False,
                                 f'ResNet-{depth} for CIFAR (He et al. 2016, as open_lth): {(depth - 2) // 6} blocks '
                                 'per stage of 16-32-64 filters, BatchNorm')
     for depth in RESNET_DEPTHS
 })
-MODELS.update({
+_SPECS.update({
     f'vgg{depth}': ModelSpec(_Builder(f'vgg{depth}'), False,
                              f'VGG-{depth} for CIFAR (as open_lth): {convs} 3x3 convs with BatchNorm, 4 max-pools, '
                              'global pool, one Dense')
@@ -59,9 +61,16 @@ MODELS.update({
 })
 
 
+_REGISTRY = validation.Registry('model', 'or pass model_fn= with a name of your own')
+for _name, _spec in _SPECS.items():
+  _REGISTRY.register(_name, _spec)
+# The registry read as a dict from name to `ModelSpec` (read-only).
+MODELS = _REGISTRY.as_mapping()
+
+
 def model_names():
   """Names of the registered models."""
-  return sorted(MODELS)
+  return _REGISTRY.names()
 
 
 def get_model_spec(name):
@@ -70,7 +79,4 @@ def get_model_spec(name):
   Raises:
     ValueError: for an unknown name.
   """
-  if name not in MODELS:
-    raise ValueError(f'model must be one of {model_names()} (or pass model_fn= with a name of your own), '
-                     f'got {name!r}')
-  return MODELS[name]
+  return _REGISTRY.get(name)

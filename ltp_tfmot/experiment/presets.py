@@ -147,7 +147,7 @@ def _open_lth_cifar(model, family, pruned_output, rewind_step):
               'matching)'))
 
 
-PRESETS = {
+_PRESETS = {
     # 50 epochs of the 55,000 training images at batch 60 are 45,800 iterations, about the paper's 50,000: whole
     # epochs keep every level's data order a series of full permutations, and this preset the runner's default.
     'lenet_300_100': _frankle_carbin('lenet_300_100', 'mnist', 1.2e-3, '50ep', {'output': 0.1}),
@@ -156,15 +156,23 @@ PRESETS = {
     'conv6': _frankle_carbin('conv6', 'cifar10', 3e-4, '30000it', {'conv*': 0.15, 'output': 0.1}),
 }
 # open_lth trains every depth of a family with the family's defaults (its registry only swaps the model name).
-PRESETS.update({f'resnet{depth}': _open_lth_cifar(f'resnet{depth}', 'cifar_resnet', True, '2000it')
-                for depth in (20, 32, 44, 56, 110)})
-PRESETS.update({f'vgg{depth}': _open_lth_cifar(f'vgg{depth}', 'cifar_vgg', False, '1000it')
-                for depth in (11, 13, 16, 19)})
+_PRESETS.update({f'resnet{depth}': _open_lth_cifar(f'resnet{depth}', 'cifar_resnet', True, '2000it')
+                 for depth in (20, 32, 44, 56, 110)})
+_PRESETS.update({f'vgg{depth}': _open_lth_cifar(f'vgg{depth}', 'cifar_vgg', False, '1000it')
+                 for depth in (11, 13, 16, 19)})
+
+
+_REGISTRY = validation.Registry('preset', 'for another model, give every setting yourself (RunConfig(model=..., '
+                                'data=..., training=..., pruning=...))')
+for _model, _preset in _PRESETS.items():
+  _REGISTRY.register(_model, _preset)
+# The registry read as a dict from model name to `Preset` (read-only).
+PRESETS = _REGISTRY.as_mapping()
 
 
 def preset_names():
   """Names of the models with a preset."""
-  return sorted(PRESETS)
+  return _REGISTRY.names()
 
 
 def get_preset(model):
@@ -173,9 +181,7 @@ def get_preset(model):
   Raises:
     ValueError: for a model without one.
   """
-  if model not in PRESETS:
-    raise ValueError(f'there is no preset for model {model!r}; presets exist for {preset_names()}')
-  return PRESETS[model]
+  return _REGISTRY.get(model)
 
 
 def _is_pattern(key):

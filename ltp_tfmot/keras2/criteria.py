@@ -13,7 +13,9 @@ import contextlib
 import tensorflow as tf
 import tf_keras as keras
 
-_REGISTRY = {}
+from ltp_tfmot import validation
+
+_REGISTRY = validation.Registry('criterion', 'add your own with ltp_tfmot.register_criterion')
 
 
 class Criterion:
@@ -391,8 +393,8 @@ def inverted_criterion(criterion):
   """
   base = get_criterion(criterion)
   name = inverted_name(base.name)
-  registered = _REGISTRY.get(name)
-  if registered is not None:
+  if name in _REGISTRY:
+    registered = _REGISTRY.get(name)
     if getattr(registered, 'base', None) is not base:
       raise ValueError(f'a criterion named {name!r} is registered that is not the inversion of {base.name!r}: '
                        'rename that criterion')
@@ -423,11 +425,7 @@ def register_criterion(criterion, overwrite=False):
   """
   if not isinstance(criterion, Criterion):
     raise TypeError(f'criterion must be a ltp_tfmot.Criterion, got {type(criterion).__name__}')
-  if criterion.name in _REGISTRY and not overwrite:
-    raise ValueError(f'a criterion named {criterion.name!r} is already registered; '
-                     'pass overwrite=True to replace it')
-  _REGISTRY[criterion.name] = criterion
-  return criterion
+  return _REGISTRY.register(criterion.name, criterion, overwrite=overwrite)
 
 
 def get_criterion(name_or_criterion):
@@ -443,23 +441,20 @@ def get_criterion(name_or_criterion):
       `Criterion` whose name is taken by another registered criterion.
   """
   if isinstance(name_or_criterion, Criterion):
-    registered = _REGISTRY.get(name_or_criterion.name)
-    if registered is None:
+    if name_or_criterion.name not in _REGISTRY:
       return register_criterion(name_or_criterion)
+    registered = _REGISTRY.get(name_or_criterion.name)
     if registered is not name_or_criterion:
       raise ValueError(f'criterion {name_or_criterion!r} has the name of another registered criterion '
                        f'({registered!r}): give it another name, or replace the registered one with '
                        'ltp_tfmot.register_criterion(criterion, overwrite=True)')
     return registered
-  if not isinstance(name_or_criterion, str) or name_or_criterion not in _REGISTRY:
-    raise ValueError(f'criterion must be one of {sorted(_REGISTRY)}, got {name_or_criterion!r}; '
-                     'add your own with ltp_tfmot.register_criterion')
-  return _REGISTRY[name_or_criterion]
+  return _REGISTRY.get(name_or_criterion)
 
 
 def criterion_names():
   """Names of all registered criteria, sorted."""
-  return sorted(_REGISTRY)
+  return _REGISTRY.names()
 
 
 def score_pool(criterion, initials, finals, alives, seed):
@@ -490,7 +485,7 @@ def score_pool(criterion, initials, finals, alives, seed):
   return [tf.reshape(part, tf.shape(wf)) for part, wf in zip(tf.split(scores, sizes), finals, strict=True)]
 
 
-for _criterion in [
+_BUILTIN_CRITERIA = (
     Criterion('large_final', lambda wi, wf: tf.abs(wf), needs_initial=False,
               description='|w_f|: keep the largest trained weights'),
     Criterion('small_final', lambda wi, wf: -tf.abs(wf), needs_initial=False,
@@ -518,5 +513,12 @@ for _criterion in [
                    description='w * Hg on a batch (GraSP, negated): pruning at initialization'),
     ModelCriterion('synflow', _synflow_scores, needs_data=False, iterations=100,
                    description='|dR/dw * w| of |weights| on ones, 100 iterations (SynFlow): data-free'),
-]:
+)
+# validation lists these names so that the command line checks --criterion without TensorFlow: the module does
+# not load while the lists differ (a criterion added here alone would be refused by name).
+_BUILTIN_NAMES = (tuple(c.name for c in _BUILTIN_CRITERIA), tuple(c.name for c in _BUILTIN_CRITERIA if c.needs_model))
+if _BUILTIN_NAMES != (validation.BUILTIN_CRITERIA, validation.BUILTIN_MODEL_CRITERIA):
+  raise ImportError(f'ltp_tfmot.validation.(BUILTIN_CRITERIA, BUILTIN_MODEL_CRITERIA) must be {_BUILTIN_NAMES}: the '
+                    'criteria ltp_tfmot.keras2.criteria registers, and those of them that score from the model')
+for _criterion in _BUILTIN_CRITERIA:
   register_criterion(_criterion)
