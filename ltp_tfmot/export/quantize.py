@@ -8,7 +8,7 @@ import tf_keras as keras
 from ltp_tfmot.export import tflite as export_lib
 from ltp_tfmot.keras2 import model_layers
 from ltp_tfmot.keras2 import prune as prune_lib
-from ltp_tfmot.keras2 import rounds as rounds_lib
+from ltp_tfmot.keras2 import wrapped_model
 from ltp_tfmot.keras2 import wrapper as wrapper_lib
 
 
@@ -58,7 +58,7 @@ def quantize_ticket(model):
   if export_lib.is_quantization_aware(model):
     raise ValueError(f'model {model.name!r} is already quantization-aware (it has tfmot QuantizeWrapper layers): '
                      'pass the ticket as it was before quantize_model / quantize_ticket')
-  frozen = [w.layer.name for w in rounds_lib.lottery_wrappers(model) if w.mask_0_action == 'freeze']
+  frozen = [w.layer.name for w in wrapped_model.lottery_wrappers(model) if w.mask_0_action == 'freeze']
   if frozen:
     raise ValueError(f"layers {frozen} were pruned with mask_0_action='freeze': their pruned weights keep their "
                      "rewind-point values, so there are no zeros to preserve. Train the ticket with "

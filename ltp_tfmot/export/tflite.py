@@ -67,7 +67,7 @@ from ltp_tfmot.export import kernels as kernels_lib
 from ltp_tfmot.export import latency as latency_lib
 from ltp_tfmot.keras2 import model_layers
 from ltp_tfmot.keras2 import prune as prune_lib
-from ltp_tfmot.keras2 import rounds as rounds_lib
+from ltp_tfmot.keras2 import wrapped_model
 from ltp_tfmot.keras2 import wrapper as wrapper_lib
 
 QUANTIZATIONS = (None, 'float16', 'dynamic', 'int8')
@@ -504,7 +504,7 @@ def export_tflite(model,
   representative = _representative_fn(model, representative_data)
   samples, sample_note = _sample_inputs(model, sample_inputs, representative_data)
   notes = [sample_note] if sample_note else []
-  frozen = tuple(w.layer.name for w in rounds_lib.lottery_wrappers(model) if w.mask_0_action == 'freeze')
+  frozen = tuple(w.layer.name for w in wrapped_model.lottery_wrappers(model) if w.mask_0_action == 'freeze')
   stripped = prune_lib.strip_pruning(model) if _has_pruning_wrapper(model) else model
   if qat:
     if quantization is None:

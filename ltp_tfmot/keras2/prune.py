@@ -10,6 +10,7 @@ from ltp_tfmot.keras2 import criteria as criteria_lib
 from ltp_tfmot.keras2 import rounds as rounds_lib
 from ltp_tfmot.keras2 import schedule as schedule_lib
 from ltp_tfmot.keras2 import unit_groups
+from ltp_tfmot.keras2 import wrapped_model
 from ltp_tfmot.keras2 import wrapper as wrapper_lib
 
 
@@ -188,7 +189,7 @@ def prune_lottery_ticket(to_prune,
       raise ValueError("granularity='unit' needs a Sequential or functional tf_keras model, whose graph ties units "
                        f'together, got {type(to_prune).__name__}: pass the whole model, or use '
                        "granularity='weight'")
-    if rounds_lib.lottery_wrappers(to_prune):
+    if wrapped_model.lottery_wrappers(to_prune):
       raise ValueError(f'model {to_prune.name!r} is already wrapped with prune_lottery_ticket; wrap the unwrapped '
                        'model (or use ltp_tfmot.strip_pruning first)')
     _check_layer_rate_names(layer_rates, prunable_layer_names(to_prune))
@@ -216,7 +217,7 @@ def prune_lottery_ticket(to_prune,
       raise ValueError(f'to_prune is a subclassed model ({type(to_prune).__name__}), whose layers cannot be '
                        'replaced from outside: wrap its prunable layers with prune_lottery_ticket(layer) '
                        'inside its __init__, or build it as a Sequential or functional model')
-    if rounds_lib.lottery_wrappers(to_prune):
+    if wrapped_model.lottery_wrappers(to_prune):
       raise ValueError(f'model {to_prune.name!r} is already wrapped with prune_lottery_ticket; wrap the unwrapped '
                        'model (or use ltp_tfmot.strip_pruning first)')
     names = prunable_layer_names(to_prune)
@@ -274,7 +275,7 @@ def _unit_settings(model, layer_rates):
 
 def _numbered(wrapped):
   """Stores each wrapper's position in `lottery_wrappers` order, the root of its random draws."""
-  for position, w in enumerate(rounds_lib.lottery_wrappers(wrapped)):
+  for position, w in enumerate(wrapped_model.lottery_wrappers(wrapped)):
     w.position = position
   return wrapped
 
@@ -360,7 +361,7 @@ def strip_pruning(model):
   if not _is_sequential_or_functional(model):
     raise ValueError(f'model is a subclassed model ({type(model).__name__}), whose layers cannot be replaced from '
                      'outside: strip a Sequential or functional model, or unwrap its layers yourself (wrapper.layer)')
-  if any(w.built for w in rounds_lib.lottery_wrappers(model)):
+  if any(w.built for w in wrapped_model.lottery_wrappers(model)):
     rounds_lib.apply_masks(model)
   return tfmot_prune.strip_pruning(model)
 

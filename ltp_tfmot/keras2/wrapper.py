@@ -7,15 +7,14 @@ import tensorflow as tf
 from tensorflow_model_optimization.python.core.keras import utils as tfmot_utils
 from tensorflow_model_optimization.python.core.sparsity.keras import prunable_layer
 from tensorflow_model_optimization.python.core.sparsity.keras import prune_registry
-from tensorflow_model_optimization.python.core.sparsity.keras import pruning_impl
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
 import tf_keras as keras
 from tf_keras.src.engine import base_layer_utils
-from tf_keras.src.mixed_precision import autocast_variable
 
 from ltp_tfmot import errors
 from ltp_tfmot import validation
 from ltp_tfmot.keras2 import criteria as criteria_lib
+from ltp_tfmot.keras2 import masking
 from ltp_tfmot.keras2 import schedule as schedule_lib
 
 SCOPES = validation.SCOPES
@@ -172,56 +171,6 @@ def unpruned_reason(layer):
   return (f'{type(layer).__name__} is wrapped, but only {", ".join(paths[w.ref()] for w in pruned)} '
           f'{"is" if len(pruned) == 1 else "are"} pruned (as in tfmot); dense: '
           f'{", ".join(paths[w.ref()] for w in left)}')
-
-
-class _LotteryPruning(pruning_impl.Pruning):
-  """tfmot's pruning implementation with lottery-ticket masking.
-
-  Masks change only at round boundaries, where all wrappers of a model are
-  pruned together (global scope needs every layer at once), so
-  `PruneLotteryTicket.call` never asks it for tfmot's per-step conditional
-  update. Applying the mask either zeroes pruned weights or holds them at
-  their rewind-point value ('freeze').
-  """
-
-  def __init__(self, snapshots, freeze, **kwargs):
-    super().__init__(**kwargs)
-    self._snapshots = snapshots
-    self._freeze = freeze
-
-  def _validate_block(self):
-    # Blocks apply to 2-D weights only; others are pruned weight by weight.
-    pass
-
-  def masked_values(self):
-    """(masked value, weight variable) for each prunable weight, in the variables' own dtype."""
-    pairs = []
-    # Under a mixed-precision policy the layer's call reads variables cast to
-    # float16/bfloat16; masking in that dtype would round the float32 weights.
-    with autocast_variable.enable_auto_cast_variables(None):
-      for (weight, mask, _), snapshot in zip(self._pruning_vars, self._snapshots, strict=True):
-        value = weight * mask
-        if self._freeze:
-          value += snapshot * (1 - mask)
-        pairs.append((tf.cast(value, weight.dtype), weight))
-    return pairs
-
-  def _weight_assign_objs(self):
-    pairs = self.masked_values()
-    context = tf.distribute.get_replica_context()
-    # Without a strategy, `fit` runs in the default replica context, whose
-    # copies need no cross-replica mean: assign directly.
-    if context is None or not tf.distribute.has_strategy() or not pairs:
-      return [weight.assign(value) for value, weight in pairs]
-
-    def update(strategy, pairs):
-      reduced = strategy.extended.batch_reduce_to(tf.distribute.ReduceOp.MEAN, pairs)
-      return tf.group([
-          strategy.extended.update(weight, lambda var, value: var.assign(value), args=(value,))
-          for value, (_, weight) in zip(reduced, pairs, strict=True)
-      ])
-
-    return [context.merge_call(update, args=(pairs,))]
 
 
 @keras.utils.register_keras_serializable(package='ltp_tfmot')
@@ -404,14 +353,14 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
     self.rounds_done = self.add_weight(
         'rounds_done', shape=[], initializer='zeros', dtype=tf.int64, trainable=False,
         aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
-    # The model's training steps are step_offset + optimizer.iterations (see rounds.steps_done), the
+    # The model's training steps are step_offset + optimizer.iterations (see wrapped_model.steps_done), the
     # same in every wrapper; pruning_step holds the count as last recorded.
     self.step_offset = self.add_weight(
         'step_offset', shape=[], initializer=keras.initializers.Constant(NOT_COUNTING), dtype=tf.int64,
         trainable=False, aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
     refs = [weight.ref() for weight in self.layer.weights]
     self.prunable_snapshots = [self.snapshots[refs.index(weight.ref())] for weight in self.prunable_weights]
-    self.pruning_obj = _LotteryPruning(
+    self.pruning_obj = masking.LotteryPruning(
         snapshots=self.prunable_snapshots,
         freeze=self.mask_0_action == 'freeze',
         training_step_fn=lambda: self.pruning_step,
@@ -620,67 +569,3 @@ def _build_attention_projections(layer):
     if not projection.built:
       projection.build(shape)
   # pylint: enable=protected-access
-
-
-def _owner(layer, weight):
-  """The innermost layer (the layer itself or one of its sublayers) that holds `weight`."""
-  holders = [sub for sub in [layer, *layer.submodules]
-             if isinstance(sub, keras.layers.Layer) and any(w is weight for w in sub.weights)]
-  # Fewest weights, and among equals the deepest (an LSTM and its cell hold the same three): submodules come
-  # after their parents.
-  return min(reversed(holders), key=lambda sub: len(sub.weights))
-
-
-class _UnitForgetBias(keras.initializers.Initializer):
-  """An LSTM cell's bias initializer under `unit_forget_bias`: the forget gate's biases start at 1, as in Keras."""
-
-  def __init__(self, bias_initializer, units, seed=None):
-    self.bias_initializer = keras.initializers.get(bias_initializer)
-    self.units = units
-    self.seed = seed
-
-  def __call__(self, shape, dtype=None, **kwargs):
-    del shape  # the cell's four gates
-    initializer = self.bias_initializer
-    config = initializer.get_config()
-    if self.seed is not None and 'seed' in config:
-      initializer = initializer.__class__.from_config(dict(config, seed=self.seed))
-    return tf.concat([initializer((self.units,), dtype, **kwargs), tf.ones((self.units,), dtype),
-                      initializer((self.units * 2,), dtype, **kwargs)], axis=0)
-
-  def get_config(self):
-    return {'bias_initializer': keras.initializers.serialize(self.bias_initializer), 'units': self.units,
-            'seed': self.seed}
-
-
-def initializer_for(layer, weight):
-  """The layer's initializer for one of its weights, e.g. `kernel_initializer`.
-
-  It is looked up on the innermost sublayer holding the weight (an LSTM's cell, an attention projection), as
-  `<name>_initializer` or, for a `<kind>_kernel`, `<kind>_initializer` (`recurrent_initializer`,
-  `depthwise_initializer`, `pointwise_initializer`). An LSTM bias under `unit_forget_bias` starts its forget
-  gate at 1, as Keras's does.
-
-  Args:
-    layer: A Keras layer.
-    weight: One of its weights.
-
-  Returns:
-    The initializer (an object, a name or a config, as the layer keeps it).
-
-  Raises:
-    ValueError: if no such initializer attribute exists.
-  """
-  owner = _owner(layer, weight)
-  name = weight.name.rsplit(':', 1)[0].rsplit('/', 1)[-1]
-  if name == 'bias' and isinstance(owner, keras.layers.LSTMCell) and owner.unit_forget_bias:
-    return _UnitForgetBias(owner.bias_initializer, owner.units)
-  candidates = [name + '_initializer']
-  if name.endswith('_kernel'):
-    candidates.append(name[:-len('_kernel')] + '_initializer')
-  for candidate in candidates:
-    initializer = getattr(owner, candidate, None)
-    if initializer is not None:
-      return initializer
-  raise ValueError(f"mask_1_action='reinit' needs layer {owner.name!r} to have an attribute "
-                   f'{" or ".join(candidates)} to draw fresh values of {weight.name!r} from')
