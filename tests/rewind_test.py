@@ -330,16 +330,16 @@ class OptimizerIterationsTest(_TestCase):
       if slot is not optimizer.iterations:
         self.assertAllEqual(slot, tf.zeros_like(slot))
 
-  @parameterized.parameters(-1, 1.5, True, '3')
-  def test_bad_iterations_are_refused_before_changing_anything(self, bad):
+  @parameterized.parameters((-1, ValueError), (1.5, TypeError), (True, TypeError), ('3', TypeError))
+  def test_bad_iterations_are_refused_before_changing_anything(self, bad, error):
     model = fixtures.compile_for_training(_normalized_mlp())
     ltp_tfmot.take_snapshot(model)
     masks = list(fixtures.masks_of(model).values())
-    with self.assertRaisesRegex(ValueError, r'rewind_iterations must be an integer >= 0'):
+    with self.assertRaisesRegex(error, r'rewind_iterations must be an integer >= 0'):
       ltp_tfmot.run_lottery_round(model, rewind_iterations=bad)
     for before, after in zip(masks, fixtures.masks_of(model).values(), strict=True):
       self.assertAllEqual(before, after)
-    with self.assertRaisesRegex(ValueError, r'iterations must be an integer >= 0'):
+    with self.assertRaisesRegex(error, r'iterations must be an integer >= 0'):
       ltp_tfmot.reset_optimizer(model.optimizer, iterations=bad)
 
 

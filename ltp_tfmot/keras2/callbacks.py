@@ -7,6 +7,7 @@ import tensorflow as tf
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_callbacks
 import tf_keras as keras
 
+from ltp_tfmot import validation
 from ltp_tfmot.keras2 import rewind as rewind_lib
 from ltp_tfmot.keras2 import rounds as rounds_lib
 from ltp_tfmot.keras2 import wrapped_model
@@ -284,8 +285,7 @@ class LotterySummaries(keras.callbacks.Callback):
     super().__init__()
     if not isinstance(log_dir, str) or not log_dir:
       raise ValueError(f'log_dir must be a non-empty string, got {log_dir!r}')
-    if update_freq != 'epoch' and (isinstance(update_freq, bool) or not isinstance(update_freq, int)
-                                   or update_freq < 1):
+    if update_freq != 'epoch' and (not validation.is_int(update_freq) or update_freq < 1):
       raise ValueError(f"update_freq must be 'epoch' or an integer >= 1 (training steps), got {update_freq!r}")
     self.log_dir = log_dir
     self.update_freq = update_freq

@@ -295,22 +295,21 @@ def _validate_params(params):
     raise TypeError('pruning_schedule must be a ltp_tfmot.LotteryTicketSchedule, '
                     f'got {type(params["pruning_schedule"]).__name__}')
   criteria_lib.get_criterion(params['criterion'])
-  wrapper_lib.check_choice(params['scope'], 'scope', wrapper_lib.SCOPES)
-  wrapper_lib.check_choice(params['mask_0_action'], 'mask_0_action', wrapper_lib.MASK_0_ACTIONS)
-  wrapper_lib.check_choice(params['mask_1_action'], 'mask_1_action', wrapper_lib.MASK_1_ACTIONS)
+  validation.check_choice(params['scope'], 'scope', wrapper_lib.SCOPES)
+  validation.check_choice(params['mask_0_action'], 'mask_0_action', wrapper_lib.MASK_0_ACTIONS)
+  validation.check_choice(params['mask_1_action'], 'mask_1_action', wrapper_lib.MASK_1_ACTIONS)
   wrapper_lib.check_rewind_step(params['rewind_step'])
   wrapper_lib.check_seed(params['seed'])
   wrapper_lib.check_rewind_before_first_round(params['rewind_step'], params['pruning_schedule'])
-  if not isinstance(params['dynamic_weight_rescaling'], bool):
-    raise ValueError(f'dynamic_weight_rescaling must be True or False, got {params["dynamic_weight_rescaling"]!r}')
+  validation.check_bool(params['dynamic_weight_rescaling'], 'dynamic_weight_rescaling')
   block = params['block_size']
   if (not isinstance(block, (tuple, list)) or len(block) != 2
-      or not all(isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in block)):
+      or not all(validation.is_int(b) and b >= 1 for b in block)):
     raise ValueError(f'block_size must be two integers >= 1, e.g. (4, 1), got {block!r}')
-  params['block_size'] = tuple(block)
-  wrapper_lib.check_choice(params['block_pooling_type'], 'block_pooling_type', ('AVG', 'MAX'))
-  wrapper_lib.check_choice(params['granularity'], 'granularity', wrapper_lib.GRANULARITIES)
-  wrapper_lib.check_choice(params['unit_pooling'], 'unit_pooling', wrapper_lib.UNIT_POOLINGS)
+  params['block_size'] = tuple(int(b) for b in block)
+  validation.check_choice(params['block_pooling_type'], 'block_pooling_type', ('AVG', 'MAX'))
+  validation.check_choice(params['granularity'], 'granularity', wrapper_lib.GRANULARITIES)
+  validation.check_choice(params['unit_pooling'], 'unit_pooling', wrapper_lib.UNIT_POOLINGS)
   if params['granularity'] == 'unit':
     if params['block_size'] != (1, 1):
       raise ValueError(f"granularity='unit' removes whole units, so block_size must be (1, 1), got "

@@ -9,13 +9,13 @@ point's step. `run_lottery_round` (in `rounds`) calls them at each round
 boundary. Every function validates before it changes a variable.
 """
 
-import numbers
 import weakref
 
 from absl import logging
 import tensorflow as tf
 import tf_keras as keras
 
+from ltp_tfmot import validation
 from ltp_tfmot.keras2 import initializers
 from ltp_tfmot.keras2 import wrapped_model
 from ltp_tfmot.keras2 import wrapper as wrapper_lib
@@ -83,7 +83,8 @@ def take_snapshot(model, step=0):
     step: The training step the weights belong to (kept with the snapshot), >= 0.
 
   Raises:
-    ValueError: for a bad step, or a model without built lottery wrappers.
+    TypeError: if `step` is not an integer.
+    ValueError: for a negative step, or a model without built lottery wrappers.
 
   Example:
 
@@ -92,8 +93,7 @@ def take_snapshot(model, step=0):
   ltp_tfmot.take_snapshot(model)   # rewind point = the initial weights
   ```
   """
-  if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
-    raise ValueError(f'step must be an integer >= 0, got {step!r}')
+  step = validation.check_int(step, 'step', minimum=0)
   wrappers = wrapped_model.built_lottery_wrappers(model)
   unwrapped = unwrapped_layer_weights(model)
   if unwrapped:
@@ -260,11 +260,10 @@ def check_iterations(value, name):
     The value as an int.
 
   Raises:
-    ValueError: if it is not an integer >= 0.
+    TypeError: if `value` is not an integer.
+    ValueError: if it is negative.
   """
-  if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-    raise ValueError(f'{name} must be an integer >= 0 (an optimizer step count), got {value!r}')
-  return int(value)
+  return validation.check_int(value, name, minimum=0, hint=' (an optimizer step count)')
 
 
 def reset_optimizer(optimizer, iterations=0):
@@ -277,8 +276,8 @@ def reset_optimizer(optimizer, iterations=0):
       continues from there.
 
   Raises:
-    TypeError: if `optimizer` is not an optimizer.
-    ValueError: if `iterations` is not an integer >= 0.
+    TypeError: if `optimizer` is not an optimizer, or `iterations` not an integer.
+    ValueError: if `iterations` is negative.
   """
   variables = optimizer_variables(optimizer)
   iterations = check_iterations(iterations, 'iterations')

@@ -383,9 +383,10 @@ def run_lottery_round(model, optimizer=None, rewind_iterations=None, data=None, 
     The sparsity per layer after the round (see `compute_next_masks`).
 
   Raises:
-    ValueError: as `compute_next_masks` and `rewind_weights`, or for a bad
-      `rewind_iterations`.
-    TypeError: if `optimizer` is not an optimizer.
+    ValueError: as `compute_next_masks` and `rewind_weights`, or for a
+      negative `rewind_iterations`.
+    TypeError: if `optimizer` is not an optimizer, or `rewind_iterations` not
+      an integer.
     The model is left unchanged when any of them is raised.
 
   Example:

@@ -1,7 +1,6 @@
 """The lottery-ticket layer wrapper: a tfmot `PruneLowMagnitude` with a rewind point."""
 
 import inspect
-import numbers
 
 import tensorflow as tf
 from tensorflow_model_optimization.python.core.keras import utils as tfmot_utils
@@ -27,29 +26,23 @@ NO_SNAPSHOT = -1
 NOT_COUNTING = -2**63
 
 
-def check_choice(value, name, choices):
-  if value not in choices:
-    raise ValueError(f'{name} must be one of {list(choices)}, got {value!r}')
-  return value
-
-
 def check_rewind_step(rewind_step):
-  if isinstance(rewind_step, bool) or not isinstance(rewind_step, numbers.Integral) or rewind_step < 0:
-    raise ValueError(f'rewind_step must be an integer >= 0 (0 = the initial weights), got {rewind_step!r}')
-  return int(rewind_step)
+  """`int(rewind_step)`, checked to be a rewind point's training step.
+
+  Raises:
+    TypeError: if it is not an integer.
+    ValueError: if it is negative.
+  """
+  return validation.check_int(rewind_step, 'rewind_step', minimum=0, hint=' (0 = the initial weights)')
 
 
 def check_seed(seed):
-  if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-    raise ValueError(f'seed must be an integer, got {seed!r}')
-  return int(seed)
+  """`int(seed)`, checked to be an integer (the seed of a wrapper's random draws).
 
-
-def check_position(position):
-  if position is not None and (isinstance(position, bool) or not isinstance(position, numbers.Integral)
-                               or position < 0):
-    raise ValueError(f'position must be an integer >= 0 or None, got {position!r}')
-  return None if position is None else int(position)
+  Raises:
+    TypeError: if it is not an integer.
+  """
+  return validation.check_int(seed, 'seed')
 
 
 def check_tf_keras(obj, name='to_prune'):
@@ -237,7 +230,10 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
       rewind step or position, a layer without a prunable weight, or
       `sparsity_m_by_n`; when built, for a MultiHeadAttention wrapped before
       its first call.
-    TypeError: if `pruning_schedule` is not a `LotteryTicketSchedule`.
+    TypeError: if `pruning_schedule` is not a `LotteryTicketSchedule`, or
+      for an argument of the wrong type (a rewind step, seed or position
+      that is not an integer, a `dynamic_weight_rescaling` that is not a
+      bool).
   """
 
   _PRUNE_CALLBACK_ERROR_MSG = (
@@ -268,8 +264,8 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
                       f'got {type(pruning_schedule).__name__}')
     if not isinstance(layer, keras.layers.Layer):
       raise TypeError(f'layer must be a tf_keras layer, got {type(layer).__module__}.{type(layer).__name__}')
-    self.granularity = check_choice(granularity, 'granularity', GRANULARITIES)
-    self.unit_pooling = check_choice(unit_pooling, 'unit_pooling', UNIT_POOLINGS)
+    self.granularity = validation.check_choice(granularity, 'granularity', GRANULARITIES)
+    self.unit_pooling = validation.check_choice(unit_pooling, 'unit_pooling', UNIT_POOLINGS)
     if unit_group is not None and not isinstance(unit_group, str):
       raise ValueError(f'unit_group must be a string or None, got {unit_group!r}')
     self.unit_group = unit_group
@@ -281,18 +277,16 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
     if not is_prunable(layer):
       raise ValueError(f'layer {layer.name!r} ({type(layer).__name__}) has no prunable weight')
     self.criterion = criteria_lib.get_criterion(criterion).name
-    self.scope = check_choice(scope, 'scope', SCOPES)
+    self.scope = validation.check_choice(scope, 'scope', SCOPES)
     self.layer_rate = None if layer_rate is None else validation.check_fraction(
         layer_rate, f'layer_rates[{layer.name!r}]', allow_zero=True)
-    self.mask_0_action = check_choice(mask_0_action, 'mask_0_action', MASK_0_ACTIONS)
-    self.mask_1_action = check_choice(mask_1_action, 'mask_1_action', MASK_1_ACTIONS)
-    if not isinstance(dynamic_weight_rescaling, bool):
-      raise ValueError(f'dynamic_weight_rescaling must be True or False, got {dynamic_weight_rescaling!r}')
-    self.dynamic_weight_rescaling = dynamic_weight_rescaling
+    self.mask_0_action = validation.check_choice(mask_0_action, 'mask_0_action', MASK_0_ACTIONS)
+    self.mask_1_action = validation.check_choice(mask_1_action, 'mask_1_action', MASK_1_ACTIONS)
+    self.dynamic_weight_rescaling = validation.check_bool(dynamic_weight_rescaling, 'dynamic_weight_rescaling')
     self.rewind_step = check_rewind_step(rewind_step)
     check_rewind_before_first_round(self.rewind_step, pruning_schedule)
     self.seed = check_seed(seed)
-    self.position = check_position(position)
+    self.position = validation.check_int(position, 'position', minimum=0, optional=True)
     if kwargs.get('sparsity_m_by_n') is not None:
       raise ValueError(f'sparsity_m_by_n={kwargs["sparsity_m_by_n"]!r} is not supported by lottery-ticket pruning, '
                        'whose rounds prune a rate of the weights still alive: use block_size for structured '

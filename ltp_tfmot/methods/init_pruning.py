@@ -91,7 +91,7 @@ def prune_at_initialization(model, criterion, weights_remaining, data=None, scop
                      "(granularity='unit'): wrap the model with granularity='weight'")
   criterion = criteria_lib.get_criterion(criterion)
   weights_remaining = validation.check_fraction(weights_remaining, 'weights_remaining')
-  scope = wrapper_lib.check_choice(scope, 'scope', wrapper_lib.SCOPES)
+  scope = validation.check_choice(scope, 'scope', wrapper_lib.SCOPES)
   iterations = getattr(criterion, 'iterations', 1) if iterations is None else iterations
   iterations = validation.check_int(iterations, 'iterations', minimum=1)
   batch = None
