@@ -37,6 +37,13 @@ def mlp(seed=0, name='mlp'):
   ], name=name)
 
 
+def wrapped_mlp(**kwargs):
+  """`mlp()` wrapped by `prune_lottery_ticket` and built; `schedule` (default rate 0.2) and the wrapper's arguments."""
+  model = ltp_tfmot.prune_lottery_ticket(mlp(), kwargs.pop('schedule', ltp_tfmot.LotteryTicketSchedule(0.2)), **kwargs)
+  model.build((None, 8))
+  return model
+
+
 def convnet(seed=0):
   """A functional CNN mixing Conv2D, DepthwiseConv2D, BatchNormalization and Dense."""
   init = lambda offset: keras.initializers.GlorotUniform(seed=seed + offset)

@@ -1,4 +1,4 @@
-"""Tests for the rewind point: unwrapped layers (BatchNormalization, ...) and the optimizer's step count."""
+"""Tests for the rewind point: the mask actions, unwrapped layers (BatchNormalization, ...) and the optimizer."""
 
 import os
 
@@ -46,6 +46,104 @@ class _TestCase(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(sorted(expected), sorted(actual))
     for name, value in expected.items():
       self.assertAllEqual(value, actual[name], msg=name)
+
+
+class SnapshotTest(_TestCase):
+
+  def test_take_snapshot_records_the_weights_and_step_and_starts_counting_steps(self):
+    model = fixtures.wrapped_mlp()
+    self.assertFalse(any(w.has_snapshot for w in model.layers))
+    ltp_tfmot.take_snapshot(model, step=3)
+    for w in model.layers:
+      self.assertTrue(w.has_snapshot)
+      self.assertEqual(int(w.snapshot_step.numpy()), 3)
+      self.assertEqual(int(w.step_offset.numpy()), 0)
+      for snapshot, weight in zip(w.snapshots, w.layer.weights, strict=True):
+        self.assertAllEqual(snapshot, weight)
+
+  def test_rewind_without_snapshot_raises_before_changing_anything(self):
+    model = fixtures.wrapped_mlp()
+    state = [v.numpy().copy() for v in model.weights]
+    with self.assertRaisesRegex(ValueError, r"layers \['hidden1', 'hidden2', 'output'\] have no rewind snapshot yet"):
+      ltp_tfmot.rewind_weights(model)
+    for want, got in zip(state, model.weights, strict=True):
+      self.assertAllEqual(want, got)
+
+
+class MaskActionTest(_TestCase):
+  """What the wrapped layers start the next round from: the mask-1 and mask-0 actions."""
+
+  def test_survivors_equal_snapshot_and_pruned_are_zero_after_rewind(self):
+    model = fixtures.wrapped_mlp()
+    ltp_tfmot.take_snapshot(model)
+    snapshot = [w.numpy() for layer in model.layers for w in layer.layer.weights]
+    fixtures.perturb(model)
+    ltp_tfmot.run_lottery_round(model)
+    for layer in model.layers:
+      mask = layer.pruning_vars[0][1].numpy()
+      self.assertAllEqual(layer.layer.kernel.numpy(), snapshot.pop(0) * mask)
+      self.assertAllEqual(layer.layer.bias.numpy(), snapshot.pop(0))
+
+  def test_freeze_holds_pruned_weights_at_snapshot(self):
+    model = fixtures.wrapped_mlp(mask_0_action='freeze')
+    ltp_tfmot.take_snapshot(model)
+    initial = model.layers[0].layer.kernel.numpy()
+    fixtures.perturb(model)
+    ltp_tfmot.run_lottery_round(model)
+    self.assertAllEqual(model.layers[0].layer.kernel.numpy(), initial)
+    fixtures.perturb(model, seed=5)
+    ltp_tfmot.apply_masks(model)
+    mask = model.layers[0].pruning_vars[0][1].numpy()
+    self.assertAllEqual(model.layers[0].layer.kernel.numpy()[mask == 0], initial[mask == 0])
+    self.assertNotAllClose(model.layers[0].layer.kernel.numpy()[mask == 1], initial[mask == 1])
+
+  def test_reinit_draws_fresh_values_from_the_initializer(self):
+    model = fixtures.wrapped_mlp(mask_1_action='reinit')
+    ltp_tfmot.take_snapshot(model)
+    initial = model.layers[0].layer.kernel.numpy()
+    ltp_tfmot.run_lottery_round(model)
+    kernel, mask = model.layers[0].layer.kernel.numpy(), model.layers[0].pruning_vars[0][1].numpy()
+    self.assertAllEqual(kernel[mask == 0], np.zeros(int((mask == 0).sum())))
+    self.assertFalse(np.any(np.isclose(kernel[mask == 1], initial[mask == 1])))
+    limit = np.sqrt(6 / (8 + 16))  # Glorot-uniform bound of the 8x16 kernel
+    self.assertLessEqual(np.abs(kernel).max(), limit)
+
+  def test_reshuffle_permutes_kept_snapshot_values(self):
+    model = fixtures.wrapped_mlp(mask_1_action='reshuffle')
+    ltp_tfmot.take_snapshot(model)
+    initial = model.layers[0].layer.kernel.numpy()
+    fixtures.perturb(model)
+    ltp_tfmot.run_lottery_round(model)
+    kernel, mask = model.layers[0].layer.kernel.numpy(), model.layers[0].pruning_vars[0][1].numpy()
+    self.assertAllEqual(np.sort(kernel[mask == 1]), np.sort(initial[mask == 1]))
+    self.assertNotAllEqual(kernel[mask == 1], initial[mask == 1])
+
+  def test_signed_constant_uses_sign_and_layer_std(self):
+    model = fixtures.wrapped_mlp(mask_1_action='signed_constant')
+    ltp_tfmot.take_snapshot(model)
+    initial = model.layers[0].layer.kernel.numpy()
+    ltp_tfmot.run_lottery_round(model)
+    kernel, mask = model.layers[0].layer.kernel.numpy(), model.layers[0].pruning_vars[0][1].numpy()
+    self.assertAllClose(kernel, np.sign(initial) * initial.std() * mask)
+
+  def test_dynamic_weight_rescaling_scales_survivors_by_density(self):
+    model = fixtures.wrapped_mlp(dynamic_weight_rescaling=True, schedule=ltp_tfmot.LotteryTicketSchedule(0.75))
+    ltp_tfmot.take_snapshot(model)
+    initial = model.layers[0].layer.kernel.numpy()
+    ltp_tfmot.run_lottery_round(model)
+    mask = model.layers[0].pruning_vars[0][1].numpy()
+    self.assertAllClose(model.layers[0].layer.kernel.numpy(), initial * mask * 4.0)
+
+  def test_rewinding_then_masking_is_idempotent(self):
+    model = fixtures.wrapped_mlp()
+    ltp_tfmot.take_snapshot(model)
+    fixtures.perturb(model)
+    ltp_tfmot.run_lottery_round(model)
+    once = [w.numpy() for w in model.weights]
+    ltp_tfmot.rewind_weights(model)
+    ltp_tfmot.apply_masks(model)
+    for before, after in zip(once, model.weights, strict=True):
+      self.assertAllEqual(before, after)
 
 
 class UnwrappedLayersTest(_TestCase):
@@ -213,6 +311,15 @@ class OptimizerIterationsTest(_TestCase):
     self.assertEqual(int(optimizer.iterations.numpy()), 0)
     self.assertEqual(ltp_tfmot.steps_done(model, optimizer), 8)
 
+  def test_round_resets_the_optimizer_state(self):
+    model = fixtures.compile_for_training(fixtures.wrapped_mlp())
+    x, y = fixtures.classification_data()
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[ltp_tfmot.UpdateLotteryStep()])
+    self.assertGreater(int(model.optimizer.iterations.numpy()), 0)
+    ltp_tfmot.run_lottery_round(model)
+    for variable in model.optimizer.variables:
+      self.assertAllEqual(variable, tf.zeros_like(variable))
+
   def test_reset_optimizer_sets_iterations(self):
     optimizer = keras.optimizers.SGD(0.1, momentum=0.9)
     variable = tf.Variable([1.0, 2.0])
@@ -223,16 +330,16 @@ class OptimizerIterationsTest(_TestCase):
       if slot is not optimizer.iterations:
         self.assertAllEqual(slot, tf.zeros_like(slot))
 
-  @parameterized.parameters(-1, 1.5, True, '3')
-  def test_bad_iterations_are_refused_before_changing_anything(self, bad):
+  @parameterized.parameters((-1, ValueError), (1.5, TypeError), (True, TypeError), ('3', TypeError))
+  def test_bad_iterations_are_refused_before_changing_anything(self, bad, error):
     model = fixtures.compile_for_training(_normalized_mlp())
     ltp_tfmot.take_snapshot(model)
     masks = list(fixtures.masks_of(model).values())
-    with self.assertRaisesRegex(ValueError, r'rewind_iterations must be an integer >= 0'):
+    with self.assertRaisesRegex(error, r'rewind_iterations must be an integer >= 0'):
       ltp_tfmot.run_lottery_round(model, rewind_iterations=bad)
     for before, after in zip(masks, fixtures.masks_of(model).values(), strict=True):
       self.assertAllEqual(before, after)
-    with self.assertRaisesRegex(ValueError, r'iterations must be an integer >= 0'):
+    with self.assertRaisesRegex(error, r'iterations must be an integer >= 0'):
       ltp_tfmot.reset_optimizer(model.optimizer, iterations=bad)
 
 

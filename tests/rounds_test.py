@@ -1,4 +1,4 @@
-"""Tests for round-boundary operations: exact counts, rewinding, mask actions."""
+"""Tests for the round boundaries: the next masks' exact counts, blocks, reports and refusals."""
 
 import itertools
 
@@ -15,13 +15,6 @@ from tests import fixtures
 CRITERIA = [name for name in ltp_tfmot.criterion_names() if not ltp_tfmot.get_criterion(name).needs_model]
 
 
-def _wrapped_mlp(**kwargs):
-  model = ltp_tfmot.prune_lottery_ticket(fixtures.mlp(), kwargs.pop('schedule', ltp_tfmot.LotteryTicketSchedule(0.2)),
-                                         **kwargs)
-  model.build((None, 8))
-  return model
-
-
 def _alive_counts(model):
   return [int(np.count_nonzero(mask)) for mask in fixtures.masks_of(model).values()]
 
@@ -30,7 +23,7 @@ class ExactCountTest(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.parameters(itertools.product(CRITERIA, ['layer', 'global']))
   def test_each_round_prunes_exact_count(self, criterion, scope):
-    model = _wrapped_mlp(criterion=criterion, scope=scope, schedule=ltp_tfmot.LotteryTicketSchedule(0.3))
+    model = fixtures.wrapped_mlp(criterion=criterion, scope=scope, schedule=ltp_tfmot.LotteryTicketSchedule(0.3))
     ltp_tfmot.take_snapshot(model)
     sizes = [128, 192, 48]
     for r in range(1, 4):
@@ -43,7 +36,7 @@ class ExactCountTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(sum(counts), int(np.floor(sum(sizes) * 0.7 ** r + 0.5)))
 
   def test_global_scope_prunes_exact_count_with_its_own_ranking(self):
-    model = _wrapped_mlp(scope='global', schedule=ltp_tfmot.LotteryTicketSchedule(0.5))
+    model = fixtures.wrapped_mlp(scope='global', schedule=ltp_tfmot.LotteryTicketSchedule(0.5))
     ltp_tfmot.take_snapshot(model)
     weights = [w.layer.kernel for w in model.layers]
     weights[2].assign(weights[2] * 100.0)  # the output layer dominates a global ranking
@@ -55,15 +48,15 @@ class ExactCountTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(expected[2], 48)
 
   def test_layer_rate_zero_excludes_a_layer_and_output_at_half_rate(self):
-    model = _wrapped_mlp(scope='global', layer_rates={'hidden2': 0.0, 'output': 0.1},
-                         schedule=ltp_tfmot.LotteryTicketSchedule(0.2))
+    model = fixtures.wrapped_mlp(scope='global', layer_rates={'hidden2': 0.0, 'output': 0.1},
+                                 schedule=ltp_tfmot.LotteryTicketSchedule(0.2))
     ltp_tfmot.take_snapshot(model)
     ltp_tfmot.run_lottery_round(model)
     self.assertEqual(_alive_counts(model), [102, 192, 43])
 
   @parameterized.parameters(CRITERIA)
   def test_masks_never_revive(self, criterion):
-    model = _wrapped_mlp(criterion=criterion, schedule=ltp_tfmot.LotteryTicketSchedule(0.4))
+    model = fixtures.wrapped_mlp(criterion=criterion, schedule=ltp_tfmot.LotteryTicketSchedule(0.4))
     ltp_tfmot.take_snapshot(model)
     previous = fixtures.masks_of(model)
     for r in range(4):
@@ -77,7 +70,7 @@ class ExactCountTest(tf.test.TestCase, parameterized.TestCase):
   def test_same_seed_gives_same_random_masks_and_other_seed_differs(self):
     masks = []
     for seed in (3, 3, 4):
-      model = _wrapped_mlp(criterion='random', seed=seed, schedule=ltp_tfmot.LotteryTicketSchedule(0.5))
+      model = fixtures.wrapped_mlp(criterion='random', seed=seed, schedule=ltp_tfmot.LotteryTicketSchedule(0.5))
       ltp_tfmot.compute_next_masks(model)
       masks.append(fixtures.masks_of(model))
     for name in masks[0]:
@@ -104,9 +97,9 @@ class ExactCountTest(tf.test.TestCase, parameterized.TestCase):
     self.assertFalse(all(np.array_equal(want, got) for want, got in zip(first, third, strict=True)))
 
   def test_a_wrapper_given_alone_draws_what_it_draws_in_its_model(self):
-    whole = _wrapped_mlp(criterion='random', schedule=ltp_tfmot.LotteryTicketSchedule(0.5))
+    whole = fixtures.wrapped_mlp(criterion='random', schedule=ltp_tfmot.LotteryTicketSchedule(0.5))
     ltp_tfmot.compute_next_masks(whole)
-    alone = _wrapped_mlp(criterion='random', schedule=ltp_tfmot.LotteryTicketSchedule(0.5))
+    alone = fixtures.wrapped_mlp(criterion='random', schedule=ltp_tfmot.LotteryTicketSchedule(0.5))
     ltp_tfmot.compute_next_masks(alone.layers[2])
     self.assertAllEqual(alone.layers[2].pruning_vars[0][1], whole.layers[2].pruning_vars[0][1])
 
@@ -119,123 +112,18 @@ class ExactCountTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(kernel_mask.shape, recurrent_mask.shape)
     self.assertNotAllEqual(kernel_mask, recurrent_mask)
 
-  @parameterized.named_parameters((layer, layer) for layer in fixtures.LAYER_MODELS)
-  def test_reinit_draws_every_wrapped_layer_type_from_its_initializers(self, layer):
-    build, _ = fixtures.LAYER_MODELS[layer]
-    model = ltp_tfmot.prune_lottery_ticket(build(), ltp_tfmot.LotteryTicketSchedule(0.5), mask_1_action='reinit')
-    ltp_tfmot.take_snapshot(model)
-    ltp_tfmot.run_lottery_round(model)
-    for w in ltp_tfmot.lottery_wrappers(model):
-      for (weight, mask, _), snapshot in zip(w.pruning_vars, w.prunable_snapshots, strict=True):
-        kept = mask.numpy() > 0
-        self.assertAllEqual(weight.numpy()[~kept], np.zeros(int((~kept).sum())))
-        self.assertFalse(np.any(np.isclose(weight.numpy()[kept], snapshot.numpy()[kept])))
-
-  def test_reinit_of_an_lstm_starts_the_forget_gate_bias_at_one_as_keras_does(self):
-    inputs = keras.Input((3, 2))
-    model = ltp_tfmot.prune_lottery_ticket(keras.Model(inputs, keras.layers.LSTM(3)(inputs)),
-                                           ltp_tfmot.LotteryTicketSchedule(0.5), mask_1_action='reinit')
-    ltp_tfmot.take_snapshot(model)
-    fixtures.perturb(model)
-    ltp_tfmot.run_lottery_round(model)
-    self.assertAllEqual(model.layers[1].layer.cell.bias, [0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0])
-
   def test_large_final_keeps_the_largest_trained_weights(self):
-    model = _wrapped_mlp(schedule=ltp_tfmot.LotteryTicketSchedule(0.5))
+    model = fixtures.wrapped_mlp(schedule=ltp_tfmot.LotteryTicketSchedule(0.5))
     ltp_tfmot.compute_next_masks(model)
     for w in model.layers:
       kernel, mask = np.abs(w.layer.kernel.numpy()), w.pruning_vars[0][1].numpy()
       self.assertGreaterEqual(kernel[mask == 1].min(), kernel[mask == 0].max())
 
 
-class RewindTest(tf.test.TestCase, parameterized.TestCase):
-
-  def test_survivors_equal_snapshot_and_pruned_are_zero_after_rewind(self):
-    model = _wrapped_mlp()
-    ltp_tfmot.take_snapshot(model)
-    snapshot = [w.numpy() for layer in model.layers for w in layer.layer.weights]
-    fixtures.perturb(model)
-    ltp_tfmot.run_lottery_round(model)
-    for layer in model.layers:
-      mask = layer.pruning_vars[0][1].numpy()
-      self.assertAllEqual(layer.layer.kernel.numpy(), snapshot.pop(0) * mask)
-      self.assertAllEqual(layer.layer.bias.numpy(), snapshot.pop(0))
-
-  def test_freeze_holds_pruned_weights_at_snapshot(self):
-    model = _wrapped_mlp(mask_0_action='freeze')
-    ltp_tfmot.take_snapshot(model)
-    initial = model.layers[0].layer.kernel.numpy()
-    fixtures.perturb(model)
-    ltp_tfmot.run_lottery_round(model)
-    self.assertAllEqual(model.layers[0].layer.kernel.numpy(), initial)
-    fixtures.perturb(model, seed=5)
-    ltp_tfmot.apply_masks(model)
-    mask = model.layers[0].pruning_vars[0][1].numpy()
-    self.assertAllEqual(model.layers[0].layer.kernel.numpy()[mask == 0], initial[mask == 0])
-    self.assertNotAllClose(model.layers[0].layer.kernel.numpy()[mask == 1], initial[mask == 1])
-
-  def test_reinit_draws_fresh_values_from_the_initializer(self):
-    model = _wrapped_mlp(mask_1_action='reinit')
-    ltp_tfmot.take_snapshot(model)
-    initial = model.layers[0].layer.kernel.numpy()
-    ltp_tfmot.run_lottery_round(model)
-    kernel, mask = model.layers[0].layer.kernel.numpy(), model.layers[0].pruning_vars[0][1].numpy()
-    self.assertAllEqual(kernel[mask == 0], np.zeros(int((mask == 0).sum())))
-    self.assertFalse(np.any(np.isclose(kernel[mask == 1], initial[mask == 1])))
-    limit = np.sqrt(6 / (8 + 16))  # Glorot-uniform bound of the 8x16 kernel
-    self.assertLessEqual(np.abs(kernel).max(), limit)
-
-  def test_reshuffle_permutes_kept_snapshot_values(self):
-    model = _wrapped_mlp(mask_1_action='reshuffle')
-    ltp_tfmot.take_snapshot(model)
-    initial = model.layers[0].layer.kernel.numpy()
-    fixtures.perturb(model)
-    ltp_tfmot.run_lottery_round(model)
-    kernel, mask = model.layers[0].layer.kernel.numpy(), model.layers[0].pruning_vars[0][1].numpy()
-    self.assertAllEqual(np.sort(kernel[mask == 1]), np.sort(initial[mask == 1]))
-    self.assertNotAllEqual(kernel[mask == 1], initial[mask == 1])
-
-  def test_signed_constant_uses_sign_and_layer_std(self):
-    model = _wrapped_mlp(mask_1_action='signed_constant')
-    ltp_tfmot.take_snapshot(model)
-    initial = model.layers[0].layer.kernel.numpy()
-    ltp_tfmot.run_lottery_round(model)
-    kernel, mask = model.layers[0].layer.kernel.numpy(), model.layers[0].pruning_vars[0][1].numpy()
-    self.assertAllClose(kernel, np.sign(initial) * initial.std() * mask)
-
-  def test_dynamic_weight_rescaling_scales_survivors_by_density(self):
-    model = _wrapped_mlp(dynamic_weight_rescaling=True, schedule=ltp_tfmot.LotteryTicketSchedule(0.75))
-    ltp_tfmot.take_snapshot(model)
-    initial = model.layers[0].layer.kernel.numpy()
-    ltp_tfmot.run_lottery_round(model)
-    mask = model.layers[0].pruning_vars[0][1].numpy()
-    self.assertAllClose(model.layers[0].layer.kernel.numpy(), initial * mask * 4.0)
-
-  def test_rewinding_then_masking_is_idempotent(self):
-    model = _wrapped_mlp()
-    ltp_tfmot.take_snapshot(model)
-    fixtures.perturb(model)
-    ltp_tfmot.run_lottery_round(model)
-    once = [w.numpy() for w in model.weights]
-    ltp_tfmot.rewind_weights(model)
-    ltp_tfmot.apply_masks(model)
-    for before, after in zip(once, model.weights, strict=True):
-      self.assertAllEqual(before, after)
-
-  def test_round_resets_the_optimizer_state(self):
-    model = fixtures.compile_for_training(_wrapped_mlp())
-    x, y = fixtures.classification_data()
-    model.fit(x, y, epochs=1, verbose=0, callbacks=[ltp_tfmot.UpdateLotteryStep()])
-    self.assertGreater(int(model.optimizer.iterations.numpy()), 0)
-    ltp_tfmot.run_lottery_round(model)
-    for variable in model.optimizer.variables:
-      self.assertAllEqual(variable, tf.zeros_like(variable))
-
-
 class CustomLoopTest(tf.test.TestCase):
 
   def test_custom_loop_trains_and_prunes_after_take_snapshot(self):
-    model = _wrapped_mlp(scope='global', schedule=ltp_tfmot.LotteryTicketSchedule(0.5))
+    model = fixtures.wrapped_mlp(scope='global', schedule=ltp_tfmot.LotteryTicketSchedule(0.5))
     optimizer = keras.optimizers.Adam(0.01)
     x, y = fixtures.classification_data()
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -271,7 +159,7 @@ class RoundBadInputTest(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.parameters(float('nan'), float('inf'))
   def test_non_finite_weight_raises_before_changing_anything(self, bad):
-    model = _wrapped_mlp()
+    model = fixtures.wrapped_mlp()
     ltp_tfmot.take_snapshot(model)
     kernel = model.layers[1].layer.kernel
     kernel.assign(tf.tensor_scatter_nd_update(kernel, [[0, 0]], [bad]))
@@ -283,7 +171,7 @@ class RoundBadInputTest(tf.test.TestCase, parameterized.TestCase):
   @parameterized.parameters(itertools.product(['large_final', 'magnitude_increase', 'random', 'large_init_large_final'],
                                                [float('nan'), float('inf')]))
   def test_non_finite_snapshot_raises_before_changing_anything(self, criterion, bad):
-    model = _wrapped_mlp(criterion=criterion)
+    model = fixtures.wrapped_mlp(criterion=criterion)
     ltp_tfmot.take_snapshot(model)
     snapshot = model.layers[1].prunable_snapshots[0]
     snapshot.assign(tf.tensor_scatter_nd_update(snapshot, [[3, 2]], [bad]))
@@ -293,7 +181,7 @@ class RoundBadInputTest(tf.test.TestCase, parameterized.TestCase):
     self._assert_unchanged(model, state)
 
   def test_non_finite_weight_of_an_unpruned_layer_raises(self):
-    model = _wrapped_mlp(scope='global', layer_rates={'output': 0.0})
+    model = fixtures.wrapped_mlp(scope='global', layer_rates={'output': 0.0})
     ltp_tfmot.take_snapshot(model)
     model.layers[2].layer.kernel[0, 0].assign(float('nan'))
     state = self._state(model)
@@ -303,35 +191,26 @@ class RoundBadInputTest(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.parameters('magnitude_increase', 'large_init', 'large_final_same_sign')
   def test_init_criterion_without_snapshot_raises(self, criterion):
-    model = _wrapped_mlp(criterion=criterion)
+    model = fixtures.wrapped_mlp(criterion=criterion)
     state = self._state(model)
     with self.assertRaisesRegex(ValueError, r'ranks by the rewind snapshot, and none was taken yet'):
       ltp_tfmot.compute_next_masks(model)
     self._assert_unchanged(model, state)
 
   def test_rewind_without_snapshot_raises(self):
-    model = _wrapped_mlp()
+    model = fixtures.wrapped_mlp()
     state = self._state(model)
     with self.assertRaisesRegex(ValueError, r'no rewind snapshot yet'):
       ltp_tfmot.run_lottery_round(model)
     self._assert_unchanged(model, state)
-
-  def test_unwrapped_model_raises(self):
-    with self.assertRaisesRegex(ValueError, r'has no PruneLotteryTicket layer'):
-      ltp_tfmot.compute_next_masks(fixtures.mlp())
-
-  def test_unbuilt_model_raises(self):
-    model = ltp_tfmot.prune_lottery_ticket(keras.Sequential([keras.layers.Dense(2)]))
-    with self.assertRaisesRegex(ValueError, r'not built yet'):
-      ltp_tfmot.take_snapshot(model)
 
 
 class BlockMaskTest(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.parameters(itertools.product(CRITERIA, ['layer', 'global'], [(4, 1), (2, 3)]))
   def test_block_masks_are_whole_blocks_with_exact_block_counts(self, criterion, scope, block):
-    model = _wrapped_mlp(criterion=criterion, scope=scope, block_size=block,
-                         schedule=ltp_tfmot.LotteryTicketSchedule(0.3))
+    model = fixtures.wrapped_mlp(criterion=criterion, scope=scope, block_size=block,
+                                 schedule=ltp_tfmot.LotteryTicketSchedule(0.3))
     ltp_tfmot.take_snapshot(model)
     previous = fixtures.masks_of(model)
     for r in range(1, 3):
@@ -355,7 +234,7 @@ class BlockMaskTest(tf.test.TestCase, parameterized.TestCase):
       previous = current
 
   def test_block_scores_are_pooled(self):
-    model = _wrapped_mlp(block_size=(4, 1), schedule=ltp_tfmot.LotteryTicketSchedule(0.5))
+    model = fixtures.wrapped_mlp(block_size=(4, 1), schedule=ltp_tfmot.LotteryTicketSchedule(0.5))
     kernel = model.layers[0].layer.kernel
     values = np.ones((8, 16), np.float32)
     values[:4, 0] = [10.0, 0.0, 0.0, 0.0]   # mean 2.5: kept with AVG pooling
@@ -374,29 +253,25 @@ class BlockMaskTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_bad_block_size_is_refused(self):
     with self.assertRaisesRegex(ValueError, r'block_size must be two integers >= 1, e.g. \(4, 1\), got \(0, 1\)'):
-      _wrapped_mlp(block_size=(0, 1))
+      fixtures.wrapped_mlp(block_size=(0, 1))
 
 
 class SparsityReportTest(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.parameters(itertools.product(CRITERIA, ['layer', 'global']))
   def test_returned_sparsity_equals_the_masks(self, criterion, scope):
-    model = _wrapped_mlp(criterion=criterion, scope=scope, layer_rates={'output': 0.0},
-                         schedule=ltp_tfmot.LotteryTicketSchedule(0.45))
+    model = fixtures.wrapped_mlp(criterion=criterion, scope=scope, layer_rates={'output': 0.0},
+                                 schedule=ltp_tfmot.LotteryTicketSchedule(0.45))
     ltp_tfmot.take_snapshot(model)
     for r in range(2):
       fixtures.perturb(model, seed=r)
       self.assertEqual(ltp_tfmot.compute_next_masks(model), ltp_tfmot.layer_sparsity(model))
 
   def test_layer_sparsity_and_weights_remaining_read_the_masks(self):
-    model = _wrapped_mlp(schedule=ltp_tfmot.LotteryTicketSchedule(0.25))
+    model = fixtures.wrapped_mlp(schedule=ltp_tfmot.LotteryTicketSchedule(0.25))
     ltp_tfmot.compute_next_masks(model)
     self.assertEqual(ltp_tfmot.layer_sparsity(model), {'hidden1': 0.25, 'hidden2': 0.25, 'output': 0.25})
     self.assertEqual(ltp_tfmot.weights_remaining(model), 0.75)
-
-
-if __name__ == '__main__':
-  tf.test.main()
 
 
 class CompiledScoresTest(tf.test.TestCase, parameterized.TestCase):
@@ -444,3 +319,7 @@ class CompiledScoresTest(tf.test.TestCase, parameterized.TestCase):
       model.build((None, 784))
       ltp_tfmot.compute_next_masks(model)
       self.assertEqual(sum(_alive_counts(model)), int(np.floor((784 + width) * width * 0.8 + 0.5)))
+
+
+if __name__ == '__main__':
+  tf.test.main()

@@ -216,12 +216,12 @@ class Reinit(Branch):
   description = 'same masks, fresh weights (random reinitialisation control)'
 
   def start(self, context):
-    from ltp_tfmot.keras2 import rounds  # pylint: disable=g-import-not-at-top  # TensorFlow loads when a branch trains
+    from ltp_tfmot.keras2 import rewind  # pylint: disable=g-import-not-at-top  # TensorFlow loads when a branch trains
     model = context.wrap(context.build_model(), mask_1_action='reinit')
-    rounds.take_snapshot(model)
+    rewind.take_snapshot(model)
     context.set_masks(model, context.main_outputs()['masks'])
-    rounds.rewind_weights(model)  # survivors drawn afresh from the initializers, pruned ones 0
-    rounds.take_snapshot(model)  # the snapshot now holds what this branch starts from
+    rewind.rewind_weights(model)  # survivors drawn afresh from the initializers, pruned ones 0
+    rewind.take_snapshot(model)  # the snapshot now holds what this branch starts from
     return model
 
 
@@ -238,6 +238,7 @@ class RandomPrune(Branch):
   def start(self, context):
     # pylint: disable=g-import-not-at-top  # TensorFlow loads when a branch trains
     from ltp_tfmot.keras2 import prune
+    from ltp_tfmot.keras2 import rewind
     from ltp_tfmot.keras2 import rounds
     outputs = context.main_outputs()
     base = context.build_model()
@@ -250,7 +251,7 @@ class RandomPrune(Branch):
     if counts != expected:
       raise ValueError(f'random_prune could not match the per-tensor counts of the main masks ({expected}), got '
                        f'{counts}: a layer whose prunable tensors have different sparsities is not supported')
-    rounds.rewind_weights(model)
+    rewind.rewind_weights(model)
     return model
 
 

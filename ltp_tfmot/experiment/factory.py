@@ -23,6 +23,7 @@ from ltp_tfmot.experiment import training_path
 from ltp_tfmot.keras2 import prune as prune_lib
 from ltp_tfmot.keras2 import rounds as rounds_lib
 from ltp_tfmot.keras2 import schedule as schedule_lib
+from ltp_tfmot.keras2 import wrapped_model
 from ltp_tfmot.keras2 import wrapper as wrapper_lib
 
 _EVAL_BATCH = 1000
@@ -169,7 +170,7 @@ class RunFactory:
     with self.precision_scope():
       wrapped = prune_lib.prune_lottery_ticket(model, pruning_schedule=schedule_lib.LotteryTicketSchedule(p.rate),
                                                **kwargs)
-      if not all(w.built for w in rounds_lib.lottery_wrappers(wrapped)):
+      if not all(w.built for w in wrapped_model.lottery_wrappers(wrapped)):
         wrapped(self.split.x_train[:1])
     return wrapped
 

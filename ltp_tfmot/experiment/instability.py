@@ -77,7 +77,9 @@ from ltp_tfmot.experiment import hooks as hooks_lib
 from ltp_tfmot.experiment import runner as runner_lib
 from ltp_tfmot.experiment import storage
 from ltp_tfmot.keras2 import callbacks as callbacks_lib
+from ltp_tfmot.keras2 import rewind as rewind_lib
 from ltp_tfmot.keras2 import rounds as rounds_lib
+from ltp_tfmot.keras2 import wrapped_model
 
 DIRECTORY = 'instability'
 RESULT = 'result.json'
@@ -123,8 +125,8 @@ def path_variables(model):
     variable.assign(value)                  # the network halfway between the two copies
   ```
   """
-  wrapped = [v for w in rounds_lib.lottery_wrappers(model) for v in w.layer.weights]
-  return wrapped + [weight for _, weight in rounds_lib.unwrapped_layer_weights(model)]
+  wrapped = [v for w in wrapped_model.lottery_wrappers(model) for v in w.layer.weights]
+  return wrapped + [weight for _, weight in rewind_lib.unwrapped_layer_weights(model)]
 
 
 def interpolate_weights(weights_a, weights_b, alpha):
@@ -296,13 +298,13 @@ class _Analysis:
       model, start_step = context.main_ticket(), self.rewind_step
     optimizer, evaluate = self.factory.compile(model)
     optimizer.iterations.assign(start_step)
-    rounds_lib.count_steps_with(model, optimizer, start_step)
+    wrapped_model.count_steps_with(model, optimizer, start_step)
     return model, optimizer, evaluate, start_step
 
   def _check_initialisation(self, model):
     context = runner_lib.BranchContext(self.experiment, self.replicate, self.seed, 0, self.seed)
     stored = context.main_outputs(0)['snapshots']
-    fresh = [v.numpy() for w in rounds_lib.lottery_wrappers(model) for v in w.layer.weights]
+    fresh = [v.numpy() for w in wrapped_model.lottery_wrappers(model) for v in w.layer.weights]
     if len(stored) != len(fresh) or any(not np.array_equal(s, f) for s, f in zip(stored, fresh, strict=True)):
       raise ValueError(f'the model built from seed {self.seed} does not have the initial weights stored for '
                        f'replicate {self.replicate} of {self.experiment.run_dir}: was the model builder changed?')
@@ -327,7 +329,7 @@ class _Analysis:
     self._train(model, self.seed, start_step, k - start_step)
     fork_model = [v.numpy() for v in model.weights]
     # Slots exist once the optimizer has stepped; before that the fork's optimizer state is a fresh one at k.
-    optimizer_variables = rounds_lib._optimizer_variables  # pylint: disable=protected-access
+    optimizer_variables = rewind_lib.optimizer_variables
     fork_optimizer = [v.numpy() for v in optimizer_variables(optimizer)] if k > start_step else None
     seeds = (self.seed, self.seed if same_data_order else _copy_b_seed(self.seed))
     split, ends, copies = self.factory.split, [], []
@@ -335,7 +337,7 @@ class _Analysis:
       if index:
         for variable, value in zip(model.weights, fork_model, strict=True):
           variable.assign(value)
-        rounds_lib.reset_optimizer(optimizer, iterations=k)
+        rewind_lib.reset_optimizer(optimizer, iterations=k)
         self.factory.reset_loss_scale(model)
         if fork_optimizer is not None:
           for variable, value in zip(optimizer_variables(optimizer), fork_optimizer, strict=True):

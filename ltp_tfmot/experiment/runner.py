@@ -98,7 +98,9 @@ from ltp_tfmot.experiment import storage
 from ltp_tfmot.experiment import training_path as training_path_lib
 from ltp_tfmot.keras2 import callbacks as callbacks_lib
 from ltp_tfmot.keras2 import criteria as criteria_lib
+from ltp_tfmot.keras2 import rewind as rewind_lib
 from ltp_tfmot.keras2 import rounds as rounds_lib
+from ltp_tfmot.keras2 import wrapped_model
 from ltp_tfmot.keras2 import wrapper as wrapper_lib
 
 MAIN = branches_lib.MAIN
@@ -174,7 +176,7 @@ def _print_line(line):
 
 def _other_variables(model):
   """The model's variables outside the lottery wrappers (e.g. BatchNormalization's), in order."""
-  inside = {v.ref() for w in rounds_lib.lottery_wrappers(model) for v in w.weights}
+  inside = {v.ref() for w in wrapped_model.lottery_wrappers(model) for v in w.weights}
   return [v for v in model.weights if v.ref() not in inside]
 
 
@@ -218,7 +220,7 @@ class _RewindPoint(callbacks_lib.ExactStepCallback):
 
   def on_train_batch_end(self, batch, logs=None):
     if not self.taken and _iteration(self.model) == self.step:
-      rounds_lib.take_snapshot(self.model, step=self.step)
+      rewind_lib.take_snapshot(self.model, step=self.step)
       self.on_snapshot()
       self.taken = True
     super().on_train_batch_end(batch, logs)
@@ -359,7 +361,7 @@ class BranchContext:
   def load_rewind_point(self, model, level=None):
     """Sets a wrapped model's rewind snapshot, its step and the other variables to the main run's of a level."""
     outputs = self.main_outputs(level)
-    wrappers = rounds_lib.lottery_wrappers(model)
+    wrappers = wrapped_model.lottery_wrappers(model)
     _assign([s for w in wrappers for s in w.snapshots], outputs['snapshots'], 'snapshots')
     for w in wrappers:
       w.snapshot_step.assign(outputs['snapshot_step'])
@@ -382,7 +384,7 @@ class BranchContext:
     model = self.wrap(self.build_model(), **overrides)
     _load_state(model, experiment._read_file(self.replicate, self.level - 1, MAIN, storage.WEIGHTS))  # pylint: disable=protected-access
     data = None
-    if criteria_lib.get_criterion(rounds_lib.lottery_wrappers(model)[0].criterion).needs_model:
+    if criteria_lib.get_criterion(wrapped_model.lottery_wrappers(model)[0].criterion).needs_model:
       _assign(_other_variables(model), self.main_outputs(self.level - 1)['other'], 'other layers')
       data = experiment.scoring_batch(self._replicate_seed)
     rounds_lib.run_lottery_round(model, data=data)
@@ -395,7 +397,7 @@ class BranchContext:
     model = self.wrap(self.build_model())
     self.load_rewind_point(model, level)
     self.set_masks(model, outputs['masks'])
-    rounds_lib.rewind_weights(model)
+    rewind_lib.rewind_weights(model)
     return model
 
 
@@ -549,9 +551,9 @@ class LotteryExperiment:
   @staticmethod
   def _resume_at(model, optimizer, iteration):
     """Makes the next training start at `iteration`, the model's step count going on as it was."""
-    steps = rounds_lib.steps_done(model, optimizer)
+    steps = wrapped_model.steps_done(model, optimizer)
     optimizer.iterations.assign(iteration)
-    rounds_lib.count_steps_with(model, optimizer, steps)
+    wrapped_model.count_steps_with(model, optimizer, steps)
 
   def _meta(self, model_fingerprint):
     return {
@@ -905,7 +907,7 @@ class LotteryExperiment:
     extra_callbacks = []
     if level == 0:
       if self.config.pruning.rewind_step == 0:
-        rounds_lib.take_snapshot(model, step=0)
+        rewind_lib.take_snapshot(model, step=0)
         state.rewind_other = [v.numpy() for v in _other_variables(model)]
       else:
 
@@ -952,13 +954,13 @@ class LotteryExperiment:
     if missing:
       raise ValueError(f'branch {name!r} at level {level} needs the main run\'s levels {missing}, which are not done')
     model = branch.start(BranchContext(self, r, seed, level, factory_lib.derived_seed(seed, name, level)))
-    if not rounds_lib.lottery_wrappers(model):
+    if not wrapped_model.lottery_wrappers(model):
       raise ValueError(f'branch {name!r} returned a model without lottery wrappers from start(); build it with '
                        'context.wrap(...) or context.main_ticket()')
     model, optimizer, evaluate = self._compiled_branch_model(model)
     # Branches start where the main run's level does (open_lth's branches too): at the rewind step.
     optimizer.iterations.assign(self.config.pruning.rewind_step)
-    rounds_lib.count_steps_with(model, optimizer, self.config.pruning.rewind_step)
+    wrapped_model.count_steps_with(model, optimizer, self.config.pruning.rewind_step)
     metrics = self._train_and_measure(model, evaluate, seed, (self.config.pruning.rewind_step, self.iterations), [])
     metrics['wall_time_s'] = time.time() - start
     metrics['training_path'] = self.training_path()
@@ -983,7 +985,7 @@ class LotteryExperiment:
     target, optimizer, evaluate = cached
     for variable, value in zip(target.weights, model.weights, strict=True):
       variable.assign(value)
-    rounds_lib.reset_optimizer(optimizer)
+    rewind_lib.reset_optimizer(optimizer)
     self.factory.reset_loss_scale(target)
     return target, optimizer, evaluate
 
@@ -1031,7 +1033,7 @@ class LotteryExperiment:
 
   def _save_level(self, r, seed, level, branch, model, other_values, metrics, save_weights):
     metrics = dict(metrics, run=os.path.basename(self.run_dir), replicate=r, seed=seed, level=level, branch=branch)
-    wrappers = rounds_lib.lottery_wrappers(model)
+    wrappers = wrapped_model.lottery_wrappers(model)
     arrays = {}
     arrays.update(storage.pack('mask', [m.numpy() for m in _mask_variables(model)],
                         [f'{w.layer.name}/{path}' for w in wrappers for path in w.prunable_weight_paths]))
@@ -1116,7 +1118,7 @@ def flat_metrics(metrics):
 
 
 def _mask_variables(model):
-  return [mask for w in rounds_lib.lottery_wrappers(model) for mask in w.masks]
+  return [mask for w in wrapped_model.lottery_wrappers(model) for mask in w.masks]
 
 
 def _assign(variables, values, what):

@@ -20,7 +20,7 @@ import tf_keras as keras
 
 from ltp_tfmot.keras2 import model_layers
 from ltp_tfmot.keras2 import prune as prune_lib
-from ltp_tfmot.keras2 import rounds as rounds_lib
+from ltp_tfmot.keras2 import wrapped_model
 from ltp_tfmot.keras2 import wrapper as wrapper_lib
 
 SAMPLE_COUNT = 8
@@ -63,7 +63,7 @@ def frozen_layers(model):
   Returns:
     A tuple of layer names (empty for a plain model).
   """
-  return tuple(w.layer.name for w in rounds_lib.lottery_wrappers(model) if w.mask_0_action == 'freeze')
+  return tuple(w.layer.name for w in wrapped_model.lottery_wrappers(model) if w.mask_0_action == 'freeze')
 
 
 def frozen_note(frozen, sparse_tensors):

@@ -7,7 +7,10 @@ import tensorflow as tf
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_callbacks
 import tf_keras as keras
 
+from ltp_tfmot import validation
+from ltp_tfmot.keras2 import rewind as rewind_lib
 from ltp_tfmot.keras2 import rounds as rounds_lib
+from ltp_tfmot.keras2 import wrapped_model
 from ltp_tfmot.keras2 import wrapper as wrapper_lib
 
 # What tf.summary.scalar attaches (it needs the tensorboard package; tf.summary.write does not).
@@ -171,7 +174,7 @@ class UpdateLotteryStep(pruning_callbacks.UpdatePruningStep, ExactStepCallback):
     self._started = False
 
   def on_train_begin(self, logs=None):
-    self.wrappers = rounds_lib.lottery_wrappers(self.model)
+    self.wrappers = wrapped_model.lottery_wrappers(self.model)
     if not self.wrappers:
       raise ValueError('UpdateLotteryStep needs a model wrapped with ltp_tfmot.prune_lottery_ticket')
     schedules = {repr(w.pruning_schedule) for w in self.wrappers}
@@ -199,7 +202,7 @@ class UpdateLotteryStep(pruning_callbacks.UpdatePruningStep, ExactStepCallback):
       return
     self._started = True
     self._optimizer = self.model.optimizer
-    self._offset = rounds_lib.count_steps_with(self.wrappers, self._optimizer)
+    self._offset = wrapped_model.count_steps_with(self.wrappers, self._optimizer)
     self._has_snapshot = self.wrappers[0].has_snapshot
     self._rounds_done = int(self.wrappers[0].rounds_done.numpy())
     self._on_steps_done()
@@ -232,14 +235,14 @@ class UpdateLotteryStep(pruning_callbacks.UpdatePruningStep, ExactStepCallback):
   def _record_steps(self):
     # pruning_step is what a model loaded without its optimizer's state resumes from.
     if self._started:
-      rounds_lib.count_steps_with(self.wrappers, self._optimizer, self._steps_done())
+      wrapped_model.count_steps_with(self.wrappers, self._optimizer, self._steps_done())
 
   def _on_steps_done(self):
     if self._has_snapshot and self._rounds_done >= (self.schedule.rounds or 0):
       return  # nothing left to do: skip even reading the step
     steps_done = self._steps_done()
     if steps_done >= self.rewind_step and not self._has_snapshot:
-      rounds_lib.take_snapshot(self.model, step=steps_done)  # the model: BatchNormalization's weights too
+      rewind_lib.take_snapshot(self.model, step=steps_done)  # the model: BatchNormalization's weights too
       self._has_snapshot = True
     while self._rounds_done < self.schedule.rounds_due(steps_done):
       rounds_lib.run_lottery_round(self.model, self._optimizer)
@@ -282,8 +285,7 @@ class LotterySummaries(keras.callbacks.Callback):
     super().__init__()
     if not isinstance(log_dir, str) or not log_dir:
       raise ValueError(f'log_dir must be a non-empty string, got {log_dir!r}')
-    if update_freq != 'epoch' and (isinstance(update_freq, bool) or not isinstance(update_freq, int)
-                                   or update_freq < 1):
+    if update_freq != 'epoch' and (not validation.is_int(update_freq) or update_freq < 1):
       raise ValueError(f"update_freq must be 'epoch' or an integer >= 1 (training steps), got {update_freq!r}")
     self.log_dir = log_dir
     self.update_freq = update_freq
@@ -292,7 +294,7 @@ class LotterySummaries(keras.callbacks.Callback):
     self._supports_tf_logs = True  # it reads no logs
 
   def on_train_begin(self, logs=None):
-    rounds_lib.built_lottery_wrappers(self.model)
+    wrapped_model.built_lottery_wrappers(self.model)
     if self._writer is None:
       self._writer = tf.summary.create_file_writer(self.log_dir)
     self._started = False
@@ -305,7 +307,7 @@ class LotterySummaries(keras.callbacks.Callback):
 
   def on_train_batch_end(self, batch, logs=None):
     if self.update_freq != 'epoch':
-      step = rounds_lib.steps_done(self.model)
+      step = wrapped_model.steps_done(self.model)
       if step - self._last_step >= self.update_freq:
         self._write(step)
 
@@ -319,8 +321,8 @@ class LotterySummaries(keras.callbacks.Callback):
       self._writer.flush()
 
   def _write(self, step=None):
-    step = rounds_lib.steps_done(self.model) if step is None else step
-    wrappers = rounds_lib.built_lottery_wrappers(self.model)
+    step = wrapped_model.steps_done(self.model) if step is None else step
+    wrappers = wrapped_model.built_lottery_wrappers(self.model)
     rounds_done = int(wrappers[0].rounds_done.numpy())
     self._last_step = step
     if (step, rounds_done) == self._last_written:

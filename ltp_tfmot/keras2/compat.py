@@ -34,7 +34,6 @@ Differences from `lottery_ticket_pruner` 0.8.1:
 """
 
 import collections
-import numbers
 import zlib
 
 from absl import logging
@@ -43,6 +42,7 @@ import tensorflow as tf
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
 import tf_keras as keras
 
+from ltp_tfmot import validation
 from ltp_tfmot.core import masks as masks_lib
 from ltp_tfmot.keras2 import criteria as criteria_lib
 from ltp_tfmot.keras2 import model_layers
@@ -122,8 +122,7 @@ def _check_model(model, name):
 
 
 def _check_percentage(prune_percentage):
-  if (isinstance(prune_percentage, bool) or not isinstance(prune_percentage, numbers.Real)
-      or not 0.0 < prune_percentage < 1.0):
+  if not validation.is_number(prune_percentage) or not 0.0 < prune_percentage < 1.0:
     raise ValueError('prune_percentage must be a fraction of the remaining weights strictly between 0.0 and 1.0 '
                      f'(0.2 prunes 20% of them), got {prune_percentage!r}')
   return float(prune_percentage)
@@ -208,7 +207,7 @@ class LotteryTicketPruner:
 
   def __init__(self, initial_model, seed=None):
     _check_model(initial_model, 'initial_model')
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
+    if seed is not None and not validation.is_int(seed):
       raise ValueError(f'seed must be an integer or None, got {seed!r}')
     layers = model_layers.flat_layers(initial_model)
     wrapped = [layer.name for layer in layers if isinstance(layer, pruning_wrapper.PruneLowMagnitude)]

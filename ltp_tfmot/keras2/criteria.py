@@ -164,7 +164,7 @@ class ModelCriterion(Criterion):
 
   Raises:
     ValueError: for an empty name or `iterations` < 1.
-    TypeError: if `score_model_fn` is not callable.
+    TypeError: if `score_model_fn` is not callable, or `iterations` not an integer.
 
   Example:
 
@@ -184,8 +184,7 @@ class ModelCriterion(Criterion):
   def __init__(self, name, score_model_fn, needs_data=True, iterations=1, description=''):
     if not callable(score_model_fn):
       raise TypeError(f'score_model_fn must be callable, got {type(score_model_fn).__name__}')
-    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
-      raise ValueError(f'iterations must be an integer >= 1, got {iterations!r}')
+    iterations = validation.check_int(iterations, 'iterations', minimum=1)
     super().__init__(name, score_model_fn, needs_initial=False, description=description)
     self.needs_data = bool(needs_data)
     self.iterations = iterations

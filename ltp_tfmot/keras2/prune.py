@@ -10,6 +10,7 @@ from ltp_tfmot.keras2 import criteria as criteria_lib
 from ltp_tfmot.keras2 import rounds as rounds_lib
 from ltp_tfmot.keras2 import schedule as schedule_lib
 from ltp_tfmot.keras2 import unit_groups
+from ltp_tfmot.keras2 import wrapped_model
 from ltp_tfmot.keras2 import wrapper as wrapper_lib
 
 
@@ -188,7 +189,7 @@ def prune_lottery_ticket(to_prune,
       raise ValueError("granularity='unit' needs a Sequential or functional tf_keras model, whose graph ties units "
                        f'together, got {type(to_prune).__name__}: pass the whole model, or use '
                        "granularity='weight'")
-    if rounds_lib.lottery_wrappers(to_prune):
+    if wrapped_model.lottery_wrappers(to_prune):
       raise ValueError(f'model {to_prune.name!r} is already wrapped with prune_lottery_ticket; wrap the unwrapped '
                        'model (or use ltp_tfmot.strip_pruning first)')
     _check_layer_rate_names(layer_rates, prunable_layer_names(to_prune))
@@ -216,7 +217,7 @@ def prune_lottery_ticket(to_prune,
       raise ValueError(f'to_prune is a subclassed model ({type(to_prune).__name__}), whose layers cannot be '
                        'replaced from outside: wrap its prunable layers with prune_lottery_ticket(layer) '
                        'inside its __init__, or build it as a Sequential or functional model')
-    if rounds_lib.lottery_wrappers(to_prune):
+    if wrapped_model.lottery_wrappers(to_prune):
       raise ValueError(f'model {to_prune.name!r} is already wrapped with prune_lottery_ticket; wrap the unwrapped '
                        'model (or use ltp_tfmot.strip_pruning first)')
     names = prunable_layer_names(to_prune)
@@ -274,7 +275,7 @@ def _unit_settings(model, layer_rates):
 
 def _numbered(wrapped):
   """Stores each wrapper's position in `lottery_wrappers` order, the root of its random draws."""
-  for position, w in enumerate(rounds_lib.lottery_wrappers(wrapped)):
+  for position, w in enumerate(wrapped_model.lottery_wrappers(wrapped)):
     w.position = position
   return wrapped
 
@@ -294,22 +295,21 @@ def _validate_params(params):
     raise TypeError('pruning_schedule must be a ltp_tfmot.LotteryTicketSchedule, '
                     f'got {type(params["pruning_schedule"]).__name__}')
   criteria_lib.get_criterion(params['criterion'])
-  wrapper_lib.check_choice(params['scope'], 'scope', wrapper_lib.SCOPES)
-  wrapper_lib.check_choice(params['mask_0_action'], 'mask_0_action', wrapper_lib.MASK_0_ACTIONS)
-  wrapper_lib.check_choice(params['mask_1_action'], 'mask_1_action', wrapper_lib.MASK_1_ACTIONS)
+  validation.check_choice(params['scope'], 'scope', wrapper_lib.SCOPES)
+  validation.check_choice(params['mask_0_action'], 'mask_0_action', wrapper_lib.MASK_0_ACTIONS)
+  validation.check_choice(params['mask_1_action'], 'mask_1_action', wrapper_lib.MASK_1_ACTIONS)
   wrapper_lib.check_rewind_step(params['rewind_step'])
   wrapper_lib.check_seed(params['seed'])
   wrapper_lib.check_rewind_before_first_round(params['rewind_step'], params['pruning_schedule'])
-  if not isinstance(params['dynamic_weight_rescaling'], bool):
-    raise ValueError(f'dynamic_weight_rescaling must be True or False, got {params["dynamic_weight_rescaling"]!r}')
+  validation.check_bool(params['dynamic_weight_rescaling'], 'dynamic_weight_rescaling')
   block = params['block_size']
   if (not isinstance(block, (tuple, list)) or len(block) != 2
-      or not all(isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in block)):
+      or not all(validation.is_int(b) and b >= 1 for b in block)):
     raise ValueError(f'block_size must be two integers >= 1, e.g. (4, 1), got {block!r}')
-  params['block_size'] = tuple(block)
-  wrapper_lib.check_choice(params['block_pooling_type'], 'block_pooling_type', ('AVG', 'MAX'))
-  wrapper_lib.check_choice(params['granularity'], 'granularity', wrapper_lib.GRANULARITIES)
-  wrapper_lib.check_choice(params['unit_pooling'], 'unit_pooling', wrapper_lib.UNIT_POOLINGS)
+  params['block_size'] = tuple(int(b) for b in block)
+  validation.check_choice(params['block_pooling_type'], 'block_pooling_type', ('AVG', 'MAX'))
+  validation.check_choice(params['granularity'], 'granularity', wrapper_lib.GRANULARITIES)
+  validation.check_choice(params['unit_pooling'], 'unit_pooling', wrapper_lib.UNIT_POOLINGS)
   if params['granularity'] == 'unit':
     if params['block_size'] != (1, 1):
       raise ValueError(f"granularity='unit' removes whole units, so block_size must be (1, 1), got "
@@ -360,7 +360,7 @@ def strip_pruning(model):
   if not _is_sequential_or_functional(model):
     raise ValueError(f'model is a subclassed model ({type(model).__name__}), whose layers cannot be replaced from '
                      'outside: strip a Sequential or functional model, or unwrap its layers yourself (wrapper.layer)')
-  if any(w.built for w in rounds_lib.lottery_wrappers(model)):
+  if any(w.built for w in wrapped_model.lottery_wrappers(model)):
     rounds_lib.apply_masks(model)
   return tfmot_prune.strip_pruning(model)
 

@@ -1,14 +1,12 @@
-"""Round-boundary operations on a wrapped model: snapshot, prune, rewind, mask.
+"""Round boundaries: computing the next masks, applying them, and the sparsity they leave.
 
-These are the functions `UpdateLotteryStep` calls during `fit`; call them
-yourself in a custom training loop or an experiment runner. All of them work on
-whole tensors with TensorFlow ops, validate everything before changing any
+`run_lottery_round` is what `UpdateLotteryStep` calls at the end of each round
+of the schedule: it prunes by the wrappers' criterion (`compute_next_masks`),
+rewinds (see `rewind`) and resets the optimizer. Call these functions yourself
+in a custom training loop or an experiment runner. All of them work on whole
+tensors with TensorFlow ops, validate everything before changing any
 variable, and accept a model, a layer, or a list of layers.
 """
-
-import numbers
-import weakref
-import zlib
 
 from absl import logging
 import tensorflow as tf
@@ -16,211 +14,10 @@ import tf_keras as keras
 
 from ltp_tfmot.core import masks as masks_lib
 from ltp_tfmot.keras2 import criteria as criteria_lib
+from ltp_tfmot.keras2 import initializers
+from ltp_tfmot.keras2 import rewind as rewind_lib
+from ltp_tfmot.keras2 import wrapped_model
 from ltp_tfmot.keras2 import wrapper as wrapper_lib
-
-
-def lottery_wrappers(model):
-  """All `PruneLotteryTicket` wrappers in a model (nested models included), in order.
-
-  Args:
-    model: A Keras model, a layer, or a list of them.
-
-  Returns:
-    A list of `PruneLotteryTicket` layers.
-  """
-  if isinstance(model, (list, tuple)):
-    return [w for item in model for w in lottery_wrappers(item)]
-  if isinstance(model, wrapper_lib.PruneLotteryTicket):
-    return [model]
-  if isinstance(model, keras.Model):
-    return [w for layer in model.layers for w in lottery_wrappers(layer)]
-  return []
-
-
-def built_lottery_wrappers(model):
-  """`lottery_wrappers(model)`, checked to be non-empty and built.
-
-  Raises:
-    ValueError: if there is no wrapper, or one is not built yet.
-  """
-  wrapper_lib.check_tf_keras(model, 'model')
-  wrappers = lottery_wrappers(model)
-  if not wrappers:
-    raise ValueError('model has no PruneLotteryTicket layer: wrap it with ltp_tfmot.prune_lottery_ticket first')
-  unbuilt = [w.name for w in wrappers if not w.built]
-  if unbuilt:
-    raise ValueError(f'layers {unbuilt} are not built yet: call the model on data (or model.build) first')
-  return wrappers
-
-
-# The rewind point of the weights no lottery wrapper holds (BatchNormalization's gamma, beta and moving
-# statistics, LayerNormalization's, ...), per model: [(variable, value)]. It is kept in memory, not in the
-# model: a variable tracked on the model is a top-level weight that the model rebuilt from a .keras or h5
-# file lacks (loading fails with a weight-count mismatch), and the wrappers' variables depend on their own
-# layer only, so that weights load into a freshly wrapped model.
-_UNWRAPPED_SNAPSHOTS = weakref.WeakKeyDictionary()
-
-
-def unwrapped_layer_weights(model):
-  """The weights of a model's layers outside its lottery wrappers, with their layer, in order.
-
-  These are BatchNormalization's gamma, beta and moving statistics, LayerNormalization's, PReLU's slopes and
-  those of any other layer `prune_lottery_ticket` leaves unwrapped, in nested models too; each once.
-
-  Args:
-    model: A Keras model; a layer or a list of layers has none (their wrappers are all there is).
-
-  Returns:
-    A list of (layer, weight) pairs.
-  """
-  if not isinstance(model, keras.Model):
-    return []
-  inside = {v.ref() for w in lottery_wrappers(model) for v in w.weights}
-  pairs, seen = [], set()
-
-  def visit(container):
-    for layer in container.layers:
-      if isinstance(layer, wrapper_lib.PruneLotteryTicket):
-        continue
-      if isinstance(layer, keras.Model):
-        visit(layer)
-        continue
-      for weight in layer.weights:
-        if weight.ref() not in inside and weight.ref() not in seen:
-          seen.add(weight.ref())
-          pairs.append((layer, weight))
-
-  visit(model)
-  return pairs
-
-
-def _derived_seed(*parts):
-  """A deterministic 31-bit seed from ints and strings."""
-  return zlib.crc32(repr(parts).encode()) & 0x7FFFFFFF
-
-
-def wrapper_positions(wrappers):
-  """{id(wrapper): its position}: the one `prune_lottery_ticket` stored, else its index in `wrappers`."""
-  return {id(w): i if w.position is None else w.position for i, w in enumerate(wrappers)}
-
-
-def draw_seed(w, positions, purpose, weight, round_number):
-  """The seed of one random draw for one weight of a wrapper in one round.
-
-  It depends on the wrapper's seed and position, the weight's index in the layer and the round, never on
-  layer or variable names, so two builds of the same architecture draw the same numbers.
-  """
-  index = next(i for i, other in enumerate(w.layer.weights) if other is weight)
-  return _derived_seed(w.seed, purpose, positions[id(w)], index, round_number)
-
-
-def _model_optimizer(model, optimizer):
-  if optimizer is None and isinstance(model, keras.Model):
-    optimizer = getattr(model, 'optimizer', None)
-  return optimizer
-
-
-def steps_done(model, optimizer=None):
-  """The training steps a wrapped model has taken, as its schedule counts them.
-
-  A step is one optimizer step (one `fit` batch), however many times the step
-  calls the model or a shared layer. The count is `step_offset +
-  optimizer.iterations`, the offset being kept in the wrappers (so saved with
-  the model) and moved by `run_lottery_round` when it resets the optimizer;
-  it never goes below the count last recorded in `pruning_step` (by
-  `UpdateLotteryStep` at the first batch, each round, each epoch end and the
-  end of `fit`), which is what a model loaded without its optimizer's state
-  resumes from.
-
-  Args:
-    model: A model, layer or list of layers holding `PruneLotteryTicket` wrappers.
-    optimizer: The optimizer that trains it; defaults to `model.optimizer` if any.
-
-  Returns:
-    The number of training steps, an int >= 0.
-
-  Raises:
-    ValueError: for a model without built lottery wrappers.
-  """
-  first = built_lottery_wrappers(model)[0]
-  optimizer = _model_optimizer(model, optimizer)
-  recorded = max(int(first.pruning_step.numpy()), 0)
-  offset = int(first.step_offset.numpy())
-  if offset == wrapper_lib.NOT_COUNTING or optimizer is None:
-    return recorded
-  return max(recorded, offset + int(optimizer.iterations.numpy()))
-
-
-def count_steps_with(model, optimizer, steps=None):
-  """Makes the model's step count continue from `steps` with the optimizer's iterations.
-
-  Call it after changing `optimizer.iterations` (a round's reset does) or
-  after changing optimizers. `UpdateLotteryStep` does, and records the count
-  in `pruning_step`.
-
-  Args:
-    model: A model, layer or list of layers holding `PruneLotteryTicket` wrappers.
-    optimizer: The optimizer whose steps are counted from now on.
-    steps: The steps done now (default: `steps_done(model, optimizer)`).
-
-  Returns:
-    The offset: steps done = offset + `optimizer.iterations`.
-  """
-  wrappers = built_lottery_wrappers(model)
-  if steps is None:
-    steps = steps_done(wrappers, optimizer)
-  offset = steps - int(optimizer.iterations.numpy())
-  for w in wrappers:
-    w.step_offset.assign(offset)
-    w.pruning_step.assign(steps)
-  return offset
-
-
-def take_snapshot(model, step=0):
-  """Records the current weights of every wrapped layer as the rewind point.
-
-  Given a `keras.Model`, it also records the weights of the layers outside
-  the wrappers (BatchNormalization's gamma, beta and moving statistics,
-  LayerNormalization's, ...; see `unwrapped_layer_weights`), which
-  `rewind_weights` restores with the kernels. The wrappers' snapshots are
-  layer weights, saved with the model; that of the other layers is kept in
-  memory, so a model loaded from a file rewinds them only after a new
-  `take_snapshot`. Given a layer or a list of layers, only the wrappers have
-  a rewind point.
-
-  A model whose steps are not counted yet starts counting them (as
-  `optimizer.iterations`), as `UpdateLotteryStep` would at the start of
-  `fit`, so that a custom training loop can call it with `training=True`
-  without that callback.
-
-  Args:
-    model: A model, layer or list of layers holding `PruneLotteryTicket` wrappers.
-    step: The training step the weights belong to (kept with the snapshot), >= 0.
-
-  Raises:
-    ValueError: for a bad step, or a model without built lottery wrappers.
-
-  Example:
-
-  ```python
-  model = ltp_tfmot.prune_lottery_ticket(model)
-  ltp_tfmot.take_snapshot(model)   # rewind point = the initial weights
-  ```
-  """
-  if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
-    raise ValueError(f'step must be an integer >= 0, got {step!r}')
-  wrappers = built_lottery_wrappers(model)
-  unwrapped = unwrapped_layer_weights(model)
-  if unwrapped:
-    _UNWRAPPED_SNAPSHOTS[model] = [(weight, tf.identity(weight)) for _, weight in unwrapped]
-  for w in wrappers:
-    for snapshot, weight in zip(w.snapshots, w.layer.weights, strict=True):
-      snapshot.assign(weight)
-    w.snapshot_step.assign(step)
-    if int(w.step_offset.numpy()) == wrapper_lib.NOT_COUNTING:
-      w.step_offset.assign(0)
-      w.pruning_step.assign(max(int(w.pruning_step.numpy()), 0))
-  logging.info('Took the rewind snapshot at step %d.', step)
 
 
 def _pools(wrappers):
@@ -351,7 +148,8 @@ def _pool_masks(pool, criterion, rate, positions, model_scores):
     keyed = pool_keys_from_scores(pool, [model_scores[(id(w), i)] for w, i in pool])
   else:
     first, index = pool[0]
-    keyed = _pool_keys(pool, criterion, draw_seed(first, positions, 'score', first.prunable_weights[index], rounds))
+    seed = wrapped_model.draw_seed(first, positions, 'score', first.prunable_weights[index], rounds)
+    keyed = _pool_keys(pool, criterion, seed)
   keep = masks_lib.keep_count(sum(item.keys.shape.num_elements() for item in keyed), (1.0 - rate) ** rounds)
   return pool_masks_from_keys(pool, keyed, keep)
 
@@ -387,7 +185,7 @@ def _unit_scores(groups, criterion, positions):
   _check_finite(ranked)
   rounds = max(int(w.rounds_done.numpy()) for w, _ in ranked) + 1
   first, index = ranked[0]
-  seed = draw_seed(first, positions, 'score', first.prunable_weights[index], rounds)
+  seed = wrapped_model.draw_seed(first, positions, 'score', first.prunable_weights[index], rounds)
   alive = [w.masks[i] > 0 for w, i in ranked]
   initials = [w.prunable_snapshots[i] for w, i in ranked] if criterion.needs_initial else None
   scores = criteria_lib.score_pool(criterion, initials, [w.prunable_weights[i] for w, i in ranked], alive, seed)
@@ -471,7 +269,7 @@ def compute_next_masks(model, data=None):
       rate or criterion. Nothing is changed then.
     TypeError: if a `ModelCriterion` is given layers instead of a model.
   """
-  wrappers = built_lottery_wrappers(model)
+  wrappers = wrapped_model.built_lottery_wrappers(model)
   pools = [(pool, rate, criteria_lib.get_criterion(pool[0][0].criterion)) for pool, rate in _pools(wrappers)]
   batches = {}
   for pool, _, criterion in pools:
@@ -485,7 +283,7 @@ def compute_next_masks(model, data=None):
                        'call ltp_tfmot.take_snapshot(model) or train with UpdateLotteryStep first')
   model_scores = _model_scores(model, [(pool, criterion) for pool, rate, criterion in pools if rate], batches)
   new_masks, kept = [], {}
-  positions = wrapper_positions(wrappers)
+  positions = wrapped_model.wrapper_positions(wrappers)
   unit_wrappers = [w for w in wrappers if w.granularity == 'unit']
   if unit_wrappers:
     criteria = {w.criterion for w in unit_wrappers if w.ranked_count}
@@ -538,116 +336,6 @@ def _model_scores(model, pools, batches):
   return scores
 
 
-def _survivor_values(w, index, mask, seed):
-  """Values the kept weights of one prunable tensor start from."""
-  snapshot = w.prunable_snapshots[index]
-  weight = w.prunable_weights[index]
-  action = w.mask_1_action
-  if action == 'rewind':
-    return snapshot
-  if action == 'reinit':
-    return _fresh_value(w.layer, weight, seed)
-  if action == 'signed_constant':
-    # The std in float64: float32 overflows for |w| above about 1.8e19.
-    std = tf.math.reduce_std(tf.cast(snapshot, tf.float64))
-    return tf.cast(tf.sign(tf.cast(snapshot, tf.float64)) * std, snapshot.dtype)
-  positions = tf.where(mask > 0)
-  shuffled = tf.random.experimental.stateless_shuffle(tf.gather_nd(snapshot, positions), seed=[seed, 0])
-  return tf.scatter_nd(positions, shuffled, tf.shape(snapshot, out_type=tf.int64))
-
-
-def _fresh_value(layer, weight, seed):
-  initializer = keras.initializers.get(wrapper_lib.initializer_for(layer, weight))
-  config = initializer.get_config()
-  if 'seed' in config:
-    initializer = initializer.__class__.from_config(dict(config, seed=seed))
-  return tf.cast(initializer(weight.shape, dtype=weight.dtype.base_dtype), weight.dtype)
-
-
-def rewind_weights(model):
-  """Sets every wrapped layer's weights for the next round's training.
-
-  Kept weights start from the wrapper's mask-1 action ('rewind' = the
-  snapshot); pruned weights are 0 ('zero') or their snapshot ('freeze'); with
-  dynamic weight rescaling, kept weights are multiplied by n / n_kept. The
-  layers' other weights (biases) are rewound to the snapshot ('reinit': drawn
-  afresh).
-
-  Given a `keras.Model`, the weights outside the wrappers
-  (BatchNormalization's gamma, beta and moving statistics, ...; see
-  `unwrapped_layer_weights`) go back to their values at `take_snapshot`, or,
-  when every wrapper's mask-1 action is 'reinit' (the random-reinitialisation
-  control, which reinitialises the whole network), are drawn afresh from
-  their layers' initializers (`gamma_initializer`, ...). A model loaded from
-  a file keeps those values (with a warning) until `take_snapshot` is called
-  again: that part of the rewind point is kept in memory. Given a layer or a
-  list of layers, only the wrapped layers change.
-
-  Args:
-    model: A model, layer or list of layers holding `PruneLotteryTicket` wrappers.
-
-  Raises:
-    ValueError: if no snapshot was taken yet, or 'reinit' finds no initializer.
-      Nothing is changed then.
-  """
-  wrappers = built_lottery_wrappers(model)
-  missing = [w.layer.name for w in wrappers if not w.has_snapshot]
-  if missing:
-    raise ValueError(f'layers {missing} have no rewind snapshot yet: call ltp_tfmot.take_snapshot(model) '
-                     'or train with UpdateLotteryStep first')
-  updates = _unwrapped_updates(model, wrappers)
-  positions = wrapper_positions(wrappers)
-  for w in wrappers:
-    round_number = int(w.rounds_done.numpy())
-    prunable = {weight.ref(): i for i, weight in enumerate(w.prunable_weights)}
-    for weight, snapshot in zip(w.layer.weights, w.snapshots, strict=True):
-      i = prunable.get(weight.ref())
-      seed = draw_seed(w, positions, 'start', weight, round_number)
-      if i is None:
-        value = _fresh_value(w.layer, weight, seed) if w.mask_1_action == 'reinit' else snapshot
-        updates.append((weight, tf.convert_to_tensor(value)))
-        continue
-      mask = w.masks[i]
-      if i >= w.ranked_count:
-        # A unit's bias (BatchNormalization's gamma, beta) starts as other biases do, masked with its unit.
-        value = _fresh_value(w.layer, weight, seed) if w.mask_1_action == 'reinit' else snapshot
-        updates.append((weight, tf.cast(tf.where(mask > 0, value, tf.zeros([], snapshot.dtype)), weight.dtype)))
-        continue
-      kept = _survivor_values(w, i, mask, seed)
-      if w.dynamic_weight_rescaling:
-        n_kept = tf.maximum(tf.reduce_sum(mask), 1.0)
-        kept = kept * (tf.cast(tf.size(mask), mask.dtype) / n_kept)
-      pruned = snapshot if w.mask_0_action == 'freeze' else tf.zeros([], snapshot.dtype)
-      updates.append((weight, tf.cast(tf.where(mask > 0, kept, pruned), weight.dtype)))
-  for weight, value in updates:
-    weight.assign(value)
-  logging.info('Rewound %d layers (%s).', len(wrappers), ', '.join(sorted({w.mask_1_action for w in wrappers})))
-
-
-def _reinitialises_unwrapped(wrappers):
-  """Whether the layers outside the wrappers are drawn afresh: only for the whole-network reinit control."""
-  return all(w.mask_1_action == 'reinit' for w in wrappers)
-
-
-def _unwrapped_updates(model, wrappers):
-  """(variable, value) for the weights outside the wrappers at a rewind; raises before any change."""
-  unwrapped = unwrapped_layer_weights(model)
-  if not unwrapped:
-    return []
-  if _reinitialises_unwrapped(wrappers):
-    first = wrappers[0]
-    round_number = int(first.rounds_done.numpy())
-    return [(weight, _fresh_value(layer, weight, _derived_seed(first.seed, 'start-unwrapped', i, round_number)))
-            for i, (layer, weight) in enumerate(unwrapped)]
-  snapshot = _UNWRAPPED_SNAPSHOTS.get(model)
-  if snapshot is None:
-    logging.warning('Layers %s keep their current weights: their rewind point is kept in memory by '
-                    'take_snapshot, not saved with the model; call ltp_tfmot.take_snapshot(model) after '
-                    'loading a model to rewind them too.', sorted({layer.name for layer, _ in unwrapped}))
-    return []
-  return [(weight, value) for weight, value in snapshot]
-
-
 def apply_masks(model):
   """Applies the masks to the weights now: pruned weights become 0 (or frozen).
 
@@ -657,42 +345,9 @@ def apply_masks(model):
   Args:
     model: A model, layer or list of layers holding `PruneLotteryTicket` wrappers.
   """
-  for w in built_lottery_wrappers(model):
+  for w in wrapped_model.built_lottery_wrappers(model):
     for value, weight in w.pruning_obj.masked_values():
       weight.assign(value)
-
-
-def _optimizer_variables(optimizer):
-  if not hasattr(optimizer, 'variables'):
-    raise TypeError(f'optimizer must be a tf_keras optimizer (e.g. model.optimizer), got {type(optimizer).__name__}')
-  return optimizer.variables() if callable(optimizer.variables) else optimizer.variables
-
-
-def _check_iterations(value, name):
-  if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-    raise ValueError(f'{name} must be an integer >= 0 (an optimizer step count), got {value!r}')
-  return int(value)
-
-
-def reset_optimizer(optimizer, iterations=0):
-  """Resets an optimizer's state (slots such as momentum and Adam's moments) to that of a new one.
-
-  Args:
-    optimizer: A tf_keras optimizer.
-    iterations: What `optimizer.iterations` is set to: 0 (a new optimizer's)
-      or the step of a late rewind point, so that a learning-rate schedule
-      continues from there.
-
-  Raises:
-    TypeError: if `optimizer` is not an optimizer.
-    ValueError: if `iterations` is not an integer >= 0.
-  """
-  variables = _optimizer_variables(optimizer)
-  iterations = _check_iterations(iterations, 'iterations')
-  for variable in variables:
-    variable.assign(tf.zeros_like(variable))
-  if iterations:
-    optimizer.iterations.assign(iterations)
 
 
 def run_lottery_round(model, optimizer=None, rewind_iterations=None, data=None, keep_weights=False):
@@ -728,9 +383,10 @@ def run_lottery_round(model, optimizer=None, rewind_iterations=None, data=None, 
     The sparsity per layer after the round (see `compute_next_masks`).
 
   Raises:
-    ValueError: as `compute_next_masks` and `rewind_weights`, or for a bad
-      `rewind_iterations`.
-    TypeError: if `optimizer` is not an optimizer.
+    ValueError: as `compute_next_masks` and `rewind_weights`, or for a
+      negative `rewind_iterations`.
+    TypeError: if `optimizer` is not an optimizer, or `rewind_iterations` not
+      an integer.
     The model is left unchanged when any of them is raised.
 
   Example:
@@ -742,28 +398,24 @@ def run_lottery_round(model, optimizer=None, rewind_iterations=None, data=None, 
     ltp_tfmot.run_lottery_round(model, optimizer)  # optimizer.iterations is 500 again
   ```
   """
-  wrappers = built_lottery_wrappers(model)
-  missing = [w.layer.name for w in wrappers if not w.has_snapshot]
-  if missing:
-    raise ValueError(f'layers {missing} have no rewind snapshot yet: call ltp_tfmot.take_snapshot(model) '
-                     'or train with UpdateLotteryStep first')
+  wrappers = wrapped_model.built_lottery_wrappers(model)
+  rewind_lib.check_snapshots(wrappers)
   if rewind_iterations is None:
     rewind_iterations = int(wrappers[0].snapshot_step.numpy())
-  rewind_iterations = _check_iterations(rewind_iterations, 'rewind_iterations')
+  rewind_iterations = rewind_lib.check_iterations(rewind_iterations, 'rewind_iterations')
   if keep_weights:
     _check_keeps_weights(wrappers)
   if any(w.mask_1_action == 'reinit' for w in wrappers) and not keep_weights:
     for w in wrappers:
       for weight in w.layer.weights:
-        wrapper_lib.initializer_for(w.layer, weight)
-    if _reinitialises_unwrapped(wrappers):
-      for layer, weight in unwrapped_layer_weights(model):
-        wrapper_lib.initializer_for(layer, weight)
-  if optimizer is None and isinstance(model, keras.Model):
-    optimizer = getattr(model, 'optimizer', None)
+        initializers.initializer_for(w.layer, weight)
+    if rewind_lib.reinitialises_unwrapped(wrappers):
+      for layer, weight in rewind_lib.unwrapped_layer_weights(model):
+        initializers.initializer_for(layer, weight)
+  optimizer = wrapped_model.model_optimizer(model, optimizer)
   if optimizer is not None:
-    _optimizer_variables(optimizer)
-  steps = steps_done(wrappers, optimizer)
+    rewind_lib.optimizer_variables(optimizer)
+  steps = wrapped_model.steps_done(wrappers, optimizer)
   if any(criteria_lib.get_criterion(w.criterion).needs_model for w in wrappers):
     sparsity = _masks_at_rewind_point(model, data)
   else:
@@ -771,11 +423,12 @@ def run_lottery_round(model, optimizer=None, rewind_iterations=None, data=None, 
   if keep_weights:
     apply_masks(wrappers)
   else:
-    rewind_weights(model)
+    rewind_lib.rewind_weights(model)
   if optimizer is not None:
-    reset_optimizer(optimizer, rewind_iterations)
+    rewind_lib.reset_optimizer(optimizer, rewind_iterations)
     if int(wrappers[0].step_offset.numpy()) != wrapper_lib.NOT_COUNTING:
-      count_steps_with(wrappers, optimizer, steps)  # the reset moved optimizer.iterations, not the steps done
+      # The reset moved optimizer.iterations, not the steps done.
+      wrapped_model.count_steps_with(wrappers, optimizer, steps)
   return sparsity
 
 
@@ -797,11 +450,11 @@ def _check_keeps_weights(wrappers):
 
 def _masks_at_rewind_point(model, data):
   """`compute_next_masks` of the rewound model; every variable as it was if that raises."""
-  variables = [v for w in built_lottery_wrappers(model) for v in w.weights] + [
-      weight for _, weight in unwrapped_layer_weights(model)]
+  variables = [v for w in wrapped_model.built_lottery_wrappers(model) for v in w.weights] + [
+      weight for _, weight in rewind_lib.unwrapped_layer_weights(model)]
   saved = [(variable, tf.identity(variable)) for variable in variables]
   try:
-    rewind_weights(model)
+    rewind_lib.rewind_weights(model)
     return compute_next_masks(model, data)
   except Exception:
     for variable, value in saved:
@@ -819,7 +472,7 @@ def layer_sparsity(model):
     A dict from layer name (the wrapped layer's) to sparsity in [0, 1].
   """
   result = {}
-  for w in built_lottery_wrappers(model):
+  for w in wrapped_model.built_lottery_wrappers(model):
     masks = w.masks
     total = sum(int(tf.size(m)) for m in masks)
     alive = sum(masks_lib.count_nonzero(m) for m in masks)
@@ -829,6 +482,6 @@ def layer_sparsity(model):
 
 def weights_remaining(model):
   """Fraction of all prunable weights of the model that are still alive."""
-  masks = [mask for w in built_lottery_wrappers(model) for mask in w.masks]
+  masks = [mask for w in wrapped_model.built_lottery_wrappers(model) for mask in w.masks]
   total = sum(int(tf.size(m)) for m in masks)
   return sum(masks_lib.count_nonzero(m) for m in masks) / total

@@ -57,7 +57,9 @@ import numpy as np
 
 from ltp_tfmot import errors
 from ltp_tfmot import files
-from ltp_tfmot.keras2 import rounds as rounds_lib
+from ltp_tfmot.keras2 import initializers
+from ltp_tfmot.keras2 import rewind as rewind_lib
+from ltp_tfmot.keras2 import wrapped_model
 from ltp_tfmot.keras2 import wrapper as wrapper_lib
 
 FORMAT = 'ltp_tfmot.ticket'
@@ -159,7 +161,7 @@ def save_ticket(model, path, config=None):
   ltp_tfmot.save_ticket(model, 'ticket.npz', config={'rate': 0.2, 'accuracy': 0.98})
   ```
   """
-  wrappers = rounds_lib.built_lottery_wrappers(model)
+  wrappers = wrapped_model.built_lottery_wrappers(model)
   missing = [w.layer.name for w in wrappers if not w.has_snapshot]
   if missing:
     raise ValueError(f'layers {missing} have no rewind snapshot: call ltp_tfmot.take_snapshot(model) '
@@ -248,13 +250,13 @@ def load_ticket(model, path):
   ```
   """
   path = files.check_path(path)
-  wrappers = rounds_lib.built_lottery_wrappers(model)
+  wrappers = wrapped_model.built_lottery_wrappers(model)
   ticket = read_ticket(path)
   _check_architecture(ticket, wrappers, path)
   if any(w.mask_1_action == 'reinit' for w in wrappers):
     for w in wrappers:
       for weight in w.layer.weights:
-        wrapper_lib.initializer_for(w.layer, weight)
+        initializers.initializer_for(w.layer, weight)
   _warn_config_differences(ticket, wrappers)
 
   variables = [v for w in wrappers for v in w.weights]
@@ -267,7 +269,7 @@ def load_ticket(model, path):
         snapshot.assign(value.astype(snapshot.dtype.as_numpy_dtype))
       w.rounds_done.assign(layer.rounds_done)
       w.snapshot_step.assign(layer.snapshot_step)
-    rounds_lib.rewind_weights(wrappers)
+    rewind_lib.rewind_weights(wrappers)
   except BaseException:
     for variable, value in zip(variables, saved, strict=True):
       variable.assign(value)

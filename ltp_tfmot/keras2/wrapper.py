@@ -1,21 +1,19 @@
 """The lottery-ticket layer wrapper: a tfmot `PruneLowMagnitude` with a rewind point."""
 
 import inspect
-import numbers
 
 import tensorflow as tf
 from tensorflow_model_optimization.python.core.keras import utils as tfmot_utils
 from tensorflow_model_optimization.python.core.sparsity.keras import prunable_layer
 from tensorflow_model_optimization.python.core.sparsity.keras import prune_registry
-from tensorflow_model_optimization.python.core.sparsity.keras import pruning_impl
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
 import tf_keras as keras
 from tf_keras.src.engine import base_layer_utils
-from tf_keras.src.mixed_precision import autocast_variable
 
 from ltp_tfmot import errors
 from ltp_tfmot import validation
 from ltp_tfmot.keras2 import criteria as criteria_lib
+from ltp_tfmot.keras2 import masking
 from ltp_tfmot.keras2 import schedule as schedule_lib
 
 SCOPES = validation.SCOPES
@@ -28,29 +26,23 @@ NO_SNAPSHOT = -1
 NOT_COUNTING = -2**63
 
 
-def check_choice(value, name, choices):
-  if value not in choices:
-    raise ValueError(f'{name} must be one of {list(choices)}, got {value!r}')
-  return value
-
-
 def check_rewind_step(rewind_step):
-  if isinstance(rewind_step, bool) or not isinstance(rewind_step, numbers.Integral) or rewind_step < 0:
-    raise ValueError(f'rewind_step must be an integer >= 0 (0 = the initial weights), got {rewind_step!r}')
-  return int(rewind_step)
+  """`int(rewind_step)`, checked to be a rewind point's training step.
+
+  Raises:
+    TypeError: if it is not an integer.
+    ValueError: if it is negative.
+  """
+  return validation.check_int(rewind_step, 'rewind_step', minimum=0, hint=' (0 = the initial weights)')
 
 
 def check_seed(seed):
-  if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-    raise ValueError(f'seed must be an integer, got {seed!r}')
-  return int(seed)
+  """`int(seed)`, checked to be an integer (the seed of a wrapper's random draws).
 
-
-def check_position(position):
-  if position is not None and (isinstance(position, bool) or not isinstance(position, numbers.Integral)
-                               or position < 0):
-    raise ValueError(f'position must be an integer >= 0 or None, got {position!r}')
-  return None if position is None else int(position)
+  Raises:
+    TypeError: if it is not an integer.
+  """
+  return validation.check_int(seed, 'seed')
 
 
 def check_tf_keras(obj, name='to_prune'):
@@ -174,56 +166,6 @@ def unpruned_reason(layer):
           f'{", ".join(paths[w.ref()] for w in left)}')
 
 
-class _LotteryPruning(pruning_impl.Pruning):
-  """tfmot's pruning implementation with lottery-ticket masking.
-
-  Masks change only at round boundaries, where all wrappers of a model are
-  pruned together (global scope needs every layer at once), so
-  `PruneLotteryTicket.call` never asks it for tfmot's per-step conditional
-  update. Applying the mask either zeroes pruned weights or holds them at
-  their rewind-point value ('freeze').
-  """
-
-  def __init__(self, snapshots, freeze, **kwargs):
-    super().__init__(**kwargs)
-    self._snapshots = snapshots
-    self._freeze = freeze
-
-  def _validate_block(self):
-    # Blocks apply to 2-D weights only; others are pruned weight by weight.
-    pass
-
-  def masked_values(self):
-    """(masked value, weight variable) for each prunable weight, in the variables' own dtype."""
-    pairs = []
-    # Under a mixed-precision policy the layer's call reads variables cast to
-    # float16/bfloat16; masking in that dtype would round the float32 weights.
-    with autocast_variable.enable_auto_cast_variables(None):
-      for (weight, mask, _), snapshot in zip(self._pruning_vars, self._snapshots, strict=True):
-        value = weight * mask
-        if self._freeze:
-          value += snapshot * (1 - mask)
-        pairs.append((tf.cast(value, weight.dtype), weight))
-    return pairs
-
-  def _weight_assign_objs(self):
-    pairs = self.masked_values()
-    context = tf.distribute.get_replica_context()
-    # Without a strategy, `fit` runs in the default replica context, whose
-    # copies need no cross-replica mean: assign directly.
-    if context is None or not tf.distribute.has_strategy() or not pairs:
-      return [weight.assign(value) for value, weight in pairs]
-
-    def update(strategy, pairs):
-      reduced = strategy.extended.batch_reduce_to(tf.distribute.ReduceOp.MEAN, pairs)
-      return tf.group([
-          strategy.extended.update(weight, lambda var, value: var.assign(value), args=(value,))
-          for value, (_, weight) in zip(reduced, pairs, strict=True)
-      ])
-
-    return [context.merge_call(update, args=(pairs,))]
-
-
 @keras.utils.register_keras_serializable(package='ltp_tfmot')
 class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
   """Wraps a Keras layer for lottery-ticket pruning (a tfmot `PruneLowMagnitude`).
@@ -288,7 +230,10 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
       rewind step or position, a layer without a prunable weight, or
       `sparsity_m_by_n`; when built, for a MultiHeadAttention wrapped before
       its first call.
-    TypeError: if `pruning_schedule` is not a `LotteryTicketSchedule`.
+    TypeError: if `pruning_schedule` is not a `LotteryTicketSchedule`, or
+      for an argument of the wrong type (a rewind step, seed or position
+      that is not an integer, a `dynamic_weight_rescaling` that is not a
+      bool).
   """
 
   _PRUNE_CALLBACK_ERROR_MSG = (
@@ -319,8 +264,8 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
                       f'got {type(pruning_schedule).__name__}')
     if not isinstance(layer, keras.layers.Layer):
       raise TypeError(f'layer must be a tf_keras layer, got {type(layer).__module__}.{type(layer).__name__}')
-    self.granularity = check_choice(granularity, 'granularity', GRANULARITIES)
-    self.unit_pooling = check_choice(unit_pooling, 'unit_pooling', UNIT_POOLINGS)
+    self.granularity = validation.check_choice(granularity, 'granularity', GRANULARITIES)
+    self.unit_pooling = validation.check_choice(unit_pooling, 'unit_pooling', UNIT_POOLINGS)
     if unit_group is not None and not isinstance(unit_group, str):
       raise ValueError(f'unit_group must be a string or None, got {unit_group!r}')
     self.unit_group = unit_group
@@ -332,18 +277,16 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
     if not is_prunable(layer):
       raise ValueError(f'layer {layer.name!r} ({type(layer).__name__}) has no prunable weight')
     self.criterion = criteria_lib.get_criterion(criterion).name
-    self.scope = check_choice(scope, 'scope', SCOPES)
+    self.scope = validation.check_choice(scope, 'scope', SCOPES)
     self.layer_rate = None if layer_rate is None else validation.check_fraction(
         layer_rate, f'layer_rates[{layer.name!r}]', allow_zero=True)
-    self.mask_0_action = check_choice(mask_0_action, 'mask_0_action', MASK_0_ACTIONS)
-    self.mask_1_action = check_choice(mask_1_action, 'mask_1_action', MASK_1_ACTIONS)
-    if not isinstance(dynamic_weight_rescaling, bool):
-      raise ValueError(f'dynamic_weight_rescaling must be True or False, got {dynamic_weight_rescaling!r}')
-    self.dynamic_weight_rescaling = dynamic_weight_rescaling
+    self.mask_0_action = validation.check_choice(mask_0_action, 'mask_0_action', MASK_0_ACTIONS)
+    self.mask_1_action = validation.check_choice(mask_1_action, 'mask_1_action', MASK_1_ACTIONS)
+    self.dynamic_weight_rescaling = validation.check_bool(dynamic_weight_rescaling, 'dynamic_weight_rescaling')
     self.rewind_step = check_rewind_step(rewind_step)
     check_rewind_before_first_round(self.rewind_step, pruning_schedule)
     self.seed = check_seed(seed)
-    self.position = check_position(position)
+    self.position = validation.check_int(position, 'position', minimum=0, optional=True)
     if kwargs.get('sparsity_m_by_n') is not None:
       raise ValueError(f'sparsity_m_by_n={kwargs["sparsity_m_by_n"]!r} is not supported by lottery-ticket pruning, '
                        'whose rounds prune a rate of the weights still alive: use block_size for structured '
@@ -404,14 +347,14 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
     self.rounds_done = self.add_weight(
         'rounds_done', shape=[], initializer='zeros', dtype=tf.int64, trainable=False,
         aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
-    # The model's training steps are step_offset + optimizer.iterations (see rounds.steps_done), the
+    # The model's training steps are step_offset + optimizer.iterations (see wrapped_model.steps_done), the
     # same in every wrapper; pruning_step holds the count as last recorded.
     self.step_offset = self.add_weight(
         'step_offset', shape=[], initializer=keras.initializers.Constant(NOT_COUNTING), dtype=tf.int64,
         trainable=False, aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
     refs = [weight.ref() for weight in self.layer.weights]
     self.prunable_snapshots = [self.snapshots[refs.index(weight.ref())] for weight in self.prunable_weights]
-    self.pruning_obj = _LotteryPruning(
+    self.pruning_obj = masking.LotteryPruning(
         snapshots=self.prunable_snapshots,
         freeze=self.mask_0_action == 'freeze',
         training_step_fn=lambda: self.pruning_step,
@@ -620,67 +563,3 @@ def _build_attention_projections(layer):
     if not projection.built:
       projection.build(shape)
   # pylint: enable=protected-access
-
-
-def _owner(layer, weight):
-  """The innermost layer (the layer itself or one of its sublayers) that holds `weight`."""
-  holders = [sub for sub in [layer, *layer.submodules]
-             if isinstance(sub, keras.layers.Layer) and any(w is weight for w in sub.weights)]
-  # Fewest weights, and among equals the deepest (an LSTM and its cell hold the same three): submodules come
-  # after their parents.
-  return min(reversed(holders), key=lambda sub: len(sub.weights))
-
-
-class _UnitForgetBias(keras.initializers.Initializer):
-  """An LSTM cell's bias initializer under `unit_forget_bias`: the forget gate's biases start at 1, as in Keras."""
-
-  def __init__(self, bias_initializer, units, seed=None):
-    self.bias_initializer = keras.initializers.get(bias_initializer)
-    self.units = units
-    self.seed = seed
-
-  def __call__(self, shape, dtype=None, **kwargs):
-    del shape  # the cell's four gates
-    initializer = self.bias_initializer
-    config = initializer.get_config()
-    if self.seed is not None and 'seed' in config:
-      initializer = initializer.__class__.from_config(dict(config, seed=self.seed))
-    return tf.concat([initializer((self.units,), dtype, **kwargs), tf.ones((self.units,), dtype),
-                      initializer((self.units * 2,), dtype, **kwargs)], axis=0)
-
-  def get_config(self):
-    return {'bias_initializer': keras.initializers.serialize(self.bias_initializer), 'units': self.units,
-            'seed': self.seed}
-
-
-def initializer_for(layer, weight):
-  """The layer's initializer for one of its weights, e.g. `kernel_initializer`.
-
-  It is looked up on the innermost sublayer holding the weight (an LSTM's cell, an attention projection), as
-  `<name>_initializer` or, for a `<kind>_kernel`, `<kind>_initializer` (`recurrent_initializer`,
-  `depthwise_initializer`, `pointwise_initializer`). An LSTM bias under `unit_forget_bias` starts its forget
-  gate at 1, as Keras's does.
-
-  Args:
-    layer: A Keras layer.
-    weight: One of its weights.
-
-  Returns:
-    The initializer (an object, a name or a config, as the layer keeps it).
-
-  Raises:
-    ValueError: if no such initializer attribute exists.
-  """
-  owner = _owner(layer, weight)
-  name = weight.name.rsplit(':', 1)[0].rsplit('/', 1)[-1]
-  if name == 'bias' and isinstance(owner, keras.layers.LSTMCell) and owner.unit_forget_bias:
-    return _UnitForgetBias(owner.bias_initializer, owner.units)
-  candidates = [name + '_initializer']
-  if name.endswith('_kernel'):
-    candidates.append(name[:-len('_kernel')] + '_initializer')
-  for candidate in candidates:
-    initializer = getattr(owner, candidate, None)
-    if initializer is not None:
-      return initializer
-  raise ValueError(f"mask_1_action='reinit' needs layer {owner.name!r} to have an attribute "
-                   f'{" or ".join(candidates)} to draw fresh values of {weight.name!r} from')

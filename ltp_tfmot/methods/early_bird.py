@@ -20,6 +20,7 @@ from ltp_tfmot.core import masks as masks_lib
 from ltp_tfmot.keras2 import criteria as criteria_lib
 from ltp_tfmot.keras2 import model_layers
 from ltp_tfmot.keras2 import rounds as rounds_lib
+from ltp_tfmot.keras2 import wrapped_model
 from ltp_tfmot.keras2 import wrapper as wrapper_lib
 
 
@@ -224,7 +225,7 @@ class EarlyBirdTicket(keras.callbacks.Callback):
         raise ValueError('no early-bird ticket was found yet: train with this callback until found_epoch is set, '
                          'or pass masks=')
       masks = self.masks
-    wrappers = rounds_lib.built_lottery_wrappers(model)
+    wrappers = wrapped_model.built_lottery_wrappers(model)
     targets = [mask for w in wrappers for mask in w.masks]
     shapes = [tuple(mask.shape) for mask in targets]
     wanted = [tuple(tf.convert_to_tensor(mask).shape) for mask in masks]

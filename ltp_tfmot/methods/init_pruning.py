@@ -17,6 +17,7 @@ from ltp_tfmot import validation
 from ltp_tfmot.core import masks as masks_lib
 from ltp_tfmot.keras2 import criteria as criteria_lib
 from ltp_tfmot.keras2 import rounds as rounds_lib
+from ltp_tfmot.keras2 import wrapped_model
 from ltp_tfmot.keras2 import wrapper as wrapper_lib
 
 
@@ -83,14 +84,14 @@ def prune_at_initialization(model, criterion, weights_remaining, data=None, scop
   model.fit(x, y, callbacks=[ltp_tfmot.UpdateLotteryStep()])
   ```
   """
-  wrappers = rounds_lib.built_lottery_wrappers(model)
+  wrappers = wrapped_model.built_lottery_wrappers(model)
   units = [w.layer.name for w in wrappers if w.granularity == 'unit']
   if units:
     raise ValueError(f'prune_at_initialization sets masks weight by weight, but layers {units} prune whole units '
                      "(granularity='unit'): wrap the model with granularity='weight'")
   criterion = criteria_lib.get_criterion(criterion)
   weights_remaining = validation.check_fraction(weights_remaining, 'weights_remaining')
-  scope = wrapper_lib.check_choice(scope, 'scope', wrapper_lib.SCOPES)
+  scope = validation.check_choice(scope, 'scope', wrapper_lib.SCOPES)
   iterations = getattr(criterion, 'iterations', 1) if iterations is None else iterations
   iterations = validation.check_int(iterations, 'iterations', minimum=1)
   batch = None
@@ -104,7 +105,7 @@ def prune_at_initialization(model, criterion, weights_remaining, data=None, scop
   pools = [[j] for j in range(len(pairs))] if scope == 'layer' else [list(range(len(pairs)))]
   masks = [w.masks[i] for w, i in pairs]
   kernels = [w.prunable_weights[i] for w, i in pairs]
-  positions = rounds_lib.wrapper_positions(wrappers)
+  positions = wrapped_model.wrapper_positions(wrappers)
   saved = [tf.identity(v) for v in masks + kernels]
   try:
     for t in range(1, iterations + 1):
@@ -114,7 +115,7 @@ def prune_at_initialization(model, criterion, weights_remaining, data=None, scop
         scores = [None] * len(pairs)
         for pool in pools:
           first, index = pairs[pool[0]]
-          seed = rounds_lib.draw_seed(first, positions, 'initialization', first.prunable_weights[index], t)
+          seed = wrapped_model.draw_seed(first, positions, 'initialization', first.prunable_weights[index], t)
           pool_kernels = [kernels[j] for j in pool]
           pool_scores = criteria_lib.score_pool(
               criterion, pool_kernels if criterion.needs_initial else None, pool_kernels,

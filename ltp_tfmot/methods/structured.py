@@ -5,8 +5,8 @@ import tensorflow as tf
 import tf_keras as keras
 
 from ltp_tfmot.keras2 import prune as prune_lib
-from ltp_tfmot.keras2 import rounds as rounds_lib
 from ltp_tfmot.keras2 import unit_groups
+from ltp_tfmot.keras2 import wrapped_model
 from ltp_tfmot.keras2 import wrapper as wrapper_lib
 
 _CONVS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
@@ -157,8 +157,8 @@ def shrink(model):
                      f'{type(model).__name__}: build it with keras.Input (or input_shape=)')
   unit_groups.unit_plan(model)  # refuses nested models and shared layers before the masks are applied
   if any(isinstance(layer, wrapper_lib.pruning_wrapper.PruneLowMagnitude) for layer in model.layers):
-    if rounds_lib.lottery_wrappers(model):
-      rounds_lib.built_lottery_wrappers(model)
+    if wrapped_model.lottery_wrappers(model):
+      wrapped_model.built_lottery_wrappers(model)
     model = prune_lib.strip_pruning(model)
   plan, kept = kept_units(model)
   shrunk = {layer.name: _shrunk_layer(layer, plan, kept) for layer in model.layers}

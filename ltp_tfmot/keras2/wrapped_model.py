@@ -1,0 +1,171 @@
+"""The lottery wrappers of a model, their random draws and the training steps they count.
+
+A model, a layer or a list of layers holding `PruneLotteryTicket` wrappers is what
+every round-boundary function (`take_snapshot`, `run_lottery_round`, ...) takes.
+This module finds its wrappers (nested models included), derives the seed of each
+random draw from a wrapper's seed and position (never from layer names, so two
+builds of one architecture draw the same numbers), and keeps the model's
+training-step count, which the wrappers hold so that it is saved with the model.
+"""
+
+import zlib
+
+import tf_keras as keras
+
+from ltp_tfmot.keras2 import wrapper as wrapper_lib
+
+
+def lottery_wrappers(model):
+  """All `PruneLotteryTicket` wrappers in a model (nested models included), in order.
+
+  Args:
+    model: A Keras model, a layer, or a list of them.
+
+  Returns:
+    A list of `PruneLotteryTicket` layers.
+  """
+  if isinstance(model, (list, tuple)):
+    return [w for item in model for w in lottery_wrappers(item)]
+  if isinstance(model, wrapper_lib.PruneLotteryTicket):
+    return [model]
+  if isinstance(model, keras.Model):
+    return [w for layer in model.layers for w in lottery_wrappers(layer)]
+  return []
+
+
+def built_lottery_wrappers(model):
+  """`lottery_wrappers(model)`, checked to be non-empty and built.
+
+  Args:
+    model: A Keras model, a layer, or a list of them.
+
+  Returns:
+    A non-empty list of built `PruneLotteryTicket` layers.
+
+  Raises:
+    TypeError: for a Keras 3 object.
+    ValueError: if there is no wrapper, or one is not built yet.
+  """
+  wrapper_lib.check_tf_keras(model, 'model')
+  wrappers = lottery_wrappers(model)
+  if not wrappers:
+    raise ValueError('model has no PruneLotteryTicket layer: wrap it with ltp_tfmot.prune_lottery_ticket first')
+  unbuilt = [w.name for w in wrappers if not w.built]
+  if unbuilt:
+    raise ValueError(f'layers {unbuilt} are not built yet: call the model on data (or model.build) first')
+  return wrappers
+
+
+def derived_seed(*parts):
+  """A deterministic 31-bit seed from ints and strings.
+
+  Args:
+    *parts: The ints and strings the seed depends on (a seed, a purpose, a position, ...).
+
+  Returns:
+    An int in [0, 2**31).
+  """
+  return zlib.crc32(repr(parts).encode()) & 0x7FFFFFFF
+
+
+def wrapper_positions(wrappers):
+  """Each wrapper's position: the one `prune_lottery_ticket` stored, else its index in `wrappers`.
+
+  Args:
+    wrappers: A list of `PruneLotteryTicket` layers.
+
+  Returns:
+    A dict from `id(wrapper)` to its position, an int.
+  """
+  return {id(w): i if w.position is None else w.position for i, w in enumerate(wrappers)}
+
+
+def draw_seed(w, positions, purpose, weight, round_number):
+  """The seed of one random draw for one weight of a wrapper in one round.
+
+  It depends on the wrapper's seed and position, the weight's index in the layer and the round, never on
+  layer or variable names, so two builds of the same architecture draw the same numbers.
+
+  Args:
+    w: A `PruneLotteryTicket` layer.
+    positions: The `wrapper_positions` of the wrappers it is drawn among.
+    purpose: What the draw is for, e.g. 'score' or 'start'.
+    weight: One of the wrapped layer's weights.
+    round_number: The pruning round the draw belongs to.
+
+  Returns:
+    An int in [0, 2**31).
+  """
+  index = next(i for i, other in enumerate(w.layer.weights) if other is weight)
+  return derived_seed(w.seed, purpose, positions[id(w)], index, round_number)
+
+
+def model_optimizer(model, optimizer):
+  """The optimizer that trains a model: the one given, else the model's own.
+
+  Args:
+    model: A model, layer or list of layers holding `PruneLotteryTicket` wrappers.
+    optimizer: An optimizer, or None for `model.optimizer`.
+
+  Returns:
+    `optimizer`; if it is None, `model.optimizer` for a `keras.Model` that has one, else None.
+  """
+  if optimizer is None and isinstance(model, keras.Model):
+    optimizer = getattr(model, 'optimizer', None)
+  return optimizer
+
+
+def steps_done(model, optimizer=None):
+  """The training steps a wrapped model has taken, as its schedule counts them.
+
+  A step is one optimizer step (one `fit` batch), however many times the step
+  calls the model or a shared layer. The count is `step_offset +
+  optimizer.iterations`, the offset being kept in the wrappers (so saved with
+  the model) and moved by `run_lottery_round` when it resets the optimizer;
+  it never goes below the count last recorded in `pruning_step` (by
+  `UpdateLotteryStep` at the first batch, each round, each epoch end and the
+  end of `fit`), which is what a model loaded without its optimizer's state
+  resumes from.
+
+  Args:
+    model: A model, layer or list of layers holding `PruneLotteryTicket` wrappers.
+    optimizer: The optimizer that trains it; defaults to `model.optimizer` if any.
+
+  Returns:
+    The number of training steps, an int >= 0.
+
+  Raises:
+    ValueError: for a model without built lottery wrappers.
+  """
+  first = built_lottery_wrappers(model)[0]
+  optimizer = model_optimizer(model, optimizer)
+  recorded = max(int(first.pruning_step.numpy()), 0)
+  offset = int(first.step_offset.numpy())
+  if offset == wrapper_lib.NOT_COUNTING or optimizer is None:
+    return recorded
+  return max(recorded, offset + int(optimizer.iterations.numpy()))
+
+
+def count_steps_with(model, optimizer, steps=None):
+  """Makes the model's step count continue from `steps` with the optimizer's iterations.
+
+  Call it after changing `optimizer.iterations` (a round's reset does) or
+  after changing optimizers. `UpdateLotteryStep` does, and records the count
+  in `pruning_step`.
+
+  Args:
+    model: A model, layer or list of layers holding `PruneLotteryTicket` wrappers.
+    optimizer: The optimizer whose steps are counted from now on.
+    steps: The steps done now (default: `steps_done(model, optimizer)`).
+
+  Returns:
+    The offset: steps done = offset + `optimizer.iterations`.
+  """
+  wrappers = built_lottery_wrappers(model)
+  if steps is None:
+    steps = steps_done(wrappers, optimizer)
+  offset = steps - int(optimizer.iterations.numpy())
+  for w in wrappers:
+    w.step_offset.assign(offset)
+    w.pruning_step.assign(steps)
+  return offset
