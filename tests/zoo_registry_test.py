@@ -69,6 +69,17 @@ class RegistryTest(tf.test.TestCase):
       for name, spec in family.MODELS.items():
         self.assertIs(registry.get_model_spec(name), spec)
 
+  def test_the_models_package_serves_every_familys_public_names(self):
+    names = [name for family in registry.FAMILIES for name in family.__all__]
+    self.assertLen(set(names), len(names))  # no two families define one name
+    self.assertEqual(models_lib.__all__, sorted(names))
+    for family in registry.FAMILIES:
+      for name in family.__all__:
+        self.assertIs(getattr(models_lib, name), getattr(family, name))
+    self.assertIn('cifar_vgg', dir(models_lib))
+    with self.assertRaisesRegex(AttributeError, "no attribute 'MODELS'"):
+      _ = models_lib.MODELS
+
   def test_old_paths_name_the_registry_objects(self):
     self.assertIs(experiment_models.MODELS, registry.MODELS)
     self.assertIs(experiment_models.get_model_spec, registry.get_model_spec)

@@ -7,44 +7,38 @@ One module per family holds its builders and its presets: `lenet`
 initialisation the ResNets and VGGs share, and `registry` finds every network
 and preset by name without loading TensorFlow.
 
-This package is also `ltp_tfmot.models`: its builders are attributes here
+This package is also `ltp_tfmot.models`: the public names of every family
+in `registry.FAMILIES` (each module's `__all__`) are attributes here
 (`ltp_tfmot.models.resnet20(seed=0)`), imported on first use as in
-`ltp_tfmot` itself.
+`ltp_tfmot` itself; so a new network touches its family module only, and a
+new family adds one line to the registry.
 """
 
 import importlib
+import pkgutil
 
-# Public name -> family module that defines it.
-_EXPORTS = {
-    'lenet_300_100': 'lenet',
-    'conv2': 'conv',
-    'conv4': 'conv',
-    'conv6': 'conv',
-    'cifar_resnet': 'resnet',
-    'RESNET_DEPTHS': 'resnet',
-    'resnet20': 'resnet',
-    'resnet32': 'resnet',
-    'resnet44': 'resnet',
-    'resnet56': 'resnet',
-    'resnet110': 'resnet',
-    'cifar_vgg': 'vgg',
-    'VGG_PLANS': 'vgg',
-    'vgg11': 'vgg',
-    'vgg13': 'vgg',
-    'vgg16': 'vgg',
-    'vgg19': 'vgg',
-}
 
-__all__ = sorted(_EXPORTS)
+def _family_of_each_name():
+  """Public name -> the family module that defines it (its `__all__`), over the registry's families."""
+  registry = importlib.import_module(f'{__name__}.registry')
+  return {name: family for family in registry.FAMILIES for name in family.__all__}
 
 
 def __getattr__(name):
-  if name not in _EXPORTS:
+  # `from ltp_tfmot.zoo import lenet` asks for the submodule here before importing it: the import system does that
+  # (asking the registry then, while it imports the families, would import a family inside its own import).
+  if name in {module.name for module in pkgutil.iter_modules(__path__)}:
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
-  value = getattr(importlib.import_module(f'{__name__}.{_EXPORTS[name]}'), name)
+  families = _family_of_each_name()
+  if name == '__all__':
+    value = sorted(families)
+  elif name in families:
+    value = getattr(families[name], name)
+  else:
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
   globals()[name] = value
   return value
 
 
 def __dir__():
-  return sorted(set(globals()) | set(__all__))
+  return sorted(set(globals()) | set(_family_of_each_name()))

@@ -3,6 +3,9 @@
 from ltp_tfmot.zoo import network
 from ltp_tfmot.zoo import preset
 
+# The public names, which `ltp_tfmot.models` (the zoo package) serves too; MODELS and PRESETS are the registry's.
+__all__ = ['conv2', 'conv4', 'conv6']
+
 keras = network.keras
 
 

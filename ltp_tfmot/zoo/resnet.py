@@ -4,6 +4,9 @@ from ltp_tfmot.zoo import network
 from ltp_tfmot.zoo import open_lth
 from ltp_tfmot.zoo import preset
 
+# The public names, which `ltp_tfmot.models` (the zoo package) serves too; MODELS and PRESETS are the registry's.
+__all__ = ['cifar_resnet', 'RESNET_DEPTHS', 'resnet20', 'resnet32', 'resnet44', 'resnet56', 'resnet110']
+
 keras = network.keras
 
 RESNET_DEPTHS = (20, 32, 44, 56, 110)

@@ -4,6 +4,9 @@ from ltp_tfmot.zoo import network
 from ltp_tfmot.zoo import open_lth
 from ltp_tfmot.zoo import preset
 
+# The public names, which `ltp_tfmot.models` (the zoo package) serves too; MODELS and PRESETS are the registry's.
+__all__ = ['cifar_vgg', 'VGG_CONVS', 'VGG_PLANS', 'vgg11', 'vgg13', 'vgg16', 'vgg19']
+
 keras = network.keras
 
 # Filters of each conv, 'M' a 2x2 max-pool: open_lth's cifar_vgg plans (Simonyan & Zisserman's A, B, D, E).
