@@ -1,9 +1,9 @@
 """Presets: the training and pruning set-up of the paper each reference network comes from.
 
 Every registered model has a `Preset` (its family module declares it, the
-`registry` finds it by name): optimizer, learning rate and its
-schedule, weight decay, batch size, training length, augmentation, pruning
-scope and rates, rewind step, and where the values come from. Lengths are
+`registry` finds it by name): optimizer, learning rate and its schedule,
+weight decay, batch size, training length, augmentation, pruning scope and
+rates, rewind step, and where the values come from. Lengths are
 written as in open_lth ('160ep', '30000it'; see `validation.parse_duration`).
 
 Layer rates may name layers or give shell-style patterns (`fnmatch`): Conv-4's
@@ -16,6 +16,9 @@ several families share.
 Example:
 
 ```python
+import ltp_tfmot
+from ltp_tfmot.zoo import conv, preset as preset_lib, registry
+
 preset = registry.get_preset('conv4').replace(learning_rate=1e-4)   # any setting overridden
 model = conv.conv4(seed=0)
 rates = preset_lib.expand_layer_rates(preset.layer_rates, ltp_tfmot.prunable_layer_names(model))
