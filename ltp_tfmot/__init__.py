@@ -82,7 +82,7 @@ _SUBMODULES = ('datasets', 'experiment', 'models')
 __all__ = sorted(_EXPORTS) + list(_SUBMODULES)
 
 # The subpackages, by concept (see each one's docstring).
-_PACKAGES = ('core', 'export', 'keras2', 'methods')
+_PACKAGES = ('core', 'export', 'keras2', 'methods', 'zoo')
 
 # Modules that sat at the top of the package before it had subpackages -> where they live now. The old paths
 # (`import ltp_tfmot.rounds`, `from ltp_tfmot import masks`, `ltp_tfmot.prune.strip_pruning`) name the same
@@ -106,6 +106,7 @@ _MOVED_MODULES = {
     'kernels': 'export.kernels',
     'latency': 'export.latency',
     'quantize': 'export.quantize',
+    'models': 'zoo',
 }
 
 

@@ -5,7 +5,8 @@ rounds), so what it does a user can do by hand. See `LotteryExperiment` and
 the `ltp-tfmot` command line (`ltp_tfmot.cli`).
 
 Its parts each do one thing: `config` (the typed settings and their hash),
-`presets` and `recipes` (the papers' set-ups, optimizers and schedules),
+`recipes` (the papers' optimizers and schedules; their set-ups are the
+presets of `ltp_tfmot.zoo`),
 `factory` (a run's data and models: built, wrapped, compiled), `branches`
 (the registry of what trains beside the main run), `runner` (the resumable
 level loop), `parallel` (independent jobs at a time, on Ray), `storage` (the
@@ -16,7 +17,7 @@ Names are imported on first use, as in `ltp_tfmot` itself.
 
 import importlib
 
-# Public name -> module that defines it.
+# Public name -> module that defines it: a module of this package, or a full path (the zoo's registry and presets).
 _EXPORTS = {
     'Branch': 'branches',
     'branch_names': 'branches',
@@ -32,8 +33,8 @@ _EXPORTS = {
     'TrainingConfig': 'config',
     'load_cifar10': 'data',
     'load_data': 'data',
-    'model_names': 'models',
-    'MODELS': 'models',
+    'model_names': 'ltp_tfmot.zoo.registry',
+    'MODELS': 'ltp_tfmot.zoo.registry',
     'plot_accuracy': 'plots',
     'comparison_table': 'report',
     'load_run': 'report',
@@ -60,10 +61,10 @@ _EXPORTS = {
     'read_cifar10': 'data',
     'augment_images': 'pipeline',
     'train_dataset': 'pipeline',
-    'expand_layer_rates': 'presets',
-    'get_preset': 'presets',
-    'Preset': 'presets',
-    'preset_names': 'presets',
+    'expand_layer_rates': 'ltp_tfmot.zoo.preset',
+    'get_preset': 'ltp_tfmot.zoo.registry',
+    'Preset': 'ltp_tfmot.zoo.preset',
+    'preset_names': 'ltp_tfmot.zoo.registry',
     'build_training': 'recipes',
     'L2Adam': 'recipes',
     'L2SGD': 'recipes',
@@ -88,7 +89,8 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name):
   if name not in _EXPORTS:
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
-  value = getattr(importlib.import_module(f'{__name__}.{_EXPORTS[name]}'), name)
+  module = _EXPORTS[name]
+  value = getattr(importlib.import_module(module if '.' in module else f'{__name__}.{module}'), name)
   globals()[name] = value
   return value
 
