@@ -28,7 +28,7 @@ from typing import Union
 
 from ltp_tfmot import validation
 from ltp_tfmot.experiment import branches
-from ltp_tfmot.experiment import presets
+from ltp_tfmot.zoo import registry as zoo_registry
 
 OPTIMIZERS = validation.OPTIMIZERS
 LR_DECAYS = validation.LR_DECAYS
@@ -231,7 +231,7 @@ class PruningConfig:
     scope: 'layer' or 'global'.
     rate: Fraction of the alive weights pruned per level, in (0, 1).
     layer_rates: Layer name (or shell-style pattern such as 'conv*', see
-      `presets.expand_layer_rates`) -> its own rate in [0, 1). The default (None)
+      `ltp_tfmot.zoo.preset.expand_layer_rates`) -> its own rate in [0, 1). The default (None)
       prunes the layer named 'output' at half of `rate`, as in the paper
       (0.1 with the default rate 0.2), set when the config is built; use `{}`
       for a model without such a layer.
@@ -397,7 +397,7 @@ class RunConfig:
 
   @classmethod
   def for_model(cls, model, data=None, training=None, pruning=None, **settings):
-    """The config of a registered model with its paper's set-up (`presets.get_preset`), overridden where given.
+    """The config of a registered model with its paper's set-up (`zoo.registry.get_preset`), overridden where given.
 
     The preset gives the dataset, the training recipe (optimizer, learning
     rate and schedule, weight decay, batch size, length, augmentation) and the
@@ -431,7 +431,7 @@ class RunConfig:
     config = RunConfig.for_model('resnet20', training={'training_steps': '2000it'}, pruning={'levels': 3})
     ```
     """
-    preset = presets.get_preset(model)
+    preset = zoo_registry.get_preset(model)
     data, training, pruning = dict(data or {}), dict(training or {}), dict(pruning or {})
     preset_training = {name: getattr(preset, name) for name in _PRESET_TRAINING}
     if training.get('optimizer', preset.optimizer) != 'sgd':

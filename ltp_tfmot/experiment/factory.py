@@ -15,9 +15,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from ltp_tfmot.experiment import data as data_lib
-from ltp_tfmot.experiment import models as models_lib
 from ltp_tfmot.experiment import pipeline
-from ltp_tfmot.experiment import presets
 from ltp_tfmot.experiment import recipes
 from ltp_tfmot.experiment import training_path
 from ltp_tfmot.keras2 import prune as prune_lib
@@ -25,6 +23,8 @@ from ltp_tfmot.keras2 import rounds as rounds_lib
 from ltp_tfmot.keras2 import schedule as schedule_lib
 from ltp_tfmot.keras2 import wrapped_model
 from ltp_tfmot.keras2 import wrapper as wrapper_lib
+from ltp_tfmot.zoo import preset as preset_lib
+from ltp_tfmot.zoo import registry as zoo_registry
 
 _EVAL_BATCH = 1000
 
@@ -86,7 +86,7 @@ class RunFactory:
     if model_fn is not None and not callable(model_fn):
       raise TypeError(f'model_fn must be callable (input_shape, num_classes, seed) -> model, got {model_fn!r}')
     self.config = config
-    self.spec = None if model_fn is not None else models_lib.get_model_spec(config.model)
+    self.spec = None if model_fn is not None else zoo_registry.get_model_spec(config.model)
     self.model_fn = model_fn if model_fn is not None else self.spec.build
     self.data = data
     self.strategy = strategy
@@ -161,7 +161,7 @@ class RunFactory:
     """`model` wrapped with the run's pruning settings and `seed`; `overrides` replace settings."""
     p = self.config.pruning
     # Presets name layers by pattern ('conv*'): the wrapper takes the names they match in this model.
-    layer_rates = presets.expand_layer_rates(p.layer_rates, prune_lib.prunable_layer_names(model))
+    layer_rates = preset_lib.expand_layer_rates(p.layer_rates, prune_lib.prunable_layer_names(model))
     kwargs = dict(criterion=p.criterion, scope=p.scope, rewind_step=p.rewind_step, layer_rates=layer_rates,
                   mask_0_action=p.mask_0_action, mask_1_action=p.mask_1_action,
                   dynamic_weight_rescaling=p.dynamic_weight_rescaling, granularity=p.granularity,
