@@ -13,7 +13,7 @@ import sys
 
 __version__ = '0.1.0'
 
-# Public name -> module that defines it.
+# Public name -> module that defines it (or the subpackage whose own table names it: 'export').
 _EXPORTS = {
     'ExactStepCallback': 'keras2.callbacks',
     'LotterySummaries': 'keras2.callbacks',
@@ -40,9 +40,9 @@ _EXPORTS = {
     'WorkerLostError': 'errors',
     'EarlyBirdTicket': 'methods.early_bird',
     'mask_distance': 'methods.early_bird',
-    'export_tflite': 'export.tflite',
-    'ExportReport': 'export.report',
-    'load_tflite': 'export.tflite',
+    'export_tflite': 'export',
+    'ExportReport': 'export',
+    'load_tflite': 'export',
     'prune_at_initialization': 'methods.init_pruning',
     'keep_top_k': 'core.masks',
     'custom_objects': 'keras2.prune',
@@ -74,7 +74,7 @@ _EXPORTS = {
     'lottery_wrappers': 'keras2.wrapped_model',
     'steps_done': 'keras2.wrapped_model',
     'PruneLotteryTicket': 'keras2.wrapper',
-    'quantize_ticket': 'export.quantize',
+    'quantize_ticket': 'export',
 }
 # Modules and subpackages documented as attributes: `ltp_tfmot.datasets.load_mnist()`.
 _SUBMODULES = ('datasets', 'experiment', 'models')
