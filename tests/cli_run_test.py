@@ -117,5 +117,18 @@ class SettingFlagsTest(tf.test.TestCase):
       self.assertIn(name, run.FLAGS)
 
 
+  def test_branches_is_the_flag_of_the_controls_setting_and_controls_still_works(self):
+    self.assertEqual(run.setting_flags()['controls'], 'branches')
+    self.assertEqual(run.FLAGS['controls'].help, 'Alias for --branches.')
+    configs = []
+    for flag in ('--branches', '--controls'):
+      run.FLAGS.unparse_flags()
+      run.FLAGS(['ltp-tfmot', f'{flag}=reinit,random_prune', '--control_levels=1'])
+      configs.append(run.config_from_flags())
+    run.FLAGS.unparse_flags()
+    self.assertEqual(configs[0], configs[1])
+    self.assertEqual((configs[0].controls, configs[0].control_levels), (('reinit', 'random_prune'), (1,)))
+
+
 if __name__ == '__main__':
   tf.test.main()

@@ -11,15 +11,15 @@ Usage:
 Examples:
 
   ltp-tfmot run --model=lenet_300_100 --dataset=mnist --levels=5 --rate=0.2 \\
-      --criterion=large_final --scope=layer --rewind_step=0 --controls=reinit,random_prune --out=runs
+      --criterion=large_final --scope=layer --rewind_step=0 --branches=reinit,random_prune --out=runs
   ltp-tfmot report runs/lottery_1a2b3c4d5e6f runs/lottery_0f9e8d7c6b5a
   ltp-tfmot export runs/lottery_1a2b3c4d5e6f --level=5 --quantization=float16 --out=lenet_level5.tflite
   ltp-tfmot instability runs/lottery_1a2b3c4d5e6f --level=0 --rewind_steps=0,100,500,2000
   python -m ltp_tfmot.cli run --dataset_source=embedded --epochs=10 --levels=3
   ltp-tfmot run --model=resnet20 --data_dir=data/cifar-10-batches-py --levels=10 --out=runs
-  ltp-tfmot run --replicates=4 --controls=reinit --workers=2 --out=runs      # two jobs at a time, local Ray
+  ltp-tfmot run --replicates=4 --branches=reinit --workers=2 --out=runs      # two jobs at a time, local Ray
   ltp-tfmot run --model=vgg16 --data_dir=DIR --training_steps=30000it --lr_decay=cosine --warmup_steps=1ep
-  TF_CONFIG='{"cluster": {"worker": ["host1:2222", "host2:2222"]}, "task": {"type": "worker", "index": 0}}' \
+  TF_CONFIG='{"cluster": {"worker": ["host1:2222", "host2:2222"]}, "task": {"type": "worker", "index": 0}}' \\
       ltp-tfmot run --strategy=multi_worker --out=/shared/runs   # the same on host2 with "index": 1
 
 Every setting of the run's config is a flag (its help is the setting's
@@ -37,11 +37,15 @@ missing one; a run directory holding other settings is refused, not touched.
 (worker 0) writes the run directory (on a file system every worker can read);
 if a worker dies the others stop, and running the command again on every
 worker resumes the run. --workers=N trains N independent jobs at a time (levels of
-different replicates, controls) in Ray worker processes on this machine;
+different replicates, branches) in Ray worker processes on this machine;
 --ray_address=ADDRESS runs them on a Ray cluster. Ctrl-C stops a run with one line saying where (exit
 status 130); the same command resumes it. --out and --run_dir may be on any
 file system TensorFlow knows (gs://bucket/runs).
 """
+
+# The docstring above is what --help prints. This module holds `main` and the dispatch to the commands; each
+# command lives in a module of its own (`run`, `report`, `export`, `instability`) with the flags it takes, and
+# `command` holds what they share.
 
 import sys
 import textwrap
@@ -89,7 +93,7 @@ def usage():
 
 def short_usage():
   """The commands and the flags that are no run setting (--helpshort)."""
-  settings = set(setting_flags().values())
+  settings = set(setting_flags().values()) | set(run.ALIASES)
   text = __doc__ + '\nEvery run setting is a flag too: ltp-tfmot --helpfull.\n'
   for section, flag_values in _sections():
     lines = [textwrap.fill(f'--{flag.name}: {flag.help}', 80, initial_indent='  ', subsequent_indent='    ')

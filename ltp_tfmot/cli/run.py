@@ -30,7 +30,9 @@ DEFAULT_OUT = 'runs'
 _GROUPS = (('', config_lib.RunConfig), ('data', config_lib.DataConfig), ('training', config_lib.TrainingConfig),
            ('pruning', config_lib.PruningConfig))
 # Flags not named as their setting (each other setting's flag is the field's name).
-_FLAG_NAMES = {'data.name': 'dataset', 'data.source': 'dataset_source'}
+_FLAG_NAMES = {'data.name': 'dataset', 'data.source': 'dataset_source', 'controls': 'branches'}
+# {a setting flag's older name, which still works: the flag}.
+ALIASES = {'controls': _FLAG_NAMES['controls']}
 # Settings whose flag takes only these values (the others are checked by the config, with its message).
 _CHOICES = {
     'model': models_lib.model_names(),
@@ -48,7 +50,8 @@ _HELP_EXTRA = {
                  'Datasets, prepared in --data_dir).',
     'pruning.layer_rates': ' On the command line: name:rate pairs, comma-separated; empty (--layer_rates=) for none.',
     'controls': ' Registered: ' + '; '.join(f'{name} ({branches_lib.get_branch(name).description})'
-                                            for name in branches_lib.branch_names()) + '.',
+                                            for name in branches_lib.branch_names()) + '. Also --controls.',
+    'control_levels': ' On the command line: the levels --branches run at, comma-separated.',
 }
 
 
@@ -143,6 +146,8 @@ def _define_flags():
   command.define_common_flags(FLAGS)
   for setting in _setting_flag_specs():
     _define_setting_flag(setting, where)
+  for alias, name in ALIASES.items():
+    flags.DEFINE_alias(alias, name, **where)
   flags.DEFINE_string('out', None, f'Folder the run directory (named by the settings\' hash) is made in (default: '
                       f'{DEFAULT_OUT}).', **where)
   flags.DEFINE_string('run_dir', None, 'The run directory itself, instead of --out.', **where)
@@ -151,7 +156,7 @@ def _define_flags():
                     'tf.distribute strategy: default (one device), mirrored (all local GPUs, else all logical CPUs) '
                     'or multi_worker (MultiWorkerMirroredStrategy over the cluster in TF_CONFIG; only the chief writes '
                     'the run directory).', **where)
-  flags.DEFINE_integer('workers', None, 'How many independent jobs (levels of other replicates, controls) train at a '
+  flags.DEFINE_integer('workers', None, 'How many independent jobs (levels of other replicates, branches) train at a '
                        'time, each in a Ray worker process with its share of the cores; default 1 (serial, in this '
                        'process), or one per GPU (else CPU) of the cluster with --ray_address.', lower_bound=1,
                        **where)
