@@ -147,11 +147,11 @@ def _main(argv, hooks):
   args = argv[1:]
   index = _command_index(args)
   name = None if index is None else args[index]
-  if name is None and '--helpshort' in args:
-    print(short_usage())
-    return 0
   if name is None and any(arg in _HELP_ARGS for arg in args):
     print(usage())
+    return 0
+  if name is None and '--helpshort' in args:
+    print(short_usage())
     return 0
   if name not in _COMMANDS:
     got = 'none' if name is None else repr(name)
@@ -175,7 +175,7 @@ def _main(argv, hooks):
     return 0
   try:
     return run.execute(args, hooks) if module is run else module.execute(args)
-  except (command.Interrupted, KeyboardInterrupt) as error:
+  except KeyboardInterrupt as error:  # Ctrl-C: a command says where it stopped
     print(f'ltp-tfmot {name}: {str(error) or "interrupted"}', file=sys.stderr)
     return 130
   except UsageError as error:

@@ -1,10 +1,11 @@
-"""What every `ltp-tfmot` command shares: the flags every command takes, quiet TensorFlow, one-line output, Ctrl-C.
+"""What every `ltp-tfmot` command shares: the flags every command takes, quiet TensorFlow, one-line output.
 
 Each command module (`run`, `report`, `export`, `instability`) owns a
 `flags.FlagValues` holding only its flags. Every flag is defined with a help
 section as its `module_name`, so that `ltp-tfmot --help` lists the flags every
 command takes once (`EVERY_COMMAND`) and then each command's own
-(`section(command)`).
+(`section(command)`). A command stopped by Ctrl-C raises a `KeyboardInterrupt`
+whose message says where it stopped, which `main` prints in one line.
 """
 
 import os
@@ -17,10 +18,6 @@ from ltp_tfmot import startup
 EVERY_COMMAND = 'Flags of every command'
 # The --strategy values of the commands that train (`instability` refuses multi_worker with its own message).
 STRATEGIES = ('default', 'mirrored', 'multi_worker')
-
-
-class Interrupted(Exception):
-  """Ctrl-C (KeyboardInterrupt) during a command; the message says where it stopped."""
 
 
 def section(command):

@@ -41,7 +41,7 @@ def execute(args):
 
   Raises:
     UsageError: for missing or bad arguments.
-    Interrupted: on Ctrl-C, saying whether --out was written.
+    KeyboardInterrupt: on Ctrl-C, its message saying whether --out was written.
   """
   command.quiet_tensorflow(FLAGS.verbose)
   if len(args) != 1:
@@ -56,9 +56,9 @@ def execute(args):
     report = _export(args[0])
   except KeyboardInterrupt:
     if _file_version(FLAGS.out) != before:
-      raise command.Interrupted(f'interrupted after {FLAGS.out} was written (it is complete and checked)') from None
+      raise KeyboardInterrupt(f'interrupted after {FLAGS.out} was written (it is complete and checked)') from None
     kept = ' (the file there is as it was)' if before is not None else ''
-    raise command.Interrupted(f'interrupted before {FLAGS.out} was written: nothing was written{kept}') from None
+    raise KeyboardInterrupt(f'interrupted before {FLAGS.out} was written: nothing was written{kept}') from None
   command.say(report.to_markdown())
   command.say(f'Wrote {FLAGS.out}.')
   return 0

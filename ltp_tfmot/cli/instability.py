@@ -44,7 +44,7 @@ def execute(args):
 
   Raises:
     UsageError: for missing or bad arguments.
-    Interrupted: on Ctrl-C (finished rewind steps are kept).
+    KeyboardInterrupt: on Ctrl-C, its message saying how to resume (finished rewind steps are kept).
   """
   command.quiet_tensorflow(FLAGS.verbose)
   command.import_tensorflow(FLAGS.verbose)
@@ -66,7 +66,7 @@ def execute(args):
         same_data_order=FLAGS.same_data_order, log=command.say,
         strategy=None if FLAGS.strategy == 'default' else FLAGS.strategy)
   except KeyboardInterrupt:
-    raise command.Interrupted('interrupted; run the same command to resume (finished rewind steps are kept)') from None
+    raise KeyboardInterrupt('interrupted; run the same command to resume (finished rewind steps are kept)') from None
   md_path, png_path, text = instability_lib.write_instability_report(
       results, instability_lib.instability_dir(args[0], level, FLAGS.replicate), threshold)
   command.say('')

@@ -244,7 +244,7 @@ def execute(args, hooks=None):
 
   Raises:
     UsageError: for positional arguments or flags that make no config.
-    Interrupted: on Ctrl-C, saying where the run stopped.
+    KeyboardInterrupt: on Ctrl-C, its message saying where the run stopped.
   """
   if args:
     raise errors.UsageError(f'run takes no positional arguments, got {args}')
@@ -262,8 +262,10 @@ def execute(args, hooks=None):
       # Before this process imports TensorFlow: the workers import theirs meanwhile.
       pool = parallel.WorkerPool(FLAGS.workers, FLAGS.ray_address, threads=FLAGS.threads)
     return _run_experiment(config, strategy, pool, hooks)
-  except KeyboardInterrupt:
-    raise command.Interrupted('interrupted before training started; run the same command to resume') from None
+  except KeyboardInterrupt as interrupt:
+    if interrupt.args:  # _run_experiment's, which says where the run stopped
+      raise
+    raise KeyboardInterrupt('interrupted before training started; run the same command to resume') from None
   finally:
     if pool is not None:
       pool.close()
@@ -287,7 +289,7 @@ def _run_experiment(config, strategy, pool, hooks):
     job = experiment.job_in_progress
     where = 'before training started' if job is None else (
         f'at replicate {job[0]} level {job[1]}' + ('' if job[2] == runner_lib.MAIN else f' ({job[2]})'))
-    raise command.Interrupted(f'interrupted {where}; run the same command to resume') from None
+    raise KeyboardInterrupt(f'interrupted {where}; run the same command to resume') from None
   command.say('')
   command.say(report_lib.markdown_table(report_lib.summarize(results)))
   command.say(f'Run directory: {experiment.run_dir}')
