@@ -1,6 +1,5 @@
 """Tests for the ltp-tfmot command line: flags to config, run + resume + report, errors, `python -m`."""
 
-import dataclasses
 import os
 import re
 import shutil
@@ -14,7 +13,6 @@ import tensorflow as tf
 import ltp_tfmot
 from ltp_tfmot import cli
 from ltp_tfmot import experiment
-from ltp_tfmot.experiment import config as config_lib
 from ltp_tfmot.experiment import runner as runner_lib
 from ltp_tfmot.experiment import storage
 from tests import fixtures
@@ -38,80 +36,6 @@ class _CtrlCAfter(experiment.RunHooks):
 
 
 class FlagsTest(tf.test.TestCase):
-
-  def test_defaults_are_the_papers_lenet_set_up(self):
-    cli.FLAGS.unparse_flags()
-    cli.FLAGS(['ltp-tfmot'])
-    config = cli.config_from_flags()
-    self.assertEqual(config, config_lib.RunConfig())
-    self.assertEqual((config.training.optimizer, config.training.learning_rate, config.training.batch_size),
-                     ('adam', 1.2e-3, 60))
-    self.assertEqual(config.pruning.layer_rates, {'output': 0.1})
-
-  def test_every_setting_is_a_flag(self):
-    cli.FLAGS.unparse_flags()
-    cli.FLAGS(['ltp-tfmot', '--model=conv2', '--dataset=cifar10', '--levels=7', '--rate=0.15', '--criterion=movement',
-               '--scope=global', '--rewind_step=500', '--layer_rates=', '--controls=reinit,random_prune',
-               '--control_levels=2,4', '--replicates=3', '--optimizer=sgd', '--momentum=0.9', '--learning_rate=0.1',
-               '--batch_size=128', '--epochs=3', '--eval_every=50', '--seed=7', '--validation_split=0.2',
-               '--train_size=1000', '--test_size=500', '--mask_0_action=freeze', '--mask_1_action=reshuffle',
-               '--dynamic_weight_rescaling'])
-    config = cli.config_from_flags()
-    self.assertEqual(config.model, 'conv2')
-    self.assertEqual(config.data, config_lib.DataConfig(name='cifar10', validation_split=0.2, train_size=1000,
-                                                        test_size=500))
-    self.assertEqual(config.training, config_lib.TrainingConfig(optimizer='sgd', learning_rate=0.1, momentum=0.9,
-                                                                batch_size=128, epochs=3, eval_every=50))
-    self.assertEqual(config.pruning, config_lib.PruningConfig(
-        criterion='movement', scope='global', rate=0.15, layer_rates={}, rewind_step=500, mask_0_action='freeze',
-        mask_1_action='reshuffle', dynamic_weight_rescaling=True, levels=7))
-    self.assertEqual((config.seed, config.replicates, config.controls, config.control_levels),
-                     (7, 3, ('reinit', 'random_prune'), (2, 4)))
-
-  def test_a_flag_exists_for_every_config_field(self):
-    names = cli.setting_flags()
-    for group, cls in (('', config_lib.RunConfig), ('data', config_lib.DataConfig),
-                       ('training', config_lib.TrainingConfig), ('pruning', config_lib.PruningConfig)):
-      for field in dataclasses.fields(cls):
-        if field.name in ('data', 'training', 'pruning') and not group:
-          continue
-        key = f'{group}.{field.name}' if group else field.name
-        self.assertIn(key, names)
-        self.assertIn(names[key], cli.FLAGS, key)
-        self.assertTrue(cli.FLAGS[names[key]].help, key)
-
-  def test_recipe_flags_override_the_models_preset(self):
-    cli.FLAGS.unparse_flags()
-    cli.FLAGS(['ltp-tfmot', '--model=resnet20', '--data_dir=/data/cifar', '--training_steps=40', '--warmup_steps=1ep',
-               '--milestones=10it,30it', '--gamma=0.5', '--nesterov', '--weight_decay=5e-4', '--noaugment',
-               '--data_seed=3', '--rewind_step=4'])
-    config = cli.config_from_flags()
-    self.assertEqual(config, config_lib.RunConfig.for_model(
-        'resnet20', data={'data_dir': '/data/cifar'},
-        training={'training_steps': 40, 'warmup_steps': '1ep', 'milestones': ('10it', '30it'), 'gamma': 0.5,
-                  'nesterov': True, 'weight_decay': 5e-4, 'augment': False, 'data_seed': 3},
-        pruning={'rewind_step': 4}))
-    t = config.training
-    self.assertEqual((t.optimizer, t.learning_rate, t.momentum, t.batch_size, t.lr_decay, t.milestones),
-                     ('sgd', 0.1, 0.9, 128, 'step', (10, 30)))
-    self.assertEqual((config.data.name, config.pruning.scope, config.pruning.rewind_step), ('cifar10', 'global', 4))
-
-  def test_model_flag_alone_gives_the_models_preset(self):
-    for model in ('conv4', 'resnet20', 'vgg11'):
-      cli.FLAGS.unparse_flags()
-      cli.FLAGS(['ltp-tfmot', f'--model={model}'])
-      self.assertEqual(cli.config_from_flags(), config_lib.RunConfig.for_model(model), model)
-
-  def test_output_layer_follows_the_rate_unless_layer_rates_is_given(self):
-    for args, rates in ((['--rate=0.5'], {'output': 0.25}),
-                        (['--rate=0.5', '--layer_rates=output:0.1'], {'output': 0.1}),
-                        (['--rate=0.5', '--layer_rates='], {})):
-      cli.FLAGS.unparse_flags()
-      cli.FLAGS(['ltp-tfmot'] + args)
-      config = cli.config_from_flags()
-      self.assertEqual(config.pruning.layer_rates, rates, args)
-      self.assertEqual(config, config_lib.RunConfig(pruning=config_lib.PruningConfig(rate=0.5, layer_rates=(
-          None if len(args) == 1 else rates))))
 
   def test_usage_errors_exit_2_before_any_work(self):
     for args, message in ((['--rate=0.5'], 'first argument must be a command'),
@@ -147,6 +71,29 @@ class FlagsTest(tf.test.TestCase):
         self.assertIn('ltp-tfmot export RUN_DIR --level=N', out, (command, flag))
         self.assertIn('--report_dir', out, (command, flag))
         self.assertEqual('--momentum:' in out, every_setting, (command, flag))
+
+
+  def test_each_command_takes_only_its_own_flags(self):
+    for args, flag in ((['run', '--report_dir=reports'], 'report_dir'), (['report', 'runs', '--rate=0.5'], 'rate'),
+                       (['export', 'runs', '--workers=2'], 'workers'), (['instability', 'runs', '--shrink'], 'shrink')):
+      status, out, err = fixtures.run_cli(*args)
+      self.assertEqual((status, out), (2, ''), args)
+      self.assertEqual(err, f"ltp-tfmot: Unknown command line flag '{flag}'\nTry: ltp-tfmot --help\n", args)
+
+  def test_flags_may_come_before_the_command_with_or_without_equals(self):
+    for args in (['--rate=1.5', 'run'], ['--out', 'runs', 'run', '--rate=1.5'], ['--notensorboard', 'run', '--rate',
+                                                                                  '1.5']):
+      status, _, err = fixtures.run_cli(*args)
+      self.assertEqual((status, err), (2, 'ltp-tfmot run: pruning.rate must be in (0, 1), got 1.5\n'), args)
+
+  def test_help_lists_each_commands_flags_under_its_name(self):
+    _, out, _ = fixtures.run_cli('--help')
+    sections = re.findall(r'^(Flags of [^:]*|absl.flags):$', out, re.MULTILINE)
+    self.assertEqual(sections, ['Flags of every command'] + [f'Flags of ltp-tfmot {name}' for name in cli.COMMANDS]
+                     + ['absl.flags'])
+    export_section = out[out.index('Flags of ltp-tfmot export:'):out.index('Flags of ltp-tfmot instability:')]
+    self.assertIn('--out: The .tflite file to write (needed).', export_section)
+    self.assertNotIn('--rate', export_section)
 
 
 class CommandsTest(tf.test.TestCase):
