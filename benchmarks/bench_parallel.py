@@ -36,7 +36,7 @@ VARIANTS = (('serial (--workers=1, the default)', []), ('parallel (--workers=2)'
 
 def _flags(levels):
   return ['--model=lenet_300_100', '--dataset_source=embedded', '--replicates=2', f'--levels={levels}',
-          '--controls=reinit', '--epochs=20', '--eval_every=30', '--notensorboard']
+          '--branches=reinit', '--epochs=20', '--eval_every=30', '--notensorboard']
 
 
 def _run(run_dir, levels, extra):

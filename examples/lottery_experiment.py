@@ -14,7 +14,7 @@ running it again continues where it stopped.
 
 The same run from the command line:
 
-  ltp-tfmot run --levels=12 --epochs=20 --eval_every=30 --controls=reinit --out=runs
+  ltp-tfmot run --levels=12 --epochs=20 --eval_every=30 --branches=reinit --out=runs
   ltp-tfmot report runs
 """
 

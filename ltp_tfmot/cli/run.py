@@ -20,7 +20,7 @@ from ltp_tfmot import errors
 from ltp_tfmot.cli import command
 from ltp_tfmot.experiment import branches as branches_lib
 from ltp_tfmot.experiment import config as config_lib
-from ltp_tfmot.experiment import models as models_lib
+from ltp_tfmot.zoo import registry as zoo_registry
 
 FLAGS = flags.FlagValues()
 # Where `run` makes its run directory without --out.
@@ -35,7 +35,7 @@ _FLAG_NAMES = {'data.name': 'dataset', 'data.source': 'dataset_source', 'control
 ALIASES = {'controls': _FLAG_NAMES['controls']}
 # Settings whose flag takes only these values (the others are checked by the config, with its message).
 _CHOICES = {
-    'model': models_lib.model_names(),
+    'model': zoo_registry.model_names(),
     'data.source': list(config_lib.MNIST_SOURCES),
     'training.optimizer': list(config_lib.OPTIMIZERS),
     'training.lr_decay': list(config_lib.LR_DECAYS),

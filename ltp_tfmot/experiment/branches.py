@@ -8,7 +8,7 @@ masks with the level's per-layer counts, 'inverted_scores' redoes the level's
 round keeping the weights the criterion scores lowest (Frankle et al. 2021's
 inversion ablation). `RunConfig(controls=...)` names the
 branches a run trains (and `control_levels` the levels); the report's
-columns, the plot's lines, the command line's `--controls` and the run
+columns, the plot's lines, the command line's `--branches` and the run
 directory's `<branch>/` folders all take their names, titles and styles from
 this registry, so a branch you register is one of them everywhere.
 
