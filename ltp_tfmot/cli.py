@@ -400,8 +400,8 @@ def _export(run_dir):
   """Exports the --level of `run_dir` as the flags say; returns the `ExportReport`."""
   _import_tensorflow()
   import ltp_tfmot  # pylint: disable=g-import-not-at-top
-  from ltp_tfmot.experiment import runner as runner_lib  # pylint: disable=g-import-not-at-top
-  model, split = runner_lib.load_trained_model(run_dir, level=FLAGS.level, replicate=FLAGS.replicate)
+  from ltp_tfmot.experiment import level_state  # pylint: disable=g-import-not-at-top
+  model, split = level_state.load_trained_model(run_dir, level=FLAGS.level, replicate=FLAGS.replicate)
   if FLAGS.shrink:
     if any(w.granularity != 'unit' for w in ltp_tfmot.lottery_wrappers(model)):
       raise UsageError(f'--shrink needs a run pruned with --granularity=unit, which {run_dir} is not: its tickets '
@@ -416,7 +416,9 @@ def _export(run_dir):
 def _instability_command(args):
   _quiet_tensorflow()
   _import_tensorflow()
-  from ltp_tfmot.experiment import instability as instability_lib  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from ltp_tfmot.experiment import instability as instability_lib
+  from ltp_tfmot.experiment import instability_report
   if len(args) != 1:
     raise UsageError(f'instability takes one run directory, got {args or "none"}')
   if not FLAGS.rewind_steps:
@@ -434,7 +436,7 @@ def _instability_command(args):
         strategy=None if FLAGS.strategy == 'default' else FLAGS.strategy)
   except KeyboardInterrupt:
     raise _Interrupted('interrupted; run the same command to resume (finished rewind steps are kept)') from None
-  md_path, png_path, text = instability_lib.write_instability_report(
+  md_path, png_path, text = instability_report.write_instability_report(
       results, instability_lib.instability_dir(args[0], level, FLAGS.replicate), threshold)
   _print('')
   _print(text)
