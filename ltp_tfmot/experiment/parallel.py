@@ -319,7 +319,8 @@ def _next_job(experiment, waiting, last, job_needs):
 
 def _schedule(ray, experiment, pool, spec, waiting):
   """Gives ready jobs to idle workers, records what ends; raises `JobsFailedError` at the end if any failed."""
-  from ltp_tfmot.experiment import worker as worker_lib  # pylint: disable=g-import-not-at-top  # loads TensorFlow
+  # Imported here: `worker` loads TensorFlow, which this module must not (a pool starts before TensorFlow loads).
+  from ltp_tfmot.experiment import worker as worker_lib  # pylint: disable=g-import-not-at-top
   running, failures, blocked = {}, [], []
   idle = [(worker, None) for worker in pool]  # (worker, the job it ran last)
 
