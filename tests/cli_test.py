@@ -13,7 +13,8 @@ import tensorflow as tf
 import ltp_tfmot
 from ltp_tfmot import cli
 from ltp_tfmot import experiment
-from ltp_tfmot.experiment import runner as runner_lib
+from ltp_tfmot.experiment import level_state
+from ltp_tfmot.experiment import run_lock
 from ltp_tfmot.experiment import storage
 from tests import fixtures
 
@@ -132,16 +133,16 @@ class CommandsTest(tf.test.TestCase):
 
   def test_run_on_a_directory_in_use_is_refused_in_one_line_naming_the_holder(self):
     holder = storage.RunDirectory(self.run_dirs[0])
-    holder.lock()  # as a run in progress holds it
+    holder.lock.take()  # as a run in progress holds it
     try:
       status, _, err = fixtures.run_cli('run', f'--run_dir={self.run_dirs[0]}', *RUN_FLAGS)
     finally:
-      holder.release()
+      holder.lock.release()
     self.assertEqual(status, 1)
     self.assertRegex(err, f'^ltp-tfmot run: error: run directory {re.escape(self.run_dirs[0])} is in use by process '
                      f'{os.getpid()} on .*, so this run did nothing: wait for it to end or stop it, then run the same '
                      'command again\n$')
-    self.assertNotIn(storage.LOCK, os.listdir(self.run_dirs[0]))
+    self.assertNotIn(run_lock.LOCK, os.listdir(self.run_dirs[0]))
 
   def test_export_writes_a_level_as_sparse_tflite_and_prints_the_report(self):
     path = os.path.join(self.out, 'level1.tflite')
@@ -178,7 +179,7 @@ class CommandsTest(tf.test.TestCase):
     self.addCleanup(shutil.rmtree, folder, ignore_errors=True)
     path = os.path.join(folder, 't.tflite')
     with fixtures.read_only_folder(folder), \
-        mock.patch.object(runner_lib, 'load_trained_model', side_effect=AssertionError('loaded')) as load:
+        mock.patch.object(level_state, 'load_trained_model', side_effect=AssertionError('loaded')) as load:
       status, out, err = fixtures.run_cli('export', self.run_dirs[0], '--level=1', f'--out={path}')
     self.assertEqual((status, out), (1, ''))
     self.assertEqual(err, f'ltp-tfmot export: error: cannot write {path}: Read-only file system (in {folder}), so '

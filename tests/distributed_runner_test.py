@@ -10,12 +10,11 @@ import os
 import tempfile
 from unittest import mock
 
-from absl.testing import parameterized
 import tensorflow as tf
 
 from ltp_tfmot import cli
 from ltp_tfmot import experiment
-from ltp_tfmot.experiment import runner as runner_lib
+from ltp_tfmot.experiment import level as level_lib
 from ltp_tfmot.experiment import storage
 from tests import fixtures
 
@@ -61,13 +60,6 @@ def _without_time(results):
   return [{k: v for k, v in r.items() if k != 'wall_time_s'} for r in results]
 
 
-def _simulated_worker(strategy, task_type, task_id, cluster):
-  """Makes `strategy.cluster_resolver` say this process is `task_type:task_id` of `cluster`."""
-  resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(
-      tf.train.ClusterSpec(cluster), task_type=task_type, task_id=task_id)
-  return mock.patch.object(strategy.extended, '_cluster_resolver', resolver, create=True)
-
-
 class MirroredRunnerTest(tf.test.TestCase):
 
   def test_mirrored_run_matches_the_default_strategy_and_replicas_agree(self):
@@ -80,14 +72,14 @@ class MirroredRunnerTest(tf.test.TestCase):
     self.assertEqual(runner.strategy.num_replicas_in_sync, 2)
     self.assertTrue(runner.is_chief)
     trained = []
-    original = runner_lib.LotteryExperiment._train_and_measure  # pylint: disable=protected-access
+    original = level_lib.LevelTrainer.train_and_measure
 
-    def spy(self, model, evaluate, seed, level, extra_callbacks):
-      metrics = original(self, model, evaluate, seed, level, extra_callbacks)
+    def spy(self, job, model, evaluate, seed, span, extra_callbacks):
+      metrics = original(self, job, model, evaluate, seed, span, extra_callbacks)
       trained.append(model)
       return metrics
 
-    with mock.patch.object(runner_lib.LotteryExperiment, '_train_and_measure', spy):
+    with mock.patch.object(level_lib.LevelTrainer, 'train_and_measure', spy):
       mirrored = runner.run()
     self.assertEqual([(r['level'], r['branch']) for r in mirrored], [(r['level'], r['branch']) for r in default])
     self.assertLen(mirrored, 2 + 2)
@@ -117,29 +109,12 @@ class MirroredRunnerTest(tf.test.TestCase):
     self.assertEqual(again.jobs_run, 0)
 
 
-class StrategyArgumentTest(tf.test.TestCase, parameterized.TestCase):
+class StrategyArgumentTest(tf.test.TestCase):
 
-  def test_strategy_names(self):
-    self.assertIsNone(runner_lib.make_strategy(None))
-    self.assertIsNone(runner_lib.make_strategy('default'))
-    strategy = tf.distribute.OneDeviceStrategy('/cpu:0')
-    self.assertIs(runner_lib.make_strategy(strategy), strategy)
+  def test_unknown_strategy_is_refused(self):
     with self.assertRaisesRegex(ValueError, r"strategy must be one of \['default', 'mirrored', 'multi_worker'\].*"
                                 r"'tpu'"):
       _experiment(tempfile.mkdtemp(dir=self.get_temp_dir()), strategy='tpu')
-
-  @parameterized.named_parameters(
-      ('worker_0_without_chief', 'worker', 0, {'worker': ['a:1', 'b:1']}, True),
-      ('worker_1', 'worker', 1, {'worker': ['a:1', 'b:1']}, False),
-      ('chief', 'chief', 0, {'chief': ['a:1'], 'worker': ['b:1']}, True),
-      ('worker_0_with_chief', 'worker', 0, {'chief': ['a:1'], 'worker': ['b:1']}, False),
-      ('evaluator', 'evaluator', 0, {'worker': ['a:1'], 'evaluator': ['b:1']}, False),
-  )
-  def test_chief_is_the_chief_task_or_worker_0(self, task_type, task_id, cluster, chief):
-    strategy = tf.distribute.MirroredStrategy(['/cpu:0'])
-    self.assertEqual(runner_lib.worker_role(strategy), (True, None))
-    with _simulated_worker(strategy, task_type, task_id, cluster):
-      self.assertEqual(runner_lib.worker_role(strategy), (chief, f'{task_type}:{task_id}'))
 
   def test_cli_strategy_flag(self):
     cli.FLAGS.unparse_flags()
@@ -157,7 +132,7 @@ class ChiefOnlyWritesTest(tf.test.TestCase):
     chief_dir, other_dir = tempfile.mkdtemp(dir=self.get_temp_dir()), tempfile.mkdtemp(dir=self.get_temp_dir())
     cluster = {'worker': ['127.0.0.1:1', '127.0.0.1:2']}
     strategy = tf.distribute.MirroredStrategy(['/cpu:0'])
-    with _simulated_worker(strategy, 'worker', 0, cluster):
+    with fixtures.simulated_worker(strategy, 'worker', 0, cluster):
       chief = _experiment(chief_dir, config, strategy=strategy)
       self.assertTrue(chief.is_chief)
       chief_results = chief.run()
@@ -165,7 +140,7 @@ class ChiefOnlyWritesTest(tf.test.TestCase):
     self.assertTrue(os.path.exists(os.path.join(chief_dir, 'config.json')))
 
     lines = []
-    with _simulated_worker(strategy, 'worker', 1, cluster):
+    with fixtures.simulated_worker(strategy, 'worker', 1, cluster):
       other = _experiment(other_dir, config, strategy=strategy, log=lines.append)
       self.assertFalse(other.is_chief)
       other_results = other.run()
@@ -188,11 +163,11 @@ class ChiefOnlyWritesTest(tf.test.TestCase):
     whole = storage.load_level_metrics(run_dir)
     os.remove(storage.RunDirectory(run_dir).manifest_path(0, 2))  # level 2 is unfinished now
     chief = storage.RunDirectory(run_dir)
-    chief.lock()  # the chief's run holds the directory: a non-chief worker neither takes the lock nor is refused
-    self.addCleanup(chief.release)
+    chief.lock.take()  # the chief's run holds the directory: a non-chief worker neither takes the lock nor is refused
+    self.addCleanup(chief.lock.release)
     before = _tree(run_dir)
     strategy = tf.distribute.MirroredStrategy(['/cpu:0'])
-    with _simulated_worker(strategy, 'worker', 1, {'worker': ['127.0.0.1:1', '127.0.0.1:2']}):
+    with fixtures.simulated_worker(strategy, 'worker', 1, {'worker': ['127.0.0.1:1', '127.0.0.1:2']}):
       other = _experiment(run_dir, config, strategy=strategy)
       results = other.run()
     self.assertEqual(other.jobs_run, 1)  # level 2, from level 1's weights in the run directory
@@ -209,7 +184,7 @@ class ChiefOnlyWritesTest(tf.test.TestCase):
         model='mlp', data=experiment.DataConfig(name='toy'),
         training=experiment.TrainingConfig(learning_rate=0.02, batch_size=16, epochs=1, eval_every=3),
         pruning=experiment.PruningConfig(rate=0.5, layer_rates={}, levels=0))
-    with _simulated_worker(strategy, 'worker', 1, {'worker': ['127.0.0.1:1', '127.0.0.1:2']}):
+    with fixtures.simulated_worker(strategy, 'worker', 1, {'worker': ['127.0.0.1:1', '127.0.0.1:2']}):
       with self.assertRaisesRegex(ValueError, 'holds a run with other settings'):
         _experiment(run_dir, other_config, strategy=strategy).run()
     self.assertEqual(_tree(run_dir), before)

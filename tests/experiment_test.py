@@ -18,8 +18,8 @@ import ltp_tfmot
 from ltp_tfmot import experiment
 from ltp_tfmot import models as models_lib
 from ltp_tfmot.experiment import data as data_lib
+from ltp_tfmot.experiment import level as level_lib
 from ltp_tfmot.experiment import pipeline
-from ltp_tfmot.experiment import runner as runner_lib
 from ltp_tfmot.experiment import storage
 from tests import fixtures
 
@@ -366,7 +366,7 @@ class ResumeTest(_TestCase):
     hooks = _CountingHooks()
     hooks.run_dir = self._new_dir()
     starts = []
-    original = runner_lib.LotteryExperiment._train_and_measure  # pylint: disable=protected-access
+    original = level_lib.LevelTrainer.train_and_measure
 
     class FirstStepRate(keras.callbacks.Callback):
       """The learning rate the first step of a level used (Keras sets it from the schedule at each step)."""
@@ -375,13 +375,13 @@ class ResumeTest(_TestCase):
         if len(starts[-1]) == 4:
           starts[-1] += (float(self.model.optimizer.learning_rate.numpy()),)
 
-    def recording(self, model, evaluate, seed, span, extra_callbacks):
+    def recording(self, job, model, evaluate, seed, span, extra_callbacks):
       optimizer = model.optimizer
       starts.append((span, int(optimizer.iterations.numpy()), ltp_tfmot.steps_done(model, optimizer),
                      hooks.train_steps))
-      return original(self, model, evaluate, seed, span, extra_callbacks + [FirstStepRate()])
+      return original(self, job, model, evaluate, seed, span, extra_callbacks + [FirstStepRate()])
 
-    with mock.patch.object(runner_lib.LotteryExperiment, '_train_and_measure', recording), \
+    with mock.patch.object(level_lib.LevelTrainer, 'train_and_measure', recording), \
         mock.patch.object(pipeline, 'train_dataset', wraps=pipeline.train_dataset) as data:
       results = _experiment(hooks.run_dir, config, hooks=hooks).run()
     self.assertEqual(hooks.train_steps, 18 + 4 * (18 - 6))  # every level after 0 trains the remaining T - k
@@ -513,14 +513,14 @@ class OtherLayersTest(_TestCase):
               rng.randn(30, 8, 8, 2).astype(np.float32), rng.randint(0, 3, 30))
     config = dataclasses.replace(_config(levels=1), model='convnet')
     seen = []  # per level, in order
-    original = runner_lib.LotteryExperiment._train_and_measure  # pylint: disable=protected-access
+    original = level_lib.LevelTrainer.train_and_measure
 
-    def spy(self, model, evaluate, seed, span, extra_callbacks):
+    def spy(self, job, model, evaluate, seed, span, extra_callbacks):
       seen.append([w.numpy() for w in model.get_layer('bn').weights])
-      return original(self, model, evaluate, seed, span, extra_callbacks)
+      return original(self, job, model, evaluate, seed, span, extra_callbacks)
 
     run_dir = self._new_dir()
-    with mock.patch.object(runner_lib.LotteryExperiment, '_train_and_measure', spy):
+    with mock.patch.object(level_lib.LevelTrainer, 'train_and_measure', spy):
       experiment.LotteryExperiment(config, run_dir=run_dir, model_fn=lambda *args: fixtures.convnet(args[-1]),
                                    data=images, tensorboard=False, log=lambda line: None).run()
     trained = storage.load_arrays(os.path.join(run_dir, 'replicate_0', 'level_0', 'main', 'weights.npz'))

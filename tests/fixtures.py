@@ -5,6 +5,8 @@ import errno
 import io
 import os
 import pickle
+import shutil
+import tempfile
 from unittest import mock
 
 import numpy as np
@@ -223,3 +225,31 @@ def read_only_folder(folder):
 
   with mock.patch.object(os, 'open', read_only_open):
     yield
+
+
+def simulated_worker(strategy, task_type, task_id, cluster):
+  """Inside, `strategy.cluster_resolver` says this process is `task_type:task_id` of `cluster` (a dict of jobs)."""
+  resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(
+      tf.train.ClusterSpec(cluster), task_type=task_type, task_id=task_id)
+  return mock.patch.object(strategy.extended, '_cluster_resolver', resolver, create=True)
+
+
+def tiny_run_config(controls=(), **pruning):
+  """A run of `run_model_fn` on `RUN_DATA` in seconds: rate 0.5, one pruned level, 10 iterations per level."""
+  from ltp_tfmot import experiment  # pylint: disable=g-import-not-at-top
+  pruning = dict({'rate': 0.5, 'layer_rates': {}, 'levels': 1}, **pruning)
+  return experiment.RunConfig(
+      model='mlp', data=experiment.DataConfig(name='toy'),
+      training=experiment.TrainingConfig(learning_rate=0.01, batch_size=16, epochs=1, eval_every=3, jit_compile=False),
+      pruning=experiment.PruningConfig(**pruning), controls=controls)
+
+
+def finished_run(test_class, config):
+  """Runs `config` of `run_model_fn` on `RUN_DATA` for a test class; returns its run directory (removed after)."""
+  from ltp_tfmot import experiment  # pylint: disable=g-import-not-at-top
+  out = tempfile.mkdtemp(prefix='ltp_run_')
+  test_class.addClassCleanup(shutil.rmtree, out, ignore_errors=True)
+  run_dir = os.path.join(out, 'run')
+  experiment.LotteryExperiment(config, run_dir=run_dir, model_fn=run_model_fn, data=RUN_DATA, tensorboard=False,
+                               log=lambda line: None).run()
+  return run_dir

@@ -249,39 +249,6 @@ class InstabilityTest(tf.test.TestCase, parameterized.TestCase):
       experiment.instability_analysis(run_dir, 0, [0], points=POINTS, model_fn=other_seed, data=DATA, log=_quiet)
 
 
-def _result(k, value, level=0, replicate=0):
-  return {'rewind_step': k, 'instability': value, 'level': level, 'replicate': replicate}
-
-
-class EarliestStableRewindStepTest(tf.test.TestCase, parameterized.TestCase):
-
-  def test_picks_the_earliest_rewind_step_below_the_threshold(self):
-    results = [_result(500, 0.001), _result(0, 0.30), _result(100, 0.019), _result(50, 0.021)]
-    self.assertEqual(experiment.earliest_stable_rewind_step(results), 100)
-    self.assertEqual(experiment.earliest_stable_rewind_step(results, threshold=0.5), 0)
-    self.assertEqual(experiment.earliest_stable_rewind_step(results, threshold=0.019), 500)
-
-  def test_averages_replicates_at_each_rewind_step(self):
-    results = [_result(0, 0.01), _result(0, 0.05, replicate=1), _result(10, 0.0), _result(10, 0.01, replicate=1)]
-    self.assertEqual(experiment.earliest_stable_rewind_step(results, threshold=0.02), 10)
-
-  def test_says_when_no_rewind_step_is_stable(self):
-    with self.assertRaisesRegex(experiment.NoStableRewindStepError,
-                                r'No rewind step analysed has an instability below 2% \(k=0: 30.00%, k=100: '
-                                r'2.50%\); analyse later rewind steps than 100'):
-      experiment.earliest_stable_rewind_step([_result(0, 0.3), _result(100, 0.025)])
-
-  @parameterized.named_parameters(('zero', 0), ('negative', -0.02), ('above_one', 1.5), ('string', '2%'),
-                                  ('bool', True))
-  def test_bad_threshold_is_refused(self, threshold):
-    with self.assertRaisesRegex(ValueError, r'threshold must be an error difference in \(0, 1\]'):
-      experiment.earliest_stable_rewind_step([_result(0, 0.0)], threshold=threshold)
-
-  def test_results_of_several_levels_are_refused(self):
-    with self.assertRaisesRegex(ValueError, r'one level, got levels \[0, 1\]'):
-      experiment.earliest_stable_rewind_step([_result(0, 0.0), _result(0, 0.0, level=1)])
-
-
 class InterpolateTest(tf.test.TestCase):
 
   def test_ends_are_exact_and_equal_weights_stay_exact(self):

@@ -40,6 +40,7 @@ import tensorflow as tf
 import ltp_tfmot
 from ltp_tfmot import cli
 from ltp_tfmot import experiment
+from ltp_tfmot.experiment import run_lock
 from ltp_tfmot.experiment import storage
 from tests import fixtures
 from tests import paused_cli
@@ -379,19 +380,19 @@ class FaultTest(tf.test.TestCase):
     self.assertRegex(refusals[0], f'^run directory {re.escape(run_dir)} is in use by process {os.getpid()} on '
                      f'{re.escape(socket.gethostname())} \\(started [-0-9: ]+ UTC: .*\\), so this run did nothing: '
                      'wait for it to end or stop it, then run the same command again$')
-    self.assertNotIn(storage.LOCK, os.listdir(run_dir))  # released at the end
+    self.assertNotIn(run_lock.LOCK, os.listdir(run_dir))  # released at the end
     self._assert_same_as_whole(run_dir)
 
   def test_the_lock_of_a_process_gone_from_this_host_is_taken_over_and_another_hosts_is_not(self):
     run_dir = self._copy_of_whole()
-    lock = os.path.join(run_dir, storage.LOCK)
+    lock = os.path.join(run_dir, run_lock.LOCK)
     gone = int(subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'], capture_output=True,
                               text=True, check=True).stdout)
     holder = {'pid': gone, 'host': socket.gethostname(), 'started': '2026-01-01 00:00:00 UTC', 'command': 'ltp-tfmot'}
     with open(lock, 'w') as f:
       json.dump(holder, f)
     _experiment(run_dir).run()
-    self.assertNotIn(storage.LOCK, os.listdir(run_dir))
+    self.assertNotIn(run_lock.LOCK, os.listdir(run_dir))
     with open(lock, 'w') as f:
       json.dump(dict(holder, pid=1, host='elsewhere'), f)
     before = _tree(run_dir)

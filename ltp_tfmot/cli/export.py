@@ -79,8 +79,8 @@ def _export(run_dir):
   """Exports the --level of `run_dir` as the flags say; returns the `ExportReport`."""
   command.import_tensorflow(FLAGS.verbose)
   import ltp_tfmot  # pylint: disable=g-import-not-at-top
-  from ltp_tfmot.experiment import runner as runner_lib  # pylint: disable=g-import-not-at-top
-  model, split = runner_lib.load_trained_model(run_dir, level=FLAGS.level, replicate=FLAGS.replicate)
+  from ltp_tfmot.experiment import level_state  # pylint: disable=g-import-not-at-top
+  model, split = level_state.load_trained_model(run_dir, level=FLAGS.level, replicate=FLAGS.replicate)
   if FLAGS.shrink:
     if any(w.granularity != 'unit' for w in ltp_tfmot.lottery_wrappers(model)):
       raise errors.UsageError(f'--shrink needs a run pruned with --granularity=unit, which {run_dir} is not: its '

@@ -48,7 +48,9 @@ def execute(args):
   """
   command.quiet_tensorflow(FLAGS.verbose)
   command.import_tensorflow(FLAGS.verbose)
-  from ltp_tfmot.experiment import instability as instability_lib  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from ltp_tfmot.experiment import instability as instability_lib
+  from ltp_tfmot.experiment import instability_report
   if len(args) != 1:
     raise errors.UsageError(f'instability takes one run directory, got {args or "none"}')
   if not FLAGS.rewind_steps:
@@ -67,7 +69,7 @@ def execute(args):
         strategy=None if FLAGS.strategy == 'default' else FLAGS.strategy)
   except KeyboardInterrupt:
     raise KeyboardInterrupt('interrupted; run the same command to resume (finished rewind steps are kept)') from None
-  md_path, png_path, text = instability_lib.write_instability_report(
+  md_path, png_path, text = instability_report.write_instability_report(
       results, instability_lib.instability_dir(args[0], level, FLAGS.replicate), threshold)
   command.say('')
   command.say(text)

@@ -8,9 +8,14 @@ Its parts each do one thing: `config` (the typed settings and their hash),
 `recipes` (the papers' optimizers and schedules; their set-ups are the
 presets of `ltp_tfmot.zoo`),
 `factory` (a run's data and models: built, wrapped, compiled), `branches`
-(the registry of what trains beside the main run), `runner` (the resumable
-level loop), `parallel` (independent jobs at a time, on Ray), `storage` (the
-run directory, manifests, resume), `report` and `plots`.
+(the registry of what trains beside the main run) and `branch_context` (what a
+branch builds its model from), `runner` (the resumable level loop), `resume`
+(what a run directory tells a run started again), `level` (training one
+level), `level_state` (a model's state in a level's files), `platform`
+(tf.distribute strategies), `parallel` and `worker` (independent jobs at a
+time, on Ray), `storage` (the run directory, manifests) and `run_lock` (one
+run at a time in it), `instability` and `instability_report`, `report` and
+`plots`.
 
 Names are imported on first use, as in `ltp_tfmot` itself.
 """
@@ -24,7 +29,7 @@ _EXPORTS = {
     'get_branch': 'branches',
     'register_branch': 'branches',
     'unregister_branch': 'branches',
-    'BranchContext': 'runner',
+    'BranchContext': 'branch_context',
     'DataConfig': 'config',
     'RunFactory': 'factory',
     'PruningConfig': 'config',
@@ -44,11 +49,11 @@ _EXPORTS = {
     'summarize': 'report',
     'write_report': 'report',
     'RunHooks': 'hooks',
-    'flat_metrics': 'runner',
-    'load_trained_model': 'runner',
+    'flat_metrics': 'level',
+    'load_trained_model': 'level_state',
     'LotteryExperiment': 'runner',
     'run_experiment': 'runner',
-    'WorkerLostError': 'runner',
+    'WorkerLostError': 'platform',
     'TrainingPathChangedError': 'training_path',
     'JobsFailedError': 'parallel',
     'WorkerPool': 'parallel',
@@ -70,17 +75,17 @@ _EXPORTS = {
     'L2SGD': 'recipes',
     'parse_duration': 'recipes',
     'WarmupDecaySchedule': 'recipes',
-    'earliest_stable_rewind_step': 'instability',
+    'earliest_stable_rewind_step': 'instability_report',
     'instability_analysis': 'instability',
     'instability_dir': 'instability',
     'interpolate_weights': 'instability',
     'load_copies': 'instability',
     'path_variables': 'instability',
-    'instability_table': 'instability',
+    'instability_table': 'instability_report',
     'load_instability': 'instability',
     'NoStableRewindStepError': 'instability',
-    'plot_instability': 'instability',
-    'write_instability_report': 'instability',
+    'plot_instability': 'instability_report',
+    'write_instability_report': 'instability_report',
 }
 
 __all__ = sorted(_EXPORTS)

@@ -90,7 +90,7 @@ class Branch(abc.ABC):
     Args:
       context: The runner's `BranchContext` of this replicate and level: it
         builds and wraps the run's model, reads the main run's outputs and
-        sets masks and rewind points (see `runner.BranchContext`).
+        sets masks and rewind points (see `branch_context.BranchContext`).
 
     Returns:
       A wrapped tf_keras model (`ltp_tfmot.prune_lottery_ticket`) whose

@@ -1,8 +1,8 @@
 """The models and data of a run: its data split, its models (built, wrapped, compiled), their evaluation.
 
 `RunFactory` is what every job of a lottery experiment builds from, so that
-the level loop (`runner`), the branches (`branches.BranchContext`) and
-`load_trained_model` make the same models from the same settings: the run's
+the level loop (`runner`, `level`), the branches (`branch_context.BranchContext`)
+and `load_trained_model` make the same models from the same settings: the run's
 model builder, the pruning settings of its config (layer-rate patterns of the
 presets expanded for the model), the recipe's optimizer and learning-rate
 schedule, and the training batches in the run's data order.

@@ -11,7 +11,8 @@ the two ends' errors:
 alpha in `linspace(0, 1, points)`. It is >= 0 (the ends are on the path), and
 exactly 0 for two identical copies. A network is stable at k when it is below
 a small threshold (the paper: 2%); `earliest_stable_rewind_step` picks the
-first such k, the rewind step to use for late rewinding.
+first such k, the rewind step to use for late rewinding (it, the table and
+the plot of the results are in `instability_report`).
 
 Where the weights at iteration k come from:
 
@@ -60,8 +61,6 @@ k = experiment.earliest_stable_rewind_step(results, threshold=0.02)
 ```
 """
 
-import contextlib
-import io
 import numbers
 import os
 import time
@@ -71,9 +70,14 @@ import numpy as np
 from ltp_tfmot import errors
 from ltp_tfmot import files
 from ltp_tfmot import validation
+from ltp_tfmot.experiment import branch_context
+from ltp_tfmot.experiment import branches
 from ltp_tfmot.experiment import config as config_lib
 from ltp_tfmot.experiment import factory as factory_lib
 from ltp_tfmot.experiment import hooks as hooks_lib
+from ltp_tfmot.experiment import level as level_lib
+from ltp_tfmot.experiment import platform
+from ltp_tfmot.experiment import resume
 from ltp_tfmot.experiment import runner as runner_lib
 from ltp_tfmot.experiment import storage
 from ltp_tfmot.keras2 import callbacks as callbacks_lib
@@ -240,11 +244,11 @@ class _Analysis:
     config = config_lib.RunConfig.from_dict(self.stored['config'])
     if not validation.is_int(replicate) or not 0 <= replicate < config.replicates:
       raise ValueError(f'replicate must be an integer in [0, {config.replicates}) for this run, got {replicate!r}')
-    finished = [lv for lv in range(config.pruning.levels + 1) if paths.is_done(replicate, lv, runner_lib.MAIN)]
+    finished = [lv for lv in range(config.pruning.levels + 1) if paths.is_done(replicate, lv, branches.MAIN)]
     if not validation.is_int(level) or level not in finished:
       raise ValueError(f'level must be a finished level of replicate {replicate} of {run_dir!r}, got {level!r}; '
                        f'finished: {finished} (run the same `ltp-tfmot run` command to finish the others)')
-    paths.check_level(replicate, level, runner_lib.MAIN)
+    paths.check_level(replicate, level, branches.MAIN)
     self.experiment = runner_lib.LotteryExperiment(config, run_dir=run_dir, model_fn=model_fn, data=data,
                                                    tensorboard=False, log=log, hooks=hooks, strategy=strategy)
     if self.experiment.task is not None:
@@ -263,8 +267,8 @@ class _Analysis:
     """Loads the data and checks that this process rebuilds the run's data and model."""
     self.factory.load_data()
     fresh = self.factory.build_model(self.seed)
-    meta = self.experiment._meta(runner_lib._model_fingerprint(fresh))  # pylint: disable=protected-access
-    differences = self.experiment._differences(meta)(self.stored)  # pylint: disable=protected-access
+    meta = resume.run_meta(self.config, self.factory, fresh)
+    differences = resume.run_differences(self.config, meta)(self.stored)
     if differences:
       raise ValueError(f'the run in {self.experiment.run_dir} cannot be rebuilt here: ' + '; '.join(differences)
                        + '. Pass the model_fn and data the run was made with')
@@ -294,7 +298,8 @@ class _Analysis:
         self._check_initialisation(model)
       start_step = 0
     else:
-      context = runner_lib.BranchContext(self.experiment, self.replicate, self.seed, self.level, self.seed)
+      context = branch_context.BranchContext(self.experiment.trainer, self.replicate, self.seed, self.level,
+                                             self.seed)
       model, start_step = context.main_ticket(), self.rewind_step
     optimizer, evaluate = self.factory.compile(model)
     optimizer.iterations.assign(start_step)
@@ -302,7 +307,7 @@ class _Analysis:
     return model, optimizer, evaluate, start_step
 
   def _check_initialisation(self, model):
-    context = runner_lib.BranchContext(self.experiment, self.replicate, self.seed, 0, self.seed)
+    context = branch_context.BranchContext(self.experiment.trainer, self.replicate, self.seed, 0, self.seed)
     stored = context.main_outputs(0)['snapshots']
     fresh = [v.numpy() for w in wrapped_model.lottery_wrappers(model) for v in w.layer.weights]
     if len(stored) != len(fresh) or any(not np.array_equal(s, f) for s, f in zip(stored, fresh, strict=True)):
@@ -312,13 +317,11 @@ class _Analysis:
   def _train(self, model, seed, start_step, steps):
     if steps:
       model.fit(self.factory.train_dataset(seed, start_step), epochs=1, steps_per_epoch=steps, verbose=0,
-                callbacks=[callbacks_lib.UpdateLotteryStep(),
-                           runner_lib._AfterTrainStep(self.hooks)])  # pylint: disable=protected-access
+                callbacks=[callbacks_lib.UpdateLotteryStep(), level_lib.AfterTrainStep(self.hooks)])
 
   def analyse(self, k, points, same_data_order):
     """Trains the two copies forked at `k` and evaluates the path between them; returns the result and the ends."""
-    strategy = self.experiment.strategy
-    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+    with platform.strategy_scope(self.experiment.strategy):
       return self._analyse(k, points, same_data_order)
 
   def _analyse(self, k, points, same_data_order):
@@ -498,188 +501,3 @@ def instability_analysis(run_dir, level=0, rewind_steps=(0,), *, replicate=0, po
         f'{100 * result["path"][0]["test_error"]:.2f}% and {100 * result["path"][-1]["test_error"]:.2f}%), '
         f'{result["wall_time_s"]:.1f}s | ETA {eta}')
   return [done[k] for k in steps]
-
-
-def _single_level(results, what):
-  results = list(results)
-  if not results:
-    raise ValueError(f'{what} needs at least one instability result (from instability_analysis)')
-  levels = {(r['replicate'], r['level']) for r in results}
-  if len({level for _, level in levels}) > 1:
-    raise ValueError(f'{what} takes the results of one level, got levels {sorted({lv for _, lv in levels})}')
-  return results
-
-
-def _by_rewind_step(results):
-  """{k: mean instability across the replicates given}, sorted by k."""
-  groups = {}
-  for r in results:
-    groups.setdefault(r['rewind_step'], []).append(r['instability'])
-  return {k: float(np.mean(v)) for k, v in sorted(groups.items())}
-
-
-def earliest_stable_rewind_step(results, threshold=DEFAULT_THRESHOLD):
-  """The earliest rewind step k whose instability is below `threshold`: the rewind step to use.
-
-  With results of several replicates, the instability at each k is their mean.
-
-  Args:
-    results: Instability results of one level (`instability_analysis` or
-      `load_instability`).
-    threshold: The largest error rise still counted as stable, in (0, 1]
-      (Frankle et al. use 0.02, i.e. 2 percentage points).
-
-  Returns:
-    The smallest k with instability < threshold.
-
-  Raises:
-    NoStableRewindStepError: (a ValueError) if no k given is below the
-      threshold; the message lists each k's instability.
-    ValueError: for a bad threshold, no results, or results of several levels.
-
-  Example:
-
-  ```python
-  k = experiment.earliest_stable_rewind_step(experiment.load_instability(run_dir, level=0))
-  ```
-  """
-  threshold = check_threshold(threshold)
-  by_step = _by_rewind_step(_single_level(results, 'earliest_stable_rewind_step'))
-  for k, value in by_step.items():
-    if value < threshold:
-      return k
-  listing = ', '.join(f'k={k}: {100 * v:.2f}%' for k, v in by_step.items())
-  raise NoStableRewindStepError(f'No rewind step analysed has an instability below {100 * threshold:g}% ({listing}); '
-                                f'analyse later rewind steps than {max(by_step)}')
-
-
-def instability_table(results):
-  """A Markdown table: per rewind step k, the instability, the ends' mean error and the path's largest error.
-
-  Args:
-    results: Instability results of one level.
-
-  Returns:
-    The table as a string (errors in %; with several replicates, means).
-
-  Example:
-
-  ```python
-  print(experiment.instability_table(experiment.load_instability(run_dir, level=0)))
-  ```
-  """
-  results = _single_level(results, 'instability_table')
-  lines = ['| Rewind step k | Instability | Error at the ends (mean) | Largest error on the path | Copy A error | '
-           'Copy B error |', '|---:|---:|---:|---:|---:|---:|']
-  groups = {}
-  for r in results:
-    groups.setdefault(r['rewind_step'], []).append(r)
-  for k, rows in sorted(groups.items()):
-
-    def mean(fn, rows=rows):
-      return 100 * float(np.mean([fn(r) for r in rows]))
-
-    lines.append(f'| {k} | {mean(lambda r: r["instability"]):.2f}% | {mean(lambda r: r["end_error_mean"]):.2f}% | '
-                 f'{mean(lambda r: max(p["test_error"] for p in r["path"])):.2f}% | '
-                 f'{mean(lambda r: r["copies"][0]["test_error"]):.2f}% | '
-                 f'{mean(lambda r: r["copies"][1]["test_error"]):.2f}% |')
-  return '\n'.join(lines)
-
-
-def plot_instability(results, path, title=None, threshold=None):
-  """Writes a PNG: test error along the path (one line per k) and instability against k.
-
-  Args:
-    results: Instability results of one level (with several replicates,
-      one line per replicate and k on the left, means on the right).
-    path: The PNG file to write.
-    title: The figure title (default: names the run and level).
-    threshold: If given, drawn as a dashed line on the instability panel.
-
-  Returns:
-    `path`.
-
-  Raises:
-    MissingDependencyError: (an ImportError) if matplotlib is not installed.
-
-  Example:
-
-  ```python
-  experiment.plot_instability(experiment.load_instability(run_dir, level=0), 'instability.png', threshold=0.02)
-  ```
-  """
-  results = _single_level(results, 'plot_instability')
-  try:
-    from matplotlib import figure as figure_lib  # pylint: disable=g-import-not-at-top
-    from matplotlib.backends import backend_agg  # pylint: disable=g-import-not-at-top
-  except ImportError as error:
-    raise errors.MissingDependencyError('plots need matplotlib, which is not installed: pip install matplotlib (or '
-                                        'ltp_tfmot[examples])') from error
-  fig = figure_lib.Figure(figsize=(12, 4.8), dpi=100)
-  backend_agg.FigureCanvasAgg(fig)
-  path_ax, k_ax = fig.subplots(1, 2)
-  steps = sorted({r['rewind_step'] for r in results})
-  colors = {k: f'C{i % 10}' for i, k in enumerate(steps)}
-  for r in sorted(results, key=lambda r: (r['rewind_step'], r['replicate'])):
-    path_ax.plot([p['alpha'] for p in r['path']], [100 * p['test_error'] for p in r['path']], marker='o',
-                 markersize=3, color=colors[r['rewind_step']], label=f'k={r["rewind_step"]}')
-  handles, labels = path_ax.get_legend_handles_labels()
-  unique = dict(zip(labels, handles, strict=True))
-  path_ax.legend(unique.values(), unique.keys(), fontsize='small', loc='best')
-  path_ax.set_xlabel('interpolation alpha (0: copy A, 1: copy B)')
-  path_ax.set_ylabel('test error (%)')
-  by_step = _by_rewind_step(results)
-  k_ax.plot(list(by_step), [100 * v for v in by_step.values()], marker='o', color='C0')
-  k_ax.set_xlabel('rewind step k (iteration the copies fork at)')
-  if threshold is not None:
-    k_ax.axhline(100 * check_threshold(threshold), linestyle='--', color='C3', label=f'threshold {100 * threshold:g}%')
-    k_ax.legend(fontsize='small', loc='best')
-  k_ax.set_ylim(bottom=0)
-  k_ax.set_ylabel('instability (%): max error rise along the path')
-  for ax in (path_ax, k_ax):
-    ax.grid(True, alpha=0.3)
-  first = results[0]
-  fig.suptitle(title or f'Instability of {first["run"]}, level {first["level"]} '
-               f'({100 * first["weights_remaining"]:.3g}% of the weights)')
-  fig.tight_layout()
-  buffer = io.BytesIO()
-  fig.savefig(buffer, format='png')
-  storage.atomic_write(path, lambda f: f.write(buffer.getvalue()), binary=True)
-  return path
-
-
-def write_instability_report(results, out_dir, threshold=DEFAULT_THRESHOLD):
-  """Writes instability.md (the table and the earliest stable k) and instability.png for results of one level.
-
-  Args:
-    results: Instability results of one level.
-    out_dir: Where the files go, e.g. the level's folder in the run
-      directory, `instability_dir(run_dir, level)`.
-    threshold: The threshold of `earliest_stable_rewind_step`.
-
-  Returns:
-    (markdown path, png path, the Markdown text).
-
-  Example:
-
-  ```python
-  results = experiment.load_instability(run_dir, level=0)
-  md_path, png_path, text = experiment.write_instability_report(results, experiment.instability_dir(run_dir, 0))
-  ```
-  """
-  threshold = check_threshold(threshold)
-  results = _single_level(results, 'write_instability_report')
-  first = results[0]
-  try:
-    verdict = (f'Earliest rewind step with instability below {100 * threshold:g}%: '
-               f'k={earliest_stable_rewind_step(results, threshold)}.')
-  except NoStableRewindStepError as error:
-    verdict = f'{error}.'
-  order = "; both copies on the run's data order" if first['same_data_order'] else ''
-  text = (f'# Instability of {first["run"]}, level {first["level"]}\n\n'
-          f'{100 * first["weights_remaining"]:.3g}% of the weights; {first["iterations"]} iterations per level; '
-          f'{first["points"]} points per path{order}.\n\n{instability_table(results)}\n\n{verdict}\n')
-  md_path = os.path.join(out_dir, REPORT_MD)
-  storage.write_text(md_path, text)
-  png_path = plot_instability(results, os.path.join(out_dir, REPORT_PNG), threshold=threshold)
-  return md_path, png_path, text

@@ -1,6 +1,6 @@
 """Independent jobs of a run in parallel: Ray tasks on the cores of this machine or on a Ray cluster.
 
-A run's jobs form a graph (`LotteryExperiment.job_needs`): level l + 1 of a
+A run's jobs form a graph (`worker.job_needs`): level l + 1 of a
 replicate needs level l, a branch at level l needs the main levels its
 `Branch.needs` names. The driver gives every job whose needs are done to an
 idle worker of a `WorkerPool` of Ray worker processes, main levels first (they
@@ -84,40 +84,26 @@ def limit_threads(threads):
 
 
 class _Worker:
-  """One worker process of a parallel run (a Ray actor): it holds a run's data and the last main level's model.
+  """One worker process of a parallel run (a Ray actor): the `worker.JobWorker` of the run it serves now.
 
   It imports TensorFlow when it starts, which is while the driver still loads
   its own. Each job comes with the run's spec; the worker makes that run's
-  experiment at its first job (a pool can serve several runs in turn). A main
-  level that continues the one this worker just trained goes on in the same
-  model, as the serial loop does; any other job rebuilds its level from the
-  run directory, as a resumed run does. Both give the same results.
+  `JobWorker` at its first job (a pool can serve several runs in turn).
   """
 
   def __init__(self, threads):
     startup.import_tensorflow()  # its CUDA start-up lines would reach the driver's output through Ray
     limit_threads(threads)
-    from ltp_tfmot.experiment import runner  # pylint: disable=g-import-not-at-top
-    self._runner = runner
-    self._spec_id, self._experiment = None, None
-
-  def _set_up(self, spec):
-    from ltp_tfmot.keras2 import criteria  # pylint: disable=g-import-not-at-top
-    for branch in spec['branches']:
-      branches.register_branch(branch, overwrite=True)
-    for criterion in spec['criteria']:
-      criteria.register_criterion(criterion, overwrite=True)
-    self._experiment = self._runner.LotteryExperiment(
-        spec['config'], run_dir=spec['run_dir'], model_fn=spec['model_fn'], data=spec['data'],
-        verbose=spec['verbose'], tensorboard=spec['tensorboard'], hooks=spec['hooks'])
-    self._experiment.prepare_worker(spec['training_path_change'])
-    self._spec_id = spec['id']
+    from ltp_tfmot.experiment import worker as worker_lib  # pylint: disable=g-import-not-at-top
+    self._worker_lib = worker_lib
+    self._spec_id, self._jobs = None, None
 
   def run(self, spec, job):
     """Trains `job` of the run `spec` describes and writes its level; returns its metrics."""
     if spec['id'] != self._spec_id:
-      self._set_up(spec)
-    return self._experiment.run_job(job)
+      self._jobs = self._worker_lib.JobWorker(spec)
+      self._spec_id = spec['id']
+    return self._jobs.run_job(job)
 
 
 def _ray_temp_dir():
@@ -297,20 +283,21 @@ def check_no_strategy(strategy):
                      f'strategy={strategy!r}, which spreads one job over several devices: choose one of the two')
 
 
-def run_jobs(experiment, jobs, pool):
+def run_jobs(experiment, jobs, pool, spec):
   """Runs `jobs` of `experiment` on the workers of `pool`, each job once its needs are done.
 
   Args:
     experiment: The `LotteryExperiment` (set up: data loaded, run directory
-      claimed).
+      claimed); its `started`, `finished` and `record_failure` follow the jobs.
     jobs: The (replicate, level, branch) jobs to run.
     pool: The `WorkerPool` to run them on.
+    spec: The run's `worker.worker_spec`.
 
   Raises:
     JobsFailedError: if a job failed; the others ran.
   """
-  # An id per run: a worker that served another run before makes this one's experiment at its first job.
-  spec = pool.ray.put(dict(experiment.worker_spec(), id=uuid.uuid4().hex))
+  # An id per run: a worker that served another run before makes this one's JobWorker at its first job.
+  spec = pool.ray.put(dict(spec, id=uuid.uuid4().hex))
   experiment.log(f'Running {len(jobs)} jobs on {pool.describe()}')
   _schedule(pool.ray, experiment, pool.actors, spec, list(jobs))
 
@@ -320,9 +307,9 @@ def _continuation(last):
   return None if last is None or last[2] != branches.MAIN else (last[0], last[1] + 1, branches.MAIN)
 
 
-def _next_job(experiment, waiting, last):
+def _next_job(experiment, waiting, last, job_needs):
   """The ready job a worker that last ran `last` takes: the main level after it if ready, else main levels first."""
-  ready = [job for job in waiting if all(need in experiment.done for need in experiment.job_needs(job))]
+  ready = [job for job in waiting if all(need in experiment.done for need in job_needs(job))]
   if not ready:
     return None
   if _continuation(last) in ready:
@@ -332,12 +319,14 @@ def _next_job(experiment, waiting, last):
 
 def _schedule(ray, experiment, pool, spec, waiting):
   """Gives ready jobs to idle workers, records what ends; raises `JobsFailedError` at the end if any failed."""
+  # Imported here: `worker` loads TensorFlow, which this module must not (a pool starts before TensorFlow loads).
+  from ltp_tfmot.experiment import worker as worker_lib  # pylint: disable=g-import-not-at-top
   running, failures, blocked = {}, [], []
   idle = [(worker, None) for worker in pool]  # (worker, the job it ran last)
 
   def hopeless(job):
     coming = set(waiting) | {running_job for running_job, _ in running.values()}
-    return any(need not in experiment.done and need not in coming for need in experiment.job_needs(job))
+    return any(need not in experiment.done and need not in coming for need in worker_lib.job_needs(job))
 
   while waiting or running:
     for job in [j for j in waiting if hopeless(j)]:
@@ -347,7 +336,7 @@ def _schedule(ray, experiment, pool, spec, waiting):
     # (and compile) its model, where this one goes on in the model it has.
     idle.sort(key=lambda item: _continuation(item[1]) not in waiting)
     for worker, last in list(idle):
-      job = _next_job(experiment, waiting, last)
+      job = _next_job(experiment, waiting, last, worker_lib.job_needs)
       if job is None:
         break
       idle.remove((worker, last))

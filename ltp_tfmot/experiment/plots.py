@@ -1,6 +1,8 @@
 """Plots of lottery runs with matplotlib's Agg canvas (no display, no global backend change).
 
 matplotlib is imported when a plot is made, so the runner works without it.
+`new_figure` and `save_png` are the set-up every plot of the package shares
+(the instability report's too).
 """
 
 import collections
@@ -78,15 +80,8 @@ def plot_accuracy(runs, path, title='Lottery tickets: accuracy vs. weights remai
   Raises:
     MissingDependencyError: (an ImportError) if matplotlib is not installed.
   """
-  try:
-    from matplotlib import figure as figure_lib  # pylint: disable=g-import-not-at-top
-    from matplotlib import ticker  # pylint: disable=g-import-not-at-top
-    from matplotlib.backends import backend_agg  # pylint: disable=g-import-not-at-top
-  except ImportError as error:
-    raise errors.MissingDependencyError('plots need matplotlib, which is not installed: pip install matplotlib (or '
-                                        'ltp_tfmot[examples])') from error
-  fig = figure_lib.Figure(figsize=(12, 4.8), dpi=100)
-  backend_agg.FigureCanvasAgg(fig)
+  fig = new_figure()
+  from matplotlib import ticker  # pylint: disable=g-import-not-at-top  # new_figure checked that matplotlib loads
   axes = dict(zip(_METRICS, fig.subplots(1, 2), strict=True))
   xs = set()
   for line in plot_lines(runs):
@@ -115,6 +110,31 @@ def plot_accuracy(runs, path, title='Lottery tickets: accuracy vs. weights remai
   if xs:
     accuracy_ax.legend(fontsize='small', loc='best')
   fig.suptitle(title)
+  return save_png(fig, path)
+
+
+def new_figure():
+  """A 12 x 4.8 inch figure on matplotlib's Agg canvas (no display, no global backend change).
+
+  Returns:
+    A `matplotlib.figure.Figure`.
+
+  Raises:
+    MissingDependencyError: (an ImportError) if matplotlib is not installed.
+  """
+  try:
+    from matplotlib import figure as figure_lib  # pylint: disable=g-import-not-at-top
+    from matplotlib.backends import backend_agg  # pylint: disable=g-import-not-at-top
+  except ImportError as error:
+    raise errors.MissingDependencyError('plots need matplotlib, which is not installed: pip install matplotlib (or '
+                                        'ltp_tfmot[examples])') from error
+  fig = figure_lib.Figure(figsize=(12, 4.8), dpi=100)
+  backend_agg.FigureCanvasAgg(fig)
+  return fig
+
+
+def save_png(fig, path):
+  """Lays `fig` out and writes it to `path` as a PNG, atomically (`storage.atomic_write`); returns `path`."""
   fig.tight_layout()
   buffer = io.BytesIO()
   fig.savefig(buffer, format='png')

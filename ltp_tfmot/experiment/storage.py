@@ -24,9 +24,7 @@ Layout (open_lth's shape: replicates, levels, and a folder per branch):
 ```
 
 A second run on a directory whose lock names a live process is refused
-(`RunLockedError`, naming that process); the lock of a process that is gone
-(killed) on this host is taken over. The lock is a local file system's (made
-with O_EXCL); a directory on another file system (gs://) is not locked.
+(`run_lock`).
 
 Every file is written with `ltp_tfmot.files.atomic_write`: to a temporary name
 in its directory (`.<name>.<random>.tmp`), flushed to disk (fsync) and moved
@@ -43,16 +41,12 @@ file raises `CorruptFileError` (a `ValueError`) naming the file.
 """
 
 import csv
-import datetime
 import errno
 import functools
 import hashlib
 import io
 import json
 import os
-import secrets
-import socket
-import sys
 import zipfile
 import zlib
 
@@ -61,6 +55,7 @@ import numpy as np
 from ltp_tfmot import errors
 from ltp_tfmot import files
 from ltp_tfmot.experiment import branches
+from ltp_tfmot.experiment import run_lock
 
 CONFIG = 'config.json'
 RESULTS = 'results.csv'
@@ -71,7 +66,6 @@ METRICS_CSV = 'metrics.csv'
 METRICS_JSON = 'metrics.json'
 MANIFEST_SUFFIX = '.manifest.json'
 FAILURE_SUFFIX = '.failed.json'
-LOCK = 'run.lock'
 MAIN = branches.MAIN
 TEMP_SUFFIX = files.TEMP_SUFFIX
 
@@ -263,12 +257,15 @@ class RunDirectory:
       (gs://...).
     hooks: An optional `ltp_tfmot.experiment.RunHooks` its own writes (the
       manifests, config.json) go through.
+
+  Attributes:
+    lock: The directory's `run_lock.RunLock`, which `claim` takes.
   """
 
   def __init__(self, path, hooks=None):
     self.path = files.abspath(path)
     self.hooks = hooks
-    self._lock_record = None  # the lock this object holds (its content), or None
+    self.lock = run_lock.RunLock(self.path)
 
   @property
   def config_path(self):
@@ -366,7 +363,7 @@ class RunDirectory:
   def _listing(self):
     if not files.isdir(self.path):
       return []
-    return [name for name in files.listdir(self.path) if not is_temp_file(name) and name != LOCK]
+    return [name for name in files.listdir(self.path) if not is_temp_file(name) and name != run_lock.LOCK]
 
   def check(self, meta, check):
     """Like `claim`, but writes nothing: for the workers of a multi-worker run that are not the chief.
@@ -409,144 +406,16 @@ class RunDirectory:
       StorageError: if config.json cannot be written.
     """
     self.check(meta, check)  # before the lock: a refused directory stays as it was
-    self.lock()
+    self.lock.take()
     try:
       stored = self.check(meta, check)  # again: a run that held the lock may have written config.json meanwhile
       if stored is not None:
         return stored
       write_json(self.config_path, meta, self.hooks)
     except BaseException:
-      self.release()
+      self.lock.release()
       raise
     return meta
-
-  @property
-  def lock_path(self):
-    return os.path.join(self.path, LOCK)
-
-  def lock(self):
-    """Takes the directory's lock for this process (`claim` does), or raises `RunLockedError` naming its holder.
-
-    A lock whose process is gone from this host (killed) is taken over.
-    """
-    if not files.is_local(self.path) or self._lock_record is not None:
-      return
-    files.makedirs(self.path)
-    record = json.dumps(_lock_record(), sort_keys=True) + '\n'
-    # Written whole under another name, then linked to the lock's (which fails if it exists): a lock is never
-    # seen half-written.
-    written = self._aside_path()
-    try:
-      with open(written, 'x') as f:
-        f.write(record)
-    except OSError as error:
-      if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return  # this process writes nothing here, so it needs no lock; its first write says why it cannot
-      raise
-    try:
-      for _ in range(3):  # a stale lock taken over races only with others taking it over
-        try:
-          os.link(written, self.lock_path)
-        except FileExistsError:
-          self._remove_stale_lock()
-          continue
-        self._lock_record = record
-        return
-    finally:
-      os.remove(written)
-    raise errors.RunLockedError(f'could not take the lock {self.lock_path}: other processes keep taking it; run the '
-                                'same command again')
-
-  def _remove_stale_lock(self):
-    """Removes the lock of a process gone from this host; raises `RunLockedError` if its holder may live."""
-    aside = self._aside_path()
-    try:
-      with open(self.lock_path) as f:
-        text = f.read()
-      holder = json.loads(text)
-    except FileNotFoundError:
-      return  # released meanwhile
-    except ValueError:
-      holder = None
-    if not isinstance(holder, dict):
-      holder = None  # not a lock this module wrote (locks appear whole): nobody's
-    if holder is not None and _may_be_running(holder):
-      raise errors.RunLockedError(_locked_message(self.path, holder, self.lock_path))
-    try:
-      os.rename(self.lock_path, aside)  # only one of the processes taking it over moves it
-    except FileNotFoundError:
-      return
-    with open(aside) as f:
-      if f.read() != text:  # a new holder's: put it back
-        os.link(aside, self.lock_path)
-    os.remove(aside)
-
-  def _aside_path(self):
-    """A temporary file name next to the lock (removed as a stale temporary file if a process dies holding it)."""
-    return os.path.join(self.path, f'.{LOCK}.{secrets.token_hex(6)}{TEMP_SUFFIX}')
-
-  def release(self):
-    """Removes the lock this object took (if it still holds it); a no-op otherwise."""
-    if self._lock_record is None:
-      return
-    try:
-      with open(self.lock_path) as f:
-        ours = f.read() == self._lock_record
-      if ours:
-        os.remove(self.lock_path)
-    except FileNotFoundError:
-      pass
-    self._lock_record = None
-
-
-def _lock_record():
-  """What a lock says about the process that holds it."""
-  return {'pid': os.getpid(), 'process_start': _process_start(os.getpid()), 'host': socket.gethostname(),
-          'started': datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M:%S UTC'),
-          'command': ' '.join([os.path.basename(sys.argv[0])] + sys.argv[1:]) if sys.argv and sys.argv[0] else ''}
-
-
-def _process_start(pid):
-  """When a process started (clock ticks after boot, from Linux's /proc), or None: tells a reused pid apart."""
-  fields = _proc_stat(pid)
-  return int(fields[19]) if fields else None
-
-
-def _proc_stat(pid):
-  """The fields of /proc/<pid>/stat after the command name (state first), or None where there is none."""
-  try:
-    with open(f'/proc/{pid}/stat') as f:
-      return f.read().rpartition(')')[2].split()
-  except OSError:
-    return None
-
-
-def _may_be_running(holder):
-  """Whether the process a lock names may still run: always for another host's, which cannot be asked."""
-  if holder.get('host') != socket.gethostname() or not isinstance(holder.get('pid'), int):
-    return True
-  try:
-    os.kill(holder['pid'], 0)
-  except ProcessLookupError:
-    return False
-  except PermissionError:
-    pass  # another user's process
-  fields = _proc_stat(holder['pid'])
-  if fields is None:
-    return True  # no /proc to tell more
-  recorded = holder.get('process_start')
-  return fields[0] != 'Z' and recorded in (None, int(fields[19]))  # a zombie ended; another start: a reused pid
-
-
-def _locked_message(path, holder, lock_path):
-  """The one-line refusal naming the process that holds a run directory."""
-  who = f'process {holder.get("pid")} on {holder.get("host")} (started {holder.get("started")}'
-  who += f': {holder["command"]})' if holder.get('command') else ')'
-  here = holder.get('host') == socket.gethostname()
-  fix = ('wait for it to end or stop it, then run the same command again' if here else
-         f'wait for it to end or stop it, then run the same command again (if it is gone, delete {lock_path})')
-  return f'run directory {path} is in use by {who}, so this run did nothing: {fix}'
-
 
 def find_runs(paths):
   """Run directories among `paths`: each path is a run directory or a folder of them.
