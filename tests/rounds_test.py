@@ -11,7 +11,7 @@ import ltp_tfmot
 from ltp_tfmot.core import masks
 from tests import fixtures
 
-# The criteria a pruning round ranks with (not those scoring from the model and data: see pai_test).
+# The criteria a pruning round ranks with (not those scoring from the model and data: see init_pruning_test).
 CRITERIA = [name for name in ltp_tfmot.criterion_names() if not ltp_tfmot.get_criterion(name).needs_model]
 
 
