@@ -102,9 +102,13 @@ class BranchRegistryTest(tf.test.TestCase, parameterized.TestCase):
       experiment.register_branch(make())
     self.assertEqual(experiment.branch_names()[:2], ['reinit', 'random_prune'])
 
-  def test_builtin_branch_cannot_be_unregistered(self):
+  def test_builtin_branch_cannot_be_unregistered_or_replaced(self):
     with self.assertRaisesRegex(ValueError, "'reinit' is a built-in branch"):
       experiment.unregister_branch('reinit')
+    builtin = experiment.get_branch('reinit')
+    with self.assertRaisesRegex(ValueError, "'reinit' is a built-in branch and cannot be replaced"):
+      experiment.register_branch(type('R', (_Replay,), {'name': 'reinit'})(), overwrite=True)
+    self.assertIs(experiment.get_branch('reinit'), builtin)
     with self.assertRaisesRegex(ValueError, r"branch must be one of \['reinit', .*\], got 'nope'"):
       experiment.unregister_branch('nope')
 

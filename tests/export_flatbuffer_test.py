@@ -90,6 +90,12 @@ class FlatbufferTest(tf.test.TestCase):
   def test_a_file_without_sparse_dequantize_inputs_is_returned_as_it_is(self):
     self.assertEqual(flatbuffer.densify_sparse_dequantize_inputs(self.unstructured), (self.unstructured, 0))
 
+  def test_bytes_that_are_not_a_flatbuffer_have_no_record_and_do_not_load(self):
+    for content in (b'', b'not a tflite model', self.unstructured[:8]):
+      self.assertIsNone(flatbuffer.recorded_resolver(content))
+      with self.assertRaises(ValueError):
+        ltp_tfmot.load_tflite(content)
+
   def test_stamp_resolver_records_one_entry_that_recorded_resolver_reads(self):
     self.assertIsNone(flatbuffer.recorded_resolver(self.unstructured))
     stamped = flatbuffer.stamp_resolver(flatbuffer.stamp_resolver(self.unstructured, 'AUTO'),

@@ -1,5 +1,6 @@
 """Tests that the package's entry points import only what they need."""
 
+import importlib
 import os
 import subprocess
 import sys
@@ -47,6 +48,25 @@ class ImportsTest(tf.test.TestCase):
              '(ltp_tfmot.keras2.criteria.criterion_names(), validation.BUILTIN_CRITERIA)')
     # The probe exits non-zero (and the call raises) if the two lists differ.
     self.assertIn('tensorflow', _heavy_modules_after_import(probe).split(','))
+
+  def test_module_paths_from_before_the_packages_name_the_same_modules(self):
+    moved = {'masks': 'core.masks', 'callbacks': 'keras2.callbacks', 'compat': 'keras2.compat',
+             'criteria': 'keras2.criteria', 'model_layers': 'keras2.model_layers', 'prune': 'keras2.prune',
+             'rounds': 'keras2.rounds', 'schedule': 'keras2.schedule', 'tickets': 'keras2.tickets',
+             'unit_groups': 'keras2.unit_groups', 'wrapper': 'keras2.wrapper', 'early_bird': 'methods.early_bird',
+             'init_pruning': 'methods.init_pruning', 'structured': 'methods.structured',
+             'supermask': 'methods.supermask', 'kernels': 'export.kernels', 'latency': 'export.latency',
+             'quantize': 'export.quantize', 'models': 'zoo'}
+    import ltp_tfmot  # pylint: disable=g-import-not-at-top
+    for old, new in moved.items():
+      module = importlib.import_module(f'ltp_tfmot.{old}')
+      self.assertIs(module, importlib.import_module(f'ltp_tfmot.{new}'), old)
+      self.assertIs(getattr(ltp_tfmot, old), module, old)
+      self.assertEqual(module.__spec__.name, f'ltp_tfmot.{new}', old)  # its own spec: importlib.reload works
+    from ltp_tfmot.experiment import storage  # pylint: disable=g-import-not-at-top
+    self.assertTrue(callable(storage.load_masks))
+    with self.assertRaises(ModuleNotFoundError):
+      importlib.import_module('ltp_tfmot.no_such_module')
 
   def test_public_names_and_submodules_resolve_on_first_use(self):
     import ltp_tfmot  # pylint: disable=g-import-not-at-top

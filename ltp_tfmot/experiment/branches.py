@@ -124,6 +124,9 @@ def register_branch(branch, overwrite=False):
     if not isinstance(getattr(branch, attribute), str) or not getattr(branch, attribute):
       raise ValueError(f'branch {branch.name!r} needs a non-empty string {attribute}, got '
                        f'{getattr(branch, attribute)!r}')
+  # Built-in branches register without overwrite, before _BUILTIN exists.
+  if overwrite and branch.name in _BUILTIN:
+    raise ValueError(f'{branch.name!r} is a built-in branch and cannot be replaced; register yours under another name')
   return _REGISTRY.register(branch.name, branch, overwrite=overwrite)
 
 

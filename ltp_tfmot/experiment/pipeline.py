@@ -22,16 +22,13 @@ model.fit(dataset, steps_per_epoch=steps, epochs=...)
 ```
 """
 
-import numbers
 
 import numpy as np
 import tensorflow as tf
 
+from ltp_tfmot import validation
+
 _ORDER, _AUGMENT = 0, 1  # salts that keep the order's and the augmentation's random streams apart
-
-
-def _is_int(value):
-  return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _seed(data_seed, salt, counter):
@@ -81,7 +78,7 @@ def steps_per_epoch(examples, batch_size):
   Raises:
     ValueError: if there are fewer examples than one batch.
   """
-  if not _is_int(batch_size) or batch_size < 1:
+  if not validation.is_int(batch_size) or batch_size < 1:
     raise ValueError(f'batch_size must be an integer >= 1, got {batch_size!r}')
   if examples < batch_size:
     raise ValueError(f'batch_size ({batch_size}) is larger than the {examples} training examples')
@@ -119,11 +116,11 @@ def train_dataset(x, y, batch_size, data_seed, augment=False, start_step=0, step
   later = train_dataset(x, y, 128, data_seed=0, augment=True, start_step=500)  # = first.skip(500)
   ```
   """
-  if not _is_int(data_seed) or not 0 <= data_seed < 2**63:
+  if not validation.is_int(data_seed) or not 0 <= data_seed < 2**63:
     raise ValueError(f'data_seed must be an integer >= 0, got {data_seed!r}')
-  if not _is_int(start_step) or start_step < 0:
+  if not validation.is_int(start_step) or start_step < 0:
     raise ValueError(f'start_step must be an integer >= 0, got {start_step!r}')
-  if steps is not None and (not _is_int(steps) or steps < 0):
+  if steps is not None and (not validation.is_int(steps) or steps < 0):
     raise ValueError(f'steps must be an integer >= 0 or None, got {steps!r}')
   x = x if isinstance(x, tf.Tensor) else tf.constant(np.asarray(x))
   y = y if isinstance(y, tf.Tensor) else tf.constant(np.asarray(y))

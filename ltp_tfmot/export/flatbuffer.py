@@ -11,6 +11,7 @@ resolver a file was checked with. Nothing here runs a file.
 
 import collections
 import dataclasses
+import struct
 
 import numpy as np
 
@@ -266,6 +267,6 @@ def recorded_resolver(content):
       entry = model.Metadata(i)
       if entry.Name() and entry.Name().decode() == RESOLVER_METADATA:
         return model.Buffers(entry.Buffer()).DataAsNumpy().tobytes().decode()
-  except (AttributeError, IndexError, TypeError, UnicodeDecodeError, ValueError):
-    return None
+  except (AttributeError, IndexError, TypeError, UnicodeDecodeError, ValueError, struct.error):
+    return None  # not a flatbuffer, or one without a readable record
   return None

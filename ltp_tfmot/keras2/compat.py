@@ -34,7 +34,6 @@ Differences from `lottery_ticket_pruner` 0.8.1:
 """
 
 import collections
-import zlib
 
 from absl import logging
 import numpy as np
@@ -46,6 +45,7 @@ from ltp_tfmot import validation
 from ltp_tfmot.core import masks as masks_lib
 from ltp_tfmot.keras2 import criteria as criteria_lib
 from ltp_tfmot.keras2 import model_layers
+from ltp_tfmot.keras2 import wrapped_model
 
 # Layer types whose kernels are pruned; biases never are. Subclasses count too.
 PRUNABLE_LAYERS = (
@@ -87,11 +87,6 @@ are NumPy copies; `pretrained_weights` is None until `set_pretrained_weights`;
 """
 
 _Entry = collections.namedtuple('_Entry', ['layer_index', 'layer_name', 'index', 'weight_name', 'initial', 'mask'])
-
-
-def _derived_seed(*parts):
-  """A deterministic 31-bit seed from ints and strings."""
-  return zlib.crc32(repr(parts).encode()) & 0x7FFFFFFF
 
 
 def _shape_of(layer, attribute):
@@ -363,7 +358,7 @@ class LotteryTicketPruner:
         continue
       scores = criteria_lib.score_pool(criterion, None if initials is None else [initials[i] for i in pool],
                                        [finals[i] for i in pool], pool_alive,
-                                       _derived_seed(base_seed, self._calls, pool_index))
+                                       wrapped_model.derived_seed(base_seed, self._calls, pool_index))
       kept = masks_lib.keep_top_k(scores, pool_alive, keep)
       new_masks.extend((self._entries[i].mask, k) for i, k in zip(pool, kept, strict=True))
     for mask, kept in new_masks:
