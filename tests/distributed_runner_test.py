@@ -46,16 +46,6 @@ def _experiment(run_dir, config=None, log=None, **kwargs):
                                       tensorboard=False, log=log or (lambda line: None), **kwargs)
 
 
-def _tree(path):
-  """{relative path: (size, mtime_ns)} of every file under path."""
-  result = {}
-  for root, _, files in os.walk(path):
-    for name in files:
-      info = os.stat(os.path.join(root, name))
-      result[os.path.relpath(os.path.join(root, name), path)] = (info.st_size, info.st_mtime_ns)
-  return result
-
-
 def _without_time(results):
   return [{k: v for k, v in r.items() if k != 'wall_time_s'} for r in results]
 
@@ -165,20 +155,20 @@ class ChiefOnlyWritesTest(tf.test.TestCase):
     chief = storage.RunDirectory(run_dir)
     chief.lock.take()  # the chief's run holds the directory: a non-chief worker neither takes the lock nor is refused
     self.addCleanup(chief.lock.release)
-    before = _tree(run_dir)
+    before = fixtures.file_stats(run_dir)
     strategy = tf.distribute.MirroredStrategy(['/cpu:0'])
     with fixtures.simulated_worker(strategy, 'worker', 1, {'worker': ['127.0.0.1:1', '127.0.0.1:2']}):
       other = _experiment(run_dir, config, strategy=strategy)
       results = other.run()
     self.assertEqual(other.jobs_run, 1)  # level 2, from level 1's weights in the run directory
-    self.assertEqual(_tree(run_dir), before)
+    self.assertEqual(fixtures.file_stats(run_dir), before)
     self.assertEqual(_without_time(results), _without_time(whole))
     self.assertEqual([r['level'] for r in storage.load_level_metrics(run_dir)], [0, 1])
 
   def test_non_chief_refuses_a_run_directory_of_another_run(self):
     run_dir = tempfile.mkdtemp(dir=self.get_temp_dir())
     _experiment(run_dir, _config(levels=0, controls=())).run()
-    before = _tree(run_dir)
+    before = fixtures.file_stats(run_dir)
     strategy = tf.distribute.MirroredStrategy(['/cpu:0'])
     other_config = experiment.RunConfig(
         model='mlp', data=experiment.DataConfig(name='toy'),
@@ -187,7 +177,7 @@ class ChiefOnlyWritesTest(tf.test.TestCase):
     with fixtures.simulated_worker(strategy, 'worker', 1, {'worker': ['127.0.0.1:1', '127.0.0.1:2']}):
       with self.assertRaisesRegex(ValueError, 'holds a run with other settings'):
         _experiment(run_dir, other_config, strategy=strategy).run()
-    self.assertEqual(_tree(run_dir), before)
+    self.assertEqual(fixtures.file_stats(run_dir), before)
 
 
 if __name__ == '__main__':

@@ -253,3 +253,14 @@ def finished_run(test_class, config):
   experiment.LotteryExperiment(config, run_dir=run_dir, model_fn=run_model_fn, data=RUN_DATA, tensorboard=False,
                                log=lambda line: None).run()
   return run_dir
+
+
+def file_stats(path):
+  """{relative path: (size, mtime_ns)} of every file under `path`: what a test compares to see that nothing was
+  written."""
+  stats = {}
+  for root, _, names in os.walk(path):
+    for name in names:
+      info = os.stat(os.path.join(root, name))
+      stats[os.path.relpath(os.path.join(root, name), path)] = (info.st_size, info.st_mtime_ns)
+  return stats

@@ -48,17 +48,6 @@ def _experiment(run_dir, config=None, **kwargs):
                                       log=lambda line: None, **kwargs)
 
 
-def _tree(path):
-  """{relative path: (size, mtime_ns)} of every file under path."""
-  result = {}
-  for root, _, files in os.walk(path):
-    for name in files:
-      full = os.path.join(root, name)
-      info = os.stat(full)
-      result[os.path.relpath(full, path)] = (info.st_size, info.st_mtime_ns)
-  return result
-
-
 def _comparable(results):
   keys = ('level', 'branch', 'weights_remaining', 'test_accuracy', 'test_loss', 'best_val_accuracy',
           'early_stop_iteration', 'supermask_accuracy', 'supermask_loss')
@@ -205,11 +194,11 @@ class ResumeTest(_TestCase):
     first = _experiment(run_dir, _config(levels=1, controls=('reinit',)))
     results = first.run()
     self.assertEqual(first.jobs_run, 3)
-    before = {k: v for k, v in _tree(run_dir).items() if k.startswith('replicate_')}
+    before = {k: v for k, v in fixtures.file_stats(run_dir).items() if k.startswith('replicate_')}
     again = _experiment(run_dir, _config(levels=1, controls=('reinit',)))
     self.assertEqual(again.run(), results)
     self.assertEqual(again.jobs_run, 0)
-    self.assertEqual({k: v for k, v in _tree(run_dir).items() if k.startswith('replicate_')}, before)
+    self.assertEqual({k: v for k, v in fixtures.file_stats(run_dir).items() if k.startswith('replicate_')}, before)
 
   def test_resume_after_losing_the_last_level_matches_an_uninterrupted_run(self):
     whole_dir, resumed_dir = self._new_dir(), self._new_dir()
@@ -366,7 +355,8 @@ class HooksTest(_TestCase):
     level_0 = [os.path.join('replicate_0', 'level_0', 'main', name) for name in
                (storage.MASKS, storage.WEIGHTS, storage.CURVE, storage.METRICS_CSV, storage.METRICS_JSON)]
     self.assertEqual(hooks.writes[:7], [storage.CONFIG] + level_0 + ['replicate_0/level_0/main.manifest.json'])
-    self.assertCountEqual(set(hooks.writes), _tree(hooks.run_dir))  # every file of the run went through them
+    # Every file of the run went through the hooks.
+    self.assertCountEqual(set(hooks.writes), fixtures.file_stats(hooks.run_dir))
 
   def test_hooks_of_another_type_are_refused(self):
     with self.assertRaisesRegex(TypeError, 'hooks must be a ltp_tfmot.experiment.RunHooks, got object'):
@@ -435,13 +425,13 @@ class RefusalTest(_TestCase):
   def test_other_settings_are_refused_and_the_directory_left_untouched(self):
     run_dir = self._new_dir()
     _experiment(run_dir, _config(levels=0)).run()
-    before = _tree(run_dir)
+    before = fixtures.file_stats(run_dir)
     with self.assertRaisesRegex(ValueError, r'holds a run with other settings.*pruning\.rate is 0\.5 there and 0\.3'):
       _experiment(run_dir, _config(levels=0, rate=0.3)).run()
     other_data = (_X + 1.0, _Y, _XT, _YT)
     with self.assertRaisesRegex(ValueError, 'the data differ'):
       _experiment(run_dir, _config(levels=0), data=other_data).run()
-    self.assertEqual(_tree(run_dir), before)
+    self.assertEqual(fixtures.file_stats(run_dir), before)
 
   def test_non_run_directory_is_refused(self):
     run_dir = self._new_dir()

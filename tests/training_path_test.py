@@ -129,16 +129,6 @@ def _mlp(input_shape, num_classes, seed):
 _DATA = fixtures.classification_data(n=160, seed=0) + fixtures.classification_data(n=64, seed=1)
 
 
-def _tree(path):
-  """{relative path: (size, mtime_ns)} of every file under path."""
-  result = {}
-  for root, _, names in os.walk(path):
-    for name in names:
-      info = os.stat(os.path.join(root, name))
-      result[os.path.relpath(os.path.join(root, name), path)] = (info.st_size, info.st_mtime_ns)
-  return result
-
-
 class ResumeTest(tf.test.TestCase):
 
   def _run(self, run_dir, config, **kwargs):
@@ -161,14 +151,14 @@ class ResumeTest(tf.test.TestCase):
   def test_resuming_on_another_jit_setting_is_refused_before_anything_changes(self):
     run_dir = tempfile.mkdtemp(dir=self.get_temp_dir())
     self._run(run_dir, _config(levels=0, jit_compile=True))
-    before = _tree(run_dir)
+    before = fixtures.file_stats(run_dir)
     with self.assertRaisesRegex(training_path.TrainingPathChangedError,
                                 r'^run directory .* trained replicate 0 level 0 main on another numeric path '
                                 r'\(jit_compile was True there and is False here\).*rerun with --jit_compile .*'
                                 r'or pass --accept_training_path_change') as caught:
       self._run(run_dir, _config(levels=1, jit_compile=False))
     self.assertNotIn('\n', str(caught.exception))
-    self.assertEqual(_tree(run_dir), before)
+    self.assertEqual(fixtures.file_stats(run_dir), before)
 
   def test_levels_trained_before_paths_were_recorded_are_held_to_the_jit_setting_of_config_json(self):
     run_dir = tempfile.mkdtemp(dir=self.get_temp_dir())
