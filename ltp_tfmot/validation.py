@@ -304,7 +304,7 @@ LR_DECAYS = ('constant', 'step', 'cosine')
 PRECISIONS = ('float32', 'mixed_float16', 'mixed_bfloat16')
 # How a lottery run retrains each level after pruning (Renda, Frankle, Carbin 2020).
 RETRAIN_MODES = ('weight_rewind', 'lr_rewind', 'finetune')
-# The criteria `ltp_tfmot.keras2.criteria` registers as it loads, in its order (it refuses to load if they differ),
+# The criteria `ltp_tfmot.core.criteria` registers as it loads, in its order (it refuses to load if they differ),
 # here so that the command line checks `--criterion` without TensorFlow.
 BUILTIN_CRITERIA = ('large_final', 'small_final', 'large_init', 'small_init', 'large_init_large_final',
                     'small_init_small_final', 'magnitude_increase', 'movement', 'random', 'large_final_same_sign',
@@ -316,16 +316,16 @@ BUILTIN_MODEL_CRITERIA = ('snip', 'grasp', 'synflow')
 def criterion_names():
   """Names of the registered criteria, sorted, without loading TensorFlow where it is not loaded yet.
 
-  Registering a criterion imports `ltp_tfmot.keras2.criteria` (and TensorFlow); until
+  Registering a criterion imports `ltp_tfmot.core.criteria` (and TensorFlow); until
   that module is loaded, the registry can hold only the built-in criteria.
   """
-  registry = sys.modules.get('ltp_tfmot.keras2.criteria')
+  registry = sys.modules.get('ltp_tfmot.core.criteria')
   return registry.criterion_names() if registry is not None else sorted(BUILTIN_CRITERIA)
 
 
 def is_model_criterion(name):
   """Whether a criterion name is a `ModelCriterion` (it scores the rewind point from the model's gradients)."""
-  registry = sys.modules.get('ltp_tfmot.keras2.criteria')
+  registry = sys.modules.get('ltp_tfmot.core.criteria')
   if registry is not None and name in registry.criterion_names():
     return registry.get_criterion(name).needs_model
   return name in BUILTIN_MODEL_CRITERIA

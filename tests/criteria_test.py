@@ -6,7 +6,7 @@ import tensorflow as tf
 import tf_keras
 
 import ltp_tfmot
-from ltp_tfmot.keras2 import criteria
+from ltp_tfmot.core import criteria
 
 INITIAL = np.array([0.5, -0.2, 0.1, -0.9, 0.3, -0.4], np.float32)
 FINAL = np.array([0.7, 0.3, -0.05, -1.2, 0.0, -0.1], np.float32)

@@ -5,7 +5,7 @@ import tensorflow as tf
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_schedule
 
 import ltp_tfmot
-from ltp_tfmot.keras2 import schedule as schedule_lib
+from ltp_tfmot.core import schedule as schedule_lib
 
 
 class LotteryTicketScheduleTest(tf.test.TestCase, parameterized.TestCase):

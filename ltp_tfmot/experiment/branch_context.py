@@ -9,10 +9,10 @@ settings. It lives apart from the branch registry, which stays pure Python
 run through the `LevelTrainer` (`level`) that trains the branch.
 """
 
+from ltp_tfmot.core import criteria as criteria_lib
 from ltp_tfmot.experiment import branches
 from ltp_tfmot.experiment import level_state
 from ltp_tfmot.experiment import storage
-from ltp_tfmot.keras2 import criteria as criteria_lib
 from ltp_tfmot.keras2 import rewind as rewind_lib
 from ltp_tfmot.keras2 import rounds as rounds_lib
 from ltp_tfmot.keras2 import wrapped_model

@@ -273,7 +273,7 @@ class InvertedScores(Branch):
     return (level - 1, level)
 
   def start(self, context):
-    from ltp_tfmot.keras2 import criteria  # pylint: disable=g-import-not-at-top  # TensorFlow loads when a branch trains
+    from ltp_tfmot.core import criteria  # pylint: disable=g-import-not-at-top  # TensorFlow loads when a branch trains
     inverted = criteria.inverted_criterion(context.run_criterion)
     return context.repruned(criterion=inverted.name)
 

@@ -14,13 +14,13 @@ import zlib
 import tensorflow as tf
 import tf_keras as keras
 
+from ltp_tfmot.core import schedule as schedule_lib
 from ltp_tfmot.experiment import data as data_lib
 from ltp_tfmot.experiment import pipeline
 from ltp_tfmot.experiment import recipes
 from ltp_tfmot.experiment import training_path
 from ltp_tfmot.keras2 import prune as prune_lib
 from ltp_tfmot.keras2 import rounds as rounds_lib
-from ltp_tfmot.keras2 import schedule as schedule_lib
 from ltp_tfmot.keras2 import wrapped_model
 from ltp_tfmot.keras2 import wrapper as wrapper_lib
 from ltp_tfmot.zoo import preset as preset_lib

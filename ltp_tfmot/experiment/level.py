@@ -37,6 +37,7 @@ import tf_keras as keras
 
 from ltp_tfmot import errors
 from ltp_tfmot import files
+from ltp_tfmot.core import criteria as criteria_lib
 from ltp_tfmot.experiment import branch_context
 from ltp_tfmot.experiment import branches as branches_lib
 from ltp_tfmot.experiment import factory as factory_lib
@@ -44,7 +45,6 @@ from ltp_tfmot.experiment import level_state
 from ltp_tfmot.experiment import storage
 from ltp_tfmot.experiment import training_path as training_path_lib
 from ltp_tfmot.keras2 import callbacks as callbacks_lib
-from ltp_tfmot.keras2 import criteria as criteria_lib
 from ltp_tfmot.keras2 import rewind as rewind_lib
 from ltp_tfmot.keras2 import rounds as rounds_lib
 from ltp_tfmot.keras2 import wrapped_model

@@ -11,11 +11,11 @@ give the serial run's results.
 """
 
 from ltp_tfmot import validation
+from ltp_tfmot.core import criteria as criteria_lib
 from ltp_tfmot.experiment import branches as branches_lib
 from ltp_tfmot.experiment import factory as factory_lib
 from ltp_tfmot.experiment import level as level_lib
 from ltp_tfmot.experiment import storage
-from ltp_tfmot.keras2 import criteria as criteria_lib
 
 MAIN = branches_lib.MAIN
 

@@ -3,7 +3,7 @@
 `LotteryTicketPruner` and `PrunerCallback` keep the call signatures of the
 `lottery_ticket_pruner` package, so code written for it runs by changing one
 import. Underneath, masks are ranked by the core's criteria
-(`ltp_tfmot.get_criterion`, `ltp_tfmot.keras2.criteria.score_pool`) and cut to an exact
+(`ltp_tfmot.get_criterion`, `ltp_tfmot.core.criteria.score_pool`) and cut to an exact
 count by `ltp_tfmot.core.masks.keep_top_k`, on whole tensors.
 
 This API works on plain (unwrapped) tf_keras models and keeps the masks in the
@@ -42,8 +42,8 @@ from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wra
 import tf_keras as keras
 
 from ltp_tfmot import validation
+from ltp_tfmot.core import criteria as criteria_lib
 from ltp_tfmot.core import masks as masks_lib
-from ltp_tfmot.keras2 import criteria as criteria_lib
 from ltp_tfmot.keras2 import model_layers
 from ltp_tfmot.keras2 import wrapped_model
 

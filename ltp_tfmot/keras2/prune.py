@@ -6,9 +6,9 @@ from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wra
 import tf_keras as keras
 
 from ltp_tfmot import validation
-from ltp_tfmot.keras2 import criteria as criteria_lib
+from ltp_tfmot.core import criteria as criteria_lib
+from ltp_tfmot.core import schedule as schedule_lib
 from ltp_tfmot.keras2 import rounds as rounds_lib
-from ltp_tfmot.keras2 import schedule as schedule_lib
 from ltp_tfmot.keras2 import unit_groups
 from ltp_tfmot.keras2 import wrapped_model
 from ltp_tfmot.keras2 import wrapper as wrapper_lib

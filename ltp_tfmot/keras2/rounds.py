@@ -12,8 +12,8 @@ from absl import logging
 import tensorflow as tf
 import tf_keras as keras
 
+from ltp_tfmot.core import criteria as criteria_lib
 from ltp_tfmot.core import masks as masks_lib
-from ltp_tfmot.keras2 import criteria as criteria_lib
 from ltp_tfmot.keras2 import initializers
 from ltp_tfmot.keras2 import rewind as rewind_lib
 from ltp_tfmot.keras2 import wrapped_model

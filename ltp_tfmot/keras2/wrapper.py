@@ -6,15 +6,16 @@ import tensorflow as tf
 from tensorflow_model_optimization.python.core.keras import utils as tfmot_utils
 from tensorflow_model_optimization.python.core.sparsity.keras import prunable_layer
 from tensorflow_model_optimization.python.core.sparsity.keras import prune_registry
+from tensorflow_model_optimization.python.core.sparsity.keras import pruning_schedule as tfmot_schedule
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
 import tf_keras as keras
 from tf_keras.src.engine import base_layer_utils
 
 from ltp_tfmot import errors
 from ltp_tfmot import validation
-from ltp_tfmot.keras2 import criteria as criteria_lib
+from ltp_tfmot.core import criteria as criteria_lib
+from ltp_tfmot.core import schedule as schedule_lib
 from ltp_tfmot.keras2 import masking
-from ltp_tfmot.keras2 import schedule as schedule_lib
 
 SCOPES = validation.SCOPES
 MASK_0_ACTIONS = validation.MASK_0_ACTIONS
@@ -22,6 +23,8 @@ MASK_1_ACTIONS = validation.MASK_1_ACTIONS
 GRANULARITIES = validation.GRANULARITIES
 UNIT_POOLINGS = validation.UNIT_POOLINGS
 NO_SNAPSHOT = -1
+# The lottery schedules know no tfmot (a Keras 3 program uses them too); to tfmot they are PruningSchedules.
+tfmot_schedule.PruningSchedule.register(schedule_lib.LotteryTicketSchedule)
 # `step_offset` before the model's training steps are counted: neither UpdateLotteryStep nor take_snapshot ran.
 NOT_COUNTING = -2**63
 

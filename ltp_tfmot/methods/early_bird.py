@@ -16,8 +16,8 @@ import tensorflow as tf
 import tf_keras as keras
 
 from ltp_tfmot import validation
+from ltp_tfmot.core import criteria as criteria_lib
 from ltp_tfmot.core import masks as masks_lib
-from ltp_tfmot.keras2 import criteria as criteria_lib
 from ltp_tfmot.keras2 import model_layers
 from ltp_tfmot.keras2 import rounds as rounds_lib
 from ltp_tfmot.keras2 import wrapped_model

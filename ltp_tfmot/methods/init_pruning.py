@@ -14,8 +14,8 @@ import tensorflow as tf
 import tf_keras as keras
 
 from ltp_tfmot import validation
+from ltp_tfmot.core import criteria as criteria_lib
 from ltp_tfmot.core import masks as masks_lib
-from ltp_tfmot.keras2 import criteria as criteria_lib
 from ltp_tfmot.keras2 import rounds as rounds_lib
 from ltp_tfmot.keras2 import wrapped_model
 from ltp_tfmot.keras2 import wrapper as wrapper_lib

@@ -1,4 +1,4 @@
-"""Mask criteria: how weights are ranked for pruning, by name.
+"""Mask criteria: how weights are ranked for pruning, by name (shared by both Keras front ends).
 
 A criterion gives every weight a score from its value at the rewind point
 (`initial`) and its trained value (`final`); the highest scores are kept. The
@@ -9,9 +9,9 @@ Tickets", and the pruning-at-initialization criteria SNIP, GraSP and SynFlow
 """
 
 import contextlib
+import importlib
 
 import tensorflow as tf
-import tf_keras as keras
 
 from ltp_tfmot import validation
 
@@ -234,7 +234,7 @@ class ModelCriterion(Criterion):
     logits, averaged over the batch.
 
     Args:
-      model: A Keras model holding `PruneLotteryTicket` wrappers.
+      model: A Keras model holding lottery wrappers.
       kernels: The weight variables to score.
       batch: `(x, y)` tensors from `batch(data)`, or None.
 
@@ -256,14 +256,22 @@ class ModelCriterion(Criterion):
 
 
 def _loss_of(model):
-  """`loss(y, outputs)`, a scalar: the model's compiled loss, else cross-entropy on logits; batch mean."""
+  """`loss(y, outputs)`, a scalar: the model's compiled loss, else cross-entropy on logits; batch mean.
+
+  A loss given by name is looked up in the model's own Keras (tf_keras or
+  Keras 3), so that this module loads neither.
+  """
   loss = getattr(model, 'loss', None)
   if loss is None:
-    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-  elif isinstance(loss, (dict, list, tuple)):
+    return lambda y, logits: tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+        tf.cast(y, tf.int32), tf.cast(logits, tf.float32)))
+  if isinstance(loss, (dict, list, tuple)):
     raise ValueError('the model is compiled with one loss per output; data-dependent criteria need one loss: '
                      'compile it with a single loss')
-  loss = keras.losses.get(loss)
+  if isinstance(loss, str):
+    keras_package = next(package for package in (cls.__module__.split('.')[0] for cls in type(model).__mro__)
+                         if package in ('keras', 'tf_keras'))
+    loss = importlib.import_module(keras_package).losses.get(loss)
   # A loss function (not a Loss object) returns one value per example.
   return lambda y, outputs: tf.reduce_mean(loss(y, outputs))
 
@@ -305,7 +313,7 @@ def _ones_input(model, batch):
   """SynFlow's input: one example of all ones, shaped as the model's inputs (else as the batch's examples)."""
   inputs = getattr(model, 'inputs', None)
   if inputs and all(None not in t.shape[1:] for t in inputs):
-    ones = [tf.ones([1] + t.shape[1:].as_list(), t.dtype) for t in inputs]
+    ones = [tf.ones([1, *t.shape[1:]], t.dtype) for t in inputs]
     return ones[0] if len(ones) == 1 else ones
   if batch is None:
     raise ValueError('synflow feeds an input of all ones shaped like the model\'s input, and this model has no fixed '
@@ -316,7 +324,7 @@ def _ones_input(model, batch):
 @contextlib.contextmanager
 def _absolute_weights(model):
   """Replaces every float variable of the model by its absolute value until the block ends."""
-  variables = [v for v in model.variables if v.dtype.is_floating]
+  variables = [v for v in model.variables if tf.as_dtype(v.dtype).is_floating]
   saved = [tf.identity(v) for v in variables]
   try:
     for v in variables:
@@ -518,6 +526,6 @@ _BUILTIN_CRITERIA = (
 _BUILTIN_NAMES = (tuple(c.name for c in _BUILTIN_CRITERIA), tuple(c.name for c in _BUILTIN_CRITERIA if c.needs_model))
 if _BUILTIN_NAMES != (validation.BUILTIN_CRITERIA, validation.BUILTIN_MODEL_CRITERIA):
   raise ImportError(f'ltp_tfmot.validation.(BUILTIN_CRITERIA, BUILTIN_MODEL_CRITERIA) must be {_BUILTIN_NAMES}: the '
-                    'criteria ltp_tfmot.keras2.criteria registers, and those of them that score from the model')
+                    'criteria ltp_tfmot.core.criteria registers, and those of them that score from the model')
 for _criterion in _BUILTIN_CRITERIA:
   register_criterion(_criterion)

@@ -1,12 +1,16 @@
-"""Lottery-ticket pruning schedules: tfmot `PruningSchedule`s of rounds."""
+"""Lottery-ticket pruning schedules: rounds of a rate, for both Keras front ends.
+
+The schedules know no Keras and no tfmot, so that a Keras 3 program can make
+one without loading tfmot (which switches `tf.keras` to Keras 2). The Keras 2
+front end registers them as tfmot `PruningSchedule`s (`ltp_tfmot.keras2`).
+"""
 
 import tensorflow as tf
-from tensorflow_model_optimization.python.core.sparsity.keras import pruning_schedule as tfmot_schedule
 
 from ltp_tfmot import validation
 
 
-class LotteryTicketSchedule(tfmot_schedule.PruningSchedule):
+class LotteryTicketSchedule:
   """Iterative magnitude pruning in rounds: prune `rate` of what is alive, rewind.
 
   Training step `r * round_steps` (for r = 1..rounds) ends round r: the
@@ -20,7 +24,7 @@ class LotteryTicketSchedule(tfmot_schedule.PruningSchedule):
   run them with `ltp_tfmot.run_lottery_round` (custom loops, the experiment
   runner).
 
-  Called as a tfmot schedule, `schedule(step)` returns `(ends_a_round,
+  Called as a tfmot schedule (Keras 2), `schedule(step)` returns `(ends_a_round,
   target_sparsity)` as tensors.
 
   Args:
@@ -82,6 +86,11 @@ class LotteryTicketSchedule(tfmot_schedule.PruningSchedule):
         'class_name': self.__class__.__name__,
         'config': {'rate': self.rate, 'round_steps': self.round_steps, 'rounds': self.rounds},
     }
+
+  @classmethod
+  def from_config(cls, config):
+    """The schedule of `get_config()['config']`."""
+    return cls(**config)
 
   def __eq__(self, other):
     return type(self) is type(other) and self.get_config() == other.get_config()
