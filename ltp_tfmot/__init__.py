@@ -1,6 +1,8 @@
-"""ltp_tfmot: lottery-ticket pruning for Keras, built on the TensorFlow Model Optimization Toolkit.
+"""ltp_tfmot: lottery-ticket pruning for Keras 2 (on the TensorFlow Model Optimization Toolkit) and Keras 3.
 
-The whole public API is re-exported here. Names are imported on first use
+The whole public API is re-exported here; the names that take a model go to
+its front end (`front_ends`: `keras2` for tf_keras models, `keras3` for
+Keras 3 ones). Names are imported on first use
 (PEP 562), so that `import ltp_tfmot.cli` and the command line's `--help` do not
 pay for importing TensorFlow; `from ltp_tfmot import X` and `ltp_tfmot.X` work
 as with eager imports.
@@ -17,7 +19,7 @@ __version__ = '0.1.0'
 _EXPORTS = {
     'ExactStepCallback': 'keras2.callbacks',
     'LotterySummaries': 'keras2.callbacks',
-    'UpdateLotteryStep': 'keras2.callbacks',
+    'UpdateLotteryStep': 'front_ends',
     'LotteryTicketPruner': 'keras2.compat',
     'PrunerCallback': 'keras2.compat',
     'Criterion': 'core.criteria',
@@ -46,20 +48,20 @@ _EXPORTS = {
     'prune_at_initialization': 'methods.init_pruning',
     'keep_top_k': 'core.masks',
     'custom_objects': 'keras2.prune',
-    'prunable_layer_names': 'keras2.prune',
-    'prune_lottery_ticket': 'keras2.prune',
+    'prunable_layer_names': 'front_ends',
+    'prune_lottery_ticket': 'front_ends',
     'prune_scope': 'keras2.prune',
-    'strip_pruning': 'keras2.prune',
-    'unprunable_layers': 'keras2.prune',
-    'reset_optimizer': 'keras2.rewind',
-    'rewind_weights': 'keras2.rewind',
-    'take_snapshot': 'keras2.rewind',
-    'unwrapped_layer_weights': 'keras2.rewind',
-    'apply_masks': 'keras2.rounds',
-    'compute_next_masks': 'keras2.rounds',
-    'layer_sparsity': 'keras2.rounds',
-    'run_lottery_round': 'keras2.rounds',
-    'weights_remaining': 'keras2.rounds',
+    'strip_pruning': 'front_ends',
+    'unprunable_layers': 'front_ends',
+    'reset_optimizer': 'front_ends',
+    'rewind_weights': 'front_ends',
+    'take_snapshot': 'front_ends',
+    'unwrapped_layer_weights': 'front_ends',
+    'apply_masks': 'front_ends',
+    'compute_next_masks': 'front_ends',
+    'layer_sparsity': 'front_ends',
+    'run_lottery_round': 'front_ends',
+    'weights_remaining': 'front_ends',
     'LotteryTicketSchedule': 'core.schedule',
     'kept_units': 'methods.structured',
     'shrink': 'methods.structured',
@@ -71,8 +73,8 @@ _EXPORTS = {
     'save_ticket': 'keras2.tickets',
     'Ticket': 'keras2.tickets',
     'unit_plan': 'keras2.unit_groups',
-    'lottery_wrappers': 'keras2.wrapped_model',
-    'steps_done': 'keras2.wrapped_model',
+    'lottery_wrappers': 'front_ends',
+    'steps_done': 'front_ends',
     'PruneLotteryTicket': 'keras2.wrapper',
     'quantize_ticket': 'export',
 }

@@ -44,8 +44,8 @@ import tf_keras as keras
 from ltp_tfmot import validation
 from ltp_tfmot.core import criteria as criteria_lib
 from ltp_tfmot.core import masks as masks_lib
+from ltp_tfmot.core import seeds
 from ltp_tfmot.keras2 import model_layers
-from ltp_tfmot.keras2 import wrapped_model
 
 # Layer types whose kernels are pruned; biases never are. Subclasses count too.
 PRUNABLE_LAYERS = (
@@ -358,7 +358,7 @@ class LotteryTicketPruner:
         continue
       scores = criteria_lib.score_pool(criterion, None if initials is None else [initials[i] for i in pool],
                                        [finals[i] for i in pool], pool_alive,
-                                       wrapped_model.derived_seed(base_seed, self._calls, pool_index))
+                                       seeds.derived_seed(base_seed, self._calls, pool_index))
       kept = masks_lib.keep_top_k(scores, pool_alive, keep)
       new_masks.extend((self._entries[i].mask, k) for i, k in zip(pool, kept, strict=True))
     for mask, kept in new_masks:

@@ -16,6 +16,8 @@ import tensorflow as tf
 import tf_keras as keras
 
 from ltp_tfmot import validation
+from ltp_tfmot.core import rewind as core_rewind
+from ltp_tfmot.core import seeds
 from ltp_tfmot.keras2 import initializers
 from ltp_tfmot.keras2 import wrapped_model
 from ltp_tfmot.keras2 import wrapper as wrapper_lib
@@ -152,13 +154,13 @@ def rewind_weights(model):
   wrappers = wrapped_model.built_lottery_wrappers(model)
   check_snapshots(wrappers)
   updates = _unwrapped_updates(model, wrappers)
-  positions = wrapped_model.wrapper_positions(wrappers)
+  positions = seeds.wrapper_positions(wrappers)
   for w in wrappers:
     round_number = int(w.rounds_done.numpy())
     prunable = {weight.ref(): i for i, weight in enumerate(w.prunable_weights)}
     for weight, snapshot in zip(w.layer.weights, w.snapshots, strict=True):
       i = prunable.get(weight.ref())
-      seed = wrapped_model.draw_seed(w, positions, 'start', weight, round_number)
+      seed = seeds.draw_seed(w, positions, 'start', weight, round_number)
       if i is None:
         value = initializers.fresh_value(w.layer, weight, seed) if w.mask_1_action == 'reinit' else snapshot
         updates.append((weight, tf.convert_to_tensor(value)))
@@ -169,33 +171,13 @@ def rewind_weights(model):
         value = initializers.fresh_value(w.layer, weight, seed) if w.mask_1_action == 'reinit' else snapshot
         updates.append((weight, tf.cast(tf.where(mask > 0, value, tf.zeros([], snapshot.dtype)), weight.dtype)))
         continue
-      kept = _survivor_values(w, i, mask, seed)
-      if w.dynamic_weight_rescaling:
-        n_kept = tf.maximum(tf.reduce_sum(mask), 1.0)
-        kept = kept * (tf.cast(tf.size(mask), mask.dtype) / n_kept)
-      pruned = snapshot if w.mask_0_action == 'freeze' else tf.zeros([], snapshot.dtype)
-      updates.append((weight, tf.cast(tf.where(mask > 0, kept, pruned), weight.dtype)))
+      fresh = initializers.fresh_value(w.layer, weight, seed) if w.mask_1_action == 'reinit' else None
+      kept = core_rewind.survivor_values(w.mask_1_action, w.prunable_snapshots[i], mask, seed, fresh)
+      updates.append((weight, core_rewind.start_values(kept, snapshot, mask, w.mask_0_action,
+                                                       w.dynamic_weight_rescaling, weight.dtype)))
   for weight, value in updates:
     weight.assign(value)
   logging.info('Rewound %d layers (%s).', len(wrappers), ', '.join(sorted({w.mask_1_action for w in wrappers})))
-
-
-def _survivor_values(w, index, mask, seed):
-  """Values the kept weights of one prunable tensor start from."""
-  snapshot = w.prunable_snapshots[index]
-  weight = w.prunable_weights[index]
-  action = w.mask_1_action
-  if action == 'rewind':
-    return snapshot
-  if action == 'reinit':
-    return initializers.fresh_value(w.layer, weight, seed)
-  if action == 'signed_constant':
-    # The std in float64: float32 overflows for |w| above about 1.8e19.
-    std = tf.math.reduce_std(tf.cast(snapshot, tf.float64))
-    return tf.cast(tf.sign(tf.cast(snapshot, tf.float64)) * std, snapshot.dtype)
-  positions = tf.where(mask > 0)
-  shuffled = tf.random.experimental.stateless_shuffle(tf.gather_nd(snapshot, positions), seed=[seed, 0])
-  return tf.scatter_nd(positions, shuffled, tf.shape(snapshot, out_type=tf.int64))
 
 
 def reinitialises_unwrapped(wrappers):
@@ -220,7 +202,7 @@ def _unwrapped_updates(model, wrappers):
     round_number = int(first.rounds_done.numpy())
     draws = []
     for i, (layer, weight) in enumerate(unwrapped):
-      seed = wrapped_model.derived_seed(first.seed, 'start-unwrapped', i, round_number)
+      seed = seeds.derived_seed(first.seed, 'start-unwrapped', i, round_number)
       draws.append((weight, initializers.fresh_value(layer, weight, seed)))
     return draws
   snapshot = _UNWRAPPED_SNAPSHOTS.get(model)

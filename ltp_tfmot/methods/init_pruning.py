@@ -16,6 +16,8 @@ import tf_keras as keras
 from ltp_tfmot import validation
 from ltp_tfmot.core import criteria as criteria_lib
 from ltp_tfmot.core import masks as masks_lib
+from ltp_tfmot.core import seeds
+from ltp_tfmot.core import selection
 from ltp_tfmot.keras2 import rounds as rounds_lib
 from ltp_tfmot.keras2 import wrapped_model
 from ltp_tfmot.keras2 import wrapper as wrapper_lib
@@ -105,7 +107,7 @@ def prune_at_initialization(model, criterion, weights_remaining, data=None, scop
   pools = [[j] for j in range(len(pairs))] if scope == 'layer' else [list(range(len(pairs)))]
   masks = [w.masks[i] for w, i in pairs]
   kernels = [w.prunable_weights[i] for w, i in pairs]
-  positions = wrapped_model.wrapper_positions(wrappers)
+  positions = seeds.wrapper_positions(wrappers)
   saved = [tf.identity(v) for v in masks + kernels]
   try:
     for t in range(1, iterations + 1):
@@ -115,7 +117,7 @@ def prune_at_initialization(model, criterion, weights_remaining, data=None, scop
         scores = [None] * len(pairs)
         for pool in pools:
           first, index = pairs[pool[0]]
-          seed = wrapped_model.draw_seed(first, positions, 'initialization', first.prunable_weights[index], t)
+          seed = seeds.draw_seed(first, positions, 'initialization', first.prunable_weights[index], t)
           pool_kernels = [kernels[j] for j in pool]
           pool_scores = criteria_lib.score_pool(
               criterion, pool_kernels if criterion.needs_initial else None, pool_kernels,
@@ -126,9 +128,9 @@ def prune_at_initialization(model, criterion, weights_remaining, data=None, scop
       updates = []
       for pool in pools:
         pool_pairs = [pairs[j] for j in pool]
-        keyed = rounds_lib.pool_keys_from_scores(pool_pairs, [scores[j] for j in pool])
+        keyed = selection.pool_keys_from_scores(pool_pairs, [scores[j] for j in pool])
         keep = masks_lib.keep_count(sum(item.keys.shape.num_elements() for item in keyed), density)
-        values, _ = rounds_lib.pool_masks_from_keys(pool_pairs, keyed, keep)
+        values, _ = selection.pool_masks_from_keys(pool_pairs, keyed, keep)
         updates.extend(zip([masks[j] for j in pool], values, strict=True))
       for mask, value in updates:
         mask.assign(value)
