@@ -236,7 +236,10 @@ class TrainingConfig:
 
 @dataclasses.dataclass(frozen=True)
 class PruningConfig:
-  """How each level is pruned and rewound (see `ltp_tfmot.prune_lottery_ticket`; each field's `metadata['help']`)."""
+  """How each level is pruned and rewound (see `ltp_tfmot.prune_lottery_ticket`).
+
+  Each field's `metadata['help']` documents it.
+  """
   criterion: str = setting(
       'large_final', help_text="A registered criterion name (`ltp_tfmot.criterion_names()`); 'snip', 'grasp' and "
       "'synflow' score each level's masks at the rewind point.")

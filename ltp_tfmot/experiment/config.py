@@ -34,20 +34,12 @@ from ltp_tfmot.experiment import branches
 from ltp_tfmot.zoo import preset as preset_lib
 from ltp_tfmot.zoo import registry as zoo_registry
 
-# The groups and constants of `ltp_tfmot.settings`, under the names this module has always served.
+# The groups of `ltp_tfmot.settings` and the constants read with them, under the names this module has served.
 DataConfig = settings_lib.DataConfig
 TrainingConfig = settings_lib.TrainingConfig
 PruningConfig = settings_lib.PruningConfig
-OPTIMIZERS = settings_lib.OPTIMIZERS
 LR_DECAYS = settings_lib.LR_DECAYS
-PRECISIONS = settings_lib.PRECISIONS
-RETRAIN_MODES = settings_lib.RETRAIN_MODES
-GRANULARITIES = settings_lib.GRANULARITIES
-UNIT_POOLINGS = settings_lib.UNIT_POOLINGS
-DEFAULT_EPOCHS = settings_lib.DEFAULT_EPOCHS
-DEFAULT_STEPS_PER_EXECUTION = settings_lib.DEFAULT_STEPS_PER_EXECUTION
 MNIST_SOURCES = settings_lib.MNIST_SOURCES
-OUTPUT_LAYER = settings_lib.OUTPUT_LAYER
 
 def _group(cls, description):
   """A `RunConfig` field holding a group of settings, by default the group's defaults."""
