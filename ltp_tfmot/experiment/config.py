@@ -41,6 +41,7 @@ PruningConfig = settings_lib.PruningConfig
 LR_DECAYS = settings_lib.LR_DECAYS
 MNIST_SOURCES = settings_lib.MNIST_SOURCES
 
+
 def _group(cls, description):
   """A `RunConfig` field holding a group of settings, by default the group's defaults."""
   return settings_lib.setting(default_factory=cls, help_text=f'{description} (a `{cls.__name__}`).')
