@@ -19,17 +19,19 @@ class ConvTest(tf.test.TestCase):
     self.assertEqual(sorted(conv.MODELS), ['conv2', 'conv4', 'conv6'])
 
   def test_conv4_is_frankle_and_carbins_setup(self):
-    preset = conv.PRESETS['conv4']
-    self.assertEqual((preset.optimizer, preset.learning_rate, preset.batch_size, preset.training_steps),
-                     ('adam', 3e-4, 60, '25000it'))
-    self.assertEqual((preset.scope, preset.rate, preset.layer_rates), ('layer', 0.2, {'conv*': 0.1, 'output': 0.1}))
+    training, pruning = conv.PRESETS['conv4'].training, conv.PRESETS['conv4'].pruning
+    self.assertEqual((training['optimizer'], training['learning_rate'], training['batch_size'],
+                      training['training_steps']), ('adam', 3e-4, 60, 25000))
+    self.assertEqual((pruning['scope'], pruning['rate'], pruning['layer_rates']),
+                     ('layer', 0.2, {'conv*': 0.1, 'output': 0.1}))
 
   def test_conv4_preset_rates_prune_the_model_as_the_paper(self):
     model = conv.conv4(seed=0)
-    preset = conv.PRESETS['conv4']
-    rates = preset_lib.expand_layer_rates(preset.layer_rates, prune_lib.prunable_layer_names(model))
+    pruning = conv.PRESETS['conv4'].pruning
+    rates = preset_lib.expand_layer_rates(pruning['layer_rates'], prune_lib.prunable_layer_names(model))
     self.assertEqual(rates, {'conv1': 0.1, 'conv2': 0.1, 'conv3': 0.1, 'conv4': 0.1, 'output': 0.1})
-    wrapped = ltp_tfmot.prune_lottery_ticket(model, ltp_tfmot.LotteryTicketSchedule(preset.rate), layer_rates=rates)
+    wrapped = ltp_tfmot.prune_lottery_ticket(model, ltp_tfmot.LotteryTicketSchedule(pruning['rate']),
+                                             layer_rates=rates)
     self.assertEqual({w.layer.name: w.rate for w in ltp_tfmot.lottery_wrappers(wrapped)},
                      {'conv1': 0.1, 'conv2': 0.1, 'conv3': 0.1, 'conv4': 0.1, 'fc1': 0.2, 'fc2': 0.2, 'output': 0.1})
 

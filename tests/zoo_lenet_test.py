@@ -2,6 +2,7 @@
 
 import tensorflow as tf
 
+from ltp_tfmot import settings
 from ltp_tfmot.zoo import lenet
 
 
@@ -21,8 +22,10 @@ class LenetTest(tf.test.TestCase):
 
   def test_lenet_is_frankle_and_carbins_setup(self):
     preset = lenet.PRESETS['lenet_300_100']
-    self.assertEqual((preset.optimizer, preset.learning_rate, preset.batch_size, preset.training_steps,
-                      preset.layer_rates, preset.dataset), ('adam', 1.2e-3, 60, '50ep', {'output': 0.1}, 'mnist'))
+    training = settings.TrainingConfig(**preset.training)
+    self.assertEqual((training.optimizer, training.learning_rate, training.batch_size, training.length(),
+                      settings.PruningConfig(**preset.pruning).layer_rates, preset.data['name']),
+                     ('adam', 1.2e-3, 60, '50ep', {'output': 0.1}, 'mnist'))
 
 
 if __name__ == '__main__':

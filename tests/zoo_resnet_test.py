@@ -3,6 +3,7 @@
 import tensorflow as tf
 import tf_keras as keras
 
+from ltp_tfmot import settings
 from ltp_tfmot.experiment import recipes
 from ltp_tfmot.zoo import resnet
 
@@ -42,13 +43,14 @@ class ResnetTest(tf.test.TestCase):
 
   def test_resnet20_is_open_lths_recipe(self):
     preset = resnet.PRESETS['resnet20']
-    training = recipes.build_training(preset, steps_per_epoch=391)
+    training = recipes.build_training(settings.TrainingConfig(**preset.training), steps_per_epoch=391)
     self.assertEqual(training.iterations, 62560)
     self.assertEqual(training.schedule.milestones, (31280, 46920))
     self.assertIsInstance(training.optimizer, recipes.L2SGD)
     self.assertEqual((training.optimizer.momentum, training.optimizer.l2), (0.9, 1e-4))
-    self.assertEqual((preset.scope, preset.rate, preset.layer_rates, preset.augment), ('global', 0.2, {}, True))
-    self.assertEqual(preset.warmup_steps, '0it')
+    self.assertEqual((preset.pruning['scope'], preset.pruning['rate'], preset.pruning['layer_rates'],
+                      preset.training['augment']), ('global', 0.2, {}, True))
+    self.assertEqual(settings.TrainingConfig(**preset.training).warmup_steps, 0)
 
 
 if __name__ == '__main__':

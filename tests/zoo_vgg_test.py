@@ -28,8 +28,8 @@ class VggTest(tf.test.TestCase):
 
   def test_vgg_keeps_its_output_layer_unpruned(self):
     preset = vgg.PRESETS['vgg16']
-    self.assertEqual(preset.layer_rates, {'output': 0.0})
-    self.assertEqual(preset.milestones, ('80ep', '120ep'))
+    self.assertEqual(preset.pruning['layer_rates'], {'output': 0.0})
+    self.assertEqual(preset.training['milestones'], ('80ep', '120ep'))
 
 
 if __name__ == '__main__':

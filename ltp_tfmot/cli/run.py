@@ -2,57 +2,27 @@
 
 The setting flags are made from the config dataclasses (`RunConfig` and its
 `DataConfig`, `TrainingConfig` and `PruningConfig`): one flag per field, of
-the field's type, with the field's default and its documentation (the
-'Attributes:' section of the class docstring, the one place a setting is
-described) as help. The few tables here hold only what the command line adds:
-other flag names, the values a flag takes, and help about the command line's
-syntax. `config_from_flags` turns the parsed flags back into a `RunConfig`:
-the model's preset, overridden by every flag given.
+the field's type, with the field's default, and the rest from the field's
+metadata (`ltp_tfmot.settings.setting`): its help (the one place a setting is
+described), and where the command line differs, the flag's name, an older
+alias, the values it takes and help about its syntax. So a new config field
+is a new flag, with its help, without a change here. `config_from_flags` turns
+the parsed flags back into a `RunConfig`: the model's preset, overridden by
+every flag given.
 """
 
 import dataclasses
-import inspect
 import typing
 
 from absl import flags
 
 from ltp_tfmot import errors
 from ltp_tfmot.cli import command
-from ltp_tfmot.experiment import branches as branches_lib
 from ltp_tfmot.experiment import config as config_lib
-from ltp_tfmot.zoo import registry as zoo_registry
 
 FLAGS = flags.FlagValues()
 # Where `run` makes its run directory without --out.
 DEFAULT_OUT = 'runs'
-
-# The config groups the setting flags are made from: (RunConfig field or '' for the top level, dataclass).
-_GROUPS = (('', config_lib.RunConfig), ('data', config_lib.DataConfig), ('training', config_lib.TrainingConfig),
-           ('pruning', config_lib.PruningConfig))
-# Flags not named as their setting (each other setting's flag is the field's name).
-_FLAG_NAMES = {'data.name': 'dataset', 'data.source': 'dataset_source', 'controls': 'branches'}
-# {a setting flag's older name, which still works: the flag}.
-ALIASES = {'controls': _FLAG_NAMES['controls']}
-# Settings whose flag takes only these values (the others are checked by the config, with its message).
-_CHOICES = {
-    'model': zoo_registry.model_names(),
-    'data.source': list(config_lib.MNIST_SOURCES),
-    'training.optimizer': list(config_lib.OPTIMIZERS),
-    'training.lr_decay': list(config_lib.LR_DECAYS),
-    'training.precision': list(config_lib.PRECISIONS),
-    'pruning.retrain': list(config_lib.RETRAIN_MODES),
-    'pruning.granularity': list(config_lib.GRANULARITIES),
-    'pruning.unit_pooling': list(config_lib.UNIT_POOLINGS),
-}
-# What a setting's flag help says beyond the setting's documentation.
-_HELP_EXTRA = {
-    'data.name': " Built in: mnist, cifar10 (from --data_dir, else Keras' cache), tfds.<name> (TensorFlow "
-                 'Datasets, prepared in --data_dir).',
-    'pruning.layer_rates': ' On the command line: name:rate pairs, comma-separated; empty (--layer_rates=) for none.',
-    'controls': ' Registered: ' + '; '.join(f'{name} ({branches_lib.get_branch(name).description})'
-                                            for name in branches_lib.branch_names()) + '. Also --controls.',
-    'control_levels': ' On the command line: the levels --branches run at, comma-separated.',
-}
 
 
 class _SettingFlag(typing.NamedTuple):
@@ -64,35 +34,29 @@ class _SettingFlag(typing.NamedTuple):
   help: str
 
 
-def _attribute_docs(cls):
-  """{field: its description} from the 'Attributes:' section of a dataclass' docstring."""
-  docs, name, inside = {}, None, False
-  for line in inspect.getdoc(cls).splitlines():
-    if line.strip() == 'Attributes:':
-      inside = True
-    elif inside and line.startswith('    ') and name:
-      docs[name] += ' ' + line.strip()
-    elif inside and line.startswith('  ') and ':' in line:
-      name, text = line.strip().split(':', 1)
-      docs[name] = text.strip()
-    elif inside and line.strip():
-      break
-  return docs
-
-
 def _setting_flag_specs():
-  """The `_SettingFlag` of every config field the run flags set, in the groups' and fields' order."""
+  """The `_SettingFlag` of every config field the run flags set: RunConfig's own, then each group's, in order."""
+  run_hints = typing.get_type_hints(config_lib.RunConfig)
+  groups = [('', config_lib.RunConfig)] + [(field.name, run_hints[field.name])
+                                           for field in dataclasses.fields(config_lib.RunConfig)
+                                           if dataclasses.is_dataclass(run_hints[field.name])]
   result = []
-  for group, cls in _GROUPS:
-    docs = _attribute_docs(cls)
+  for group, cls in groups:
     hints = typing.get_type_hints(cls)
     for field in dataclasses.fields(cls):
       if dataclasses.is_dataclass(hints[field.name]):
         continue  # a group of its own
       key = f'{group}.{field.name}' if group else field.name
-      help_text = docs.get(field.name, '') + _HELP_EXTRA.get(key, '')
-      result.append(_SettingFlag(key, _FLAG_NAMES.get(key, field.name), field, hints[field.name], help_text))
+      alias = field.metadata.get('alias')
+      help_text = (field.metadata['help'] + field.metadata.get('flag_help', '') +
+                   (f' Also --{alias}.' if alias else ''))
+      result.append(_SettingFlag(key, field.metadata.get('flag', field.name), field, hints[field.name], help_text))
   return result
+
+
+# {a setting flag's older name, which still works: the flag} (`--controls` is `--branches`).
+ALIASES = {setting.field.metadata['alias']: setting.name for setting in _setting_flag_specs()
+           if 'alias' in setting.field.metadata}
 
 
 def setting_flags():
@@ -112,22 +76,23 @@ def _is(hint, kind):
 
 
 def _container(hint):
-  """tuple or dict for a (maybe Optional) Tuple[...] or Dict[...] hint, else None."""
+  """(tuple or dict, its type arguments) for a (maybe Optional) Tuple[...] or Dict[...] hint, else (None, ())."""
   for arg in (hint,) + typing.get_args(hint):
     origin = typing.get_origin(arg)
     if origin in (tuple, dict):
-      return origin
-  return None
+      return origin, typing.get_args(arg)
+  return None, ()
 
 
 def _define_setting_flag(setting, where):
   name, hint, help_text = setting.name, setting.hint, setting.help
   default = _field_default(setting.field)
-  if setting.key in _CHOICES:
-    flags.DEFINE_enum(name, default, _CHOICES[setting.key], help_text, **where)
-  elif _container(hint) is dict:
+  container = _container(hint)[0]
+  if 'choices' in setting.field.metadata:
+    flags.DEFINE_enum(name, default, list(setting.field.metadata['choices']), help_text, **where)
+  elif container is dict:
     flags.DEFINE_list(name, None if default is None else [f'{k}:{v}' for k, v in default.items()], help_text, **where)
-  elif _container(hint) is tuple:
+  elif container is tuple:
     flags.DEFINE_list(name, None if default is None else [str(v) for v in default], help_text, **where)
   elif _is(hint, bool):
     flags.DEFINE_bool(name, default, help_text, **where)
@@ -175,7 +140,8 @@ def _define_flags():
 _define_flags()
 
 
-def _layer_rates(entries):
+def _name_rate_pairs(flag, entries):
+  """{name: rate} of a dict flag's name:rate entries."""
   rates = {}
   for entry in entries:
     name, sep, value = entry.rpartition(':')
@@ -184,28 +150,27 @@ def _layer_rates(entries):
         raise ValueError
       rates[name] = float(value)
     except ValueError:
-      raise errors.UsageError(f'--layer_rates entries must be name:rate, got {entry!r}') from None
+      raise errors.UsageError(f'--{flag} entries must be name:rate, got {entry!r}') from None
   return rates
 
 
-def _control_levels(entries):
+def _integers(flag, entries):
   try:
     return tuple(int(v) for v in entries)
   except ValueError:
-    raise errors.UsageError(f'--control_levels must be comma-separated integers, got {",".join(entries)!r}') from None
+    raise errors.UsageError(f'--{flag} must be comma-separated integers, got {",".join(entries)!r}') from None
 
 
-def _setting_value(key, hint, value):
-  """The config value of a parsed flag."""
+def _setting_value(setting, value):
+  """The config value of a parsed setting flag, from its field's type."""
   if value is None:
     return None
-  if key == 'pruning.layer_rates':
-    return _layer_rates(value)
-  if key == 'control_levels':
-    return _control_levels(value)
-  if _container(hint) is tuple:
-    return tuple(value)
-  if _is(hint, int) and _is(hint, str):  # a length: a bare number is iterations
+  container, arguments = _container(setting.hint)
+  if container is dict:
+    return _name_rate_pairs(setting.name, value)
+  if container is tuple:
+    return _integers(setting.name, value) if arguments[0] is int else tuple(value)
+  if _is(setting.hint, int) and _is(setting.hint, str):  # a length: a bare number is iterations
     return int(value) if value.strip().isdigit() else value
   return value
 
@@ -227,7 +192,7 @@ def config_from_flags(fv=FLAGS):
   for setting in _setting_flag_specs():
     if fv[setting.name].present and setting.key != 'model':
       group, _, field = setting.key.rpartition('.')
-      given[group][field] = _setting_value(setting.key, setting.hint, fv[setting.name].value)
+      given[group][field] = _setting_value(setting, fv[setting.name].value)
   return config_lib.RunConfig.for_model(fv.model, data=given['data'], training=given['training'],
                                         pruning=given['pruning'], **given[''])
 

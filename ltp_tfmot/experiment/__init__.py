@@ -4,7 +4,7 @@ The runner only uses the public functions of `ltp_tfmot` (wrapping, snapshots,
 rounds), so what it does a user can do by hand. See `LotteryExperiment` and
 the `ltp-tfmot` command line (`ltp_tfmot.cli`).
 
-Its parts each do one thing: `config` (the typed settings and their hash),
+Its parts each do one thing: `config` (the typed settings, grouped in `ltp_tfmot.settings`, and their hash),
 `recipes` (the papers' optimizers and schedules; their set-ups are the
 presets of `ltp_tfmot.zoo`),
 `factory` (a run's data and models: built, wrapped, compiled), `branches`
@@ -22,7 +22,8 @@ Names are imported on first use, as in `ltp_tfmot` itself.
 
 import importlib
 
-# Public name -> module that defines it: a module of this package, or a full path (the zoo's registry and presets).
+# Public name -> module that defines it: a module of this package, or a full path (the zoo's registry and presets,
+# the run's settings).
 _EXPORTS = {
     'Branch': 'branches',
     'branch_names': 'branches',
@@ -33,7 +34,7 @@ _EXPORTS = {
     'DataConfig': 'config',
     'RunFactory': 'factory',
     'PruningConfig': 'config',
-    'RETRAIN_MODES': 'config',
+    'RETRAIN_MODES': 'ltp_tfmot.settings',
     'RunConfig': 'config',
     'TrainingConfig': 'config',
     'load_cifar10': 'data',

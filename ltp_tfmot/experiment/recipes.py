@@ -28,7 +28,7 @@ Example:
 
 ```python
 steps = 391  # 50,000 images at batch 128
-training = recipes.build_training(presets.get_preset('resnet20'), steps_per_epoch=steps)
+training = recipes.build_training(RunConfig.for_model('resnet20').training, steps_per_epoch=steps)
 model.compile(optimizer=training.optimizer, loss=...)
 model.fit(dataset, steps_per_epoch=steps, epochs=training.iterations // steps)
 ```
@@ -255,15 +255,16 @@ def make_schedule(learning_rate, training_steps, steps_per_epoch=None, warmup_st
 
 
 def build_training(settings, steps_per_epoch):
-  """The optimizer, schedule and length of a recipe, from any object with the recipe's attributes.
+  """The optimizer, schedule and length of a recipe: a `TrainingConfig`, or any object with the recipe's attributes.
 
-  Reads `optimizer`, `learning_rate`, `training_steps` and, where present,
-  `momentum`, `nesterov`, `weight_decay`, `warmup_steps`, `lr_decay`,
-  `milestones` and `gamma` (defaults: 0, False, 0, 0, 'step' when milestones
-  are given else 'constant', (), 0.1), as a `presets.Preset` holds them.
+  Reads `optimizer`, `learning_rate`, the length (a `TrainingConfig`'s
+  `length()`, else `training_steps`) and, where present, `momentum`,
+  `nesterov`, `weight_decay`, `warmup_steps`, `lr_decay`, `milestones` and
+  `gamma` (defaults: 0, False, 0, 0, 'step' when milestones are given else
+  'constant', (), 0.1).
 
   Args:
-    settings: The recipe (e.g. `presets.get_preset('resnet20')`).
+    settings: The recipe (e.g. `RunConfig.for_model('resnet20').training`).
     steps_per_epoch: Iterations per epoch of the training data.
 
   Returns:
@@ -278,7 +279,9 @@ def build_training(settings, steps_per_epoch):
     raise ValueError(f'the recipe {settings!r} has no {missing}')
   milestones = getattr(settings, 'milestones', ())
   lr_decay = getattr(settings, 'lr_decay', None) or ('step' if milestones else 'constant')
-  schedule, iterations = make_schedule(settings.learning_rate, settings.training_steps, steps_per_epoch,
+  # A TrainingConfig's length is training_steps or, when that is None, its epochs.
+  length = settings.length() if callable(getattr(settings, 'length', None)) else settings.training_steps
+  schedule, iterations = make_schedule(settings.learning_rate, length, steps_per_epoch,
                                        warmup_steps=getattr(settings, 'warmup_steps', 0), lr_decay=lr_decay,
                                        milestones=milestones, gamma=getattr(settings, 'gamma', 0.1))
   optimizer = make_optimizer(settings.optimizer, schedule, momentum=getattr(settings, 'momentum', 0.0),

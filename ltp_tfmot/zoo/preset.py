@@ -1,10 +1,13 @@
 """Presets: the training and pruning set-up of the paper each reference network comes from.
 
 Every registered model has a `Preset` (its family module declares it, the
-`registry` finds it by name): optimizer, learning rate and its schedule,
-weight decay, batch size, training length, augmentation, pruning scope and
-rates, rewind step, and where the values come from. Lengths are
-written as in open_lth ('160ep', '30000it'; see `validation.parse_duration`).
+`registry` finds it by name): the settings of a run's groups
+(`ltp_tfmot.settings`: `DataConfig`, `TrainingConfig`, `PruningConfig`) that
+the paper changes from their defaults, keyed by the groups' field names, and
+where the values come from. `ltp_tfmot.experiment.RunConfig.for_model` merges
+them with the settings you give. A preset is checked against the groups when
+it is made: a name that is no setting, or a bad value, fails at its family
+module's import with one line naming the model.
 
 Layer rates may name layers or give shell-style patterns (`fnmatch`): Conv-4's
 `{'conv*': 0.1, 'output': 0.1}` prunes conv1..conv4 at 10% and the output at
@@ -17,25 +20,38 @@ Example:
 
 ```python
 import ltp_tfmot
+from ltp_tfmot import settings
 from ltp_tfmot.zoo import conv, preset as preset_lib, registry
 
-preset = registry.get_preset('conv4').replace(learning_rate=1e-4)   # any setting overridden
+preset = registry.get_preset('conv4').replace(pruning={'rate': 0.3})   # any setting overridden
+pruning = settings.PruningConfig(**preset.pruning)                       # the defaults, with the preset's changes
 model = conv.conv4(seed=0)
-rates = preset_lib.expand_layer_rates(preset.layer_rates, ltp_tfmot.prunable_layer_names(model))
-model = ltp_tfmot.prune_lottery_ticket(model, ltp_tfmot.LotteryTicketSchedule(preset.rate), scope=preset.scope,
+rates = preset_lib.expand_layer_rates(pruning.layer_rates, ltp_tfmot.prunable_layer_names(model))
+model = ltp_tfmot.prune_lottery_ticket(model, ltp_tfmot.LotteryTicketSchedule(pruning.rate), scope=pruning.scope,
                                        layer_rates=rates)
 ```
 """
 
 import dataclasses
 import fnmatch
+import re
+from typing import Any
 from typing import Dict
-from typing import Tuple
 
+from ltp_tfmot import settings
 from ltp_tfmot import validation
 
 SCOPES = validation.SCOPES
 _PATTERN_CHARACTERS = '*?['
+_WHOLE_EPOCHS = re.compile(r'^(\d+)ep$')
+# A preset's training settings that go with its choice of another setting (momentum with SGD, milestones with step
+# decay): left out where that setting is overridden with another value.
+_GOES_WITH = {'momentum': 'optimizer', 'nesterov': 'optimizer', 'milestones': 'lr_decay'}
+# The two ways to give a level's length: an overriding length replaces the preset's, however either is written.
+_LENGTH = frozenset({'epochs', 'training_steps'})
+# The groups a preset changes: (its field, the settings dataclass whose fields key it).
+GROUPS = (('data', settings.DataConfig), ('training', settings.TrainingConfig),
+          ('pruning', settings.PruningConfig))
 
 FRANKLE_CARBIN_2019 = ('Frankle & Carbin 2019, "The Lottery Ticket Hypothesis" (arXiv 1803.03635), Figure 2 and '
                        'Appendix')
@@ -46,91 +62,86 @@ FRANKLE_2020 = ('Frankle, Dziugaite, Roy & Carbin 2020, "Linear Mode Connectivit
 
 @dataclasses.dataclass(frozen=True)
 class Preset:
-  """The paper's set-up for one model; `replace(**changes)` overrides any of it.
+  """The paper's set-up for one model: the settings it changes from a run's defaults.
+
+  Each group is a dict from a field name of its settings dataclass to the
+  value, checked (and written as the dataclass writes it: '20000it' is 20000)
+  when the preset is made. Two spellings are made one, so that a preset equal
+  to the defaults is the default config: a length in whole epochs
+  (`training_steps='160ep'`) is kept as `epochs`, and `layer_rates` equal to
+  the default ones (the output layer at half the rate) are left out, so that
+  they follow a `rate` given later.
 
   Attributes:
     model: The registered model name.
-    dataset: The dataset the paper trains it on ('mnist', 'cifar10').
-    optimizer: 'sgd' or 'adam'.
-    learning_rate: The peak learning rate.
-    momentum: SGD momentum (0 with Adam).
-    nesterov: Nesterov momentum (SGD).
-    weight_decay: Coupled L2 coefficient (see `recipes`).
-    batch_size: Examples per iteration.
-    training_steps: Length of one level ('160ep', '50000it').
-    warmup_steps: Linear learning-rate warm-up ('0it' for none).
-    lr_decay: 'constant', 'step' or 'cosine'.
-    milestones: Learning-rate drops ('step'), e.g. ('80ep', '120ep').
-    gamma: Factor of each drop.
-    augment: CIFAR augmentation (4-pixel pad, random crop, flip).
-    scope: 'layer' or 'global' pruning.
-    rate: Fraction of the alive weights pruned per level.
-    layer_rates: Layer name or pattern -> its own rate (see the module docs).
-    rewind_step: Where survivors are rewound to ('0it': initialisation).
     source: Where these values come from.
+    data: `DataConfig` settings, e.g. `{'name': 'cifar10'}`.
+    training: `TrainingConfig` settings, e.g. `{'optimizer': 'sgd', 'learning_rate': 0.1}`.
+    pruning: `PruningConfig` settings, e.g. `{'scope': 'global', 'rewind_step': 2000}`.
   """
   model: str
-  dataset: str
-  optimizer: str
-  learning_rate: float
-  batch_size: int
-  training_steps: str
   source: str
-  momentum: float = 0.0
-  nesterov: bool = False
-  weight_decay: float = 0.0
-  warmup_steps: str = '0it'
-  lr_decay: str = 'constant'
-  milestones: Tuple[str, ...] = ()
-  gamma: float = 0.1
-  augment: bool = False
-  scope: str = 'layer'
-  rate: float = 0.2
-  layer_rates: Dict[str, float] = dataclasses.field(default_factory=dict)
-  rewind_step: str = '0it'
+  data: Dict[str, Any] = dataclasses.field(default_factory=dict)
+  training: Dict[str, Any] = dataclasses.field(default_factory=dict)
+  pruning: Dict[str, Any] = dataclasses.field(default_factory=dict)
 
   def __post_init__(self):
-    if self.scope not in SCOPES:
-      raise ValueError(f'preset scope must be one of {list(SCOPES)}, got {self.scope!r}')
-    if not validation.is_int(self.batch_size) or self.batch_size < 1:
-      raise ValueError(f'preset batch_size must be an integer >= 1, got {self.batch_size!r}')
-    if not validation.is_number(self.rate) or not 0 < self.rate < 1:
-      raise ValueError(f'preset rate must be a number in (0, 1), got {self.rate!r}')
-    if not isinstance(self.layer_rates, dict) or not all(
-        isinstance(k, str) and k and validation.is_number(v) and 0 <= v < 1 for k, v in self.layer_rates.items()):
-      raise ValueError(f'preset layer_rates must map layer names or patterns to rates in [0, 1), got '
-                       f'{self.layer_rates!r}')
-    milestones = self.milestones
-    if isinstance(milestones, str):
-      milestones = [m.strip() for m in milestones.split(',') if m.strip()]
-    object.__setattr__(self, 'milestones', tuple(milestones))
-    # The syntax of every length now; how they compare (milestones before the end, ...) depends on the epoch
-    # length, so `recipes.build_training` checks that with the data's steps per epoch.
-    for name in ('training_steps', 'warmup_steps', 'rewind_step'):
-      validation.parse_duration(getattr(self, name), steps_per_epoch=1, name=f'preset {name}')
-    milestones = [validation.parse_duration(m, steps_per_epoch=1, name='preset milestone') for m in self.milestones]
-    validation.check_schedule_settings(self.learning_rate, decay=self.lr_decay, milestones=sorted(set(milestones)),
-                                       gamma=self.gamma, decay_steps=1 if self.lr_decay == 'cosine' else None)
-    validation.check_optimizer_settings(self.optimizer, momentum=self.momentum, nesterov=self.nesterov,
-                                        weight_decay=self.weight_decay)
+    validation.check_name(self.model, 'preset model')
+    if not isinstance(self.source, str) or not self.source:
+      raise ValueError(f'preset {self.model!r} must name its source, got {self.source!r}')
+    for group, cls in GROUPS:
+      values = getattr(self, group)
+      try:
+        config = settings.build(cls, values, f'{group}.')
+      except (TypeError, ValueError) as error:
+        raise ValueError(f'preset {self.model!r}: {error}') from None
+      object.__setattr__(self, group, {name: getattr(config, name) for name in values})
+    whole_epochs = _WHOLE_EPOCHS.match(str(self.training.get('training_steps')))
+    if whole_epochs:
+      del self.training['training_steps']
+      self.training['epochs'] = int(whole_epochs.group(1))
+    if self.pruning.get('layer_rates') == settings.PruningConfig(**dict(self.pruning, layer_rates=None)).layer_rates:
+      del self.pruning['layer_rates']
 
-  def replace(self, **changes):
-    """A copy with some settings changed (e.g. from command-line flags).
+  def overridden(self, group, given):
+    """A group's settings: the preset's, overridden by `given`, without those only the preset's choices meant.
+
+    A preset setting that only means something with a choice `given`
+    overrides is left out: momentum and Nesterov with another optimizer,
+    milestones with another lr_decay, and the preset's length (`epochs` or
+    `training_steps`) when `given` has either.
+
+    Args:
+      group: 'data', 'training' or 'pruning'.
+      given: Dict of settings of the group that win over the preset's.
+
+    Returns:
+      The merged dict of settings (not checked: build the group from it).
+    """
+    preset = getattr(self, group)
+    # The names are the training group's (no other group has them).
+    dropped = _LENGTH if _LENGTH & given.keys() else frozenset()
+    dropped |= {name for name, choice in _GOES_WITH.items() if choice in given and given[choice] != preset.get(choice)}
+    return dict({name: value for name, value in preset.items() if name not in dropped}, **given)
+
+  def replace(self, **groups):
+    """A copy with some settings overridden, as `overridden` merges them.
+
+    Args:
+      **groups: 'data', 'training' or 'pruning': a dict of that group's settings, e.g.
+        `replace(training={'learning_rate': 0.05})`.
+
+    Returns:
+      The new `Preset`, checked as any.
 
     Raises:
-      ValueError: for a name that is not a preset setting, or a bad value.
+      ValueError: for a name that is no group or no setting, or a bad value.
     """
-    names = {field.name for field in dataclasses.fields(self)}
-    unknown = sorted(set(changes) - names)
+    names = [group for group, _ in GROUPS]
+    unknown = sorted(set(groups) - set(names))
     if unknown:
-      raise ValueError(f'unknown preset settings {unknown}; known: {sorted(names)}')
-    return dataclasses.replace(self, **changes)
-
-  def to_dict(self):
-    """All settings as a JSON-ready dict."""
-    values = dataclasses.asdict(self)
-    values['milestones'] = list(self.milestones)
-    return values
+      raise ValueError(f'unknown preset groups {unknown}; known: {names}')
+    return dataclasses.replace(self, **{group: self.overridden(group, dict(given)) for group, given in groups.items()})
 
 
 def frankle_carbin(model, dataset, learning_rate, length, layer_rates):
@@ -147,10 +158,12 @@ def frankle_carbin(model, dataset, learning_rate, length, layer_rates):
     The `Preset`.
   """
   iterations = '50,000 iterations as 50 epochs' if length == '50ep' else f'{length[:-2]} iterations'
-  return Preset(model=model, dataset=dataset, optimizer='adam', learning_rate=learning_rate, batch_size=60,
-                training_steps=length, layer_rates=layer_rates,
-                source=f'{FRANKLE_CARBIN_2019}: Adam {learning_rate:g}, batch 60, {iterations}, '
-                       'layer-wise pruning, the output layer at 10%')
+  return Preset(
+      model=model, data={'name': dataset},
+      training={'optimizer': 'adam', 'learning_rate': learning_rate, 'batch_size': 60, 'training_steps': length},
+      pruning={'scope': 'layer', 'rate': 0.2, 'layer_rates': layer_rates},
+      source=f'{FRANKLE_CARBIN_2019}: Adam {learning_rate:g}, batch 60, {iterations}, layer-wise pruning, the output '
+             'layer at 10%')
 
 
 def open_lth_cifar(model, family, pruned_output, rewind_step):
@@ -160,16 +173,19 @@ def open_lth_cifar(model, family, pruned_output, rewind_step):
     model: The registered model name.
     family: open_lth's module of the family ('cifar_resnet', 'cifar_vgg'), for the source.
     pruned_output: Whether the output layer is pruned (else its rate is 0).
-    rewind_step: Where survivors are rewound to (Frankle et al. 2020's stable step).
+    rewind_step: Where survivors are rewound to (Frankle et al. 2020's stable step), in iterations ('2000it').
 
   Returns:
     The `Preset`.
   """
   ignore = '' if pruned_output else ', the output layer not pruned (pruning_layers_to_ignore=fc.weight)'
   return Preset(
-      model=model, dataset='cifar10', optimizer='sgd', learning_rate=0.1, momentum=0.9, weight_decay=1e-4,
-      batch_size=128, training_steps='160ep', lr_decay='step', milestones=('80ep', '120ep'), gamma=0.1, augment=True,
-      scope='global', rate=0.2, layer_rates={} if pruned_output else {'output': 0.0}, rewind_step=rewind_step,
+      model=model, data={'name': 'cifar10'},
+      training={'optimizer': 'sgd', 'learning_rate': 0.1, 'momentum': 0.9, 'weight_decay': 1e-4, 'batch_size': 128,
+                'training_steps': '160ep', 'lr_decay': 'step', 'milestones': ('80ep', '120ep'), 'gamma': 0.1,
+                'augment': True},
+      pruning={'scope': 'global', 'rate': 0.2, 'layer_rates': {} if pruned_output else {'output': 0.0},
+               'rewind_step': validation.parse_duration(rewind_step, name=f'{model} preset rewind_step')},
       source=(f"{OPEN_LTH} models/{family}.py default_hparams: SGD 0.1, momentum 0.9, weight decay 1e-4, batch 128, "
               f"160ep, drops x0.1 at 80ep and 120ep, no warm-up, augmentation, sparse_global 20%{ignore}; rewind "
               f'step {rewind_step} from {FRANKLE_2020} (where IMP subnetworks of this network become stable and '
