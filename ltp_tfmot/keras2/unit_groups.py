@@ -53,6 +53,19 @@ NOT_UNIT_CONVS = (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, ke
 # follow a producer's (DepthwiseConv2D, BatchNormalization), all masked unit for unit.
 UNIT_LAYERS = (keras.layers.Dense,) + UNIT_CONVS + (keras.layers.DepthwiseConv2D, keras.layers.BatchNormalization)
 
+
+def has_units(layer):
+  """Whether granularity='unit' can wrap `layer`: one of UNIT_LAYERS, and not one of NOT_UNIT_CONVS.
+
+  Args:
+    layer: An unwrapped tf_keras layer.
+
+  Returns:
+    True for a Dense, a Conv1D/2D/3D (not transposed), a DepthwiseConv2D or a BatchNormalization.
+  """
+  return isinstance(layer, UNIT_LAYERS) and not isinstance(layer, NOT_UNIT_CONVS)
+
+
 # A segment of a tensor's channel axis: `size` channels that are the units of group `group` (None: channels no
 # unit pruning can remove, such as the model's input).
 Segment = collections.namedtuple('Segment', ['group', 'size'])
@@ -123,18 +136,6 @@ class UnitPlan:
     self.group_of = group_of
     self.input_layouts = input_layouts
     self.unsupported = unsupported
-
-
-def has_units(layer):
-  """Whether granularity='unit' can wrap `layer`: one of UNIT_LAYERS, and not one of NOT_UNIT_CONVS.
-
-  Args:
-    layer: An unwrapped tf_keras layer.
-
-  Returns:
-    True for a Dense, a Conv1D/2D/3D (not transposed), a DepthwiseConv2D or a BatchNormalization.
-  """
-  return isinstance(layer, UNIT_LAYERS) and not isinstance(layer, NOT_UNIT_CONVS)
 
 
 def unwrapped(layer):
