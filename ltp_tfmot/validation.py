@@ -278,6 +278,32 @@ def check_bool(value, name):
   return value
 
 
+def check_str(value, name, optional=False, non_empty=False):
+  """`value`, checked to be a string; None passes if `optional`.
+
+  Args:
+    value: The value to check.
+    name: How the message names it, e.g. 'log_dir'.
+    optional: Whether None is allowed (and returned).
+    non_empty: Whether the empty string is refused.
+
+  Returns:
+    `value`.
+
+  Raises:
+    TypeError: if `value` is not a string (nor an allowed None).
+    ValueError: if it is empty and `non_empty` is set.
+  """
+  if value is None and optional:
+    return None
+  wanted = f'{name} must be a {"non-empty " if non_empty else ""}string{" or None" if optional else ""}'
+  if not isinstance(value, str):
+    raise TypeError(f'{wanted}, got {value!r}')
+  if non_empty and not value:
+    raise ValueError(f'{wanted}, got {value!r}')
+  return value
+
+
 def check_name(value, name):
   """`value`, checked to be a name of letters, digits, '_', '.' or '-' (file-name safe).
 

@@ -285,10 +285,19 @@ WRAPPER_CASES = [
           TypeError, r'seed must be an integer, got 1\.5'),
     _case('wrapper_m_by_n', lambda e: ltp_tfmot.PruneLotteryTicket(keras.layers.Dense(2), sparsity_m_by_n=(2, 4)),
           ValueError, r'sparsity_m_by_n=\(2, 4\) is not supported by lottery-ticket pruning.*block_size'),
+    _case('wrapper_unit_group_not_a_string', lambda e: ltp_tfmot.PruneLotteryTicket(keras.layers.Dense(2),
+                                                                                    unit_group=3),
+          TypeError, r'^unit_group must be a string or None, got 3$'),
     _case('summaries_empty_log_dir', lambda e: ltp_tfmot.LotterySummaries(''), ValueError,
           r'log_dir must be a non-empty string'),
+    _case('summaries_log_dir_not_a_string', lambda e: ltp_tfmot.LotterySummaries(None), TypeError,
+          r'^log_dir must be a non-empty string, got None$'),
     _case('summaries_bad_update_freq', lambda e: ltp_tfmot.LotterySummaries('logs', update_freq=0), ValueError,
           r"update_freq must be 'epoch' or an integer >= 1 \(training steps\), got 0"),
+    _case('summaries_update_freq_other_string', lambda e: ltp_tfmot.LotterySummaries('logs', update_freq='batch'),
+          ValueError, r"^update_freq must be 'epoch' or an integer >= 1 \(training steps\), got 'batch'$"),
+    _case('summaries_update_freq_float', lambda e: ltp_tfmot.LotterySummaries('logs', update_freq=2.5), TypeError,
+          r"^update_freq must be 'epoch' or an integer >= 1 \(training steps\), got 2\.5$"),
 ]
 
 PRUNE_CASES = [

@@ -208,37 +208,6 @@ class CommandsTest(tf.test.TestCase):
       self.assertEqual((status, err), (130, f'ltp-tfmot export: {message}\n'))
     self.assertTrue(os.path.exists(path))
 
-  def test_report_dir_that_is_a_file_is_refused_and_nothing_written(self):
-    path = os.path.join(self.out, 'a_file')
-    with open(path, 'w') as f:
-      f.write('not a folder\n')
-    for report_dir in (path, os.path.join(path, 'reports')):
-      status, out, err = fixtures.run_cli('report', self.run_dirs[0], f'--report_dir={report_dir}')
-      self.assertEqual((status, out), (1, ''))
-      self.assertEqual(err, f'ltp-tfmot report: error: the report folder {report_dir} cannot be made: {path} is a '
-                       'file. Name a folder for report.md and accuracy.png (it is made if missing)\n')
-    with open(path) as f:
-      self.assertEqual(f.read(), 'not a folder\n')
-
-  def test_report_refuses_a_run_whose_level_files_were_changed_or_removed(self):
-    run_dir = os.path.join(tempfile.mkdtemp(prefix='ltp_cli_damaged_'), 'run')
-    self.addCleanup(shutil.rmtree, os.path.dirname(run_dir), ignore_errors=True)
-    shutil.copytree(self.run_dirs[0], run_dir)
-    metrics = storage.RunDirectory(run_dir).file(0, 1, 'main', storage.METRICS_JSON)
-    report_dir = os.path.join(os.path.dirname(run_dir), 'report')
-    with open(metrics) as f:
-      edited = f.read().replace('"test_accuracy": 0.', '"test_accuracy": 1.')
-    with open(metrics, 'w') as f:
-      f.write(edited)
-    for change, problem in ((lambda: None, f'{metrics} does not match its checksum'),
-                            (lambda: os.remove(metrics), f'{metrics} is missing')):
-      change()
-      status, out, err = fixtures.run_cli('report', run_dir, f'--report_dir={report_dir}')
-      self.assertEqual((status, out), (1, ''))
-      self.assertRegex(err, f'^ltp-tfmot report: error: replicate 0 level 1 main of {run_dir} is damaged: '
-                       f'{re.escape(problem)}.*Run the experiment again .* to redo it.\n$')
-      self.assertFalse(os.path.exists(report_dir))
-
   def test_export_needs_a_tflite_path(self):
     status, _, err = fixtures.run_cli('export', self.run_dirs[0], '--out=runs')
     self.assertEqual(status, 2)

@@ -1,4 +1,4 @@
-"""Tests for the kernel report of exports (ltp_tfmot.export.kernels) and for int8 sparse tickets (quantize_ticket).
+"""Tests for the kernel report of exports (ltp_tfmot.export.kernels).
 
 Every exported file is loaded and run here with ai-edge-litert under the resolver
 its report names, independently of the export package.
@@ -8,7 +8,6 @@ import os
 import tempfile
 
 from absl.testing import parameterized
-from ai_edge_litert import interpreter as litert
 import numpy as np
 import tensorflow as tf
 import tf_keras as keras
@@ -26,20 +25,6 @@ def _ticket(block_size=(1, 1), sizes=(128, 64, 32, 16), sparsity=0.9, seed=0):
   return fixtures.pruned_mlp(sizes, sparsity, block_size, seed)
 
 
-def _inputs(n=32, features=128, seed=0):
-  return np.random.RandomState(seed).rand(n, features).astype(np.float32)
-
-
-def _run_file(path, x, op_resolver):
-  """Runs a .tflite file with the ai-edge-litert interpreter under one resolver (independently of ltp_tfmot)."""
-  interpreter = litert.Interpreter(model_path=path,
-                                   experimental_op_resolver_type=getattr(litert.OpResolverType, op_resolver))
-  runner = interpreter.get_signature_runner()
-  (name,) = runner.get_input_details()
-  (output,) = runner(**{name: x}).values()
-  return output
-
-
 def _kernels(report, resolver):
   return [(k.layer, k.kernel, k.sparse, k.status) for k in report.kernels_under(resolver)]
 
@@ -53,7 +38,7 @@ class KernelReportTest(tf.test.TestCase, parameterized.TestCase):
 
   def _assert_runs_under_its_resolver(self, report, keras_model, x):
     want = keras_model(x).numpy()
-    got = _run_file(self.path, x, report.op_resolver)
+    got = fixtures.run_tflite_file(self.path, x, report.op_resolver)
     self.assertLessEqual(np.abs(got - want).max(), report.relative_tolerance * np.abs(want).max())
 
   def test_unstructured_float_ticket_runs_dense_kernels_after_densify_under_both_resolvers(self):
@@ -74,7 +59,8 @@ class KernelReportTest(tf.test.TestCase, parameterized.TestCase):
     self.assertIn('does not take ops whose weights are stored sparse', report.kernels_under('AUTO')[0].reason)
 
   def test_unstructured_int8_ticket_fails_under_xnnpack_and_runs_dense_after_densify_without_it(self):
-    report = export.export_tflite(_ticket(), self.path, quantization='int8', representative_data=_inputs())
+    report = export.export_tflite(_ticket(), self.path, quantization='int8',
+                                  representative_data=fixtures.uniform_inputs(32, 128))
     self.assertEqual(report.op_resolver, BUILTIN)
     self.assertEqual({(k.kernel, k.status) for k in report.kernels_under('AUTO')},
                      {('none: the file does not load', 'fails')})
@@ -84,7 +70,7 @@ class KernelReportTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_block_16_int8_ticket_runs_the_sparse_int8_kernel_under_the_default_resolver(self):
     model = _ticket((16, 1))
-    x = _inputs()
+    x = fixtures.uniform_inputs(32, 128)
     report = export.export_tflite(model, self.path, quantization='int8', representative_data=x,
                                   require_default_delegates=True)
     self.assertEqual(report.op_resolver, 'AUTO')
@@ -113,7 +99,8 @@ class KernelReportTest(tf.test.TestCase, parameterized.TestCase):
     self._assert_runs_under_its_resolver(report, ltp_tfmot.strip_pruning(model), x[:8])
 
   def test_block_16_dynamic_range_ticket_is_reported_wrong_under_xnnpack(self):
-    report = export.export_tflite(_ticket((16, 1)), self.path, quantization='dynamic', sample_inputs=_inputs(8))
+    report = export.export_tflite(_ticket((16, 1)), self.path, quantization='dynamic',
+                                  sample_inputs=fixtures.uniform_inputs(8, 128))
     self.assertEqual(report.op_resolver, BUILTIN)
     auto = [k for k in report.kernels_under('AUTO') if k.compute == 'hybrid']
     self.assertNotEmpty(auto)
@@ -165,72 +152,6 @@ class KernelReportTest(tf.test.TestCase, parameterized.TestCase):
     for rule in kernels.BUILTIN_RULES + kernels.XNNPACK_RULES:
       self.assertGreater(len(rule.reason), 10, rule)
     self.assertEqual(kernels.XNNPACK_SPARSE_INFERENCE['zero_fraction'], 2 / 3)
-
-
-def _kernel_zeros(model):
-  """{layer name: number of exact zeros in its kernel variable}, for plain and QuantizeWrapper layers."""
-  counts = {}
-  for layer in model.layers:
-    for weight in layer.weights:
-      if weight.name.split('/')[-1].split(':')[0] == 'kernel':
-        counts[layer.name] = int(np.sum(weight.numpy() == 0))
-  return counts
-
-
-class QuantizeTicketTest(tf.test.TestCase, parameterized.TestCase):
-
-  def setUp(self):
-    super().setUp()
-    self.dir = tempfile.mkdtemp(dir=self.get_temp_dir())
-    self.path = os.path.join(self.dir, 'model.tflite')
-
-  @parameterized.parameters(((1, 1), 0.9), ((16, 1), 0.75))
-  def test_qat_training_keeps_the_exact_zero_count_of_each_kernel_and_the_file_runs_under_its_resolver(
-      self, block, sparsity):
-    ticket = _ticket(block, sizes=(64, 48, 32, 10), sparsity=sparsity)
-    zeros = {f'quant_{name}': n for name, n in _kernel_zeros(ltp_tfmot.strip_pruning(ticket)).items()}
-    self.assertEqual(set(zeros), {'quant_h1', 'quant_h2', 'quant_out'})
-    qat = ltp_tfmot.quantize_ticket(ticket)
-    self.assertEqual(_kernel_zeros(qat), zeros)
-    before = [w.numpy() for w in qat.weights if w.name.endswith('kernel:0')]
-    qat.compile(keras.optimizers.Adam(1e-2), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    x, y = _inputs(60, 64), np.random.RandomState(1).randint(0, 10, 60)
-    keras.utils.set_random_seed(0)
-    qat.fit(x, y, batch_size=20, epochs=2, verbose=0)  # 6 training steps
-    after = [w.numpy() for w in qat.weights if w.name.endswith('kernel:0')]
-    self.assertTrue(all(np.any(a != b) for a, b in zip(after, before, strict=True)))  # it did train
-    self.assertEqual(_kernel_zeros(qat), zeros)
-
-    report = export.export_tflite(qat, self.path, sample_inputs=x[:8])
-    self.assertTrue(report.qat)
-    self.assertEqual(report.quantization, 'int8')
-    self.assertEqual({t.layer: t.dtype for t in report.sparse_tensors},
-                     {'quant_h1': 'int8', 'quant_h2': 'int8', 'quant_out': 'int8'})
-    self.assertEqual(report.op_resolver, 'AUTO' if block == (16, 1) else BUILTIN)
-    kernel = 'built-in sparse int8 FULLY_CONNECTED (1x16 blocks)' if block == (16, 1) else \
-        'built-in dense kernel after DENSIFY'
-    self.assertEqual({(k.kernel, k.status) for k in report.kernels_under()}, {(kernel, 'runs')})
-    want = qat(x[:8]).numpy()
-    for check in report.checks:
-      if check.passed:
-        got = _run_file(self.path, x[:8], check.resolver)
-        self.assertLessEqual(np.abs(got - want).max(), report.relative_tolerance * np.abs(want).max())
-
-  def test_freeze_ticket_is_refused(self):
-    model = ltp_tfmot.prune_lottery_ticket(keras.Sequential([keras.layers.Dense(4, input_shape=(8,))]),
-                                           ltp_tfmot.OneShotLotterySchedule(0.5, 1), mask_0_action='freeze')
-    model.build((None, 8))
-    with self.assertRaisesRegex(ValueError, r"mask_0_action='freeze'.*no zeros to preserve.*mask_0_action='zero'"):
-      ltp_tfmot.quantize_ticket(model)
-
-  def test_quantization_aware_model_is_refused(self):
-    qat = ltp_tfmot.quantize_ticket(_ticket(sizes=(16, 8, 8, 4)))
-    with self.assertRaisesRegex(ValueError, r'already quantization-aware'):
-      ltp_tfmot.quantize_ticket(qat)
-
-  def test_unbuilt_model_is_refused(self):
-    with self.assertRaisesRegex(ValueError, r'is not built'):
-      ltp_tfmot.quantize_ticket(keras.Sequential([keras.layers.Dense(2)]))
 
 
 if __name__ == '__main__':

@@ -18,7 +18,6 @@ import tempfile
 from unittest import mock
 
 from absl.testing import parameterized
-from ai_edge_litert import interpreter as litert
 import numpy as np
 import tensorflow as tf
 import tf_keras as keras
@@ -44,16 +43,6 @@ def _inputs(n=16, features=784, seed=0):
   return np.random.RandomState(seed).rand(n, features).astype(np.float32)
 
 
-def _run_file(path, x, op_resolver='AUTO'):
-  """Runs a .tflite file with the ai-edge-litert interpreter (independently of the export package)."""
-  interpreter = litert.Interpreter(model_path=path,
-                                   experimental_op_resolver_type=getattr(litert.OpResolverType, op_resolver))
-  runner = interpreter.get_signature_runner()
-  (name,) = runner.get_input_details()
-  (output,) = runner(**{name: x}).values()
-  return output
-
-
 class ExportTest(tf.test.TestCase, parameterized.TestCase):
 
   def setUp(self):
@@ -68,7 +57,7 @@ class ExportTest(tf.test.TestCase, parameterized.TestCase):
     x = _inputs()
     report = export.export_tflite(model, self._path(), sample_inputs=x)
     want = ltp_tfmot.strip_pruning(model)(x).numpy()
-    fixtures.assert_close_to_scale(self, _run_file(self._path(), x), want)
+    fixtures.assert_close_to_scale(self, fixtures.run_tflite_file(self._path(), x), want)
     self.assertLessEqual(report.max_abs_diff, 1e-5 * np.abs(want).max())
     self.assertEqual(report.sample_count, 16)
     self.assertEqual(report.op_resolver, 'AUTO')
@@ -96,7 +85,7 @@ class ExportTest(tf.test.TestCase, parameterized.TestCase):
     report = export.export_tflite(model, self._path(), quantization=quantization, representative_data=data,
                                   sample_inputs=x[:16])
     want = ltp_tfmot.strip_pruning(model)(x[:16]).numpy()
-    got = _run_file(self._path(), x[:16], report.op_resolver)
+    got = fixtures.run_tflite_file(self._path(), x[:16], report.op_resolver)
     tolerance = RELATIVE_TOLERANCE[quantization] * np.abs(want).max()
     self.assertLessEqual(np.abs(got - want).max(), tolerance)
     self.assertAllClose(report.max_abs_diff, np.abs(got - want).max(), atol=1e-6)
@@ -226,7 +215,7 @@ class ExportCheckTest(tf.test.TestCase, parameterized.TestCase):
     passing = [c.resolver for c in report.checks if c.passed]
     self.assertIn(report.op_resolver, passing)
     for resolver in passing:
-      got = _run_file(self.path, x, resolver)
+      got = fixtures.run_tflite_file(self.path, x, resolver)
       self.assertTrue(np.all(np.isfinite(got)), resolver)
       self.assertLessEqual(np.abs(got - want).max(), tolerance, resolver)
     return want

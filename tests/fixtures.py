@@ -58,6 +58,79 @@ def convnet(seed=0):
   return keras.Model(inputs, outputs, name='convnet')
 
 
+# Functional models whose units are tied (a residual Add, depthwise channels, a Flatten, a Concatenate): the
+# structured (unit-granularity) tests.
+
+
+def _glorot(seed):
+  return keras.initializers.GlorotUniform(seed=seed)
+
+
+def conv_flatten_net(seed=0):
+  """Conv, pool, conv, Flatten into Dense: a filter becomes a block of Dense inputs."""
+  inputs = keras.Input((8, 8, 2))
+  x = keras.layers.Conv2D(6, 3, padding='same', activation='relu', kernel_initializer=_glorot(seed),
+                          name='conv1')(inputs)
+  x = keras.layers.MaxPooling2D(2, name='pool')(x)
+  x = keras.layers.Conv2D(8, 3, activation='relu', kernel_initializer=_glorot(seed + 1), name='conv2')(x)
+  x = keras.layers.Flatten(name='flatten')(x)
+  x = keras.layers.Dense(10, activation='relu', kernel_initializer=_glorot(seed + 2), name='fc')(x)
+  return keras.Model(inputs, keras.layers.Dense(3, kernel_initializer=_glorot(seed + 3), name='output')(x))
+
+
+def residual_net(seed=0):
+  """A stem and two residual blocks (identity, then strided with a projection), BatchNorm everywhere."""
+  inputs = keras.Input((8, 8, 3))
+  conv = lambda filters, size, strides, name: keras.layers.Conv2D(
+      filters, size, strides=strides, padding='same', use_bias=False, kernel_initializer=_glorot(seed + len(name)),
+      name=name)
+  x = keras.layers.ReLU()(keras.layers.BatchNormalization(name='stem_bn')(conv(6, 3, 1, 'stem')(inputs)))
+  for block, (filters, strides) in enumerate([(6, 1), (10, 2)]):
+    name = f'block{block}'
+    y = keras.layers.ReLU()(keras.layers.BatchNormalization(name=name + '_bn1')(conv(filters, 3, strides,
+                                                                                       name + '_conv1')(x)))
+    y = keras.layers.BatchNormalization(name=name + '_bn2')(conv(filters, 3, 1, name + '_conv2')(y))
+    shortcut = x
+    if strides > 1:
+      shortcut = keras.layers.BatchNormalization(name=name + '_short_bn')(conv(filters, 1, strides,
+                                                                             name + '_short')(x))
+    x = keras.layers.ReLU()(keras.layers.Add(name=name + '_add')([y, shortcut]))
+  x = keras.layers.GlobalAveragePooling2D()(x)
+  return keras.Model(inputs, keras.layers.Dense(3, kernel_initializer=_glorot(seed), name='output')(x))
+
+
+def mobilenet_v2_blocks(seed=0):
+  """MobileNetV2-style inverted residuals: expand 1x1, depthwise 3x3, project 1x1, BatchNorm, ReLU6, Add."""
+  inputs = keras.Input((8, 8, 4))
+  x = keras.layers.Conv2D(8, 3, padding='same', use_bias=False, kernel_initializer=_glorot(seed), name='stem')(inputs)
+  x = keras.layers.ReLU(6.0)(keras.layers.BatchNormalization(name='stem_bn')(x))
+  for block in range(2):
+    name = f'block{block}'
+    y = keras.layers.Conv2D(24, 1, use_bias=False, kernel_initializer=_glorot(seed + 10 * block + 1),
+                            name=name + '_expand')(x)
+    y = keras.layers.ReLU(6.0)(keras.layers.BatchNormalization(name=name + '_expand_bn')(y))
+    y = keras.layers.DepthwiseConv2D(3, padding='same', use_bias=False,
+                                     depthwise_initializer=_glorot(seed + 10 * block + 2), name=name + '_depthwise')(y)
+    y = keras.layers.ReLU(6.0)(keras.layers.BatchNormalization(name=name + '_depthwise_bn')(y))
+    y = keras.layers.Conv2D(8, 1, use_bias=False, kernel_initializer=_glorot(seed + 10 * block + 3),
+                            name=name + '_project')(y)
+    y = keras.layers.BatchNormalization(name=name + '_project_bn')(y)
+    x = keras.layers.Add(name=name + '_add')([x, y])
+  x = keras.layers.GlobalAveragePooling2D()(x)
+  return keras.Model(inputs, keras.layers.Dense(3, kernel_initializer=_glorot(seed), name='output')(x))
+
+
+def concat_net(seed=0):
+  """Two conv branches (with biases) concatenated, then a 3x3 conv and Flatten into Dense."""
+  inputs = keras.Input((6, 6, 2))
+  a = keras.layers.Conv2D(4, 3, padding='same', activation='relu', kernel_initializer=_glorot(seed), name='a')(inputs)
+  b = keras.layers.Conv2D(5, 1, activation='relu', kernel_initializer=_glorot(seed + 1), name='b')(inputs)
+  x = keras.layers.Concatenate(name='concat')([a, b])
+  x = keras.layers.Conv2D(6, 3, padding='same', activation='relu', kernel_initializer=_glorot(seed + 2), name='c')(x)
+  x = keras.layers.Flatten()(x)
+  return keras.Model(inputs, keras.layers.Dense(3, kernel_initializer=_glorot(seed + 3), name='output')(x))
+
+
 def _tiny(layer_fn, input_shape, dtype='float32'):
   def build():
     inputs = keras.Input(input_shape, dtype=dtype)
@@ -202,6 +275,25 @@ def pruned_mlp(sizes=(784, 300, 100, 10), sparsity=0.9, block_size=(1, 1), seed=
              for i, n in enumerate(sizes[2:-1], start=1)]
   layers.append(keras.layers.Dense(sizes[-1], kernel_initializer=init(9), name='out'))
   return pruned(keras.Sequential(layers), sparsity, (None, sizes[0]), block_size=block_size)
+
+
+def uniform_inputs(n, features, seed=0):
+  """`n` seeded inputs of `features` values in [0, 1): pixel-like calibration data and samples for exports."""
+  return np.random.RandomState(seed).rand(n, features).astype(np.float32)
+
+
+def run_tflite_file(path, x, op_resolver='AUTO'):
+  """The output of a .tflite file on `x`, run by the ai-edge-litert interpreter under one resolver.
+
+  Independent of ltp_tfmot's export package, so that the tests check the files it writes from outside.
+  """
+  from ai_edge_litert import interpreter as litert  # pylint: disable=g-import-not-at-top
+  interpreter = litert.Interpreter(model_path=path,
+                                   experimental_op_resolver_type=getattr(litert.OpResolverType, op_resolver))
+  runner = interpreter.get_signature_runner()
+  (name,) = runner.get_input_details()
+  (output,) = runner(**{name: x}).values()
+  return output
 
 
 def run_cli(*args, hooks=None):

@@ -68,6 +68,17 @@ class ImportsTest(tf.test.TestCase):
     with self.assertRaises(ModuleNotFoundError):
       importlib.import_module('ltp_tfmot.no_such_module')
 
+  def test_the_experiments_old_model_and_preset_modules_name_the_zoos_objects(self):
+    import ltp_tfmot  # pylint: disable=g-import-not-at-top
+    from ltp_tfmot.experiment import models as experiment_models  # pylint: disable=g-import-not-at-top
+    from ltp_tfmot.experiment import presets as experiment_presets  # pylint: disable=g-import-not-at-top
+    from ltp_tfmot.zoo import registry  # pylint: disable=g-import-not-at-top
+    self.assertIs(experiment_models.MODELS, registry.MODELS)
+    self.assertIs(experiment_models.get_model_spec, registry.get_model_spec)
+    self.assertIs(experiment_presets.get_preset, registry.get_preset)
+    self.assertIs(ltp_tfmot.experiment.Preset, experiment_presets.Preset)
+    self.assertIs(ltp_tfmot.experiment.MODELS, registry.MODELS)
+
   def test_public_names_and_submodules_resolve_on_first_use(self):
     import ltp_tfmot  # pylint: disable=g-import-not-at-top
     from ltp_tfmot.keras2 import wrapper  # pylint: disable=g-import-not-at-top

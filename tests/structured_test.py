@@ -13,82 +13,13 @@ from ltp_tfmot import models
 from ltp_tfmot.core import masks as masks_lib
 from tests import fixtures
 
-
-def _init(seed):
-  return keras.initializers.GlorotUniform(seed=seed)
-
-
-def conv_flatten_net(seed=0):
-  """Conv, pool, conv, Flatten into Dense: a filter becomes a block of Dense inputs."""
-  inputs = keras.Input((8, 8, 2))
-  x = keras.layers.Conv2D(6, 3, padding='same', activation='relu', kernel_initializer=_init(seed), name='conv1')(inputs)
-  x = keras.layers.MaxPooling2D(2, name='pool')(x)
-  x = keras.layers.Conv2D(8, 3, activation='relu', kernel_initializer=_init(seed + 1), name='conv2')(x)
-  x = keras.layers.Flatten(name='flatten')(x)
-  x = keras.layers.Dense(10, activation='relu', kernel_initializer=_init(seed + 2), name='fc')(x)
-  return keras.Model(inputs, keras.layers.Dense(3, kernel_initializer=_init(seed + 3), name='output')(x))
-
-
-def residual_net(seed=0):
-  """A stem and two residual blocks (identity, then strided with a projection), BatchNorm everywhere."""
-  inputs = keras.Input((8, 8, 3))
-  conv = lambda filters, size, strides, name: keras.layers.Conv2D(
-      filters, size, strides=strides, padding='same', use_bias=False, kernel_initializer=_init(seed + len(name)),
-      name=name)
-  x = keras.layers.ReLU()(keras.layers.BatchNormalization(name='stem_bn')(conv(6, 3, 1, 'stem')(inputs)))
-  for block, (filters, strides) in enumerate([(6, 1), (10, 2)]):
-    name = f'block{block}'
-    y = keras.layers.ReLU()(keras.layers.BatchNormalization(name=name + '_bn1')(conv(filters, 3, strides,
-                                                                                       name + '_conv1')(x)))
-    y = keras.layers.BatchNormalization(name=name + '_bn2')(conv(filters, 3, 1, name + '_conv2')(y))
-    shortcut = x
-    if strides > 1:
-      shortcut = keras.layers.BatchNormalization(name=name + '_short_bn')(conv(filters, 1, strides,
-                                                                             name + '_short')(x))
-    x = keras.layers.ReLU()(keras.layers.Add(name=name + '_add')([y, shortcut]))
-  x = keras.layers.GlobalAveragePooling2D()(x)
-  return keras.Model(inputs, keras.layers.Dense(3, kernel_initializer=_init(seed), name='output')(x))
-
-
-def mobilenet_v2_blocks(seed=0):
-  """MobileNetV2-style inverted residuals: expand 1x1, depthwise 3x3, project 1x1, BatchNorm, ReLU6, Add."""
-  inputs = keras.Input((8, 8, 4))
-  x = keras.layers.Conv2D(8, 3, padding='same', use_bias=False, kernel_initializer=_init(seed), name='stem')(inputs)
-  x = keras.layers.ReLU(6.0)(keras.layers.BatchNormalization(name='stem_bn')(x))
-  for block in range(2):
-    name = f'block{block}'
-    y = keras.layers.Conv2D(24, 1, use_bias=False, kernel_initializer=_init(seed + 10 * block + 1),
-                            name=name + '_expand')(x)
-    y = keras.layers.ReLU(6.0)(keras.layers.BatchNormalization(name=name + '_expand_bn')(y))
-    y = keras.layers.DepthwiseConv2D(3, padding='same', use_bias=False,
-                                     depthwise_initializer=_init(seed + 10 * block + 2), name=name + '_depthwise')(y)
-    y = keras.layers.ReLU(6.0)(keras.layers.BatchNormalization(name=name + '_depthwise_bn')(y))
-    y = keras.layers.Conv2D(8, 1, use_bias=False, kernel_initializer=_init(seed + 10 * block + 3),
-                            name=name + '_project')(y)
-    y = keras.layers.BatchNormalization(name=name + '_project_bn')(y)
-    x = keras.layers.Add(name=name + '_add')([x, y])
-  x = keras.layers.GlobalAveragePooling2D()(x)
-  return keras.Model(inputs, keras.layers.Dense(3, kernel_initializer=_init(seed), name='output')(x))
-
-
-def concat_net(seed=0):
-  """Two conv branches (with biases) concatenated, then a 3x3 conv and Flatten into Dense."""
-  inputs = keras.Input((6, 6, 2))
-  a = keras.layers.Conv2D(4, 3, padding='same', activation='relu', kernel_initializer=_init(seed), name='a')(inputs)
-  b = keras.layers.Conv2D(5, 1, activation='relu', kernel_initializer=_init(seed + 1), name='b')(inputs)
-  x = keras.layers.Concatenate(name='concat')([a, b])
-  x = keras.layers.Conv2D(6, 3, padding='same', activation='relu', kernel_initializer=_init(seed + 2), name='c')(x)
-  x = keras.layers.Flatten()(x)
-  return keras.Model(inputs, keras.layers.Dense(3, kernel_initializer=_init(seed + 3), name='output')(x))
-
-
 # name: (builder, input shape)
 NETS = {
     'mlp': (fixtures.mlp, (8,)),
-    'conv_flatten': (conv_flatten_net, (8, 8, 2)),
-    'residual': (residual_net, (8, 8, 3)),
-    'mobilenet_v2': (mobilenet_v2_blocks, (8, 8, 4)),
-    'concat': (concat_net, (6, 6, 2)),
+    'conv_flatten': (fixtures.conv_flatten_net, (8, 8, 2)),
+    'residual': (fixtures.residual_net, (8, 8, 3)),
+    'mobilenet_v2': (fixtures.mobilenet_v2_blocks, (8, 8, 4)),
+    'concat': (fixtures.concat_net, (6, 6, 2)),
 }
 REGISTERED = {
     'lenet_300_100': (lambda seed: models.lenet_300_100(seed=seed), (784,)),
@@ -222,26 +153,6 @@ class UnitMaskTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllEqual(_units_alive(conv), ~removed)
 
 
-class UnitGroupTest(tf.test.TestCase):
-
-  def test_residual_add_ties_the_channels_of_its_inputs(self):
-    plan = ltp_tfmot.unit_plan(residual_net())
-    self.assertCountEqual(plan.groups['stem'].layer_names(), ['stem', 'stem_bn', 'block0_conv2', 'block0_bn2'])
-    self.assertCountEqual(plan.groups[plan.group_of['block1_conv2']].layer_names(),
-                          ['block1_conv2', 'block1_bn2', 'block1_short', 'block1_short_bn'])
-    self.assertEqual(plan.groups['output'].pinned, 'they are model outputs')
-
-  def test_depthwise_and_batchnorm_follow_the_expanding_conv(self):
-    plan = ltp_tfmot.unit_plan(mobilenet_v2_blocks())
-    self.assertCountEqual(plan.groups['block0_expand'].members,
-                          [('block0_expand', 'producer'), ('block0_expand_bn', 'batchnorm'),
-                           ('block0_depthwise', 'depthwise'), ('block0_depthwise_bn', 'batchnorm')])
-
-  def test_flatten_maps_each_filter_to_a_block_of_dense_inputs(self):
-    layout = ltp_tfmot.unit_plan(conv_flatten_net()).input_layouts['fc']
-    self.assertEqual((layout.groups, layout.tiles), (['conv2'], 4))
-
-
 class RefusalTest(tf.test.TestCase, parameterized.TestCase):
 
   def _assert_refused_unchanged(self, model, pattern, **kwargs):
@@ -278,7 +189,7 @@ class RefusalTest(tf.test.TestCase, parameterized.TestCase):
     self._assert_refused_unchanged(model, r"cannot prune layer 'lstm'.*layer_rates \{'lstm': 0.0\}")
 
   def test_tied_layers_with_different_rates_raise(self):
-    self._assert_refused_unchanged(residual_net(), r"prune the same units.*same rate",
+    self._assert_refused_unchanged(fixtures.residual_net(), r"prune the same units.*same rate",
                                    layer_rates={'block0_conv2': 0.1})
 
   def test_model_output_units_cannot_be_given_a_rate(self):
@@ -427,16 +338,7 @@ class ShrinkTest(tf.test.TestCase, parameterized.TestCase):
     fixtures.assert_close_to_scale(self, small(x, training=False), model(x, training=False))
 
   def test_shrink_refuses_a_subclassed_model(self):
-    class Net(keras.Model):
-
-      def __init__(self):
-        super().__init__()
-        self.dense = keras.layers.Dense(2)
-
-      def call(self, inputs):
-        return self.dense(inputs)
-
-    net = Net()
+    net = fixtures.Subclassed()
     net(np.zeros((1, 3), np.float32))
     with self.assertRaisesRegex(ValueError, r'shrink needs a Sequential or functional tf_keras model'):
       ltp_tfmot.shrink(net)

@@ -12,7 +12,6 @@ import ltp_tfmot
 from ltp_tfmot import models as models_lib
 from ltp_tfmot.experiment import config as config_lib
 from ltp_tfmot.experiment import models as experiment_models
-from ltp_tfmot.experiment import presets as experiment_presets
 from ltp_tfmot.zoo import registry
 
 # Trainable parameters for 10 classes: what open_lth's PyTorch modules hold (BatchNorm scales and offsets, not the
@@ -79,13 +78,6 @@ class RegistryTest(tf.test.TestCase):
     self.assertIn('cifar_vgg', dir(models_lib))
     with self.assertRaisesRegex(AttributeError, "no attribute 'MODELS'"):
       _ = models_lib.MODELS
-
-  def test_old_paths_name_the_registry_objects(self):
-    self.assertIs(experiment_models.MODELS, registry.MODELS)
-    self.assertIs(experiment_models.get_model_spec, registry.get_model_spec)
-    self.assertIs(experiment_presets.get_preset, registry.get_preset)
-    self.assertIs(ltp_tfmot.experiment.Preset, experiment_presets.Preset)
-    self.assertIs(ltp_tfmot.experiment.MODELS, registry.MODELS)
 
   def test_lenet_builder_flattens_the_input_shape(self):
     model = experiment_models.get_model_spec('lenet_300_100').build((28, 28, 1), 10, 0)

@@ -9,12 +9,12 @@ schedule, and the training batches in the run's data order.
 """
 
 import contextlib
-import zlib
 
 import tensorflow as tf
 import tf_keras as keras
 
 from ltp_tfmot.core import schedule as schedule_lib
+from ltp_tfmot.core import seeds
 from ltp_tfmot.experiment import data as data_lib
 from ltp_tfmot.experiment import pipeline
 from ltp_tfmot.experiment import recipes
@@ -27,11 +27,6 @@ from ltp_tfmot.zoo import preset as preset_lib
 from ltp_tfmot.zoo import registry as zoo_registry
 
 _EVAL_BATCH = 1000
-
-
-def derived_seed(*parts):
-  """A seed in [0, 2**31) that depends only on `parts` (a replicate's seed, a branch name, a level, ...)."""
-  return zlib.crc32(repr(parts).encode()) & 0x7FFFFFFF
 
 
 class Evaluator:
@@ -230,7 +225,7 @@ class RunFactory:
   def data_seed(self, seed):
     """The data-order seed of the replicate whose weights' seed is `seed`."""
     t, base = self.config.training, self.config.seed
-    return t.data_seed + seed - base if t.data_seed is not None else derived_seed(seed, 'data')
+    return t.data_seed + seed - base if t.data_seed is not None else seeds.derived_seed(seed, 'data')
 
   def train_dataset(self, seed, start_step, end_step=None):
     """The batches of iterations start_step..end_step-1 (default: to the end T), in the replicate's one order.

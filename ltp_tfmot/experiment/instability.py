@@ -70,10 +70,10 @@ import numpy as np
 from ltp_tfmot import errors
 from ltp_tfmot import files
 from ltp_tfmot import validation
+from ltp_tfmot.core import seeds
 from ltp_tfmot.experiment import branch_context
 from ltp_tfmot.experiment import branches
 from ltp_tfmot.experiment import config as config_lib
-from ltp_tfmot.experiment import factory as factory_lib
 from ltp_tfmot.experiment import hooks as hooks_lib
 from ltp_tfmot.experiment import level as level_lib
 from ltp_tfmot.experiment import platform
@@ -229,7 +229,7 @@ def load_instability(run_dir, level=0, replicate=0):
 
 def _copy_b_seed(seed):
   """The seed whose data order copy B takes: one the run gives none of its replicates in practice."""
-  return seed + 1 + factory_lib.derived_seed(seed, 'instability')
+  return seed + 1 + seeds.derived_seed(seed, 'instability')
 
 
 class _Analysis:

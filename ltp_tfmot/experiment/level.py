@@ -38,9 +38,9 @@ import tf_keras as keras
 from ltp_tfmot import errors
 from ltp_tfmot import files
 from ltp_tfmot.core import criteria as criteria_lib
+from ltp_tfmot.core import seeds
 from ltp_tfmot.experiment import branch_context
 from ltp_tfmot.experiment import branches as branches_lib
-from ltp_tfmot.experiment import factory as factory_lib
 from ltp_tfmot.experiment import level_state
 from ltp_tfmot.experiment import storage
 from ltp_tfmot.experiment import training_path as training_path_lib
@@ -294,7 +294,7 @@ class LevelTrainer:
     missing = [lv for lv in branch.needs(level) if (r, lv, MAIN) not in done]
     if missing:
       raise ValueError(f'branch {name!r} at level {level} needs the main run\'s levels {missing}, which are not done')
-    context = branch_context.BranchContext(self, r, seed, level, factory_lib.derived_seed(seed, name, level))
+    context = branch_context.BranchContext(self, r, seed, level, seeds.derived_seed(seed, name, level))
     model = branch.start(context)
     if not wrapped_model.lottery_wrappers(model):
       raise ValueError(f'branch {name!r} returned a model without lottery wrappers from start(); build it with '

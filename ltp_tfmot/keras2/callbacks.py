@@ -272,7 +272,10 @@ class LotterySummaries(keras.callbacks.Callback):
     update_freq: 'epoch', or a number of training steps between summaries.
 
   Raises:
-    ValueError: for an empty `log_dir` or a bad `update_freq`.
+    TypeError: for a `log_dir` that is not a string, or an `update_freq`
+      that is neither a string nor an integer.
+    ValueError: for an empty `log_dir`, or an `update_freq` that is another
+      string or an integer < 1.
 
   Example:
 
@@ -283,11 +286,13 @@ class LotterySummaries(keras.callbacks.Callback):
 
   def __init__(self, log_dir, update_freq='epoch'):
     super().__init__()
-    if not isinstance(log_dir, str) or not log_dir:
-      raise ValueError(f'log_dir must be a non-empty string, got {log_dir!r}')
-    if update_freq != 'epoch' and (not validation.is_int(update_freq) or update_freq < 1):
-      raise ValueError(f"update_freq must be 'epoch' or an integer >= 1 (training steps), got {update_freq!r}")
-    self.log_dir = log_dir
+    self.log_dir = validation.check_str(log_dir, 'log_dir', non_empty=True)
+    if update_freq != 'epoch':
+      wanted = "update_freq must be 'epoch' or an integer >= 1 (training steps)"
+      if not isinstance(update_freq, str) and not validation.is_int(update_freq):
+        raise TypeError(f'{wanted}, got {update_freq!r}')
+      if isinstance(update_freq, str) or update_freq < 1:
+        raise ValueError(f'{wanted}, got {update_freq!r}')
     self.update_freq = update_freq
     self._writer = None
     self._started = False

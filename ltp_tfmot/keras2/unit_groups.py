@@ -44,9 +44,27 @@ _CHANNELWISE = (
 # Merges whose output channel c is computed from channel c of every input, 0 from all-zero inputs.
 _MERGES = (keras.layers.Add, keras.layers.Subtract, keras.layers.Average, keras.layers.Maximum,
            keras.layers.Minimum, keras.layers.Multiply)
-_CONVS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
-_NOT_UNIT_CONVS = (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose,
-                   keras.layers.SeparableConv1D, keras.layers.SeparableConv2D, keras.layers.DepthwiseConv1D)
+# The convolutions whose filters are units (their transposed subclasses are not: see NOT_UNIT_CONVS).
+UNIT_CONVS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
+# Convolutions whose channels unit pruning cannot follow: it neither removes their outputs nor cuts their inputs.
+NOT_UNIT_CONVS = (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose,
+                  keras.layers.SeparableConv1D, keras.layers.SeparableConv2D, keras.layers.DepthwiseConv1D)
+# The layers granularity='unit' wraps: the producers of units (Dense, UNIT_CONVS) and the layers whose channels
+# follow a producer's (DepthwiseConv2D, BatchNormalization), all masked unit for unit.
+UNIT_LAYERS = (keras.layers.Dense,) + UNIT_CONVS + (keras.layers.DepthwiseConv2D, keras.layers.BatchNormalization)
+
+
+def has_units(layer):
+  """Whether granularity='unit' can wrap `layer`: one of UNIT_LAYERS, and not one of NOT_UNIT_CONVS.
+
+  Args:
+    layer: An unwrapped tf_keras layer.
+
+  Returns:
+    True for a Dense, a Conv1D/2D/3D (not transposed), a DepthwiseConv2D or a BatchNormalization.
+  """
+  return isinstance(layer, UNIT_LAYERS) and not isinstance(layer, NOT_UNIT_CONVS)
+
 
 # A segment of a tensor's channel axis: `size` channels that are the units of group `group` (None: channels no
 # unit pruning can remove, such as the model's input).
@@ -302,11 +320,11 @@ def unit_plan(model):  # pylint: disable=too-many-branches,too-many-statements
             if problem:
               walk.problem(first, problem)
             out = first
-      elif isinstance(raw, _NOT_UNIT_CONVS):
+      elif isinstance(raw, NOT_UNIT_CONVS):
         walk.problem(first, f'{layer.name!r} ({type(raw).__name__}) consumes them, which unit pruning cannot follow')
         walk.unsupported[raw.name] = f'{type(raw).__name__} has no units granularity=\'unit\' prunes'
-      elif isinstance(raw, (keras.layers.Dense,) + _CONVS):
-        if isinstance(raw, _CONVS) and (raw.groups != 1 or raw.data_format == 'channels_first'):
+      elif isinstance(raw, (keras.layers.Dense,) + UNIT_CONVS):
+        if isinstance(raw, UNIT_CONVS) and (raw.groups != 1 or raw.data_format == 'channels_first'):
           walk.problem(first, f'{layer.name!r} is a grouped or channels_first convolution')
           walk.unsupported[raw.name] = 'grouped and channels_first convolutions are not unit-pruned'
           out = _fixed(_channels(output_shapes[0]))

@@ -16,6 +16,7 @@ from ltp_tfmot import validation
 from ltp_tfmot.core import criteria as criteria_lib
 from ltp_tfmot.core import schedule as schedule_lib
 from ltp_tfmot.keras2 import masking
+from ltp_tfmot.keras2 import unit_groups
 
 SCOPES = validation.SCOPES
 MASK_0_ACTIONS = validation.MASK_0_ACTIONS
@@ -236,7 +237,7 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
     TypeError: if `pruning_schedule` is not a `LotteryTicketSchedule`, or
       for an argument of the wrong type (a rewind step, seed or position
       that is not an integer, a `dynamic_weight_rescaling` that is not a
-      bool).
+      bool, a `unit_group` that is not a string).
   """
 
   _PRUNE_CALLBACK_ERROR_MSG = (
@@ -269,9 +270,7 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
       raise TypeError(f'layer must be a tf_keras layer, got {type(layer).__module__}.{type(layer).__name__}')
     self.granularity = validation.check_choice(granularity, 'granularity', GRANULARITIES)
     self.unit_pooling = validation.check_choice(unit_pooling, 'unit_pooling', UNIT_POOLINGS)
-    if unit_group is not None and not isinstance(unit_group, str):
-      raise ValueError(f'unit_group must be a string or None, got {unit_group!r}')
-    self.unit_group = unit_group
+    self.unit_group = validation.check_str(unit_group, 'unit_group', optional=True)
     if self.granularity == 'unit':
       _check_unit_layer(layer, kwargs, mask_0_action)
       if isinstance(layer, keras.layers.BatchNormalization) and not hasattr(layer, 'get_prunable_weights'):
@@ -471,15 +470,9 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
     return cls(**config)
 
 
-_UNIT_LAYERS = (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
-                keras.layers.DepthwiseConv2D, keras.layers.BatchNormalization)
-_NOT_UNIT_LAYERS = (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose,
-                    keras.layers.SeparableConv1D, keras.layers.SeparableConv2D)
-
-
 def _check_unit_layer(layer, kwargs, mask_0_action):
   """Raises for a layer or an option that unit granularity cannot prune."""
-  if not isinstance(layer, _UNIT_LAYERS) or isinstance(layer, _NOT_UNIT_LAYERS):
+  if not unit_groups.has_units(layer):
     raise ValueError(f"granularity='unit' prunes the units of Dense, Conv1D/2D/3D and DepthwiseConv2D layers; "
                      f'layer {layer.name!r} is a {type(layer).__name__}: wrap it with granularity=\'weight\'')
   block = tuple(kwargs.get('block_size', (1, 1)))

@@ -9,8 +9,6 @@ from ltp_tfmot.keras2 import unit_groups
 from ltp_tfmot.keras2 import wrapped_model
 from ltp_tfmot.keras2 import wrapper as wrapper_lib
 
-_CONVS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
-
 
 def _nonzero(tensor):
   return tf.not_equal(tf.convert_to_tensor(tensor), 0)
