@@ -39,11 +39,15 @@ def _is_sequential_or_functional(model):
 
 def _flat_layers(to_prune):
   """The layers of a model, layer or list of them, nested models expanded, in `lottery_wrappers` order."""
-  if isinstance(to_prune, (list, tuple)):
-    return [layer for item in to_prune for layer in _flat_layers(item)]
-  if isinstance(to_prune, keras.Model):
-    return [layer for item in to_prune.layers for layer in _flat_layers(item)]
-  return [to_prune]
+  pending = list(reversed(to_prune)) if isinstance(to_prune, (list, tuple)) else [to_prune]
+  layers = []
+  while pending:
+    item = pending.pop()
+    if isinstance(item, keras.Model):
+      pending.extend(reversed(item.layers))
+    else:
+      layers.append(item)
+  return layers
 
 
 def lottery_wrappers(model):
@@ -90,28 +94,13 @@ def unprunable_layers(model):
     A dict from layer name to a sentence naming its dense kernels and why they are not pruned; empty if
     every kernel is pruned.
   """
-  reasons = {}
-  for layer in _flat_layers(model):
-    reason = wrapper_lib.unpruned_reason(layer)
-    if reason is not None:
-      reasons[layer.name] = reason
-  return reasons
+  reasons = {layer.name: wrapper_lib.unpruned_reason(layer) for layer in _flat_layers(model)}
+  return {name: reason for name, reason in reasons.items() if reason is not None}
 
 
-def prune_lottery_ticket(to_prune,
-                         pruning_schedule=None,
-                         criterion='large_final',
-                         scope='layer',
-                         rewind_step=0,
-                         layer_rates=None,
-                         mask_0_action='zero',
-                         mask_1_action='rewind',
-                         dynamic_weight_rescaling=False,
-                         block_size=(1, 1),
-                         block_pooling_type='AVG',
-                         seed=0,
-                         granularity='weight',
-                         unit_pooling='L1'):
+def prune_lottery_ticket(to_prune, pruning_schedule=None, criterion='large_final', scope='layer', rewind_step=0,
+                         layer_rates=None, mask_0_action='zero', mask_1_action='rewind', dynamic_weight_rescaling=False,
+                         block_size=(1, 1), block_pooling_type='AVG', seed=0, granularity='weight', unit_pooling='L1'):
   """Wraps a Keras 3 layer, list of layers or model for lottery-ticket pruning.
 
   Every prunable layer is wrapped in a `PruneLotteryTicket`, other layers are
@@ -174,7 +163,10 @@ def prune_lottery_ticket(to_prune,
       mask_1_action=mask_1_action, dynamic_weight_rescaling=dynamic_weight_rescaling, rewind_step=rewind_step,
       seed=seed, granularity=granularity, unit_pooling=unit_pooling, block_size=block_size,
       block_pooling_type=block_pooling_type)
-  layer_rates = _checked_layer_rates(layer_rates)
+  if layer_rates is not None and not isinstance(layer_rates, dict):
+    raise TypeError(f'layer_rates must be a dict from layer name to rate, got {type(layer_rates).__name__}')
+  layer_rates = {name: validation.check_fraction(rate, f'layer_rates[{name!r}]', allow_zero=True)
+                 for name, rate in (layer_rates or {}).items()}
   if isinstance(to_prune, keras.Model):
     _check_model(to_prune)
   elif isinstance(to_prune, keras.layers.Layer) and not wrapper_lib.is_prunable(to_prune):
@@ -213,16 +205,6 @@ def _check_model(model):
                      '(or strip_pruning it first)')
   if not prunable_layer_names(model):
     raise ValueError(f'model {model.name!r} has no prunable layer ({wrapper_lib.PRUNED_LAYERS})')
-
-
-def _checked_layer_rates(layer_rates):
-  """`layer_rates` as a dict of checked rates ({} for None)."""
-  if layer_rates is None:
-    return {}
-  if not isinstance(layer_rates, dict):
-    raise TypeError(f'layer_rates must be a dict from layer name to rate, got {type(layer_rates).__name__}')
-  return {name: validation.check_fraction(rate, f'layer_rates[{name!r}]', allow_zero=True)
-          for name, rate in layer_rates.items()}
 
 
 def strip_pruning(model):

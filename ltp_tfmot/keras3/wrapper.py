@@ -15,6 +15,8 @@ JAX backend runs no TensorFlow op. The checks are `ltp_tfmot.validation`'s:
 TypeError for a wrong type, ValueError for a bad value, one line each.
 """
 
+import collections
+
 import keras
 from keras import ops
 
@@ -99,14 +101,12 @@ def weight_paths(layer):
     A tuple of strings, one per weight.
   """
   prefix = f'{layer.path}/'
+  seen = collections.Counter()
   paths = []
   for weight in layer.weights:
     name = weight.path[len(prefix):] if weight.path.startswith(prefix) else weight.name
-    unique, n = name, 1
-    while unique in paths:
-      n += 1
-      unique = f'{name}#{n}'
-    paths.append(unique)
+    seen[name] += 1
+    paths.append(name if seen[name] == 1 else f'{name}#{seen[name]}')
   return tuple(paths)
 
 
@@ -227,6 +227,12 @@ def check_settings(pruning_schedule=None, criterion='large_final', scope='layer'
   }
 
 
+# The arguments `get_config` records as they are (besides the layer, the schedule and the block size).
+_CONFIG_ATTRIBUTES = ('criterion', 'scope', 'layer_rate', 'mask_0_action', 'mask_1_action', 'dynamic_weight_rescaling',
+                      'rewind_step', 'seed', 'position', 'granularity', 'unit_pooling', 'unit_group',
+                      'block_pooling_type')
+
+
 @keras.saving.register_keras_serializable(package='ltp_tfmot')
 class PruneLotteryTicket(keras.layers.Wrapper):
   """Wraps a Keras 3 layer for lottery-ticket pruning: its masks, rewind point and round counters.
@@ -259,17 +265,18 @@ class PruneLotteryTicket(keras.layers.Wrapper):
   their trained values (which `masked_values()` masks outside training).
 
   Args:
-    layer: The layer to wrap; it must be prunable (see above).
-    pruning_schedule: A `LotteryTicketSchedule` (rate and round length).
-    criterion: Name of a registered criterion (see `criterion_names()`).
-    scope: 'layer' (each weight tensor loses `rate` of its alive weights) or
-      'global' (one ranking across every global-scope wrapper of the model).
-    layer_rate: A rate for this layer in [0, 1) instead of the schedule's
-      (pruned on its own, also in global scope); 0 never prunes it.
-    mask_0_action: 'zero' (pruned weights are 0) or 'freeze' (held at their
-      rewind-point value and not trained).
-    mask_1_action: What survivors start from after a round: 'rewind',
-      'reinit', 'reshuffle' or 'signed_constant' (see the Keras 2 wrapper).
+    layer: The Keras 3 layer to wrap, of a prunable kind (see above).
+    pruning_schedule: The `LotteryTicketSchedule` giving the rate per round
+      and the round length (default: rate 0.2, rounds run by hand).
+    criterion: The name of a registered criterion (`criterion_names()`).
+    scope: 'layer' (every weight tensor loses `rate` of its alive weights)
+      or 'global' (the global-scope wrappers of a model share one ranking).
+    layer_rate: This layer's rate in [0, 1), instead of the schedule's; the
+      layer is then pruned on its own, also in global scope; 0: never.
+    mask_0_action: 'zero' (pruned weights are 0) or 'freeze' (they keep
+      their rewind-point value and are not trained).
+    mask_1_action: What survivors start a round from: 'rewind', 'reinit',
+      'reshuffle' or 'signed_constant' (as in the Keras 2 wrapper).
     dynamic_weight_rescaling: Multiply survivors by (weights in the tensor /
       weights kept) after a rewind.
     rewind_step: The training step whose weights are the rewind point (0 =
@@ -300,24 +307,10 @@ class PruneLotteryTicket(keras.layers.Wrapper):
       called.
   """
 
-  def __init__(self,
-               layer,
-               pruning_schedule=None,
-               criterion='large_final',
-               scope='layer',
-               layer_rate=None,
-               mask_0_action='zero',
-               mask_1_action='rewind',
-               dynamic_weight_rescaling=False,
-               rewind_step=0,
-               seed=0,
-               position=None,
-               granularity='weight',
-               unit_pooling='L1',
-               unit_group=None,
-               block_size=(1, 1),
-               block_pooling_type='AVG',
-               **kwargs):
+  def __init__(self, layer, pruning_schedule=None, criterion='large_final', scope='layer', layer_rate=None,
+               mask_0_action='zero', mask_1_action='rewind', dynamic_weight_rescaling=False, rewind_step=0, seed=0,
+               position=None, granularity='weight', unit_pooling='L1', unit_group=None, block_size=(1, 1),
+               block_pooling_type='AVG', **kwargs):
     if not isinstance(layer, keras.layers.Layer):
       raise TypeError(f'layer must be a Keras 3 layer, got {type(layer).__module__}.{type(layer).__name__}')
     if not is_prunable(layer):
@@ -426,9 +419,7 @@ class PruneLotteryTicket(keras.layers.Wrapper):
     return self.layer(inputs, *args, **kwargs)
 
   def unit_axis(self, index):
-    """The axis of prunable weight `index` along which its output units lie."""
-    if index >= self.ranked_count:
-      return 0
+    """The axis of prunable weight `index` along which its output units lie (a DepthwiseConv2D's channels: 2)."""
     if isinstance(self.layer, keras.layers.DepthwiseConv2D):
       return 2
     return len(self.prunable_weights[index].shape) - 1
@@ -453,23 +444,8 @@ class PruneLotteryTicket(keras.layers.Wrapper):
   def get_config(self):
     """The wrapper's arguments, the wrapped layer's config and the schedule's, for `from_config`."""
     config = super().get_config()
-    config.update({
-        'pruning_schedule': self.pruning_schedule.get_config(),
-        'criterion': self.criterion,
-        'scope': self.scope,
-        'layer_rate': self.layer_rate,
-        'mask_0_action': self.mask_0_action,
-        'mask_1_action': self.mask_1_action,
-        'dynamic_weight_rescaling': self.dynamic_weight_rescaling,
-        'rewind_step': self.rewind_step,
-        'seed': self.seed,
-        'position': self.position,
-        'granularity': self.granularity,
-        'unit_pooling': self.unit_pooling,
-        'unit_group': self.unit_group,
-        'block_size': list(self.block_size),
-        'block_pooling_type': self.block_pooling_type,
-    })
+    config.update({name: getattr(self, name) for name in _CONFIG_ATTRIBUTES})
+    config.update(pruning_schedule=self.pruning_schedule.get_config(), block_size=list(self.block_size))
     return config
 
   @classmethod
