@@ -383,6 +383,7 @@ class PruneLotteryTicket(keras.layers.Wrapper):
     self.pruning_step = self._counter('pruning_step', -1)
 
   def _counter(self, name, start):
+    """A new int32 scalar variable of the wrapper, starting at `start`, that only the first replica updates."""
     return self.add_weight(name=name, shape=(), initializer=keras.initializers.Constant(start), dtype=COUNTER_DTYPE,
                            trainable=False, aggregation='only_first_replica')
 
