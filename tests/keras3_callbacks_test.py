@@ -64,7 +64,7 @@ class UpdateLotteryStepTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_a_model_without_wrappers_is_refused(self):
     model = _model()
-    model.compile('sgd', 'mse')
+    model.compile('sgd', keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     with self.assertRaisesRegex(ValueError, r'needs a model wrapped with ltp_tfmot.prune_lottery_ticket'):
       model.fit(*_data(), verbose=0, callbacks=[ltp_tfmot.UpdateLotteryStep()])
 

@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from ltp_tfmot.core import schedule as schedule_lib
 from ltp_tfmot.keras3 import prune
+from ltp_tfmot.keras3 import wrapped_model
 from ltp_tfmot.keras3 import wrapper as wrapper_lib
 
 
@@ -70,7 +71,7 @@ class PruneLotteryTicketTest(tf.test.TestCase, parameterized.TestCase):
     x = self.rng.rand(2, *shape).astype('float32')
     want = model.predict(x, verbose=0)
     wrapped = prune.prune_lottery_ticket(model)
-    (w,) = prune.lottery_wrappers(wrapped)
+    (w,) = wrapped_model.lottery_wrappers(wrapped)
     self.assertIs(w.layer, layer)
     self.assertEqual(w.prunable_weight_paths, paths)
     self.assertLen(w.masks, len(paths))
@@ -83,7 +84,7 @@ class PruneLotteryTicketTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_a_transformer_classifier_wraps_fits_and_strips(self):
     model = prune.prune_lottery_ticket(_transformer_classifier(), seed=3)
-    wrappers = prune.lottery_wrappers(model)
+    wrappers = wrapped_model.lottery_wrappers(model)
     self.assertEqual([w.layer.name for w in wrappers], ['embedding', 'attention', 'feed_forward', 'logits'])
     self.assertEqual([w.position for w in wrappers], [0, 1, 2, 3])
     self.assertEqual(wrappers[1].prunable_weight_paths,
@@ -99,7 +100,7 @@ class PruneLotteryTicketTest(tf.test.TestCase, parameterized.TestCase):
     model.fit(tokens, labels, batch_size=8, epochs=2, verbose=0)
     want = model.predict(tokens, verbose=0)
     stripped = prune.strip_pruning(model)
-    self.assertEqual(prune.lottery_wrappers(stripped), [])
+    self.assertEqual(wrapped_model.lottery_wrappers(stripped), [])
     for w, layer_masks in zip(wrappers, masks, strict=True):
       self.assertIn(w.layer, stripped.layers)
       for weight, mask in zip(w.prunable_weights, layer_masks, strict=True):
@@ -112,7 +113,7 @@ class PruneLotteryTicketTest(tf.test.TestCase, parameterized.TestCase):
     outer = keras.Model(inputs, keras.layers.Dense(2, name='head')(inner(inputs)))
     names = prune.prunable_layer_names(outer)
     wrapped = prune.prune_lottery_ticket(outer, layer_rates={'h1': 0.5, 'head': 0.0})
-    wrappers = prune.lottery_wrappers(wrapped)
+    wrappers = wrapped_model.lottery_wrappers(wrapped)
     self.assertEqual(names, ['h1', 'h2', 'output', 'head'])
     self.assertEqual(prune.prunable_layer_names(wrapped), names)
     self.assertEqual([w.layer.name for w in wrappers], names)
@@ -126,7 +127,7 @@ class PruneLotteryTicketTest(tf.test.TestCase, parameterized.TestCase):
     model = prune.prune_lottery_ticket(_mlp(), schedule, criterion='large_init', scope='global', rewind_step=4,
                                        mask_0_action='freeze', mask_1_action='reinit', dynamic_weight_rescaling=True,
                                        block_size=[2, 1], block_pooling_type='MAX', seed=9)
-    for w in prune.lottery_wrappers(model):
+    for w in wrapped_model.lottery_wrappers(model):
       self.assertEqual((w.pruning_schedule, w.criterion, w.scope, w.rewind_step, w.mask_0_action, w.mask_1_action,
                         w.dynamic_weight_rescaling, w.block_size, w.block_pooling_type, w.seed, w.granularity),
                        (schedule, 'large_init', 'global', 4, 'freeze', 'reinit', True, (2, 1), 'MAX', 9, 'weight'))
@@ -135,7 +136,7 @@ class PruneLotteryTicketTest(tf.test.TestCase, parameterized.TestCase):
     self.assertIsInstance(prune.prune_lottery_ticket(keras.layers.Dense(3)), wrapper_lib.PruneLotteryTicket)
     layers = prune.prune_lottery_ticket([keras.layers.Dense(3), keras.layers.ReLU(), keras.layers.Dense(2)])
     self.assertEqual([type(layer).__name__ for layer in layers], ['PruneLotteryTicket', 'ReLU', 'PruneLotteryTicket'])
-    self.assertEqual([w.position for w in prune.lottery_wrappers(layers)], [0, 1])
+    self.assertEqual([w.position for w in wrapped_model.lottery_wrappers(layers)], [0, 1])
 
   def test_kernels_left_dense_are_reported_and_logged(self):
     inputs = keras.Input((4, 3))
@@ -154,14 +155,14 @@ class PruneLotteryTicketTest(tf.test.TestCase, parameterized.TestCase):
   def test_strip_pruning_applies_the_masks_exactly(self, mask_0_action):
     model = prune.prune_lottery_ticket(_mlp(), mask_0_action=mask_0_action)
     expected = []
-    for w in prune.lottery_wrappers(model):
+    for w in wrapped_model.lottery_wrappers(model):
       kernel = w.prunable_weights[0].numpy()
       mask = (self.rng.rand(*kernel.shape) > 0.5).astype('float32')
       snapshot = self.rng.randn(*kernel.shape).astype('float32')
       w.masks[0].assign(mask)
       w.prunable_snapshots[0].assign(snapshot)
       expected.append(kernel * mask + (snapshot * (1 - mask) if mask_0_action == 'freeze' else 0))
-    biases = [w.layer.bias.numpy() for w in prune.lottery_wrappers(model)]
+    biases = [w.layer.bias.numpy() for w in wrapped_model.lottery_wrappers(model)]
     stripped = prune.strip_pruning(model)
     self.assertEqual([type(layer).__name__ for layer in stripped.layers], ['Dense'] * 3)
     for layer, kernel, bias in zip(stripped.layers, expected, biases, strict=True):
@@ -196,7 +197,7 @@ class PruneLotteryTicketTest(tf.test.TestCase, parameterized.TestCase):
       prune.prune_lottery_ticket(**arguments)
     self.assertNotIn('\n', str(raised.exception))
     self.assertEqual(model.layers, layers)
-    self.assertEqual(prune.lottery_wrappers(model), [])
+    self.assertEqual(wrapped_model.lottery_wrappers(model), [])
     for want, got in zip(weights, model.weights, strict=True):
       self.assertAllEqual(got.numpy(), want)
 

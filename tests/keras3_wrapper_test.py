@@ -228,7 +228,7 @@ class LayerWeightsTest(tf.test.TestCase):
 
   def test_weight_paths_are_relative_to_the_layer_and_unique(self):
     inputs = keras.Input((4, 3))
-    bidirectional = keras.layers.Bidirectional(keras.layers.GRU(2), name='bidirectional')
+    bidirectional = keras.layers.Bidirectional(keras.layers.GRU(2, name='gru'), name='bidirectional')
     keras.Model(inputs, bidirectional(inputs))
     self.assertEqual(wrapper_lib.weight_paths(bidirectional)[:3],
                      ('forward_gru/gru_cell/kernel', 'forward_gru/gru_cell/recurrent_kernel',

@@ -130,11 +130,12 @@ class PruneLotteryTicketBadInputTest(tf.test.TestCase, parameterized.TestCase):
     for want, got in zip(before, model.weights, strict=True):
       self.assertAllEqual(want, got)
 
-  def test_keras_3_model_is_refused_with_the_fix(self):
+  def test_a_keras_3_model_gets_keras_3_wrappers(self):
     import keras as keras3  # pylint: disable=g-import-not-at-top
     model = keras3.Sequential([keras3.Input((4,)), keras3.layers.Dense(2)])
-    with self.assertRaisesRegex(TypeError, r'Keras 3 object.*import tf_keras as keras'):
-      ltp_tfmot.prune_lottery_ticket(model)
+    wrapped = ltp_tfmot.prune_lottery_ticket(model)
+    self.assertIsInstance(wrapped, keras3.Model)
+    self.assertEqual(type(ltp_tfmot.lottery_wrappers(wrapped)[0]).__module__, 'ltp_tfmot.keras3.wrapper')
 
   def test_subclassed_model_is_refused(self):
     with self.assertRaisesRegex(ValueError, r'subclassed model \(Subclassed\)'):

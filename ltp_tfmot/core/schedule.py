@@ -126,6 +126,13 @@ class OneShotLotterySchedule(LotteryTicketSchedule):
     }
 
 
+def check_rewind_before_first_round(rewind_step, schedule):
+  """Raises a ValueError unless the rewind point comes before the end of the schedule's first round."""
+  if schedule.round_steps is not None and rewind_step >= schedule.round_steps:
+    raise ValueError(f'rewind_step ({rewind_step}) must come before the end of the first round '
+                     f'(round_steps={schedule.round_steps})')
+
+
 SCHEDULES = {cls.__name__: cls for cls in (LotteryTicketSchedule, OneShotLotterySchedule)}
 
 

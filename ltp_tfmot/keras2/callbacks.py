@@ -8,10 +8,10 @@ from tensorflow_model_optimization.python.core.sparsity.keras import pruning_cal
 import tf_keras as keras
 
 from ltp_tfmot import validation
+from ltp_tfmot.core import schedule as schedule_lib
 from ltp_tfmot.keras2 import rewind as rewind_lib
 from ltp_tfmot.keras2 import rounds as rounds_lib
 from ltp_tfmot.keras2 import wrapped_model
-from ltp_tfmot.keras2 import wrapper as wrapper_lib
 
 # What tf.summary.scalar attaches (it needs the tensorboard package; tf.summary.write does not).
 _SCALAR_METADATA = tf.compat.v1.SummaryMetadata(
@@ -184,7 +184,7 @@ class UpdateLotteryStep(pruning_callbacks.UpdatePruningStep, ExactStepCallback):
                        f'got {sorted(schedules)} and rewind steps {sorted(rewind_steps)}')
     self.schedule = self.wrappers[0].pruning_schedule
     self.rewind_step = rewind_steps.pop()
-    wrapper_lib.check_rewind_before_first_round(self.rewind_step, self.schedule)
+    schedule_lib.check_rewind_before_first_round(self.rewind_step, self.schedule)
     if any(w.refused_training for w in self.wrappers):
       # An earlier fit without this callback failed while Keras traced its step; the function it keeps would
       # fail again ("Creating variables on a non-first call").

@@ -300,7 +300,7 @@ def _validate_params(params):
   validation.check_choice(params['mask_1_action'], 'mask_1_action', wrapper_lib.MASK_1_ACTIONS)
   wrapper_lib.check_rewind_step(params['rewind_step'])
   wrapper_lib.check_seed(params['seed'])
-  wrapper_lib.check_rewind_before_first_round(params['rewind_step'], params['pruning_schedule'])
+  schedule_lib.check_rewind_before_first_round(params['rewind_step'], params['pruning_schedule'])
   validation.check_bool(params['dynamic_weight_rescaling'], 'dynamic_weight_rescaling')
   block = params['block_size']
   if (not isinstance(block, (tuple, list)) or len(block) != 2

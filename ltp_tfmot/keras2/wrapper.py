@@ -58,12 +58,6 @@ def check_tf_keras(obj, name='to_prune'):
                      '(or set TF_USE_LEGACY_KERAS=1 before importing TensorFlow)')
 
 
-def check_rewind_before_first_round(rewind_step, schedule):
-  if schedule.round_steps is not None and rewind_step >= schedule.round_steps:
-    raise ValueError(f'rewind_step ({rewind_step}) must come before the end of the first round '
-                     f'(round_steps={schedule.round_steps})')
-
-
 def is_prunable(layer):
   """Whether `prune_lottery_ticket` wraps this layer.
 
@@ -286,7 +280,7 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
     self.mask_1_action = validation.check_choice(mask_1_action, 'mask_1_action', MASK_1_ACTIONS)
     self.dynamic_weight_rescaling = validation.check_bool(dynamic_weight_rescaling, 'dynamic_weight_rescaling')
     self.rewind_step = check_rewind_step(rewind_step)
-    check_rewind_before_first_round(self.rewind_step, pruning_schedule)
+    schedule_lib.check_rewind_before_first_round(self.rewind_step, pruning_schedule)
     self.seed = check_seed(seed)
     self.position = validation.check_int(position, 'position', minimum=0, optional=True)
     if kwargs.get('sparsity_m_by_n') is not None:

@@ -16,10 +16,10 @@ into the model's variables before the round and read back after it.
 from absl import logging
 import keras
 
+from ltp_tfmot.core import schedule as schedule_lib
 from ltp_tfmot.keras3 import rewind as rewind_lib
 from ltp_tfmot.keras3 import rounds as rounds_lib
 from ltp_tfmot.keras3 import wrapped_model
-from ltp_tfmot.keras3 import wrapper as wrapper_lib
 
 
 def _state_variables(model):
@@ -179,7 +179,7 @@ class UpdateLotteryStep(keras.callbacks.Callback):
                        f'got {sorted(schedules)} and rewind steps {sorted(rewind_steps)}')
     self.schedule = self.wrappers[0].pruning_schedule
     self.rewind_step = rewind_steps.pop()
-    wrapper_lib.check_rewind_before_first_round(self.rewind_step, self.schedule)
+    schedule_lib.check_rewind_before_first_round(self.rewind_step, self.schedule)
     if isinstance(model.train_function, _PiecewiseTraining):  # left by a fit that raised
       model.train_function = model.train_function.original
     self._training = _PiecewiseTraining(model, self.steps_to_boundary, self._on_steps)

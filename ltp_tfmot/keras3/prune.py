@@ -12,6 +12,7 @@ from absl import logging
 import keras
 
 from ltp_tfmot import validation
+from ltp_tfmot.keras3 import wrapped_model
 from ltp_tfmot.keras3 import wrapper as wrapper_lib
 
 
@@ -48,18 +49,6 @@ def _flat_layers(to_prune):
     else:
       layers.append(item)
   return layers
-
-
-def lottery_wrappers(model):
-  """All `PruneLotteryTicket` wrappers in a model (nested models included), in order.
-
-  Args:
-    model: A Keras 3 model, a layer, or a list of them.
-
-  Returns:
-    A list of `PruneLotteryTicket` layers.
-  """
-  return [layer for layer in _flat_layers(model) if isinstance(layer, wrapper_lib.PruneLotteryTicket)]
 
 
 def prunable_layer_names(model):
@@ -189,7 +178,7 @@ def prune_lottery_ticket(to_prune, pruning_schedule=None, criterion='large_final
     return wrapper_lib.PruneLotteryTicket(layer, layer_rate=layer_rates.get(layer.name), **settings)
 
   wrapped = [wrap(item) for item in items] if isinstance(to_prune, (list, tuple)) else wrap(to_prune)
-  for position, w in enumerate(lottery_wrappers(wrapped)):
+  for position, w in enumerate(wrapped_model.lottery_wrappers(wrapped)):
     w.position = position
   return wrapped
 
@@ -200,7 +189,7 @@ def _check_model(model):
     raise ValueError(f'to_prune is a subclassed model ({type(model).__name__}), whose layers cannot be replaced '
                      'from outside: wrap its prunable layers with prune_lottery_ticket(layer) inside its __init__, '
                      'or build it as a Sequential or functional model')
-  if lottery_wrappers(model):
+  if wrapped_model.lottery_wrappers(model):
     raise ValueError(f'model {model.name!r} is already wrapped with prune_lottery_ticket; wrap the unwrapped model '
                      '(or strip_pruning it first)')
   if not prunable_layer_names(model):
@@ -229,7 +218,7 @@ def strip_pruning(model):
   if not _is_sequential_or_functional(model):
     raise ValueError(f'model is a subclassed model ({type(model).__name__}), whose layers cannot be replaced from '
                      'outside: strip a Sequential or functional model, or unwrap its layers yourself (wrapper.layer)')
-  for w in lottery_wrappers(model):
+  for w in wrapped_model.lottery_wrappers(model):
     if w.built:
       for weight, value in w.masked_values():
         weight.assign(value)

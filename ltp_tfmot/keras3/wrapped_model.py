@@ -48,8 +48,10 @@ def built_lottery_wrappers(model):
 
 
 def value(variable):
-  """A Keras 3 variable's value as a NumPy array, on any backend."""
-  return keras.ops.convert_to_numpy(variable)
+  """A Keras 3 variable's (or a backend tensor's) value as a NumPy array, on any backend."""
+  # The backend's array, not the variable: NumPy 2 warns on every Keras variable it converts (its __array__ takes
+  # no `copy` argument).
+  return keras.ops.convert_to_numpy(variable.value if isinstance(variable, keras.Variable) else variable)
 
 
 def read(variable):

@@ -202,9 +202,7 @@ def check_settings(pruning_schedule=None, criterion='large_final', scope='layer'
     raise TypeError('pruning_schedule must be a ltp_tfmot.LotteryTicketSchedule, '
                     f'got {type(pruning_schedule).__name__}')
   rewind_step = validation.check_int(rewind_step, 'rewind_step', minimum=0, hint=' (0 = the initial weights)')
-  if pruning_schedule.round_steps is not None and rewind_step >= pruning_schedule.round_steps:
-    raise ValueError(f'rewind_step ({rewind_step}) must come before the end of the first round '
-                     f'(round_steps={pruning_schedule.round_steps})')
+  schedule_lib.check_rewind_before_first_round(rewind_step, pruning_schedule)
   if validation.check_choice(granularity, 'granularity', validation.GRANULARITIES) == 'unit':
     raise ValueError("granularity='unit' is not in the Keras 3 front end yet: use granularity='weight', or "
                      'the Keras 2 front end (tf_keras) for structured tickets')
