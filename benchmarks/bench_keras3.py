@@ -57,6 +57,7 @@ def _mlp(keras, widths, seed):
 
 def _fit_times(front_end, epochs):
   import numpy as np  # pylint: disable=g-import-not-at-top
+
   import ltp_tfmot  # pylint: disable=g-import-not-at-top
   keras = _keras(front_end)
   rng = np.random.default_rng(0)
@@ -82,6 +83,7 @@ def _fit_times(front_end, epochs):
 
 def _mask_times(front_end, reps):
   import numpy as np  # pylint: disable=g-import-not-at-top
+
   import ltp_tfmot  # pylint: disable=g-import-not-at-top
   keras = _keras(front_end)
   model = ltp_tfmot.prune_lottery_ticket(_mlp(keras, WIDTHS, seed=1), ltp_tfmot.LotteryTicketSchedule(0.2),

@@ -125,7 +125,8 @@ class CustomLoopTest(tf.test.TestCase):
           _jax_step(wrapped, optimizer, loss_fn, x, y)
           continue
         loss = loss_fn(y, wrapped(x, training=True))
-      optimizer.apply_gradients(zip(tape.gradient(loss, wrapped.trainable_variables), wrapped.trainable_variables))
+      optimizer.apply_gradients(zip(tape.gradient(loss, wrapped.trainable_variables), wrapped.trainable_variables,
+                                    strict=True))
     ltp_tfmot.run_lottery_round(wrapped, optimizer)
     self.assertAllClose(ltp_tfmot.weights_remaining(wrapped), 0.5, atol=0.02)
     self.assertEqual(ltp_tfmot.steps_done(wrapped, optimizer), 3)
