@@ -50,19 +50,24 @@ class _LayerView:
 
 
 def _model_scores(model, views, pools, data):
-  """{(id(view), index): score} of the pools a `ModelCriterion` ranks (`model_scores`, on the model's backend)."""
-  model_pools = [(pool, criterion) for pool, rate, criterion in pools if rate and criterion.needs_model]
-  if model_pools and not isinstance(model, keras.Model):
-    raise TypeError(f'criterion {model_pools[0][1].name!r} scores by running the model: pass the whole keras.Model, '
+  """{(id(view), index): score} of the pools a `ModelCriterion` ranks: one scoring pass per criterion, as Keras 2.
+
+  All the weights a criterion ranks are scored together, whatever their pools:
+  GraSP's Hessian-gradient product couples them.
+  """
+  pairs_of = {}
+  for pool, rate, criterion in pools:
+    if rate and criterion.needs_model:
+      pairs_of.setdefault(criterion.name, (criterion, []))[1].extend(pool)
+  if pairs_of and not isinstance(model, keras.Model):
+    raise TypeError(f'criterion {next(iter(pairs_of))!r} scores by running the model: pass the whole keras.Model, '
                     f'got {type(model).__name__}')
   del views
-  scores, batches = {}, {}
-  for pool, criterion in model_pools:
-    if criterion.name not in batches:
-      batches[criterion.name] = criterion.batch(data)
-    kernels = [w.wrapper.prunable_weights[i] for w, i in pool]
-    scored = model_scores_lib.model_scores(model, criterion, kernels, batches[criterion.name])
-    for (w, i), score in zip(pool, scored, strict=True):
+  scores = {}
+  for criterion, pairs in pairs_of.values():
+    kernels = [w.wrapper.prunable_weights[i] for w, i in pairs]
+    for (w, i), score in zip(pairs, model_scores_lib.model_scores(model, criterion, kernels, criterion.batch(data)),
+                             strict=True):
       scores[(id(w), i)] = score
   return scores
 
