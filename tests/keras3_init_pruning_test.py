@@ -1,35 +1,13 @@
 """Tests for pruning Keras 3 models at initialization: the masks of Keras 2 for the same weights, on either backend."""
 
-import os
-import subprocess
-import sys
-
 from absl.testing import parameterized
 import keras
 import numpy as np
 import tensorflow as tf
-import tf_keras
 
 import ltp_tfmot
 from ltp_tfmot.keras3 import init_pruning
-
-
-def _layers(library):
-  return [library.layers.Conv2D(4, 3, name='conv'), library.layers.BatchNormalization(name='norm'),
-          library.layers.Flatten(name='flatten'), library.layers.Dense(16, activation='relu', name='hidden'),
-          library.layers.Dense(3, name='output')]
-
-
-def _twin_wrapped_models(seed=0, **settings):
-  """A Keras 2 and a Keras 3 model of one architecture holding the same weights, wrapped alike."""
-  k2 = tf_keras.Sequential([tf_keras.Input((6, 6, 1))] + _layers(tf_keras))
-  k3 = keras.Sequential([keras.Input((6, 6, 1))] + _layers(keras))
-  rng = np.random.default_rng(seed)
-  weights = [rng.standard_normal(w.shape).astype(np.float32) for w in k2.get_weights()]
-  weights[5] = np.abs(weights[5]) + 0.5  # the moving variance
-  k2.set_weights(weights)
-  k3.set_weights(weights)
-  return [ltp_tfmot.prune_lottery_ticket(model, **settings) for model in (k2, k3)]
+from tests import fixtures
 
 
 def _data(seed=0):
@@ -49,7 +27,7 @@ class SameMasksAsKeras2Test(tf.test.TestCase, parameterized.TestCase):
 
   def assert_same_masks(self, criterion, **arguments):
     results = []
-    for model in _twin_wrapped_models(seed=arguments.pop('seed', 0)):
+    for model in fixtures.keras2_and_keras3_twins(keras, seed=arguments.pop('seed', 0)):
       sparsity = ltp_tfmot.prune_at_initialization(model, criterion, data=_data(), **arguments)
       results.append((sparsity, _masks(model)))
     (keras2_sparsity, keras2_masks), (keras3_sparsity, keras3_masks) = results
@@ -69,7 +47,7 @@ class SameMasksAsKeras2Test(tf.test.TestCase, parameterized.TestCase):
     self.assert_same_masks(criterion, weights_remaining=0.2, scope=scope, iterations=3, seed=1)
 
   def test_pruned_weights_are_zero_and_the_sparsity_is_exact(self):
-    _, model = _twin_wrapped_models()
+    _, model = fixtures.keras2_and_keras3_twins(keras)
     sparsity = ltp_tfmot.prune_at_initialization(model, 'snip', 0.25, data=_data())
     for w in ltp_tfmot.lottery_wrappers(model):
       mask, kernel = np.asarray(w.masks[0]), np.asarray(w.layer.kernel)
@@ -91,7 +69,7 @@ class NothingChangedOnFailureTest(tf.test.TestCase):
 
     ltp_tfmot.register_criterion(ltp_tfmot.Criterion('keras3_init_pruning_test_fails', fails_at_the_second_iteration,
                                                      needs_initial=False), overwrite=True)
-    _, model = _twin_wrapped_models()
+    _, model = fixtures.keras2_and_keras3_twins(keras)
     before = _state(model)
     with self.assertRaisesRegex(RuntimeError, 'scores failed'):
       ltp_tfmot.prune_at_initialization(model, 'keras3_init_pruning_test_fails', 0.5, iterations=2)
@@ -99,12 +77,12 @@ class NothingChangedOnFailureTest(tf.test.TestCase):
       self.assertAllEqual(got, want)
 
   def test_a_model_criterion_needs_the_whole_model(self):
-    _, model = _twin_wrapped_models()
+    _, model = fixtures.keras2_and_keras3_twins(keras)
     with self.assertRaisesRegex(TypeError, 'pass the whole keras.Model'):
       ltp_tfmot.prune_at_initialization(model.layers, 'snip', 0.5, data=_data())
 
   def test_a_model_is_told_to_be_keras_3_by_its_classes(self):
-    keras2_model, keras3_model = _twin_wrapped_models()
+    keras2_model, keras3_model = fixtures.keras2_and_keras3_twins(keras)
     self.assertTrue(init_pruning.holds_keras3(keras3_model))
     self.assertTrue(init_pruning.holds_keras3(keras3_model.layers))
     self.assertFalse(init_pruning.holds_keras3(keras2_model))
@@ -119,11 +97,9 @@ class KerasThreeOnlyTest(tf.test.TestCase):
             'model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)]); '
             "ltp_tfmot.prune_at_initialization(ltp_tfmot.prune_lottery_ticket(model), 'synflow', 0.5, iterations=1); "
             "print(sorted(name for name in ('tf_keras', 'tensorflow_model_optimization') if name in sys.modules))")
-    environment = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    environment.pop('TF_USE_LEGACY_KERAS', None)
-    run = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True, env=environment)
-    self.assertEqual(run.stdout.strip().splitlines()[-1], '[]')
-
+    result = fixtures.run_python(code, unset=('TF_USE_LEGACY_KERAS',))
+    self.assertEqual(result.returncode, 0, result.stderr[-2000:])
+    self.assertEqual(result.stdout.split()[-1], '[]')
 
 if __name__ == '__main__':
   tf.test.main()

@@ -4,7 +4,6 @@ from absl.testing import parameterized
 import keras
 import numpy as np
 import tensorflow as tf
-import tf_keras
 
 import ltp_tfmot
 from ltp_tfmot.keras3 import model_scores
@@ -13,24 +12,6 @@ from tests import fixtures
 _MODEL_CRITERIA = ('snip', 'grasp', 'synflow', 'snip_inverted', 'grasp_inverted', 'synflow_inverted')
 # GraSP's Hessian-gradient product is a second derivative: float32 rounding differs more between its two ways.
 _RTOL = {'grasp': 1e-3}
-
-
-def _layers(library):
-  return [library.layers.Conv2D(4, 3, name='conv'), library.layers.BatchNormalization(name='norm'),
-          library.layers.Flatten(name='flatten'), library.layers.Dense(16, activation='relu', name='hidden'),
-          library.layers.Dense(3, name='output')]
-
-
-def _twin_wrapped_models(seed=0, **settings):
-  """A Keras 2 and a Keras 3 model of one architecture holding the same weights, wrapped alike."""
-  k2 = tf_keras.Sequential([tf_keras.Input((6, 6, 1))] + _layers(tf_keras))
-  k3 = keras.Sequential([keras.Input((6, 6, 1))] + _layers(keras))
-  rng = np.random.default_rng(seed)
-  weights = [rng.standard_normal(w.shape).astype(np.float32) for w in k2.get_weights()]
-  weights[5] = np.abs(weights[5]) + 0.5  # the moving variance
-  k2.set_weights(weights)
-  k3.set_weights(weights)
-  return [ltp_tfmot.prune_lottery_ticket(model, ltp_tfmot.LotteryTicketSchedule(0.4), **settings) for model in (k2, k3)]
 
 
 def _batch(seed=0):
@@ -56,7 +37,7 @@ class ScoresAsKeras2Test(tf.test.TestCase, parameterized.TestCase):
   @parameterized.parameters(*_MODEL_CRITERIA)
   def test_scores_are_those_of_keras_2_on_the_same_weights_and_batch(self, name):
     criterion = _criterion(name)
-    keras2_model, keras3_model = _twin_wrapped_models()
+    keras2_model, keras3_model = fixtures.keras2_and_keras3_twins(keras)
     batch = criterion.batch(_batch())
     want = criterion.score_model(keras2_model, _kernels(keras2_model), batch)
     got = model_scores.model_scores(keras3_model, criterion, _kernels(keras3_model), batch)
@@ -67,7 +48,7 @@ class ScoresAsKeras2Test(tf.test.TestCase, parameterized.TestCase):
   @parameterized.parameters('snip', 'grasp')
   def test_scores_use_the_compiled_loss(self, name):
     criterion = ltp_tfmot.get_criterion(name)
-    keras2_model, keras3_model = _twin_wrapped_models(seed=1)
+    keras2_model, keras3_model = fixtures.keras2_and_keras3_twins(keras, seed=1)
     keras2_model.compile(loss='mse')
     keras3_model.compile(loss='mse')
     x, labels = _batch(seed=1)
@@ -79,7 +60,7 @@ class ScoresAsKeras2Test(tf.test.TestCase, parameterized.TestCase):
 
   def test_scores_count_pruned_weights_as_zero_and_leave_the_weights_as_they_were(self):
     criterion = ltp_tfmot.get_criterion('snip')
-    keras2_model, keras3_model = _twin_wrapped_models(seed=2)
+    keras2_model, keras3_model = fixtures.keras2_and_keras3_twins(keras, seed=2)
     for model in (keras2_model, keras3_model):
       ltp_tfmot.prune_at_initialization(model, 'large_init', 0.5)
     before = [np.asarray(v) for v in keras3_model.variables]
@@ -98,7 +79,8 @@ class RoundsWithModelCriteriaTest(tf.test.TestCase, parameterized.TestCase):
   @parameterized.product(name=('snip', 'grasp', 'synflow'), scope=('layer', 'global'))
   def test_a_round_scores_the_rewind_point_as_keras_2(self, name, scope):
     masks = []
-    for model in _twin_wrapped_models(seed=3, criterion=name, scope=scope):
+    settings = {'pruning_schedule': ltp_tfmot.LotteryTicketSchedule(0.4), 'criterion': name, 'scope': scope}
+    for model in fixtures.keras2_and_keras3_twins(keras, seed=3, **settings):
       ltp_tfmot.take_snapshot(model)
       for w in ltp_tfmot.lottery_wrappers(model):
         w.layer.kernel.assign(np.asarray(w.layer.kernel) * 2.0)  # trained weights differ from the rewind point
@@ -114,7 +96,7 @@ class CriteriaOfYourOwnTest(tf.test.TestCase):
     criterion = ltp_tfmot.get_criterion(ltp_tfmot.ModelCriterion(
         'keras3_model_scores_test_ones', lambda model, kernels, batch, loss: [tf.ones(k.shape) for k in kernels],
         needs_data=False))
-    _, model = _twin_wrapped_models()
+    _, model = fixtures.keras2_and_keras3_twins(keras)
     if keras.backend.backend() == 'jax':
       with self.assertRaisesRegex(ValueError, r"'keras3_model_scores_test_ones' .* KERAS_BACKEND=tensorflow"):
         model_scores.model_scores(model, criterion, _kernels(model), None)

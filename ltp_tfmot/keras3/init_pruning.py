@@ -2,12 +2,14 @@
 
 `ltp_tfmot.prune_at_initialization` (`ltp_tfmot.methods.init_pruning`) sets
 masks from scores with the selection both front ends share; this module is
-what it asks of a Keras 3 model, on the TensorFlow or JAX backend. Its names
-are those of the Keras 2 side that `methods.init_pruning` makes, so that one
-loop serves both: the wrappers, their variables read as TensorFlow tensors
+what it asks of a Keras 3 model, on the TensorFlow or JAX backend, by the
+names of the Keras 2 side that `methods.init_pruning` makes, so that one loop
+serves both: the wrappers, their variables read as TensorFlow tensors
 (`rounds.TensorView`, as a round reads them), the scores of a model
 criterion on the model's backend (`model_scores`), and applying the masks.
 """
+
+import types
 
 import keras
 
@@ -15,12 +17,20 @@ from ltp_tfmot.keras3 import model_scores
 from ltp_tfmot.keras3 import rounds
 from ltp_tfmot.keras3 import wrapped_model
 
-MODEL_CLASS = keras.Model
-built_lottery_wrappers = wrapped_model.built_lottery_wrappers
-score_model = model_scores.model_scores
-value = wrapped_model.value
-apply_masks = rounds.apply_masks
-layer_sparsity = rounds.layer_sparsity
+
+def front_end_parts():
+  """What `methods.init_pruning` uses of the Keras 3 front end, by the names the Keras 2 side has too.
+
+  Returns:
+    A namespace: `MODEL_CLASS`, `built_lottery_wrappers(model)`,
+    `views(wrappers)`, `score_model(model, criterion, kernels, batch)`,
+    `value(variable)` (NumPy), `apply_masks(wrappers)` and
+    `layer_sparsity(wrappers)`.
+  """
+  return types.SimpleNamespace(
+      MODEL_CLASS=keras.Model, built_lottery_wrappers=wrapped_model.built_lottery_wrappers, views=views,
+      value=wrapped_model.value, apply_masks=rounds.apply_masks, layer_sparsity=rounds.layer_sparsity,
+      score_model=model_scores.model_scores)
 
 
 def holds_keras3(model):

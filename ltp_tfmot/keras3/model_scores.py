@@ -71,6 +71,11 @@ class _StatelessModel:
   prunable weights take their masked values and its masks are ones: the call
   then computes with the masked weights, and their gradients are those of the
   weights the layers read, as on the TensorFlow backend.
+
+  Args:
+    model: A Keras 3 model holding lottery wrappers.
+    kernels: The variables whose values the call takes as its argument.
+    transform: A function applied to every variable's value first, or None.
   """
 
   def __init__(self, model, kernels, transform=None):

@@ -149,7 +149,18 @@ def prune_at_initialization(model, criterion, weights_remaining, data=None, scop
 
 
 def _scores_of_values(criterion, views, pairs, pools, iteration):
-  """The scores of a criterion of weight values: the current weights are both its initial and its final ones."""
+  """The scores of a criterion of weight values: the current weights are both its initial and its final ones.
+
+  Args:
+    criterion: A `Criterion` that is no `ModelCriterion`.
+    views: The wrappers as the selection reads them.
+    pairs: (view, prunable weight index) of every weight tensor, in order.
+    pools: Lists of indices into `pairs` that share one ranking.
+    iteration: The iteration, from 1, which random draws derive from.
+
+  Returns:
+    One float tensor per pair, shaped like its weight.
+  """
   positions = seeds.wrapper_positions(views)
   kernels = [w.prunable_weights[i] for w, i in pairs]
   scores = [None] * len(pairs)
@@ -166,14 +177,20 @@ def _scores_of_values(criterion, views, pairs, pools, iteration):
 
 
 def _front_end(model):
-  """What pruning at initialization uses of the model's front end: `keras3.init_pruning`'s names, or Keras 2's.
+  """The parts of the model's front end that pruning at initialization uses (`keras3.init_pruning`'s, or Keras 2's).
 
   The Keras 2 front end is imported only for a model that is not Keras 3: it
   loads tf_keras and tfmot, which would make `tf.keras` Keras 2 in a Keras 3
   program.
+
+  Args:
+    model: What `prune_at_initialization` was given.
+
+  Returns:
+    A namespace of the names `keras3.init_pruning.front_end_parts` lists.
   """
   if keras3_side.holds_keras3(model):
-    return keras3_side
+    return keras3_side.front_end_parts()
   import tf_keras  # pylint: disable=g-import-not-at-top
 
   from ltp_tfmot.keras2 import rounds as rounds_lib  # pylint: disable=g-import-not-at-top
