@@ -6,6 +6,8 @@ import io
 import os
 import pickle
 import shutil
+import subprocess
+import sys
 import tempfile
 from unittest import mock
 
@@ -129,6 +131,54 @@ def concat_net(seed=0):
   x = keras.layers.Conv2D(6, 3, padding='same', activation='relu', kernel_initializer=_glorot(seed + 2), name='c')(x)
   x = keras.layers.Flatten()(x)
   return keras.Model(inputs, keras.layers.Dense(3, kernel_initializer=_glorot(seed + 3), name='output')(x))
+
+
+def keras2_and_keras3_twins(keras3, seed=0, **settings):
+  """A wrapped Keras 2 and a wrapped Keras 3 model of one architecture, holding the same weights.
+
+  Conv2D, BatchNormalization (moving statistics set, variance positive) and
+  two Dense layers on 6x6x1 inputs with 3 logits, wrapped alike; for
+  comparing the two front ends.
+
+  Args:
+    keras3: The Keras 3 module (`import keras`), which these fixtures do not load themselves.
+    seed: Seed of the weights.
+    **settings: `prune_lottery_ticket` arguments.
+
+  Returns:
+    [Keras 2 model, Keras 3 model].
+  """
+
+  def layers(library):
+    return [library.layers.Conv2D(4, 3, name='conv'), library.layers.BatchNormalization(name='norm'),
+            library.layers.Flatten(name='flatten'), library.layers.Dense(16, activation='relu', name='hidden'),
+            library.layers.Dense(3, name='output')]
+
+  models = [library.Sequential([library.Input((6, 6, 1))] + layers(library)) for library in (keras, keras3)]
+  rng = np.random.default_rng(seed)
+  weights = [rng.standard_normal(w.shape).astype(np.float32) for w in models[0].get_weights()]
+  weights[5] = np.abs(weights[5]) + 0.5  # the moving variance
+  for model in models:
+    model.set_weights(weights)
+  return [ltp_tfmot.prune_lottery_ticket(model, **settings) for model in models]
+
+
+def run_python(program, unset=()):
+  """Runs a Python program in a fresh process with this one's module path and environment but `unset`.
+
+  For what only a fresh process shows, such as which modules a program loads.
+
+  Args:
+    program: Python source.
+    unset: Names of environment variables the program runs without.
+
+  Returns:
+    The `subprocess.CompletedProcess`, its output captured as text.
+  """
+  environment = {name: value for name, value in os.environ.items() if name not in unset}
+  environment['PYTHONPATH'] = os.pathsep.join(sys.path)
+  return subprocess.run([sys.executable, '-c', program], env=environment, capture_output=True, text=True, timeout=300,
+                        check=False)
 
 
 def _tiny(layer_fn, input_shape, dtype='float32'):

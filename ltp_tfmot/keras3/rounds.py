@@ -16,11 +16,12 @@ import tensorflow as tf
 from ltp_tfmot.core import criteria as criteria_lib
 from ltp_tfmot.core import masks as masks_lib
 from ltp_tfmot.core import selection
+from ltp_tfmot.keras3 import model_scores as model_scores_lib
 from ltp_tfmot.keras3 import rewind as rewind_lib
 from ltp_tfmot.keras3 import wrapped_model
 
 
-class _TensorView:
+class TensorView:
   """A Keras 3 wrapper as `selection` reads it: its settings, with its variables read as TensorFlow tensors.
 
   `layer.weights` holds the read tensors in place of the prunable weights, so
@@ -49,24 +50,24 @@ class _LayerView:
 
 
 def _model_scores(model, views, pools, data):
-  """{(id(view), index): score} of the pools a `ModelCriterion` ranks (the TensorFlow backend's gradients)."""
-  model_pools = [(pool, criterion) for pool, rate, criterion in pools if rate and criterion.needs_model]
-  if not model_pools:
-    return {}
-  if keras.backend.backend() != 'tensorflow':
-    raise ValueError(f'criterion {model_pools[0][1].name!r} scores weights from gradients, which the Keras 3 front '
-                     f'end computes on the TensorFlow backend only: run with KERAS_BACKEND=tensorflow, or use a '
-                     f'criterion of weight values (e.g. \'large_final\') on {keras.backend.backend()}')
-  if not isinstance(model, keras.Model):
-    raise TypeError(f'criterion {model_pools[0][1].name!r} scores by running the model: pass the whole keras.Model, '
+  """{(id(view), index): score} of the pools a `ModelCriterion` ranks: one scoring pass per criterion, as Keras 2.
+
+  All the weights a criterion ranks are scored together, whatever their pools:
+  GraSP's Hessian-gradient product couples them.
+  """
+  pairs_of = {}
+  for pool, rate, criterion in pools:
+    if rate and criterion.needs_model:
+      pairs_of.setdefault(criterion.name, (criterion, []))[1].extend(pool)
+  if pairs_of and not isinstance(model, keras.Model):
+    raise TypeError(f'criterion {next(iter(pairs_of))!r} scores by running the model: pass the whole keras.Model, '
                     f'got {type(model).__name__}')
   del views
-  scores, batches = {}, {}
-  for pool, criterion in model_pools:
-    if criterion.name not in batches:
-      batches[criterion.name] = criterion.batch(data)
-    kernels = [w.wrapper.prunable_weights[i] for w, i in pool]
-    for (w, i), score in zip(pool, criterion.score_model(model, kernels, batches[criterion.name]), strict=True):
+  scores = {}
+  for criterion, pairs in pairs_of.values():
+    kernels = [w.wrapper.prunable_weights[i] for w, i in pairs]
+    for (w, i), score in zip(pairs, model_scores_lib.model_scores(model, criterion, kernels, criterion.batch(data)),
+                             strict=True):
       scores[(id(w), i)] = score
   return scores
 
@@ -92,7 +93,7 @@ def compute_next_masks(model, data=None):
       rewind snapshot and none was taken, or if global-scope layers disagree
       on rate or criterion. Nothing is changed then.
   """
-  views = [_TensorView(w) for w in wrapped_model.built_lottery_wrappers(model)]
+  views = [TensorView(w) for w in wrapped_model.built_lottery_wrappers(model)]
   pools = selection.round_pools(views)
   model_scores = _model_scores(model, views, pools, data)
   new_masks, kept = selection.next_masks(views, pools, model_scores)

@@ -7,20 +7,25 @@ pool (a weight tensor in layer scope, all of them in global scope) keeps
 `round(weights_remaining * n)` of its `n` weights, ties kept in flat order. The
 methods are those compared by Frankle, Dziugaite, Roy and Carbin (2021),
 "Pruning Neural Networks at Initialization: Why Are We Missing the Mark?".
+
+One loop serves both Keras front ends: what it needs of a model (its
+wrappers, their variables as TensorFlow tensors, a model criterion's scores,
+applying the masks) comes from the model's front end, `ltp_tfmot.keras3.init_pruning`
+for a Keras 3 model (TensorFlow or JAX backend) and the Keras 2 front end
+otherwise, so that the same weights get the same masks in both.
 """
 
+import types
+
 from absl import logging
-import tensorflow as tf
-import tf_keras as keras
+import numpy as np
 
 from ltp_tfmot import validation
 from ltp_tfmot.core import criteria as criteria_lib
 from ltp_tfmot.core import masks as masks_lib
 from ltp_tfmot.core import seeds
 from ltp_tfmot.core import selection
-from ltp_tfmot.keras2 import rounds as rounds_lib
-from ltp_tfmot.keras2 import wrapped_model
-from ltp_tfmot.keras2 import wrapper as wrapper_lib
+from ltp_tfmot.keras3 import init_pruning as keras3_side
 
 
 def prune_at_initialization(model, criterion, weights_remaining, data=None, scope='layer', iterations=None):
@@ -44,6 +49,11 @@ def prune_at_initialization(model, criterion, weights_remaining, data=None, scop
   `(1 - rate) ** r` of each pool, so it prunes only once that is below what
   is alive.
 
+  A Keras 3 model is pruned on its backend, TensorFlow or JAX, with the
+  masks a Keras 2 model holding the same weights gets; on JAX the built-in
+  model criteria are computed with JAX (`ltp_tfmot.keras3.model_scores`), and
+  a `ModelCriterion` of your own, whose scores are TensorFlow code, is refused.
+
   SNIP and GraSP differentiate the model's compiled loss (a model compiled
   with one loss), else sparse categorical cross-entropy on logits, on the
   batch `data`. Every model criterion runs the model in inference mode
@@ -51,7 +61,7 @@ def prune_at_initialization(model, criterion, weights_remaining, data=None, scop
   those statistics as they are.
 
   Args:
-    model: A built Keras model holding `PruneLotteryTicket` wrappers (see
+    model: A built Keras 2 or Keras 3 model holding `PruneLotteryTicket` wrappers (see
       `prune_lottery_ticket`); a layer or a list of layers for criteria of
       weight values only.
     criterion: A registered criterion's name or a `Criterion`.
@@ -73,7 +83,7 @@ def prune_at_initialization(model, criterion, weights_remaining, data=None, scop
     ValueError: for an unknown criterion or scope, a bad `weights_remaining`,
       missing or malformed `data` for a criterion that needs it, a model
       without built lottery wrappers or with unit-granularity ones, or NaN or
-      inf scores.
+      inf scores, or a `ModelCriterion` of your own on a Keras 3 model on JAX.
     TypeError: for a `weights_remaining` or `iterations` of the wrong type,
       or layers where a model criterion needs the model.
     The masks and weights are unchanged when any of them is raised.
@@ -86,44 +96,37 @@ def prune_at_initialization(model, criterion, weights_remaining, data=None, scop
   model.fit(x, y, callbacks=[ltp_tfmot.UpdateLotteryStep()])
   ```
   """
-  wrappers = wrapped_model.built_lottery_wrappers(model)
+  front_end = _front_end(model)
+  wrappers = front_end.built_lottery_wrappers(model)
   units = [w.layer.name for w in wrappers if w.granularity == 'unit']
   if units:
     raise ValueError(f'prune_at_initialization sets masks weight by weight, but layers {units} prune whole units '
                      "(granularity='unit'): wrap the model with granularity='weight'")
   criterion = criteria_lib.get_criterion(criterion)
   weights_remaining = validation.check_fraction(weights_remaining, 'weights_remaining')
-  scope = validation.check_choice(scope, 'scope', wrapper_lib.SCOPES)
+  scope = validation.check_choice(scope, 'scope', validation.SCOPES)
   iterations = getattr(criterion, 'iterations', 1) if iterations is None else iterations
   iterations = validation.check_int(iterations, 'iterations', minimum=1)
   batch = None
   if criterion.needs_model:
-    if not isinstance(model, keras.Model):
+    if not isinstance(model, front_end.MODEL_CLASS):
       raise TypeError(f'criterion {criterion.name!r} scores by running the model: pass the whole keras.Model, '
                       f'got {type(model).__name__}')
     batch = criterion.batch(data)
 
-  pairs = [(w, i) for w in wrappers for i in range(len(w.prunable_weights))]
-  pools = [[j] for j in range(len(pairs))] if scope == 'layer' else [list(range(len(pairs)))]
-  masks = [w.masks[i] for w, i in pairs]
-  kernels = [w.prunable_weights[i] for w, i in pairs]
-  positions = seeds.wrapper_positions(wrappers)
-  saved = [tf.identity(v) for v in masks + kernels]
+  variables = [(w.masks[i], w.prunable_weights[i]) for w in wrappers for i in range(len(w.prunable_weights))]
+  mask_variables, kernel_variables = [m for m, _ in variables], [k for _, k in variables]
+  pools = [[j] for j in range(len(variables))] if scope == 'layer' else [list(range(len(variables)))]
+  saved = [front_end.value(v) for v in mask_variables + kernel_variables]
   try:
     for t in range(1, iterations + 1):
+      # The masks and weights as the selection reads them, read again after every iteration's masks.
+      views = front_end.views(wrappers)
+      pairs = [(w, i) for w in views for i in range(len(w.prunable_weights))]
       if criterion.needs_model:
-        scores = criterion.score_model(model, kernels, batch)
+        scores = front_end.score_model(model, criterion, kernel_variables, batch)
       else:
-        scores = [None] * len(pairs)
-        for pool in pools:
-          first, index = pairs[pool[0]]
-          seed = seeds.draw_seed(first, positions, 'initialization', first.prunable_weights[index], t)
-          pool_kernels = [kernels[j] for j in pool]
-          pool_scores = criteria_lib.score_pool(
-              criterion, pool_kernels if criterion.needs_initial else None, pool_kernels,
-              [masks[j] > 0 for j in pool], seed)
-          for j, score in zip(pool, pool_scores, strict=True):
-            scores[j] = score
+        scores = _scores_of_values(criterion, views, pairs, pools, t)
       density = weights_remaining ** (t / iterations)
       updates = []
       for pool in pools:
@@ -131,15 +134,69 @@ def prune_at_initialization(model, criterion, weights_remaining, data=None, scop
         keyed = selection.pool_keys_from_scores(pool_pairs, [scores[j] for j in pool])
         keep = masks_lib.keep_count(sum(item.keys.shape.num_elements() for item in keyed), density)
         values, _ = selection.pool_masks_from_keys(pool_pairs, keyed, keep)
-        updates.extend(zip([masks[j] for j in pool], values, strict=True))
+        updates.extend(zip([mask_variables[j] for j in pool], values, strict=True))
       for mask, value in updates:
-        mask.assign(value)
-    rounds_lib.apply_masks(wrappers)
+        mask.assign(np.asarray(value))
+    front_end.apply_masks(wrappers)
   except Exception:
-    for variable, value in zip(masks + kernels, saved, strict=True):
+    for variable, value in zip(mask_variables + kernel_variables, saved, strict=True):
       variable.assign(value)
     raise
-  sparsity = rounds_lib.layer_sparsity(wrappers)
+  sparsity = front_end.layer_sparsity(wrappers)
   logging.info('Pruned at initialization by %s (%d iterations, %s scope); sparsity per layer: %s', criterion.name,
                iterations, scope, ', '.join(f'{name} {value:.2%}' for name, value in sparsity.items()))
   return sparsity
+
+
+def _scores_of_values(criterion, views, pairs, pools, iteration):
+  """The scores of a criterion of weight values: the current weights are both its initial and its final ones.
+
+  Args:
+    criterion: A `Criterion` that is no `ModelCriterion`.
+    views: The wrappers as the selection reads them.
+    pairs: (view, prunable weight index) of every weight tensor, in order.
+    pools: Lists of indices into `pairs` that share one ranking.
+    iteration: The iteration, from 1, which random draws derive from.
+
+  Returns:
+    One float tensor per pair, shaped like its weight.
+  """
+  positions = seeds.wrapper_positions(views)
+  kernels = [w.prunable_weights[i] for w, i in pairs]
+  scores = [None] * len(pairs)
+  for pool in pools:
+    first, index = pairs[pool[0]]
+    seed = seeds.draw_seed(first, positions, 'initialization', first.prunable_weights[index], iteration)
+    pool_kernels = [kernels[j] for j in pool]
+    pool_scores = criteria_lib.score_pool(
+        criterion, pool_kernels if criterion.needs_initial else None, pool_kernels,
+        [w.masks[i] > 0 for w, i in (pairs[j] for j in pool)], seed)
+    for j, score in zip(pool, pool_scores, strict=True):
+      scores[j] = score
+  return scores
+
+
+def _front_end(model):
+  """The parts of the model's front end that pruning at initialization uses (`keras3.init_pruning`'s, or Keras 2's).
+
+  The Keras 2 front end is imported only for a model that is not Keras 3: it
+  loads tf_keras and tfmot, which would make `tf.keras` Keras 2 in a Keras 3
+  program.
+
+  Args:
+    model: What `prune_at_initialization` was given.
+
+  Returns:
+    A namespace of the names `keras3.init_pruning.front_end_parts` lists.
+  """
+  if keras3_side.holds_keras3(model):
+    return keras3_side.front_end_parts()
+  import tf_keras  # pylint: disable=g-import-not-at-top
+
+  from ltp_tfmot.keras2 import rounds as rounds_lib  # pylint: disable=g-import-not-at-top
+  from ltp_tfmot.keras2 import wrapped_model  # pylint: disable=g-import-not-at-top
+  return types.SimpleNamespace(
+      MODEL_CLASS=tf_keras.Model, built_lottery_wrappers=wrapped_model.built_lottery_wrappers,
+      views=list, value=lambda variable: variable.numpy(), apply_masks=rounds_lib.apply_masks,
+      layer_sparsity=rounds_lib.layer_sparsity,
+      score_model=lambda model, criterion, kernels, batch: criterion.score_model(model, kernels, batch))
