@@ -93,6 +93,15 @@ class RoundTest(tf.test.TestCase):
       self.assertAllEqual(np.asarray(w.layer.kernel), kernel * mask)
     self.assertAllClose(ltp_tfmot.weights_remaining(wrapped), 0.5, atol=0.02)
 
+  def test_a_nan_weight_is_named_and_changes_nothing(self):
+    _, model = _twin_models()
+    wrapped = ltp_tfmot.prune_lottery_ticket(model, ltp_tfmot.LotteryTicketSchedule(0.5))
+    kernel = ltp_tfmot.lottery_wrappers(wrapped)[2].layer.kernel
+    kernel.assign(np.full(kernel.shape, np.nan, np.float32))
+    with self.assertRaisesRegex(ValueError, r"output/kernel in layer 'output' has NaN or inf values"):
+      ltp_tfmot.compute_next_masks(wrapped)
+    self.assertEqual(ltp_tfmot.weights_remaining(wrapped), 1.0)
+
   def test_a_round_without_a_snapshot_raises_and_changes_nothing(self):
     _, model = _twin_models()
     wrapped = ltp_tfmot.prune_lottery_ticket(model, ltp_tfmot.LotteryTicketSchedule(0.5))

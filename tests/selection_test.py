@@ -14,6 +14,7 @@ class _Wrapper:
   def __init__(self, name, weights, scope='layer', rate=0.5, criterion='large_final', block=None, position=None):
     self.layer = types.SimpleNamespace(name=name, weights=[tf.Variable(w, dtype=tf.float32) for w in weights])
     self.prunable_weights = list(self.layer.weights)
+    self.prunable_weight_names = tuple(f'{name}/kernel' for _ in self.prunable_weights)
     self.prunable_snapshots = [tf.Variable(w * 0.5) for w in self.prunable_weights]
     self.masks = [tf.Variable(tf.ones_like(w)) for w in self.prunable_weights]
     self.granularity, self.scope, self.layer_rate, self.rate = 'weight', scope, None, rate

@@ -64,7 +64,7 @@ def round_pools(wrappers):
 
 
 def _finite_error(w, index, is_snapshot):
-  name = w.prunable_weights[index].name
+  name = w.prunable_weight_names[index]
   name = f'the snapshot of {name}' if is_snapshot else name
   return ValueError(f'{name} in layer {w.layer.name!r} has NaN or inf values; '
                     'pruning needs finite weights (lower the learning rate or check the data)')
@@ -128,7 +128,7 @@ def _keyed(pool, arguments, scores=None):
     if not finite[:2].all():
       raise _finite_error(w, i, is_snapshot=bool(finite[0]))
     if not finite.all():
-      raise ValueError(f'the scores of {w.prunable_weights[i].name} in layer {w.layer.name!r} have NaN or inf '
+      raise ValueError(f'the scores of {w.prunable_weight_names[i]} in layer {w.layer.name!r} have NaN or inf '
                        'values: check the weights and the data (SynFlow can overflow float32 in a deep network)')
     keyed.append(keys)
   return keyed

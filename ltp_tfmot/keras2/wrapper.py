@@ -429,6 +429,11 @@ class PruneLotteryTicket(pruning_wrapper.PruneLowMagnitude):
     return block
 
   @property
+  def prunable_weight_names(self):
+    """The variable names of the prunable weights (`prunable_weights` order), as messages name them."""
+    return tuple(weight.name for weight in self.prunable_weights)
+
+  @property
   def prunable_weight_paths(self):
     """The `weight_paths` of the prunable weights, in `prunable_weights` order."""
     paths = dict(zip([weight.ref() for weight in self.layer.weights], weight_paths(self.layer), strict=True))

@@ -430,6 +430,11 @@ class PruneLotteryTicket(keras.layers.Wrapper):
     return self.block_size
 
   @property
+  def prunable_weight_names(self):
+    """The variable paths of the prunable weights (`prunable_weights` order), as messages name them."""
+    return tuple(weight.path for weight in self.prunable_weights)
+
+  @property
   def prunable_weight_paths(self):
     """The `weight_paths` of the prunable weights, in `prunable_weights` order."""
     paths = dict(zip(map(id, self.layer.weights), weight_paths(self.layer), strict=True))
