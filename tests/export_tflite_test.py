@@ -27,6 +27,7 @@ from ltp_tfmot.export import flatbuffer
 from ltp_tfmot.export import interpreter as interpreter_lib
 from ltp_tfmot.export import latency
 from ltp_tfmot.export import prepare
+from ltp_tfmot.export import reference
 from ltp_tfmot.export import report as report_lib
 from ltp_tfmot.export import tflite as export
 from tests import fixtures
@@ -264,9 +265,9 @@ class ExportCheckTest(tf.test.TestCase, parameterized.TestCase):
   def test_nothing_is_written_when_no_conversion_matches_keras(self):
     with open(self.path, 'wb') as f:
       f.write(b'previous file')
-    real = prepare.keras_outputs
+    real = reference.keras_outputs
     shifted = lambda model, samples: {k: v + 1.0 for k, v in real(model, samples).items()}
-    with mock.patch.object(prepare, 'keras_outputs', side_effect=shifted):
+    with mock.patch.object(reference, 'keras_outputs', side_effect=shifted):
       with self.assertRaisesRegex(export.ExportError, r'nothing was written: sparse: AUTO: max \\\|TFLite - Keras'
                                   r'\\\| 1 \(tolerance [\d.e-]+\): wrong outputs'):
         export.export_tflite(fixtures.mlp(), self.path)
@@ -419,12 +420,6 @@ class ExportBadInputTest(tf.test.TestCase, parameterized.TestCase):
   def test_unknown_quantization_lists_the_allowed_ones(self, quantization):
     with self.assertRaisesRegex(ValueError, r"quantization must be one of \[None, 'float16', 'dynamic', 'int8'\]"):
       export.export_tflite(fixtures.mlp(), self.path, quantization=quantization)
-
-  def test_keras_3_model_raises_pointing_to_tf_keras(self):
-    import keras as keras3  # pylint: disable=g-import-not-at-top
-    model = keras3.Sequential([keras3.Input((4,)), keras3.layers.Dense(2)])
-    with self.assertRaisesRegex(TypeError, r'Keras 3 object.*import tf_keras as keras'):
-      export.export_tflite(model, self.path)
 
   def test_unbuilt_model_raises(self):
     with self.assertRaisesRegex(ValueError, r'is not built'):
