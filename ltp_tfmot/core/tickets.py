@@ -71,8 +71,8 @@ TicketFileError = errors.TicketFileError
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class LayerTicket:
-  """The ticket of one wrapped layer.
+class LayerLayout:
+  """What a ticket must agree with in one wrapped layer of a model: its structure and its lottery configuration.
 
   Attributes:
     name: The wrapped layer's name.
@@ -81,12 +81,8 @@ class LayerTicket:
     weight_shapes: Their shapes.
     weight_dtypes: Their dtypes, e.g. 'float32'.
     prunable: Indices (into the weights) of the prunable weights.
-    masks: One 0/1 array per prunable weight.
-    snapshots: The rewind-point value of every weight.
-    rounds_done: Pruning rounds done.
-    snapshot_step: The training step of the snapshot.
     lottery: The wrapper's lottery configuration (criterion, scope, ...,
-      pruning_schedule).
+      pruning_schedule), as `lottery_config` gives it.
   """
   name: str
   class_name: str
@@ -94,11 +90,23 @@ class LayerTicket:
   weight_shapes: tuple[tuple[int, ...], ...]
   weight_dtypes: tuple[str, ...]
   prunable: tuple[int, ...]
+  lottery: dict
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class LayerTicket(LayerLayout):
+  """The ticket of one wrapped layer: its `LayerLayout` with the values found.
+
+  Attributes:
+    masks: One 0/1 array per prunable weight.
+    snapshots: The rewind-point value of every weight.
+    rounds_done: Pruning rounds done.
+    snapshot_step: The training step of the snapshot.
+  """
   masks: tuple[np.ndarray, ...]
   snapshots: tuple[np.ndarray, ...]
   rounds_done: int
   snapshot_step: int
-  lottery: dict
 
   @property
   def sparsity(self):
@@ -128,28 +136,6 @@ class Ticket:
     return {layer.name: layer.sparsity for layer in self.layers}
 
 
-@dataclasses.dataclass(frozen=True)
-class LayerLayout:
-  """What a ticket must agree with in one wrapped layer of a model: its structure and its lottery configuration.
-
-  Attributes:
-    name: The wrapped layer's name.
-    class_name: Its class, e.g. 'Dense'.
-    weight_names: Its weights' names relative to the layer, in `layer.weights` order.
-    weight_shapes: Their shapes.
-    weight_dtypes: Their dtypes, e.g. 'float32'.
-    prunable: Indices (into the weights) of the weights its wrapper prunes.
-    lottery: The wrapper's lottery configuration, as `lottery_config` gives it.
-  """
-  name: str
-  class_name: str
-  weight_names: tuple[str, ...]
-  weight_shapes: tuple[tuple[int, ...], ...]
-  weight_dtypes: tuple[str, ...]
-  prunable: tuple[int, ...]
-  lottery: dict
-
-
 def lottery_config(wrapper):
   """A wrapper's lottery configuration as JSON values: its `LOTTERY_ATTRS` and its schedule's config.
 
@@ -176,17 +162,11 @@ def layer_ticket(layout, wrapper, read):
     A `LayerTicket`.
   """
   return LayerTicket(
-      name=layout.name,
-      class_name=layout.class_name,
-      weight_names=layout.weight_names,
-      weight_shapes=layout.weight_shapes,
-      weight_dtypes=layout.weight_dtypes,
-      prunable=layout.prunable,
+      **{field.name: getattr(layout, field.name) for field in dataclasses.fields(LayerLayout)},
       masks=tuple(read(mask) for mask in wrapper.masks),
       snapshots=tuple(read(snapshot) for snapshot in wrapper.snapshots),
       rounds_done=int(read(wrapper.rounds_done)),
       snapshot_step=int(read(wrapper.snapshot_step)),
-      lottery=layout.lottery,
   )
 
 

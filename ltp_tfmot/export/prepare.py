@@ -6,7 +6,7 @@ this is shared by all of them (`ltp_tfmot.export.tflite` is one): `check_model` 
 `frozen_layers` names the layers whose pruned weights are not zeros ('freeze' tickets), and `keras_sparsity`
 counts the zeros of each layer's weights. `ltp_tfmot.export.prepare_keras3` is the same for Keras 3 models; what
 does not depend on the Keras (sample inputs, the outputs to match, naming the layer of a converted weight) is
-`ltp_tfmot.export.reference`'s, whose names this module serves too.
+`ltp_tfmot.export.reference`'s.
 """
 
 import copy
@@ -23,15 +23,6 @@ from ltp_tfmot.keras2 import prune as prune_lib
 from ltp_tfmot.keras2 import wrapped_model
 from ltp_tfmot.keras2 import wrapper as wrapper_lib
 
-# The front-end-neutral steps, under the names they had here.
-SAMPLE_COUNT = reference_lib.SAMPLE_COUNT
-frozen_note = reference_lib.frozen_note
-input_arrays = reference_lib.input_arrays
-sample_inputs = reference_lib.sample_inputs
-keras_outputs = reference_lib.keras_outputs
-match_layers = reference_lib.match_layers
-layer_namer = reference_lib.layer_namer
-
 
 def check_model(model):
   """Raises unless the model is a built tf_keras model with symbolic inputs (not a subclassed one).
@@ -46,11 +37,7 @@ def check_model(model):
   wrapper_lib.check_tf_keras(model, 'model')
   if not isinstance(model, keras.Model):
     raise ValueError(f'model must be a tf_keras Model, got {type(model).__name__}')
-  if not model.built:
-    raise ValueError(f'model {model.name!r} is not built: call it on data (or model.build) before exporting')
-  if not getattr(model, 'inputs', None):
-    raise ValueError(f'model {model.name!r} has no symbolic inputs (a subclassed model?): export a Sequential or '
-                     'functional model')
+  reference_lib.check_symbolic(model)
 
 
 def is_quantization_aware(model):

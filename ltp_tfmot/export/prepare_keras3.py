@@ -27,11 +27,7 @@ def check_model(model):
   """
   if not isinstance(model, keras.Model):
     raise ValueError(f'model must be a Keras 3 Model, got {type(model).__name__}')
-  if not model.built:
-    raise ValueError(f'model {model.name!r} is not built: call it on data (or model.build) before exporting')
-  if not getattr(model, 'inputs', None):
-    raise ValueError(f'model {model.name!r} has no symbolic inputs (a subclassed model?): export a Sequential or '
-                     'functional model')
+  reference_lib.check_symbolic(model)
 
 
 def is_quantization_aware(model):

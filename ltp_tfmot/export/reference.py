@@ -17,6 +17,22 @@ SAMPLE_COUNT = 8
 _ITEM_BYTES = {'float32': 4, 'float16': 2, 'int8': 1, 'uint8': 1, 'int16': 2, 'int32': 4, 'int64': 8, 'float64': 8}
 
 
+def check_symbolic(model):
+  """Raises unless a Keras model (of either Keras) is built and has symbolic inputs, as a converter needs.
+
+  Args:
+    model: A Keras model.
+
+  Raises:
+    ValueError: for an unbuilt model, or one without symbolic inputs (a subclassed model).
+  """
+  if not model.built:
+    raise ValueError(f'model {model.name!r} is not built: call it on data (or model.build) before exporting')
+  if not getattr(model, 'inputs', None):
+    raise ValueError(f'model {model.name!r} has no symbolic inputs (a subclassed model?): export a Sequential or '
+                     'functional model')
+
+
 def input_names(model):
   """The names of a model's inputs, in order (a Keras 3 model's are its input tensors' names)."""
   names = getattr(model, 'input_names', None)

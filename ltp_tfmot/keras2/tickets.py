@@ -21,12 +21,9 @@ from ltp_tfmot.keras2 import rewind as rewind_lib
 from ltp_tfmot.keras2 import wrapped_model
 from ltp_tfmot.keras2 import wrapper as wrapper_lib
 
-FORMAT = core_tickets.FORMAT
-FORMAT_VERSION = core_tickets.FORMAT_VERSION
-LOTTERY_ATTRS = core_tickets.LOTTERY_ATTRS
-TicketFileError = core_tickets.TicketFileError
-LayerTicket = core_tickets.LayerTicket
-Ticket = core_tickets.Ticket
+# The format's names, where they were before both front ends shared them.
+FORMAT, FORMAT_VERSION, LOTTERY_ATTRS = core_tickets.FORMAT, core_tickets.FORMAT_VERSION, core_tickets.LOTTERY_ATTRS
+Ticket, LayerTicket, TicketFileError = core_tickets.Ticket, core_tickets.LayerTicket, core_tickets.TicketFileError
 read_ticket = core_tickets.read_ticket
 
 

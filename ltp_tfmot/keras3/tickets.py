@@ -23,28 +23,26 @@ from ltp_tfmot.keras3 import wrapper as wrapper_lib
 
 
 def save_ticket(model, path, config=None):
-  """Writes the masks and rewind snapshot of every wrapper of a Keras 3 model to one file.
+  """Writes the masks and rewind snapshot of every wrapper of a Keras 3 model to one ticket file.
 
-  Saved per `PruneLotteryTicket`: masks, the snapshot of all the layer's
-  weights, rounds done, the snapshot step and the wrapper's lottery
-  configuration, with the architecture signature that `load_ticket` checks.
-  The model is not changed. The file is written atomically.
+  As `ltp_tfmot.keras2.tickets.save_ticket`, in the same format: per wrapper
+  the masks, the snapshot of every weight of its layer, the round and
+  snapshot counters and its lottery configuration. The model is not changed;
+  the file is written atomically.
 
   Args:
-    model: A built wrapped Keras 3 model (or layer, or list of layers) whose
-      rewind snapshot has been taken.
-    path: The file to write (`.npz` is the customary suffix; none is added):
-      a local path or one of a file system `tf.io.gfile` knows (gs://...).
-    config: An optional JSON-serialisable dict stored with the ticket (e.g. the
-      experiment's settings and results).
+    model: A built wrapped Keras 3 model (or layer, or list of layers) with
+      its rewind snapshot taken.
+    path: The file to write (customarily `.npz`), local or gs://...
+    config: An optional JSON-serialisable dict stored with the ticket.
 
   Returns:
     The `Ticket` written.
 
   Raises:
-    ValueError: for no (built) wrapper, a wrapper without a snapshot, a config
-      that is not a JSON-serialisable dict, or a missing local directory.
-      Nothing is written then.
+    ValueError: for a model without built wrappers or a snapshot, a config
+      that is no JSON-serialisable dict, or a missing local directory;
+      nothing is written then.
     OSError: if the file cannot be written.
   """
   wrappers = wrapped_model.built_lottery_wrappers(model)
@@ -54,31 +52,28 @@ def save_ticket(model, path, config=None):
 
 
 def load_ticket(model, path):
-  """Applies a ticket file (of either front end) to a fresh wrapped Keras 3 model of the same architecture.
+  """Puts a ticket file of either front end into a wrapped Keras 3 model of the same architecture.
 
-  Assigns each wrapper's masks, snapshot, rounds done and snapshot step, then
-  sets the weights as a round boundary does (`ltp_tfmot.rewind_weights`): with
-  the default mask_1_action='rewind' and mask_0_action='zero' the prunable
-  weights become snapshot * mask and the others (biases) their snapshot, ready
-  to retrain. The wrappers keep their own lottery configuration; differences
-  from the ticket's are logged as a warning. The optimizer is not touched.
+  As `ltp_tfmot.keras2.tickets.load_ticket`: the masks, snapshots and
+  counters are assigned and the weights rewound as at a round boundary
+  (`ltp_tfmot.rewind_weights`), ready to retrain; the wrappers keep their own
+  lottery configuration (differences are logged) and the optimizer is left
+  alone.
 
   Args:
-    model: A built wrapped Keras 3 model (or layer, or list of layers), e.g.
-      the same model-building code run again and wrapped the same way.
-    path: A file written by `save_ticket` of either front end.
+    model: A built wrapped Keras 3 model (or layer, or list of layers).
+    path: A ticket file, written by either front end.
 
   Returns:
-    The `Ticket` applied.
+    The `Ticket` loaded.
 
   Raises:
-    FileNotFoundError: if there is no such file.
-    TicketFileError: (a ValueError) for a truncated or corrupt file.
-    ValueError: if the model's wrappers differ from the ticket's (count,
-      classes, weight shapes or prunable weights: the message names the first
-      difference), the model has no built wrapper, or 'reinit' finds no
-      initializer. Wrappers are matched by position; layer or weight names that
-      differ are logged as a warning. In every case the model is left unchanged.
+    FileNotFoundError: if the file does not exist.
+    TicketFileError: (a ValueError) if it is truncated or corrupt.
+    ValueError: if the ticket does not fit the model (wrapper count, a
+      class, a weight shape or the pruned weights differ; names may differ,
+      which is logged), the model has no built wrapper, or a 'reinit' rewind
+      finds no initializer. The model is unchanged whenever it raises.
   """
   path = files.check_path(path)
   wrappers = wrapped_model.built_lottery_wrappers(model)
