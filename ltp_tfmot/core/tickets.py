@@ -4,8 +4,9 @@ A ticket is what a lottery-ticket run finds: which weights survive (the masks)
 and what they start from (the rewind snapshot). This module holds the file
 itself, knowing no Keras: the `Ticket` and `LayerTicket` records, writing a
 ticket atomically (`write_ticket`), reading and validating one (`read_ticket`),
-and checking that a model's wrapped layers (described by `LayerLayout`s) fit
-one (`check_fits`). The front ends (`ltp_tfmot.keras2.tickets`,
+checking that a model's wrapped layers (described by `LayerLayout`s) fit one
+(`check_fits`, `read_fitting_ticket`) and assigning it to their wrappers, all
+or nothing (`apply_ticket`). The front ends (`ltp_tfmot.keras2.tickets`,
 `ltp_tfmot.keras3.tickets`) turn their wrappers into these records and back,
 so a ticket found with one front end loads into a model of the other.
 

@@ -33,7 +33,7 @@ def check_symbolic(model):
                      'functional model')
 
 
-def input_names(model):
+def _input_names(model):
   """The names of a model's inputs, in order (a Keras 3 model's are its input tensors' names)."""
   names = getattr(model, 'input_names', None)
   return list(names) if names else [tensor.name for tensor in model.inputs]
@@ -79,7 +79,7 @@ def input_arrays(model, data, what):
   Raises:
     ValueError: for missing inputs, another number of arrays, wrong shapes or unequal sample counts.
   """
-  names = input_names(model)
+  names = _input_names(model)
   if isinstance(data, dict):
     missing = sorted(set(names) - set(data))
     if missing:
@@ -120,7 +120,7 @@ def sample_inputs(model, samples, representative_data):
   Raises:
     ValueError: as `input_arrays`, for bad samples or representative data.
   """
-  names = input_names(model)
+  names = _input_names(model)
   if samples is not None:
     arrays = input_arrays(model, samples, 'sample_inputs')
   elif callable(representative_data):
@@ -154,7 +154,7 @@ def keras_outputs(model, samples):
   Returns:
     {output name: float64 array}.
   """
-  outputs = model([samples[name] for name in input_names(model)] if len(samples) > 1 else
+  outputs = model([samples[name] for name in _input_names(model)] if len(samples) > 1 else
                   next(iter(samples.values())), training=False)
   if isinstance(outputs, dict):
     return {name: np.asarray(value, np.float64) for name, value in outputs.items()}
