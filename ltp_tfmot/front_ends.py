@@ -31,6 +31,8 @@ _DISPATCHED = {
     'run_lottery_round': ('rounds', 'model'),
     'layer_sparsity': ('rounds', 'model'),
     'weights_remaining': ('rounds', 'model'),
+    'save_ticket': ('tickets', 'model'),
+    'load_ticket': ('tickets', 'model'),
 }
 
 

@@ -1,4 +1,4 @@
-"""Tests for the Keras side of an export (ltp_tfmot.export.prepare): stripped model, samples, zeros by layer."""
+"""Tests for the Keras 2 side of an export (ltp_tfmot.export.prepare): stripped model, zeros by layer."""
 
 import os
 import tempfile
@@ -8,21 +8,9 @@ import tensorflow as tf
 import tf_keras as keras
 
 import ltp_tfmot
-from ltp_tfmot.export import flatbuffer
 from ltp_tfmot.export import prepare
 from ltp_tfmot.export import tflite as export
 from tests import fixtures
-
-
-def _two_input_model():
-  a, b = keras.Input((8,), name='a'), keras.Input((3,), name='b')
-  joined = keras.layers.Concatenate(name='join')([keras.layers.Dense(4, name='hidden')(a), b])
-  outputs = [keras.layers.Dense(2, name='first')(joined), keras.layers.Dense(5, name='second')(joined)]
-  return keras.Model([a, b], outputs)
-
-
-def _sparse_tensor(name, shape, stored_bytes):
-  return flatbuffer.SparseTensor(name, None, shape, 'float32', stored_bytes, ('FULLY_CONNECTED',), True)
 
 
 class PrepareTest(tf.test.TestCase):
@@ -43,72 +31,17 @@ class PrepareTest(tf.test.TestCase):
                      ('hidden1', 'hidden2', 'output'))
     self.assertEqual(prepare.frozen_layers(fixtures.pruned_mlp((16, 8, 8, 4), 0.5)), ())
     self.assertEqual(prepare.frozen_layers(fixtures.mlp()), ())
-    self.assertIn("layers ['a'] were pruned with mask_0_action='freeze'", prepare.frozen_note(('a',), ()))
 
   def test_is_quantization_aware_finds_tfmot_quantize_wrappers(self):
     ticket = fixtures.pruned_mlp((16, 8, 8, 4), 0.5)
     self.assertFalse(prepare.is_quantization_aware(ticket))
     self.assertTrue(prepare.is_quantization_aware(ltp_tfmot.quantize_ticket(ticket)))
 
-  def test_input_arrays_takes_an_array_a_list_or_a_dict_and_says_what_is_wrong(self):
-    model = _two_input_model()
-    a, b = np.ones((2, 8)), np.zeros((2, 3))
-    for data in ([a, b], {'b': b, 'a': a}):
-      arrays = prepare.input_arrays(model, data, 'x')
-      self.assertEqual([(arr.shape, arr.dtype) for arr in arrays], [((2, 8), np.float32), ((2, 3), np.float32)])
-    with self.assertRaisesRegex(ValueError, r"x has no entry for model inputs \['b'\]"):
-      prepare.input_arrays(model, {'a': a}, 'x')
-    with self.assertRaisesRegex(ValueError, r'x has 1 arrays; the model has 2 inputs'):
-      prepare.input_arrays(model, a, 'x')
-    with self.assertRaisesRegex(ValueError, r"x for input 'b' has shape \(2, 4\)"):
-      prepare.input_arrays(model, [a, np.zeros((2, 4))], 'x')
-    with self.assertRaisesRegex(ValueError, r'same number \(>= 1\) of samples for every input, got \[2, 3\]'):
-      prepare.input_arrays(model, [a, np.zeros((3, 3))], 'x')
-
-  def test_sample_inputs_come_from_the_caller_the_calibration_data_or_a_seeded_normal(self):
-    model = fixtures.mlp()
-    given, note = prepare.sample_inputs(model, np.ones((3, 8)), None)
-    self.assertIsNone(note)
-    self.assertAllEqual(given['hidden1_input'], np.ones((3, 8)))
-    data = np.arange(20 * 8, dtype=np.float32).reshape(20, 8)
-    from_array, _ = prepare.sample_inputs(model, None, data)
-    self.assertAllEqual(from_array['hidden1_input'], data[:prepare.SAMPLE_COUNT])
-    from_callable, _ = prepare.sample_inputs(model, None, lambda: ([data[i:i + 1]] for i in range(len(data))))
-    self.assertAllEqual(from_callable['hidden1_input'], data[:prepare.SAMPLE_COUNT])
-    seeded, _ = prepare.sample_inputs(model, None, None)
-    self.assertEqual(seeded['hidden1_input'].shape, (prepare.SAMPLE_COUNT, 8))
-    self.assertAllEqual(seeded['hidden1_input'], prepare.sample_inputs(model, None, None)[0]['hidden1_input'])
-
-  def test_no_samples_are_made_up_for_inputs_of_unknown_shape(self):
-    inputs = keras.Input((None, 4))
-    model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
-    self.assertEqual(prepare.sample_inputs(model, None, None),
-                     (None, 'outputs not compared: pass sample_inputs for inputs of unknown shape or non-float type'))
-
-  def test_keras_outputs_are_float64_by_output_name(self):
-    model = _two_input_model()
-    samples = {'b': np.zeros((2, 3), np.float32), 'a': np.ones((2, 8), np.float32)}
-    outputs = prepare.keras_outputs(model, samples)
-    self.assertEqual({name: (value.shape, value.dtype) for name, value in outputs.items()},
-                     {'first': ((2, 2), np.float64), 'second': ((2, 5), np.float64)})
-    self.assertAllClose(outputs['first'], model([samples['a'], samples['b']])[0].numpy())
-
   def test_keras_sparsity_counts_the_zeros_of_each_layer(self):
     prunable, every, weights = prepare.keras_sparsity(ltp_tfmot.strip_pruning(fixtures.pruned_mlp((16, 8, 8, 4), 0.5)))
     self.assertEqual(prunable, {'h1': 0.5, 'h2': 0.5, 'out': 0.5})
     self.assertEqual(every, prunable)
     self.assertEqual(weights, [('h1', 128, 64), ('h2', 64, 32), ('out', 32, 16)])
-
-  def test_match_layers_by_name_else_by_size_and_stored_values(self):
-    weights = [('h1', 32, 8), ('h2', 32, 16), ('out', 12, 6)]
-    tensors = [_sparse_tensor('model/h1/MatMul', (8, 4), 32), _sparse_tensor('tfl.pseudo_qconst', (8, 4), 64),
-               _sparse_tensor('tfl.pseudo_qconst1', (3, 4), 24), _sparse_tensor('tfl.pseudo_qconst2', (5, 5), 4)]
-    matched = prepare.match_layers(tensors, weights)
-    self.assertEqual([t.layer for t in matched], ['h1', 'h2', 'out', None])
-    layer_of = prepare.layer_namer(matched, ['h1', 'h2', 'out'])
-    self.assertEqual([layer_of(name) for name in ('tfl.pseudo_qconst', 'model/out/BiasAdd', 'model/h1;h2/x', 'x')],
-                     ['h2', 'out', None, None])
-
 
 class PrepareOfAnExportTest(tf.test.TestCase):
 

@@ -1,10 +1,12 @@
 """Export of pruned models: TFLite files that keep the zeros sparse, checked against Keras before they are written.
 
-Its modules: `tflite` (convert, check under each op resolver, write, load), `prepare` (the Keras side every
-target shares: re-masked and stripped model, sample inputs and outputs, zeros by layer), `interpreter` (the op
+Its modules: `tflite` (convert, check under each op resolver, write, load), `prepare` and `prepare_keras3` (the
+Keras 2 and Keras 3 sides every target shares: the model checked, re-masked and stripped, its zeros by layer),
+`reference` (what both sides share: sample inputs and outputs, the layer of a converted weight), `interpreter` (the op
 resolvers, running a file), `flatbuffer` (reading and editing TFLite files), `kernels` (which kernel runs each op
 under each resolver), `latency` (interleaved timing), `report` (`ExportReport`) and `quantize`
-(quantization-aware tickets). A new target is a new module here, next to `tflite`, using `prepare` and `report`.
+(quantization-aware tickets). A new target is a new module here, next to `tflite`, using `prepare` (or
+`prepare_keras3`), `reference` and `report`.
 
 Names are imported on first use, as in `ltp_tfmot` itself.
 """
@@ -35,7 +37,7 @@ _FORMER_MODULE_NAMES = {
     'LATENCY_BLOCK_SECONDS': 'latency',
     'LATENCY_RUNS': 'latency',
     'Latency': 'latency',
-    'SAMPLE_COUNT': 'prepare',
+    'SAMPLE_COUNT': 'reference',
     'is_quantization_aware': 'prepare',
     'ResolverCheck': 'report',
 }

@@ -31,10 +31,15 @@ under each resolver (the rules of `ltp_tfmot.export.kernels`, confirmed against 
 interpreter), and `measure_latency=True` times the file against the dense
 conversion (`ExportReport.latency`).
 
-This module converts, checks, writes and loads; the rest of the package holds
-what it uses: `prepare` the Keras side (the stripped model, its sample inputs
-and outputs, its zeros by layer: shared by every target), `interpreter` the
-op resolvers and running a file, `flatbuffer` reading and editing the file,
+Models of both Kerases are exported: tf_keras ones and Keras 3 ones, on the
+TensorFlow backend and on JAX (whose model the converter takes through
+jax2tf, in the same process: the file then holds a few extra shape ops for the
+dynamic batch size). This module converts, checks, writes and loads; the rest
+of the package holds what it uses: `prepare` and `prepare_keras3` the Keras 2
+and Keras 3 sides (the checked and stripped model, its zeros by layer:
+`keras_side` picks one), `reference` what both share (sample inputs, the
+outputs to match, the layer of a converted weight), `interpreter` the op
+resolvers and running a file, `flatbuffer` reading and editing the file,
 `kernels` the kernel of each op, `latency` the timing and `report` the
 `ExportReport`.
 
@@ -47,18 +52,19 @@ Converter defects handled here (ai-edge-litert 2.3, TF 2.21):
   or (1x16 blocks, dynamic range) load and give wrong outputs; the gate picks
   'BUILTIN_WITHOUT_DEFAULT_DELEGATES' for them (`require_default_delegates=True`
   refuses them instead).
-- Recurrent layers (LSTM, GRU, SimpleRNN) do not convert with a dynamic batch
-  size (TensorList ops); they are converted unrolled over their time steps.
+- tf_keras recurrent layers (LSTM, GRU, SimpleRNN) do not convert with a
+  dynamic batch size (TensorList ops); they are converted unrolled over their
+  time steps.
 """
 
 import gzip
+import importlib
 import numbers
 import os
 
 from absl import logging
 import numpy as np
 import tensorflow as tf
-import tf_keras as keras
 
 from ltp_tfmot import errors
 from ltp_tfmot import files
@@ -66,10 +72,8 @@ from ltp_tfmot.export import flatbuffer as flatbuffer_lib
 from ltp_tfmot.export import interpreter as interpreter_lib
 from ltp_tfmot.export import kernels as kernels_lib
 from ltp_tfmot.export import latency as latency_lib
-from ltp_tfmot.export import prepare as prepare_lib
+from ltp_tfmot.export import reference as reference_lib
 from ltp_tfmot.export import report as report_lib
-from ltp_tfmot.keras2 import model_layers
-from ltp_tfmot.keras2 import wrapper as wrapper_lib
 
 QUANTIZATIONS = (None, 'float16', 'dynamic', 'int8')
 # Largest allowed |TFLite - Keras| over the largest |Keras output| on the compared samples. They are
@@ -98,7 +102,7 @@ def export_tflite(model,
 
   A wrapped model gets its masks re-applied (pruned weights exactly 0, or
   frozen) and its wrappers stripped first (`ltp_tfmot.strip_pruning`; the
-  wrapped model's weights are masked in place); a plain tf_keras model is
+  wrapped model's weights are masked in place); a plain model is
   converted as it is. A quantization-aware trained model (tfmot
   `quantize_model`, also prune-preserving) is converted to what it was trained
   for: int8 weights and activations from its trained ranges, with
@@ -124,7 +128,9 @@ def export_tflite(model,
   the file.
 
   Args:
-    model: A built tf_keras model, wrapped or not.
+    model: A built Sequential or functional model, wrapped or not: tf_keras,
+      or Keras 3 on the TensorFlow or JAX backend (no quantization-aware
+      training there).
     path: Where to write the `.tflite` file; its directory must exist.
     quantization: None (float32), 'float16' (float16 weights), 'dynamic'
       (int8 weights, dynamic-range kernels) or 'int8' (int8 weights and
@@ -156,7 +162,6 @@ def export_tflite(model,
     An `ExportReport`.
 
   Raises:
-    TypeError: for a Keras 3 model.
     ValueError: for an unbuilt model, an unknown quantization,
       'int8' without representative data (or data with another
       quantization), 'float16' or 'dynamic' for a quantization-aware trained
@@ -174,29 +179,29 @@ def export_tflite(model,
   interpreter = ltp_tfmot.load_tflite('ticket.tflite')  # with the resolver the file was checked with
   ```
   """
-  qat = prepare_lib.is_quantization_aware(model) if isinstance(model, keras.Model) else False
-  _check_arguments(model, path, quantization, representative_data, qat)
+  side = keras_side(model)
+  qat = _check_arguments(side, model, path, quantization, representative_data)
   relative_tolerance = _check_tolerance(tolerance, quantization if not qat else 'int8')
   if isinstance(latency_runs, bool) or not isinstance(latency_runs, numbers.Integral) or latency_runs < 1:
     raise ValueError(f'latency_runs must be an int >= 1 (interleaved timing repetitions), got {latency_runs!r}')
   path = os.fspath(path)
   # Inputs are checked on the model as given, before stripping masks its weights in place.
   representative = _representative_fn(model, representative_data)
-  samples, sample_note = prepare_lib.sample_inputs(model, sample_inputs, representative_data)
+  samples, sample_note = reference_lib.sample_inputs(model, sample_inputs, representative_data)
   notes = [sample_note] if sample_note else []
-  frozen = prepare_lib.frozen_layers(model)
-  stripped = prepare_lib.strip(model)
+  frozen = side.frozen_layers(model)
+  stripped = side.strip(model)
   if qat:
     if quantization is None:
       notes.append('quantization-aware trained model (tfmot QuantizeWrapper layers): exported as int8 weights and '
                    'activations from its trained ranges, as it was trained to run (a float conversion keeps '
                    'QUANTIZE/DEQUANTIZE pairs around float kernels)')
     quantization = 'int8'
-  converted, rnn_note = _model_to_convert(stripped)
+  converted, rnn_note = side.model_to_convert(stripped)
   if rnn_note:
     notes.append(rnn_note)
 
-  expected = None if samples is None else prepare_lib.keras_outputs(stripped, samples)
+  expected = None if samples is None else reference_lib.keras_outputs(stripped, samples)
   max_abs_output = None if expected is None else max(
       float(np.max(np.abs(want))) if want.size else 0.0 for want in expected.values())
   # An all-zero output scale still lets exact conversions pass.
@@ -268,12 +273,12 @@ def export_tflite(model,
     slower = latency_lib.slower_than_dense_note(passed, dense, latency)
     if slower:
       notes.append(slower)
-  layer_sparsity, weight_sparsity, keras_weights = prepare_lib.keras_sparsity(stripped)
+  layer_sparsity, weight_sparsity, keras_weights = side.keras_sparsity(stripped)
   if frozen:
-    notes.append(prepare_lib.frozen_note(frozen, sparse_tensors))
-  sparse_tensors = prepare_lib.match_layers(sparse_tensors, keras_weights)
+    notes.append(reference_lib.frozen_note(frozen, sparse_tensors))
+  sparse_tensors = reference_lib.match_layers(sparse_tensors, keras_weights)
   op_kernels = kernels_lib.op_kernels(stamped, {c.resolver: (c.passed, c.delegated, c.error) for c in checks},
-                                      prepare_lib.layer_namer(sparse_tensors, [name for name, _, _ in keras_weights]))
+                                      reference_lib.layer_namer(sparse_tensors, [name for name, _, _ in keras_weights]))
   _write_verified(stamped, path, resolver)
   report = report_lib.ExportReport(
       path=path,
@@ -351,18 +356,21 @@ def load_tflite(path_or_content, op_resolver=None):
   raise error
 
 
-def _check_arguments(model, path, quantization, representative_data, qat):
-  """Validates the model and the settings before anything is converted."""
+def keras_side(model):
+  """The module that prepares a model of its Keras for export: `prepare` (tf_keras) or `prepare_keras3` (Keras 3).
+
+  Each is imported on first use, so exporting a Keras 3 model never imports tf_keras or tfmot.
+  """
+  keras3 = any(cls.__module__.split('.')[0] == 'keras' for cls in type(model).__mro__)
+  return importlib.import_module(f'ltp_tfmot.export.{"prepare_keras3" if keras3 else "prepare"}')
+
+
+def _check_arguments(side, model, path, quantization, representative_data):
+  """Validates the model and the settings before anything is converted; returns whether it is quantization-aware."""
   interpreter_lib.litert()  # the check every export ends with needs it: say so before minutes of conversion
-  wrapper_lib.check_tf_keras(model, 'model')
+  side.check_model(model)
   files.check_path(path)
-  if not isinstance(model, keras.Model):
-    raise ValueError(f'model must be a tf_keras Model, got {type(model).__name__}')
-  if not model.built:
-    raise ValueError(f'model {model.name!r} is not built: call it on data (or model.build) before exporting')
-  if not getattr(model, 'inputs', None):
-    raise ValueError(f'model {model.name!r} has no symbolic inputs (a subclassed model?): export a Sequential or '
-                     'functional model')
+  qat = side.is_quantization_aware(model)
   if quantization not in QUANTIZATIONS:
     raise ValueError(f'quantization must be one of {list(QUANTIZATIONS)}, got {quantization!r}')
   if qat and quantization not in (None, 'int8'):
@@ -374,6 +382,7 @@ def _check_arguments(model, path, quantization, representative_data, qat):
   if quantization != 'int8' and representative_data is not None:
     raise ValueError(f"representative_data is only used with quantization='int8', got quantization={quantization!r}")
   files.check_directory_of(path)
+  return qat
 
 
 def _check_tolerance(tolerance, quantization):
@@ -387,65 +396,13 @@ def _check_tolerance(tolerance, quantization):
 def _representative_fn(model, data):
   if data is None or callable(data):
     return data
-  arrays = prepare_lib.input_arrays(model, data, 'representative_data')
+  arrays = reference_lib.input_arrays(model, data, 'representative_data')
 
   def generate():
     for i in range(min(len(arrays[0]), CALIBRATION_LIMIT)):
       yield [a[i:i + 1] for a in arrays]
 
   return generate
-
-
-def _rnn_layers(model):
-  recurrent = (keras.layers.RNN, keras.layers.Bidirectional)
-  return [layer for layer in model_layers.flat_layers(model) if isinstance(layer, recurrent)]
-
-
-def _model_to_convert(model):
-  """(the model to convert, note): recurrent layers unrolled over their time steps, else the model itself.
-
-  The converter lowers a tf_keras recurrent layer to a TensorList loop whose
-  element shape holds the batch size; with a dynamic batch size that fails
-  ("requires element_shape to be static"). Unrolled, the layer is plain
-  FULLY_CONNECTED and element-wise ops, which every resolver runs.
-  """
-  recurrent = _rnn_layers(model)
-  if not recurrent:
-    return model, None
-  unknown = [layer.name for layer in recurrent if layer.input_shape[1] is None]
-  if unknown:
-    raise ValueError(
-        f'recurrent layers {unknown} have an unknown number of time steps. TFLite cannot convert a tf_keras '
-        'LSTM/GRU/SimpleRNN with a dynamic batch size as a loop (its TensorList ops need a static element shape), '
-        'so export_tflite converts recurrent layers unrolled over their time steps, which must then be known: '
-        'build the model with a fixed sequence length (e.g. keras.Input((timesteps, features))), copy the weights '
-        "into it with set_weights, and export that model. (The converter's SELECT_TF_OPS fallback would give a "
-        'file that needs the Flex delegate, which ai-edge-litert does not have.)')
-
-  def unrolled(layer):
-    config = layer.get_config()
-    if isinstance(layer, keras.layers.RNN):
-      config['unroll'] = True
-    elif isinstance(layer, keras.layers.Bidirectional):
-      for key in ('layer', 'backward_layer'):
-        if key in config:
-          config[key]['config']['unroll'] = True
-    return layer.__class__.from_config(config)
-
-  try:
-    clone = keras.models.clone_model(model, clone_function=unrolled)
-    clone.set_weights(model.get_weights())
-  except (TypeError, ValueError) as e:
-    raise ValueError(f'recurrent layers {[layer.name for layer in recurrent]} are converted unrolled, which needs a '
-                     f'copy of the model from its config, and that failed ({e}): export a model built from '
-                     'registered (serializable) layers, with its recurrent layers at the top level') from e
-  if len(_rnn_layers(clone)) != len(recurrent) or not all(
-      getattr(getattr(layer, 'forward_layer', layer), 'unroll', False) for layer in _rnn_layers(clone)):
-    raise ValueError(f'recurrent layers {[layer.name for layer in recurrent]} inside nested models cannot be '
-                     'unrolled for conversion: export a model with its recurrent layers at the top level')
-  steps = sorted({int(layer.input_shape[1]) for layer in recurrent})
-  return clone, (f'recurrent layers {[layer.name for layer in recurrent]} converted unrolled over {steps} time steps '
-                 '(a TensorList loop does not convert with a dynamic batch size)')
 
 
 def _convert(model, quantization, representative, sparse, qat=False):

@@ -116,12 +116,16 @@ class _PiecewiseTraining:
     ran, logs = 0, None
     while ran < self.steps_per_execution:
       steps = self._remaining(ran)
-      for _ in range(steps):
+      for done in range(steps):
         try:
           logs, state = self.run_piece(1, state, iterator)
         except StopIteration:
           if logs is None:
             raise
+          # The data ended inside the piece, before its boundary: the steps it ran still count (a model saved
+          # now resumes from them).
+          if done:
+            self.on_steps(done)
           return logs, state
         ran += 1
       if self.steps_to_boundary() == steps:
