@@ -56,10 +56,11 @@ class _Unwrapped(experiment.Branch):
     return context.build_model()
 
 
+# Keras' loop (jit_compile=False): compiling a step with XLA costs these small runs more than their training.
 def _config(controls, rewind_step=2):
   return experiment.RunConfig(
       model='mlp', data=experiment.DataConfig(name='toy'),
-      training=experiment.TrainingConfig(learning_rate=0.01, batch_size=16, epochs=1, eval_every=3),
+      training=experiment.TrainingConfig(learning_rate=0.01, batch_size=16, epochs=1, eval_every=3, jit_compile=False),
       pruning=experiment.PruningConfig(rate=0.5, layer_rates={}, levels=1, rewind_step=rewind_step),
       controls=controls)
 

@@ -18,10 +18,11 @@ from ltp_tfmot.experiment import run_lock
 from ltp_tfmot.experiment import storage
 from tests import fixtures
 
-# LeNet-300-100 on 300 embedded MNIST digits, one epoch, one pruning level and the reinit control.
+# LeNet-300-100 on 300 embedded MNIST digits, one epoch, one pruning level and the reinit control, on Keras' loop
+# (compiling a step with XLA costs these runs more than their training).
 RUN_FLAGS = ['--model=lenet_300_100', '--dataset=mnist', '--dataset_source=embedded', '--train_size=300',
              '--test_size=200', '--epochs=1', '--batch_size=50', '--eval_every=2', '--levels=1', '--controls=reinit',
-             '--notensorboard']
+             '--nojit_compile', '--notensorboard']
 
 
 class _CtrlCAfter(experiment.RunHooks):

@@ -371,12 +371,16 @@ class RoundTest(tf.test.TestCase, parameterized.TestCase):
       self.assertAllEqual(got, want)
 
 
+# Keras' loop (jit_compile=False): compiling a step with XLA costs these small runs more than their training.
+_RUN_TRAINING = experiment.TrainingConfig(learning_rate=0.01, batch_size=16, epochs=1, eval_every=5, jit_compile=False)
+
+
 class RunnerTest(tf.test.TestCase):
 
   def test_each_level_of_a_snip_run_is_scored_at_the_rewind_point_on_a_training_batch(self):
     config = experiment.RunConfig(
         model='mlp', data=experiment.DataConfig(name='toy'),
-        training=experiment.TrainingConfig(learning_rate=0.01, batch_size=16, epochs=1, eval_every=5),
+        training=_RUN_TRAINING,
         pruning=experiment.PruningConfig(rate=0.5, layer_rates={}, levels=2, criterion='snip'))
     x, y = fixtures.classification_data(n=96, seed=0)
     runner = experiment.LotteryExperiment(
@@ -406,7 +410,7 @@ class InversionTest(tf.test.TestCase, parameterized.TestCase):
   def test_inverted_scores_branch_keeps_the_counts_and_what_the_main_run_pruned(self, criterion):
     config = experiment.RunConfig(
         model='mlp', data=experiment.DataConfig(name='toy'),
-        training=experiment.TrainingConfig(learning_rate=0.01, batch_size=16, epochs=1, eval_every=5),
+        training=_RUN_TRAINING,
         pruning=experiment.PruningConfig(rate=0.5, layer_rates={}, levels=2, criterion=criterion),
         controls=('inverted_scores',))
     run_dir = self.get_temp_dir()

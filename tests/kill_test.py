@@ -46,8 +46,9 @@ from tests import fixtures
 from tests import paused_cli
 
 # LeNet-300-100 on 300 embedded MNIST digits: 270 train / 30 validation, 5 steps per level, levels 0..2.
+# Keras' loop, not XLA: compiling costs each process more than its training.
 RUN_FLAGS = ['--model=lenet_300_100', '--dataset=mnist', '--dataset_source=embedded', '--train_size=300',
-             '--epochs=1', '--levels=2', '--batch_size=50', '--notensorboard']
+             '--epochs=1', '--levels=2', '--batch_size=50', '--nojit_compile', '--notensorboard']
 LEVELS = 3
 STEPS_PER_LEVEL = 5
 # Files a main level writes, in order: masks.npz, weights.npz, curve.csv, metrics.csv, metrics.json, its manifest,
@@ -223,11 +224,12 @@ def _mlp(input_shape, num_classes, seed):
 DATA = fixtures.classification_data(n=160, seed=0) + fixtures.classification_data(n=64, seed=1)
 
 
+# Keras' loop (jit_compile=False): compiling a step with XLA costs these small runs more than their training.
 def _config(levels=2):
   return experiment.RunConfig(
       model='mlp',
       data=experiment.DataConfig(name='toy'),
-      training=experiment.TrainingConfig(learning_rate=0.01, batch_size=16, epochs=1, eval_every=3),
+      training=experiment.TrainingConfig(learning_rate=0.01, batch_size=16, epochs=1, eval_every=3, jit_compile=False),
       pruning=experiment.PruningConfig(rate=0.5, layer_rates={}, levels=levels))
 
 

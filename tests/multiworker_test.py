@@ -30,9 +30,10 @@ from ltp_tfmot.experiment import storage
 from tests import multiworker_worker
 from tests import paused_cli
 
-# LeNet-300-100 on 300 embedded MNIST digits: 5 steps per level, 3 levels.
+# LeNet-300-100 on 300 embedded MNIST digits: 5 steps per level, 3 levels; on Keras' loop, as a multi-worker run
+# on CPUs trains (the one-device reference too: compiling a step with XLA costs more than its training).
 RUN_FLAGS = ['--model=lenet_300_100', '--dataset=mnist', '--dataset_source=embedded', '--train_size=300',
-             '--epochs=1', '--batch_size=50', '--levels=2', '--notensorboard']
+             '--epochs=1', '--batch_size=50', '--levels=2', '--nojit_compile', '--notensorboard']
 STEPS_PER_LEVEL = 5
 WORKER_TIMEOUT_S = 240  # a worker still running after this is killed and the test fails
 SURVIVOR_TIMEOUT_S = 120  # how long the surviving worker may take to notice a dead peer and stop

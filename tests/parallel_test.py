@@ -32,10 +32,11 @@ _JOBS = [(r, level, branch) for r in range(2) for level in range(3)
 _METRICS = ('weights_remaining', 'weights_alive', 'test_accuracy', 'test_loss', 'best_val_accuracy',
             'best_val_iteration', 'early_stop_iteration', 'supermask_accuracy', 'curve')
 _TIMEOUT_S = 300
-# LeNet-300-100 on 300 embedded MNIST digits, one epoch at batch 50, one level and the reinit control: 3 jobs.
+# LeNet-300-100 on 300 embedded MNIST digits, one epoch at batch 50, one level and the reinit control: 3 jobs, on
+# Keras' loop (compiling with XLA costs each job more than its training).
 _CLI_RUN_FLAGS = ['--model=lenet_300_100', '--dataset=mnist', '--dataset_source=embedded', '--train_size=300',
                   '--test_size=200', '--epochs=1', '--batch_size=50', '--eval_every=5', '--levels=1',
-                  '--controls=reinit', '--notensorboard']
+                  '--controls=reinit', '--nojit_compile', '--notensorboard']
 
 
 def _outputs(run_dir, jobs=tuple(_JOBS)):

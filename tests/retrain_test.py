@@ -1,6 +1,7 @@
 """Tests for the retraining modes of a lottery run: weight rewinding, learning-rate rewinding, fine-tuning."""
 
 import os
+import shutil
 import tempfile
 
 from absl.testing import parameterized
@@ -18,11 +19,12 @@ from tests import fixtures
 T = 18  # iterations of a level: 2 epochs of 144 training examples at batch 16
 
 
+# Keras' loop (jit_compile=False): compiling a step with XLA costs these small runs more than their training.
 def _config(retrain='weight_rewind', retrain_steps=None, levels=2, **pruning):
   return experiment.RunConfig(
       model='mlp',
       data=experiment.DataConfig(name='toy'),
-      training=experiment.TrainingConfig(learning_rate=0.01, batch_size=16, epochs=2, eval_every=3),
+      training=experiment.TrainingConfig(learning_rate=0.01, batch_size=16, epochs=2, eval_every=3, jit_compile=False),
       pruning=experiment.PruningConfig(rate=0.5, layer_rates={}, levels=levels, retrain=retrain,
                                        retrain_steps=retrain_steps, **pruning))
 
@@ -38,8 +40,24 @@ def _main(results, level):
 
 class RetrainModesTest(tf.test.TestCase, parameterized.TestCase):
 
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls._level_1_runs = {}  # (retrain, retrain_steps) -> run directory of that one-level run, run once for the class
+
   def _dir(self):
     return tempfile.mkdtemp(dir=self.get_temp_dir())
+
+  def _level_1_run(self, retrain, budget):
+    """(run directory, results) of the finished one-level run of `retrain` with `budget`, shared by the tests.
+
+    Several tests read the same run: it trains once. A test that writes to it works on a copy.
+    """
+    key = (retrain, budget)
+    if key not in self._level_1_runs:
+      self._level_1_runs[key] = fixtures.finished_run(type(self), _config(retrain, budget, levels=1))
+    run_dir = self._level_1_runs[key]
+    return run_dir, experiment.load_level_metrics(run_dir)
 
   @parameterized.named_parameters(
       ('weight_rewind', 'weight_rewind', None, 0, T),
@@ -48,7 +66,7 @@ class RetrainModesTest(tf.test.TestCase, parameterized.TestCase):
       ('finetune', 'finetune', 6, T, T + 6),
   )
   def test_levels_after_zero_train_the_span_of_their_mode(self, retrain, budget, first, end):
-    results = _run(self._dir(), _config(retrain, budget, levels=1))
+    _, results = self._level_1_run(retrain, budget)
     level0, level1 = _main(results, 0), _main(results, 1)
     self.assertEqual((level0['curve'][0]['iteration'], level0['curve'][-1]['iteration']), (0, T))
     self.assertEqual((level1['curve'][0]['iteration'], level1['curve'][-1]['iteration']), (first, end))
@@ -56,8 +74,7 @@ class RetrainModesTest(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.parameters('lr_rewind', 'finetune')
   def test_pruned_level_starts_from_the_trained_weights_times_the_new_masks(self, retrain):
-    run_dir = self._dir()
-    results = _run(run_dir, _config(retrain, 6, levels=1))
+    run_dir, results = self._level_1_run(retrain, 6)
     trained, split = experiment.load_trained_model(run_dir, level=0, model_fn=fixtures.run_model_fn,
                                                    data=fixtures.RUN_DATA)
     experiment.BranchContext.set_masks(trained, storage.load_masks(run_dir, 0, 1)['masks'])
@@ -65,14 +82,14 @@ class RetrainModesTest(tf.test.TestCase, parameterized.TestCase):
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(split.y_test, trained(split.x_test))
     # The level's supermask metrics evaluate where its training starts: the pruned trained weights.
     self.assertAllClose(_main(results, 1)['supermask_loss'], float(loss), rtol=1e-5)
-    rewound = _run(self._dir(), _config('weight_rewind', levels=1))
+    _, rewound = self._level_1_run('weight_rewind', None)
     self.assertNotAllClose(_main(rewound, 1)['supermask_loss'], float(loss), rtol=1e-3)
 
   @parameterized.parameters('lr_rewind', 'finetune')
   def test_levels_resumed_from_files_equal_an_uninterrupted_run(self, retrain):
-    whole_dir, resumed_dir = self._dir(), self._dir()
+    whole_dir, resumed_dir = self._dir(), os.path.join(self._dir(), 'run')
     whole = _run(whole_dir, _config(retrain, 6, levels=2))
-    _run(resumed_dir, _config(retrain, 6, levels=1))
+    shutil.copytree(self._level_1_run(retrain, 6)[0], resumed_dir)  # the run of levels 0 and 1
     resumed = _run(resumed_dir, _config(retrain, 6, levels=2))  # level 2 starts from level 1's files
     keys = ('level', 'weights_remaining', 'test_accuracy', 'test_loss', 'supermask_loss', 'curve')
     self.assertEqual([{k: r[k] for k in keys} for r in whole], [{k: r[k] for k in keys} for r in resumed])
@@ -116,7 +133,7 @@ class RetrainModesTest(tf.test.TestCase, parameterized.TestCase):
   def test_report_puts_the_modes_side_by_side(self):
     out = self._dir()
     for mode in experiment.RETRAIN_MODES:
-      _run(os.path.join(out, mode), _config(mode, None if mode == 'weight_rewind' else 6, levels=1))
+      shutil.copytree(self._level_1_run(mode, None if mode == 'weight_rewind' else 6)[0], os.path.join(out, mode))
     md_path, _ = experiment.write_report([out])
     with open(md_path) as f:
       text = f.read()

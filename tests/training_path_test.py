@@ -1,6 +1,7 @@
 """Tests of the numeric training path: XLA against Keras' loop, the runner's choice, its record, and resuming."""
 
 import os
+import shutil
 import tempfile
 
 from absl.testing import parameterized
@@ -121,19 +122,23 @@ def _config(levels, jit_compile, steps_per_execution=50):
       pruning=experiment.PruningConfig(rate=0.5, layer_rates={}, levels=levels))
 
 
-def _mlp(input_shape, num_classes, seed):
-  del input_shape, num_classes
-  return fixtures.mlp(seed)
-
-
-_DATA = fixtures.classification_data(n=160, seed=0) + fixtures.classification_data(n=64, seed=1)
-
-
 class ResumeTest(tf.test.TestCase):
 
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    # Level 0 trained with XLA, where four of the tests start: trained once, each test works on a copy.
+    cls.xla_level_0 = fixtures.finished_run(cls, _config(levels=0, jit_compile=True))
+
+  def _xla_level_0(self):
+    """A copy of a run directory with level 0 trained by `_config(levels=0, jit_compile=True)`."""
+    run_dir = os.path.join(tempfile.mkdtemp(dir=self.get_temp_dir()), 'run')
+    shutil.copytree(self.xla_level_0, run_dir)
+    return run_dir
+
   def _run(self, run_dir, config, **kwargs):
-    return experiment.LotteryExperiment(config, run_dir=run_dir, model_fn=_mlp, data=_DATA, tensorboard=False,
-                                        log=lambda line: None, **kwargs).run()
+    return experiment.LotteryExperiment(config, run_dir=run_dir, model_fn=fixtures.run_model_fn, data=fixtures.RUN_DATA,
+                                        tensorboard=False, log=lambda line: None, **kwargs).run()
 
   def test_every_level_records_the_path_it_trained_on(self):
     run_dir = tempfile.mkdtemp(dir=self.get_temp_dir())
@@ -149,8 +154,7 @@ class ResumeTest(tf.test.TestCase):
     self.assertEqual(row['training_path'], results[1]['training_path'])
 
   def test_resuming_on_another_jit_setting_is_refused_before_anything_changes(self):
-    run_dir = tempfile.mkdtemp(dir=self.get_temp_dir())
-    self._run(run_dir, _config(levels=0, jit_compile=True))
+    run_dir = self._xla_level_0()
     before = fixtures.file_stats(run_dir)
     with self.assertRaisesRegex(training_path.TrainingPathChangedError,
                                 r'^run directory .* trained replicate 0 level 0 main on another numeric path '
@@ -161,8 +165,7 @@ class ResumeTest(tf.test.TestCase):
     self.assertEqual(fixtures.file_stats(run_dir), before)
 
   def test_levels_trained_before_paths_were_recorded_are_held_to_the_jit_setting_of_config_json(self):
-    run_dir = tempfile.mkdtemp(dir=self.get_temp_dir())
-    self._run(run_dir, _config(levels=0, jit_compile=True))
+    run_dir = self._xla_level_0()
     # As an older version wrote the level: no path record (its manifest rewritten to match).
     paths = storage.RunDirectory(run_dir)
     metrics_path = paths.file(0, 0, 'main', storage.METRICS_JSON)
@@ -176,8 +179,7 @@ class ResumeTest(tf.test.TestCase):
       self._run(run_dir, _config(levels=1, jit_compile=False))
 
   def test_an_accepted_change_is_recorded_in_the_levels_and_the_report(self):
-    run_dir = tempfile.mkdtemp(dir=self.get_temp_dir())
-    self._run(run_dir, _config(levels=0, jit_compile=True))
+    run_dir = self._xla_level_0()
     results = self._run(run_dir, _config(levels=1, jit_compile=False), accept_training_path_change=True)
     self.assertNotIn('accepted_change', results[0]['training_path'])
     self.assertEqual(results[1]['training_path']['accepted_change'], 'jit_compile True -> False')
@@ -191,8 +193,7 @@ class ResumeTest(tf.test.TestCase):
     self.assertIn('- XLA, 50 steps per execution', text)
 
   def test_steps_per_execution_may_change_on_resume(self):
-    run_dir = tempfile.mkdtemp(dir=self.get_temp_dir())
-    self._run(run_dir, _config(levels=0, jit_compile=True))
+    run_dir = self._xla_level_0()
     results = self._run(run_dir, _config(levels=1, jit_compile=True, steps_per_execution=1))
     self.assertEqual([m['training_path']['steps_per_execution'] for m in results], [50, 1])
 
