@@ -65,5 +65,31 @@ class LotteryTicketScheduleTest(tf.test.TestCase, parameterized.TestCase):
       ltp_tfmot.OneShotLotterySchedule(target_sparsity=1, prune_step=10)
 
 
+class _Wrapper:
+
+  def __init__(self, schedule, rewind_step=0):
+    self.pruning_schedule, self.rewind_step = schedule, rewind_step
+
+
+class SharedScheduleTest(tf.test.TestCase):
+
+  def test_the_wrappers_schedule_and_rewind_step(self):
+    schedule = ltp_tfmot.LotteryTicketSchedule(0.2, round_steps=10, rounds=2)
+    self.assertEqual(schedule_lib.shared_schedule([_Wrapper(schedule, 3), _Wrapper(schedule, 3)]), (schedule, 3))
+
+  def test_wrappers_that_disagree_raise(self):
+    one, other = ltp_tfmot.LotteryTicketSchedule(0.2, 10, 2), ltp_tfmot.LotteryTicketSchedule(0.5, 10, 2)
+    with self.assertRaisesRegex(ValueError, r'must share one schedule and rewind_step'):
+      schedule_lib.shared_schedule([_Wrapper(one), _Wrapper(other)])
+    with self.assertRaisesRegex(ValueError, r'needs a model wrapped'):
+      schedule_lib.shared_schedule([])
+
+  def test_next_boundary_is_the_snapshot_then_each_round_end(self):
+    schedule = ltp_tfmot.LotteryTicketSchedule(0.2, round_steps=10, rounds=2)
+    self.assertEqual(schedule_lib.next_boundary(schedule, 4, has_snapshot=False, rounds_done=0), 4)
+    self.assertEqual(schedule_lib.next_boundary(schedule, 4, has_snapshot=True, rounds_done=1), 20)
+    self.assertIsNone(schedule_lib.next_boundary(schedule, 4, has_snapshot=True, rounds_done=2))
+
+
 if __name__ == '__main__':
   tf.test.main()

@@ -133,6 +133,46 @@ def check_rewind_before_first_round(rewind_step, schedule):
                      f'(round_steps={schedule.round_steps})')
 
 
+def shared_schedule(wrappers):
+  """The schedule and rewind step every lottery wrapper of a model shares.
+
+  Args:
+    wrappers: The model's lottery wrappers (either Keras front end).
+
+  Returns:
+    `(schedule, rewind_step)`.
+
+  Raises:
+    ValueError: for no wrapper, wrappers that disagree on schedule or rewind
+      step, or a rewind step not before the end of the first round.
+  """
+  if not wrappers:
+    raise ValueError('UpdateLotteryStep needs a model wrapped with ltp_tfmot.prune_lottery_ticket')
+  schedules = {repr(w.pruning_schedule) for w in wrappers}
+  rewind_steps = {w.rewind_step for w in wrappers}
+  if len(schedules) > 1 or len(rewind_steps) > 1:
+    raise ValueError('all lottery wrappers of a model must share one schedule and rewind_step, '
+                     f'got {sorted(schedules)} and rewind steps {sorted(rewind_steps)}')
+  schedule, rewind_step = wrappers[0].pruning_schedule, rewind_steps.pop()
+  check_rewind_before_first_round(rewind_step, schedule)
+  return schedule, rewind_step
+
+
+def next_boundary(schedule, rewind_step, has_snapshot, rounds_done):
+  """The training step a schedule acts at next (the rewind snapshot, the end of a round), or None after the last.
+
+  Args:
+    schedule: A `LotteryTicketSchedule`.
+    rewind_step: The step the rewind snapshot is taken at.
+    has_snapshot: Whether it was taken.
+    rounds_done: The rounds ended so far.
+  """
+  boundaries = [] if has_snapshot else [rewind_step]
+  if rounds_done < (schedule.rounds or 0):
+    boundaries.append((rounds_done + 1) * schedule.round_steps)
+  return min(boundaries) if boundaries else None
+
+
 SCHEDULES = {cls.__name__: cls for cls in (LotteryTicketSchedule, OneShotLotterySchedule)}
 
 

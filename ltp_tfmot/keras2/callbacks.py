@@ -175,16 +175,7 @@ class UpdateLotteryStep(pruning_callbacks.UpdatePruningStep, ExactStepCallback):
 
   def on_train_begin(self, logs=None):
     self.wrappers = wrapped_model.lottery_wrappers(self.model)
-    if not self.wrappers:
-      raise ValueError('UpdateLotteryStep needs a model wrapped with ltp_tfmot.prune_lottery_ticket')
-    schedules = {repr(w.pruning_schedule) for w in self.wrappers}
-    rewind_steps = {w.rewind_step for w in self.wrappers}
-    if len(schedules) > 1 or len(rewind_steps) > 1:
-      raise ValueError('all lottery wrappers of a model must share one schedule and rewind_step, '
-                       f'got {sorted(schedules)} and rewind steps {sorted(rewind_steps)}')
-    self.schedule = self.wrappers[0].pruning_schedule
-    self.rewind_step = rewind_steps.pop()
-    schedule_lib.check_rewind_before_first_round(self.rewind_step, self.schedule)
+    self.schedule, self.rewind_step = schedule_lib.shared_schedule(self.wrappers)
     if any(w.refused_training for w in self.wrappers):
       # An earlier fit without this callback failed while Keras traced its step; the function it keeps would
       # fail again ("Creating variables on a non-first call").
@@ -221,13 +212,8 @@ class UpdateLotteryStep(pruning_callbacks.UpdatePruningStep, ExactStepCallback):
     rounds_lib.apply_masks(self.model)
 
   def steps_to_boundary(self):
-    steps_done = self._steps_done()
-    boundaries = []
-    if not self._has_snapshot:
-      boundaries.append(self.rewind_step)
-    if self._rounds_done < (self.schedule.rounds or 0):
-      boundaries.append((self._rounds_done + 1) * self.schedule.round_steps)
-    return min(boundaries) - steps_done if boundaries else None
+    boundary = schedule_lib.next_boundary(self.schedule, self.rewind_step, self._has_snapshot, self._rounds_done)
+    return None if boundary is None else boundary - self._steps_done()
 
   def _steps_done(self):
     return self._offset + int(self._optimizer.iterations.numpy())

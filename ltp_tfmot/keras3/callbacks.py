@@ -174,16 +174,7 @@ class UpdateLotteryStep(keras.callbacks.Callback):
     # training call is older than the state the round works on.
     self._fit_model = model = self.model
     self.wrappers = wrapped_model.lottery_wrappers(model)
-    if not self.wrappers:
-      raise ValueError('UpdateLotteryStep needs a model wrapped with ltp_tfmot.prune_lottery_ticket')
-    schedules = {repr(w.pruning_schedule) for w in self.wrappers}
-    rewind_steps = {w.rewind_step for w in self.wrappers}
-    if len(schedules) > 1 or len(rewind_steps) > 1:
-      raise ValueError('all lottery wrappers of a model must share one schedule and rewind_step, '
-                       f'got {sorted(schedules)} and rewind steps {sorted(rewind_steps)}')
-    self.schedule = self.wrappers[0].pruning_schedule
-    self.rewind_step = rewind_steps.pop()
-    schedule_lib.check_rewind_before_first_round(self.rewind_step, self.schedule)
+    self.schedule, self.rewind_step = schedule_lib.shared_schedule(self.wrappers)
     if isinstance(model.train_function, _PiecewiseTraining):  # left by a fit that raised
       model.train_function = model.train_function.original
     self._training = _PiecewiseTraining(model, self.steps_to_boundary, self._on_steps)
@@ -218,12 +209,8 @@ class UpdateLotteryStep(keras.callbacks.Callback):
     """Training steps until the next step the schedule acts at, or None."""
     if not self._started:
       return None
-    boundaries = []
-    if not self._has_snapshot:
-      boundaries.append(self.rewind_step)
-    if self._rounds_done < (self.schedule.rounds or 0):
-      boundaries.append((self._rounds_done + 1) * self.schedule.round_steps)
-    return max(1, min(boundaries) - self._steps) if boundaries else None
+    boundary = schedule_lib.next_boundary(self.schedule, self.rewind_step, self._has_snapshot, self._rounds_done)
+    return None if boundary is None else max(1, boundary - self._steps)
 
   def _on_steps(self, steps):
     self._steps += steps
