@@ -11,7 +11,7 @@ from ltp_tfmot.core import schedule as schedule_lib
 class LotteryTicketScheduleTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_is_a_tfmot_pruning_schedule_once_the_keras_2_front_end_is_loaded(self):
-    from ltp_tfmot.keras2 import wrapper  # pylint: disable=g-import-not-at-top,unused-import
+    from ltp_tfmot.keras2 import wrapper  # noqa: F401  # pylint: disable=g-import-not-at-top,unused-import
     self.assertIsInstance(ltp_tfmot.LotteryTicketSchedule(0.2, 10, 3), pruning_schedule.PruningSchedule)
 
   def test_rounds_end_every_round_steps_and_stop_after_the_last(self):
