@@ -20,13 +20,19 @@ def _batchnorm_output_at_zero(layer):
   return beta - gamma * mean / np.sqrt(np.asarray(layer.moving_variance) + layer.epsilon)
 
 
+def _depthwise_kernel(layer):
+  """A DepthwiseConv2D's kernel: `depthwise_kernel` in tf_keras, `kernel` in Keras 3."""
+  kernel = getattr(layer, 'depthwise_kernel', None)
+  return layer.kernel if kernel is None else kernel
+
+
 def _member_alive(layer, role):
   """Which units of a group a member layer keeps alive: those it does not make exactly 0."""
   if role == unit_plan_lib.ROLE_BATCHNORM:
     return _batchnorm_output_at_zero(layer) != 0
   if role == unit_plan_lib.ROLE_DEPTHWISE:
     # A depthwise channel's input is 0 when its unit is removed, so only its bias can make it non-zero.
-    alive = np.zeros([int(layer.depthwise_kernel.shape[2])], bool)
+    alive = np.zeros([int(_depthwise_kernel(layer).shape[2])], bool)
   else:
     kernel = np.asarray(layer.kernel)
     alive = np.any(kernel.reshape([-1, kernel.shape[-1]]) != 0, axis=0)
@@ -109,7 +115,8 @@ def shrunk_layer(layer, plan, kept, kinds):
   if keep_in.all():
     return config, weights
   if isinstance(layer, kinds.layers.DepthwiseConv2D):
-    return config, [_gather(value, keep_in, 2 if weight is layer.depthwise_kernel else 0)
+    kernel = _depthwise_kernel(layer)
+    return config, [_gather(value, keep_in, 2 if weight is kernel else 0)
                     for weight, value in zip(layer.weights, weights, strict=True)]
   if isinstance(layer, kinds.layers.BatchNormalization):
     return config, [_gather(value, keep_in, 0) for value in weights]
