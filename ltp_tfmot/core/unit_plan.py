@@ -275,6 +275,26 @@ def _single(layout, layer):
   return layout.tiles == 1 and len(layout.segments) == 1, f'{layer.name!r} ({type(layer).__name__})'
 
 
+def not_a_graph_error(model_name, how_to_build):
+  """The error for a model with no graph to follow (subclassed, or without a known input).
+
+  Args:
+    model_name: The model's name.
+    how_to_build: How the model's Keras gives a model a known input: 'keras.Input'.
+
+  Returns:
+    A ValueError.
+  """
+  return ValueError(f'model {model_name!r} is not a Sequential or functional model with a known input: '
+                    f"granularity='unit' and shrink follow the model's graph; build it with {how_to_build} as a "
+                    'Sequential or functional model')
+
+
+def in_graph_order(nodes_by_depth):
+  """The nodes of a Keras model's graph ({depth: nodes}, the model's own table), inputs first."""
+  return [node for depth in sorted(nodes_by_depth, reverse=True) for node in nodes_by_depth[depth]]
+
+
 def plan_units(nodes, output_ids, kinds):  # pylint: disable=too-many-branches,too-many-statements
   """The unit groups of a model's graph.
 

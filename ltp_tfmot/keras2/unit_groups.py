@@ -57,14 +57,11 @@ def unit_plan(model):
   ```
   """
   if not getattr(model, '_is_graph_network', False):
-    raise ValueError(f'model {model.name!r} is not a Sequential or functional model with a known input: '
-                     "granularity='unit' and shrink follow the model's graph; build it with keras.Input (or "
-                     'input_shape=) as a Sequential or functional model')
+    raise unit_plan_lib.not_a_graph_error(model.name, 'keras.Input (or input_shape=)')
   nodes = []
-  for depth in sorted(model._nodes_by_depth, reverse=True):  # pylint: disable=protected-access
-    for node in model._nodes_by_depth[depth]:  # pylint: disable=protected-access
-      input_shape = tf.nest.flatten(node.input_tensors)[0].shape if node.flat_input_ids else None
-      nodes.append(unit_plan_lib.GraphNode(node.layer, unwrapped(node.layer), node.flat_input_ids,
-                                           node.flat_output_ids, [t.shape for t in tf.nest.flatten(node.outputs)],
-                                           input_shape))
+  for node in unit_plan_lib.in_graph_order(model._nodes_by_depth):  # pylint: disable=protected-access
+    input_shape = tf.nest.flatten(node.input_tensors)[0].shape if node.flat_input_ids else None
+    nodes.append(unit_plan_lib.GraphNode(node.layer, unwrapped(node.layer), node.flat_input_ids,
+                                         node.flat_output_ids, [t.shape for t in tf.nest.flatten(node.outputs)],
+                                         input_shape))
   return unit_plan_lib.plan_units(nodes, [str(id(tensor)) for tensor in model.outputs], KINDS)

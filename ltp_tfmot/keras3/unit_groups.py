@@ -57,15 +57,12 @@ def unit_plan(model):
   """
   graph = graph_of(model)
   if graph is None:
-    raise ValueError(f'model {model.name!r} is not a Sequential or functional model with a known input: '
-                     "granularity='unit' and shrink follow the model's graph; build it with keras.Input as a "
-                     'Sequential or functional model')
+    raise unit_plan_lib.not_a_graph_error(model.name, 'keras.Input')
   nodes = []
-  for depth in sorted(graph._nodes_by_depth, reverse=True):  # pylint: disable=protected-access
-    for node in graph._nodes_by_depth[depth]:  # pylint: disable=protected-access
-      layer = node.operation
-      raw = layer.layer if isinstance(layer, wrapper_lib.PruneLotteryTicket) else layer
-      inputs = node.input_tensors
-      nodes.append(unit_plan_lib.GraphNode(layer, raw, [id(t) for t in inputs], [id(t) for t in node.outputs],
-                                           [t.shape for t in node.outputs], inputs[0].shape if inputs else None))
+  for node in unit_plan_lib.in_graph_order(graph._nodes_by_depth):  # pylint: disable=protected-access
+    layer = node.operation
+    raw = layer.layer if isinstance(layer, wrapper_lib.PruneLotteryTicket) else layer
+    inputs = node.input_tensors
+    nodes.append(unit_plan_lib.GraphNode(layer, raw, [id(t) for t in inputs], [id(t) for t in node.outputs],
+                                         [t.shape for t in node.outputs], inputs[0].shape if inputs else None))
   return unit_plan_lib.plan_units(nodes, [id(tensor) for tensor in graph.outputs], wrapper_lib.UNIT_KINDS)

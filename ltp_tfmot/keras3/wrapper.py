@@ -303,14 +303,13 @@ class PruneLotteryTicket(keras.layers.Wrapper):
       `prune_lottery_ticket` sets (random draws derive from the seed and
       this position, never from layer names); None: its index among the
       wrappers a round function is given.
-    granularity: 'weight' (weights are pruned one by one) or 'unit' (whole
-      output units: a Dense neuron, a Conv filter, a DepthwiseConv2D channel,
-      or the channels of a BatchNormalization that follows them). In 'unit'
-      granularity the unit's bias (BatchNormalization: gamma and beta) is
-      masked with it, so that a removed unit outputs exactly 0.
-      `prune_lottery_ticket(model, granularity='unit')` sets the groups.
-    unit_pooling: How a unit's weight scores are pooled into its score:
-      'L1' (sum), 'L2' or 'mean'; see `ltp_tfmot.core.masks.pool_units`.
+    granularity: 'weight' (weights are pruned one by one) or 'unit': whole
+      Dense neurons, Conv filters, DepthwiseConv2D channels, and the channels
+      of the BatchNormalization after them, whose gamma and beta (as a
+      unit's bias) are then masked with their unit, so that a removed unit
+      is exactly 0; the groups come from `prune_lottery_ticket`.
+    unit_pooling: 'L1' (sum), 'L2' or 'mean': how a unit's weight scores
+      make its score (`ltp_tfmot.core.masks.pool_units`).
     unit_group: The label of the group of wrappers whose units are pruned
       together, unit for unit, or None.
     block_size: (height, width) of the blocks 2-D kernels are pruned in, as
