@@ -14,6 +14,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 import ltp_tfmot
+from ltp_tfmot.core import unit_plan
 
 
 def assert_close_to_scale(test, got, want, rtol=1e-5):
@@ -356,3 +357,17 @@ def file_stats(path):
       info = os.stat(os.path.join(root, name))
       stats[os.path.relpath(os.path.join(root, name), path)] = (info.st_size, info.st_mtime_ns)
   return stats
+
+
+class PlainLayers:
+  """A `layers` namespace whose classes are plain ones made on first use: Keras-free graphs and layers."""
+
+  def __getattr__(self, name):
+    cls = type(name, (), {})
+    setattr(self, name, cls)
+    return cls
+
+
+def plain_layer_kinds():
+  """`ltp_tfmot.core.unit_plan.LayerKinds` over a new `PlainLayers` (its `layers`) and a plain Model class."""
+  return unit_plan.LayerKinds(PlainLayers(), type('Model', (), {}))

@@ -6,6 +6,7 @@ import tensorflow as tf
 
 import ltp_tfmot
 from ltp_tfmot.keras3 import structured
+from tests import fixtures
 
 
 def _residual_net():
@@ -54,7 +55,7 @@ class ShrinkTest(tf.test.TestCase):
     self.assertEqual(small.get_layer('fc').kernel.shape[0], 3 * 9)
     self.assertEqual(small.get_layer('output').units, 3)
     got = np.asarray(small(_inputs(), training=False))
-    self.assertAllClose(got, expected, atol=1e-5 * float(np.abs(expected).max()), rtol=1e-5)
+    fixtures.assert_close_to_scale(self, got, expected)
 
   def test_a_trained_ticket_shrinks_to_the_outputs_of_its_masked_model(self):
     wrapped = _pruned_ticket(_residual_net())
@@ -65,7 +66,7 @@ class ShrinkTest(tf.test.TestCase):
     small = ltp_tfmot.shrink(wrapped)
     self.assertEqual(small.get_layer('stem').filters, 3)
     got = np.asarray(small(_inputs(), training=False))
-    self.assertAllClose(got, expected, atol=1e-5 * float(np.abs(expected).max()), rtol=1e-5)
+    fixtures.assert_close_to_scale(self, got, expected)
 
   def test_kept_units_are_the_units_a_group_does_not_make_zero(self):
     stripped = ltp_tfmot.strip_pruning(_pruned_ticket(_residual_net()))
@@ -88,7 +89,7 @@ class ShrinkTest(tf.test.TestCase):
     expected = np.asarray(ltp_tfmot.strip_pruning(wrapped)(x))
     small = ltp_tfmot.shrink(wrapped)
     self.assertEqual([layer.units for layer in small.layers], [4, 2])
-    self.assertAllClose(small(x), expected, atol=1e-5 * float(np.abs(expected).max()), rtol=1e-5)
+    fixtures.assert_close_to_scale(self, small(x), expected)
 
   def test_a_model_without_a_graph_is_refused(self):
     with self.assertRaisesRegex(ValueError, 'not a Sequential or functional model with a known input'):
