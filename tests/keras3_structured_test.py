@@ -10,21 +10,11 @@ from tests import fixtures
 
 
 def _residual_net():
-  """A conv stem, a depthwise block added back to it, and a dense head, with random BatchNormalization stats."""
-  layers = keras.layers
-  inputs = keras.Input((6, 6, 2))
-  stem = layers.ReLU(name='stem_relu')(layers.BatchNormalization(name='stem_bn')(
-      layers.Conv2D(6, 3, padding='same', name='stem')(inputs)))
-  x = layers.DepthwiseConv2D(3, padding='same', name='depthwise')(stem)
-  x = layers.ReLU(name='depthwise_relu')(layers.BatchNormalization(name='depthwise_bn')(x))
-  x = layers.BatchNormalization(name='project_bn')(layers.Conv2D(6, 1, name='project')(x))
-  x = layers.Add(name='add')([stem, x])
-  x = layers.Flatten(name='flatten')(layers.MaxPooling2D(name='pool')(x))
-  x = layers.Dense(8, activation='relu', name='fc')(x)
-  model = keras.Model(inputs, layers.Dense(3, name='output')(x))
+  """`fixtures.unit_residual_net` in Keras 3 with 6 filters and random BatchNormalization statistics."""
+  model = fixtures.unit_residual_net(keras, filters=6)
   rng = np.random.default_rng(0)
   for layer in model.layers:
-    if isinstance(layer, layers.BatchNormalization):
+    if isinstance(layer, keras.layers.BatchNormalization):
       gamma, beta, mean, variance = (rng.standard_normal(w.shape).astype(np.float32) for w in layer.weights)
       layer.set_weights([gamma, beta, mean, np.abs(variance) + 0.5])
   return model

@@ -13,26 +13,12 @@ import tf_keras
 import ltp_tfmot
 from ltp_tfmot.keras3 import unit_groups
 from ltp_tfmot.keras3 import wrapper as wrapper_lib
-
-
-def _residual_net(library):
-  """A conv stem, a depthwise block added back to it, and a dense head: groups tied every way unit pruning knows."""
-  layers = library.layers
-  inputs = library.Input((6, 6, 2))
-  stem = layers.ReLU(name='stem_relu')(layers.BatchNormalization(name='stem_bn')(
-      layers.Conv2D(4, 3, padding='same', name='stem')(inputs)))
-  x = layers.DepthwiseConv2D(3, padding='same', name='depthwise')(stem)
-  x = layers.ReLU(name='depthwise_relu')(layers.BatchNormalization(name='depthwise_bn')(x))
-  x = layers.BatchNormalization(name='project_bn')(layers.Conv2D(4, 1, name='project')(x))
-  x = layers.Add(name='add')([stem, x])
-  x = layers.Flatten(name='flatten')(layers.MaxPooling2D(name='pool')(x))
-  x = layers.Dense(8, activation='relu', name='fc')(x)
-  return library.Model(inputs, layers.Dense(3, name='output')(x))
+from tests import fixtures
 
 
 def _twin_models(seed=0):
-  """A Keras 2 and a Keras 3 `_residual_net` holding the same weights (positive BatchNormalization variances)."""
-  k2, k3 = _residual_net(tf_keras), _residual_net(keras)
+  """Keras 2 and Keras 3 `fixtures.unit_residual_net`s holding the same weights (positive BN variances)."""
+  k2, k3 = fixtures.unit_residual_net(tf_keras), fixtures.unit_residual_net(keras)
   rng = np.random.default_rng(seed)
   for layer in k2.layers:
     if not layer.weights:
@@ -45,22 +31,10 @@ def _twin_models(seed=0):
   return k2, k3
 
 
-def _train_a_little(model, seed):
-  """Moves every weight, as training would, by the same amounts in both front ends."""
-  rng = np.random.default_rng(seed)
-  for w in ltp_tfmot.lottery_wrappers(model):
-    for weight in w.layer.weights:
-      weight.assign(np.asarray(weight) + rng.standard_normal(weight.shape).astype(np.float32))
-
-
-def _masks(model):
-  return {w.layer.name: [np.asarray(m) for m in w.masks] for w in ltp_tfmot.lottery_wrappers(model)}
-
-
 class UnitPlanTest(tf.test.TestCase):
 
   def test_residual_add_depthwise_and_batchnorm_tie_their_channels_into_one_group(self):
-    plan = ltp_tfmot.unit_plan(_residual_net(keras))
+    plan = ltp_tfmot.unit_plan(fixtures.unit_residual_net(keras))
     self.assertCountEqual(plan.groups['stem'].members,
                           [('stem', 'producer'), ('stem_bn', 'batchnorm'), ('depthwise', 'depthwise'),
                            ('depthwise_bn', 'batchnorm'), ('project', 'producer'), ('project_bn', 'batchnorm')])
@@ -76,7 +50,7 @@ class UnitPlanTest(tf.test.TestCase):
     self.assertEqual(plan2.input_layouts, plan3.input_layouts)
 
   def test_a_wrapped_model_has_the_plan_of_the_model(self):
-    model = _residual_net(keras)
+    model = fixtures.unit_residual_net(keras)
     wrapped = ltp_tfmot.prune_lottery_ticket(model, granularity='unit')
     self.assertEqual(unit_groups.unit_plan(wrapped).group_of, unit_groups.unit_plan(model).group_of)
 
@@ -105,7 +79,7 @@ class UnitPlanTest(tf.test.TestCase):
 class UnitWrapperTest(tf.test.TestCase):
 
   def test_a_unit_wrapper_masks_the_bias_and_batchnorm_gamma_and_beta_with_the_units(self):
-    wrapped = ltp_tfmot.prune_lottery_ticket(_residual_net(keras), granularity='unit')
+    wrapped = ltp_tfmot.prune_lottery_ticket(fixtures.unit_residual_net(keras), granularity='unit')
     wrappers = {w.layer.name: w for w in ltp_tfmot.lottery_wrappers(wrapped)}
     self.assertEqual([w.path.split('/')[-1] for w in wrappers['stem'].prunable_weights], ['kernel', 'bias'])
     self.assertEqual((wrappers['stem'].ranked_count, wrappers['stem'].unit_axis(1)), (1, 0))
@@ -130,20 +104,10 @@ class SameUnitMasksAsKeras2Test(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.product(scope=['layer', 'global'], unit_pooling=['L1', 'L2'])
   def test_unit_rounds_give_the_masks_of_keras_2(self, scope, unit_pooling):
-    masks = []
-    for model in _twin_models(seed=1):
-      wrapped = ltp_tfmot.prune_lottery_ticket(model, ltp_tfmot.LotteryTicketSchedule(0.4), scope=scope, seed=3,
-                                               granularity='unit', unit_pooling=unit_pooling)
-      ltp_tfmot.take_snapshot(wrapped)
-      for round_number in range(2):
-        _train_a_little(wrapped, seed=round_number)
-        ltp_tfmot.compute_next_masks(wrapped)
-      masks.append(_masks(wrapped))
-    keras2_masks, keras3_masks = masks
-    self.assertEqual(sorted(keras2_masks), sorted(keras3_masks))
-    for name, layer_masks in keras2_masks.items():
-      for want, got in zip(layer_masks, keras3_masks[name], strict=True):
-        self.assertAllEqual(got, want, msg=name)
+    keras2_masks, keras3_masks = fixtures.masks_after_rounds(
+        _twin_models(seed=1), [0, 1], pruning_schedule=ltp_tfmot.LotteryTicketSchedule(0.4), scope=scope, seed=3,
+        granularity='unit', unit_pooling=unit_pooling)
+    fixtures.assert_same_masks(self, keras2_masks, keras3_masks)
     self.assertFalse(keras3_masks['stem'][1].all() and keras3_masks['fc'][1].all())  # units went, biases with them
     self.assertAllEqual(keras3_masks['stem_bn'][0], keras3_masks['stem'][1])
 
