@@ -123,5 +123,15 @@ class UnitSettingsTest(tf.test.TestCase):
     self.assertEqual(settings['a'], {'layer_rate': 0.0, 'unit_group': 'a'})
 
 
+class WrapperArgumentsTest(tf.test.TestCase):
+
+  def test_unit_settings_alone_say_what_is_wrapped_and_else_prunable_layers_get_their_rate(self):
+    settings = {'a': {'layer_rate': None, 'unit_group': 'a'}}
+    self.assertEqual(unit_plan.wrapper_arguments('a', True, settings, {}), settings['a'])
+    self.assertIsNone(unit_plan.wrapper_arguments('lstm', True, settings, {}))
+    self.assertEqual(unit_plan.wrapper_arguments('lstm', True, None, {'lstm': 0.5}), {'layer_rate': 0.5})
+    self.assertIsNone(unit_plan.wrapper_arguments('bn', False, None, {}))
+
+
 if __name__ == '__main__':
   tf.test.main()

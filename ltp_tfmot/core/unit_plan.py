@@ -468,3 +468,20 @@ def unit_settings(plan, prunable_names, layer_rates):
       raise ValueError(f"granularity='unit' cannot prune layer {name!r}: {reason}. Give it layer_rates "
                        f"{{{name!r}: 0.0}} to leave it dense and unwrapped, or use granularity='weight'")
   return settings
+
+
+def wrapper_arguments(name, is_prunable, settings, layer_rates):
+  """The rate (and unit group) arguments of a layer's wrapper when a model is wrapped, or None: left unwrapped.
+
+  Args:
+    name: The layer's name.
+    is_prunable: Whether granularity='weight' wraps the layer.
+    settings: `unit_settings` in unit granularity (it alone says what is wrapped), else None.
+    layer_rates: {layer name: rate} given by the user.
+
+  Returns:
+    A dict of `PruneLotteryTicket` arguments ('layer_rate', and 'unit_group' in unit granularity), or None.
+  """
+  if settings is not None:
+    return settings.get(name)
+  return {'layer_rate': layer_rates.get(name)} if is_prunable else None

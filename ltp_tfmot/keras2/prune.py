@@ -200,13 +200,9 @@ def prune_lottery_ticket(to_prune,
   def wrap(layer):
     if isinstance(layer, keras.Model):
       return keras.models.clone_model(layer, input_tensors=None, clone_function=wrap)
-    if unit_settings is not None:
-      if layer.name not in unit_settings:
-        return layer
-      return wrapper_lib.PruneLotteryTicket(layer, **params, **unit_settings[layer.name])
-    if not wrapper_lib.is_prunable(layer):
-      return layer
-    return wrapper_lib.PruneLotteryTicket(layer, layer_rate=layer_rates.get(layer.name), **params)
+    arguments = unit_plan_lib.wrapper_arguments(layer.name, wrapper_lib.is_prunable(layer), unit_settings,
+                                                layer_rates)
+    return layer if arguments is None else wrapper_lib.PruneLotteryTicket(layer, **params, **arguments)
 
   if isinstance(to_prune, (list, tuple)):
     for i, layer in enumerate(to_prune):

@@ -192,13 +192,9 @@ def prune_lottery_ticket(to_prune, pruning_schedule=None, criterion='large_final
   def wrap(layer):
     if isinstance(layer, keras.Model):
       return keras.models.clone_model(layer, clone_function=wrap)
-    if unit_settings is not None:
-      if layer.name not in unit_settings:
-        return layer
-      return wrapper_lib.PruneLotteryTicket(layer, **settings, **unit_settings[layer.name])
-    if not wrapper_lib.is_prunable(layer):
-      return layer
-    return wrapper_lib.PruneLotteryTicket(layer, layer_rate=layer_rates.get(layer.name), **settings)
+    arguments = unit_plan_lib.wrapper_arguments(layer.name, wrapper_lib.is_prunable(layer), unit_settings,
+                                                layer_rates)
+    return layer if arguments is None else wrapper_lib.PruneLotteryTicket(layer, **settings, **arguments)
 
   wrapped = [wrap(item) for item in items] if isinstance(to_prune, (list, tuple)) else wrap(to_prune)
   for position, w in enumerate(wrapped_model.lottery_wrappers(wrapped)):
