@@ -153,7 +153,7 @@ class UnitGroup:
 
 
 class UnitPlan:
-  """The unit groups of a model and the layout of every layer's input (see `unit_plan`).
+  """The unit groups of a model and the layout of every layer's input (see `plan_units`).
 
   Attributes:
     groups: {label: UnitGroup}, in graph order.
