@@ -33,7 +33,12 @@ _DISPATCHED = {
     'weights_remaining': ('rounds', 'model'),
     'save_ticket': ('tickets', 'model'),
     'load_ticket': ('tickets', 'model'),
+    'unit_plan': ('unit_groups', 'model'),
+    'kept_units': ('structured', 'model'),
+    'shrink': ('structured', 'model'),
 }
+# Modules of a front end that live outside its package (built on its rounds): (front end, module) -> path.
+_ELSEWHERE = {(KERAS2, 'structured'): 'methods.structured'}
 
 
 def front_end_of(obj):
@@ -55,9 +60,14 @@ def front_end_of(obj):
   return KERAS2
 
 
+def _module_path(front_end, module):
+  """The path of a front end's module, under `ltp_tfmot`: 'keras3.rounds'."""
+  return _ELSEWHERE.get((front_end, module), f'{front_end}.{module}')
+
+
 def function_of(front_end, name):
   """The function `name` of a front end (its module imported on first use)."""
-  return getattr(importlib.import_module(f'ltp_tfmot.{front_end}.{_DISPATCHED[name][0]}'), name)
+  return getattr(importlib.import_module(f'ltp_tfmot.{_module_path(front_end, _DISPATCHED[name][0])}'), name)
 
 
 def _dispatcher(name):
@@ -68,8 +78,8 @@ def _dispatcher(name):
     return function_of(front_end_of(obj), name)(*args, **kwargs)
 
   dispatch.__name__ = dispatch.__qualname__ = name
-  dispatch.__doc__ = (f'`ltp_tfmot.keras2.{module}.{name}` for a Keras 2 (tf_keras) `{argument}`, '
-                      f'`ltp_tfmot.keras3.{module}.{name}` for a Keras 3 one (see their documentation).')
+  dispatch.__doc__ = (f'`ltp_tfmot.{_module_path(KERAS2, module)}.{name}` for a Keras 2 (tf_keras) `{argument}`, '
+                      f'`ltp_tfmot.{_module_path(KERAS3, module)}.{name}` for a Keras 3 one (see their documentation).')
   return dispatch
 
 

@@ -305,9 +305,10 @@ PRUNE_CASES = [
           r'to_prune must be a tf_keras layer, a list of layers, or a Sequential or functional model, got NoneType'),
     _case('prune_string', lambda e: ltp_tfmot.prune_lottery_ticket('mlp'), TypeError,
           r'to_prune must be a tf_keras layer.*got str'),
-    # A Keras 3 model goes to the Keras 3 front end, which has no unit granularity yet.
-    _case('prune_keras3_model_by_unit', lambda e: ltp_tfmot.prune_lottery_ticket(e.keras3, granularity='unit'),
-          ValueError, r"granularity='unit' is not in the Keras 3 front end yet"),
+    # A Keras 3 model goes to the Keras 3 front end, whose unit granularity has the Keras 2 rules.
+    _case('prune_keras3_model_by_unit_in_blocks', lambda e: ltp_tfmot.prune_lottery_ticket(
+        e.keras3, granularity='unit', block_size=(2, 1)), ValueError,
+          r"granularity='unit' removes whole units, so block_size must be \(1, 1\)"),
     _case('prune_keras3_layer_in_list', lambda e: ltp_tfmot.prune_lottery_ticket(
         [keras.layers.Dense(2), keras3.layers.Dense(2)]), TypeError, r'to_prune\[1\] is a Keras 3 object'),
     _case('prune_subclassed_model', lambda e: ltp_tfmot.prune_lottery_ticket(e.subclassed), ValueError,

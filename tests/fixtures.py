@@ -16,6 +16,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 import ltp_tfmot
+from ltp_tfmot.core import unit_plan
 
 
 def assert_close_to_scale(test, got, want, rtol=1e-5):
@@ -406,3 +407,86 @@ def file_stats(path):
       info = os.stat(os.path.join(root, name))
       stats[os.path.relpath(os.path.join(root, name), path)] = (info.st_size, info.st_mtime_ns)
   return stats
+
+
+class PlainLayers:
+  """A `layers` namespace whose classes are plain ones made on first use: Keras-free graphs and layers."""
+
+  def __getattr__(self, name):
+    cls = type(name, (), {})
+    setattr(self, name, cls)
+    return cls
+
+
+def plain_layer_kinds():
+  """`ltp_tfmot.core.unit_plan.LayerKinds` over a new `PlainLayers` (its `layers`) and a plain Model class."""
+  return unit_plan.LayerKinds(PlainLayers(), type('Model', (), {}))
+
+
+def unit_residual_net(library, filters=4):
+  """A conv stem, a depthwise block added back to it and a dense head: units tied every way unit pruning knows.
+
+  Args:
+    library: `tf_keras` or `keras` (Keras 3): the same network in either.
+    filters: The stem's (and the block's) filters.
+
+  Returns:
+    A functional model on (6, 6, 2) inputs with 3 outputs.
+  """
+  layers = library.layers
+  inputs = library.Input((6, 6, 2))
+  stem = layers.ReLU(name='stem_relu')(layers.BatchNormalization(name='stem_bn')(
+      layers.Conv2D(filters, 3, padding='same', name='stem')(inputs)))
+  x = layers.DepthwiseConv2D(3, padding='same', name='depthwise')(stem)
+  x = layers.ReLU(name='depthwise_relu')(layers.BatchNormalization(name='depthwise_bn')(x))
+  x = layers.BatchNormalization(name='project_bn')(layers.Conv2D(filters, 1, name='project')(x))
+  x = layers.Add(name='add')([stem, x])
+  x = layers.Flatten(name='flatten')(layers.MaxPooling2D(name='pool')(x))
+  x = layers.Dense(8, activation='relu', name='fc')(x)
+  return library.Model(inputs, layers.Dense(3, name='output')(x))
+
+
+def train_wrappers_a_little(model, seed):
+  """Moves every weight of a wrapped model's wrapped layers, as training would, by seeded amounts.
+
+  The same seed moves the weights of twin models (a Keras 2 and a Keras 3 one) by the same amounts.
+  """
+  rng = np.random.default_rng(seed)
+  for w in ltp_tfmot.lottery_wrappers(model):
+    for weight in w.layer.weights:
+      weight.assign(np.asarray(weight) + rng.standard_normal(weight.shape).astype(np.float32))
+
+
+def wrapper_masks(model):
+  """{wrapped layer name: its masks as NumPy arrays} of a wrapped model (either front end)."""
+  return {w.layer.name: [np.asarray(m) for m in w.masks] for w in ltp_tfmot.lottery_wrappers(model)}
+
+
+def assert_same_masks(test, want, got):
+  """Asserts two `wrapper_masks` results name the same layers and hold equal masks."""
+  test.assertEqual(sorted(want), sorted(got))
+  for name, layer_masks in want.items():
+    for want_mask, got_mask in zip(layer_masks, got[name], strict=True):
+      test.assertAllEqual(got_mask, want_mask, msg=name)
+
+
+def masks_after_rounds(models, train_seeds, **prune_arguments):
+  """The `wrapper_masks` of each model after rounds: wrapped, snapshot taken, then per seed moved and pruned.
+
+  Args:
+    models: Models (twins of both front ends) to wrap with `ltp_tfmot.prune_lottery_ticket(**prune_arguments)`.
+    train_seeds: One seed per round, for `train_wrappers_a_little` before the round's `compute_next_masks`.
+    **prune_arguments: The wrapping arguments.
+
+  Returns:
+    A list of `wrapper_masks` results, one per model.
+  """
+  masks = []
+  for model in models:
+    wrapped = ltp_tfmot.prune_lottery_ticket(model, **prune_arguments)
+    ltp_tfmot.take_snapshot(wrapped)
+    for seed in train_seeds:
+      train_wrappers_a_little(wrapped, seed=seed)
+      ltp_tfmot.compute_next_masks(wrapped)
+    masks.append(wrapper_masks(wrapped))
+  return masks

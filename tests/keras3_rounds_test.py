@@ -8,6 +8,7 @@ import tf_keras
 
 import ltp_tfmot
 from ltp_tfmot.core import criteria as criteria_lib
+from tests import fixtures
 
 _WEIGHT_CRITERIA = [name for name in ltp_tfmot.criterion_names()
                     if not criteria_lib.get_criterion(name).needs_model and not name.endswith('_inverted')]
@@ -29,47 +30,20 @@ def _twin_models(seed=0):
   return k2, k3
 
 
-def _train_a_little(model, seed):
-  """Moves every weight, as training would, by the same amounts in both front ends."""
-  rng = np.random.default_rng(seed)
-  for w in ltp_tfmot.lottery_wrappers(model):
-    for weight in w.layer.weights:
-      weight.assign(np.asarray(weight) + rng.standard_normal(weight.shape).astype(np.float32))
-
-
-def _masks(model):
-  return {w.layer.name: [np.asarray(m) for m in w.masks] for w in ltp_tfmot.lottery_wrappers(model)}
-
-
 class SameMasksAsKeras2Test(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.product(criterion=_WEIGHT_CRITERIA, scope=['layer', 'global'])
   def test_rounds_give_the_masks_of_keras_2(self, criterion, scope):
-    masks = []
-    for model in _twin_models():
-      wrapped = ltp_tfmot.prune_lottery_ticket(model, ltp_tfmot.LotteryTicketSchedule(0.3), criterion=criterion,
-                                               scope=scope, seed=7)
-      ltp_tfmot.take_snapshot(wrapped)
-      for round_number in range(2):
-        _train_a_little(wrapped, seed=round_number)
-        ltp_tfmot.compute_next_masks(wrapped)
-      masks.append(_masks(wrapped))
-    keras2_masks, keras3_masks = masks
-    self.assertEqual(sorted(keras2_masks), sorted(keras3_masks))
-    for name, layer_masks in keras2_masks.items():
-      for want, got in zip(layer_masks, keras3_masks[name], strict=True):
-        self.assertAllEqual(got, want, msg=name)
+    keras2_masks, keras3_masks = fixtures.masks_after_rounds(
+        _twin_models(), [0, 1], pruning_schedule=ltp_tfmot.LotteryTicketSchedule(0.3), criterion=criterion,
+        scope=scope, seed=7)
+    fixtures.assert_same_masks(self, keras2_masks, keras3_masks)
 
   @parameterized.named_parameters(('layer_rates', {'layer_rates': {'output': 0.1}}),
                                   ('blocks', {'block_size': (2, 2)}))
   def test_layer_rates_and_blocks_give_the_masks_of_keras_2(self, settings):
-    masks = []
-    for model in _twin_models(seed=3):
-      wrapped = ltp_tfmot.prune_lottery_ticket(model, ltp_tfmot.LotteryTicketSchedule(0.5), **settings)
-      ltp_tfmot.take_snapshot(wrapped)
-      _train_a_little(wrapped, seed=5)
-      ltp_tfmot.compute_next_masks(wrapped)
-      masks.append(_masks(wrapped))
+    masks = fixtures.masks_after_rounds(_twin_models(seed=3), [5],
+                                        pruning_schedule=ltp_tfmot.LotteryTicketSchedule(0.5), **settings)
     for name, layer_masks in masks[0].items():
       for want, got in zip(layer_masks, masks[1][name], strict=True):
         self.assertAllEqual(got, want, msg=name)

@@ -8,6 +8,7 @@ import tf_keras as keras
 from ltp_tfmot import validation
 from ltp_tfmot.core import criteria as criteria_lib
 from ltp_tfmot.core import schedule as schedule_lib
+from ltp_tfmot.core import unit_plan as unit_plan_lib
 from ltp_tfmot.keras2 import rounds as rounds_lib
 from ltp_tfmot.keras2 import unit_groups
 from ltp_tfmot.keras2 import wrapped_model
@@ -193,18 +194,15 @@ def prune_lottery_ticket(to_prune,
       raise ValueError(f'model {to_prune.name!r} is already wrapped with prune_lottery_ticket; wrap the unwrapped '
                        'model (or use ltp_tfmot.strip_pruning first)')
     _check_layer_rate_names(layer_rates, prunable_layer_names(to_prune))
-    unit_settings = _unit_settings(to_prune, layer_rates)
+    unit_settings = unit_plan_lib.unit_settings(unit_groups.unit_plan(to_prune), prunable_layer_names(to_prune),
+                                                layer_rates)
 
   def wrap(layer):
     if isinstance(layer, keras.Model):
       return keras.models.clone_model(layer, input_tensors=None, clone_function=wrap)
-    if unit_settings is not None:
-      if layer.name not in unit_settings:
-        return layer
-      return wrapper_lib.PruneLotteryTicket(layer, **params, **unit_settings[layer.name])
-    if not wrapper_lib.is_prunable(layer):
-      return layer
-    return wrapper_lib.PruneLotteryTicket(layer, layer_rate=layer_rates.get(layer.name), **params)
+    arguments = unit_plan_lib.wrapper_arguments(layer.name, wrapper_lib.is_prunable(layer), unit_settings,
+                                                layer_rates)
+    return layer if arguments is None else wrapper_lib.PruneLotteryTicket(layer, **params, **arguments)
 
   if isinstance(to_prune, (list, tuple)):
     for i, layer in enumerate(to_prune):
@@ -235,42 +233,6 @@ def prune_lottery_ticket(to_prune,
     return wrap(to_prune)
   raise TypeError('to_prune must be a tf_keras layer, a list of layers, or a Sequential or functional model, '
                   f'got {type(to_prune).__name__}')
-
-
-def _unit_settings(model, layer_rates):
-  """{layer name: {'layer_rate', 'unit_group'}} for the layers unit granularity wraps; raises before any change.
-
-  Layers whose units cannot be removed exactly are refused unless their rate is 0. Groups that are model
-  outputs or tied to the model's input are kept whole (rate 0). A BatchNormalization is wrapped (its gamma
-  and beta masked) only where its channels are pruned.
-  """
-  plan = unit_groups.unit_plan(model)
-  settings = {}
-  for group in plan.groups.values():
-    ranked = group.layer_names(unit_groups.ROLE_PRODUCER) + group.layer_names(unit_groups.ROLE_DEPTHWISE)
-    rates = {layer_rates.get(name) for name in ranked}
-    if len(rates) > 1:
-      raise ValueError(f'layers {ranked} prune the same units (they are tied, e.g. by a residual Add), so they need '
-                       f'one rate; layer_rates gives {sorted(rates, key=str)}: give them all the same rate')
-    rate = rates.pop()
-    if group.pinned:
-      if rate not in (None, 0):
-        raise ValueError(f'the units of layers {ranked} cannot be removed ({group.pinned}), so they are kept whole '
-                         "in granularity='unit': drop them from layer_rates (or set 0)")
-      rate = 0.0
-    elif group.problems and rate != 0:
-      raise ValueError(f'the units of layers {ranked} cannot be removed exactly: {group.problems[0]}. Give them '
-                       f'layer_rates={{{ranked[0]!r}: 0.0, ...}} to keep them whole, or use granularity=\'weight\'')
-    for name in ranked + (group.layer_names(unit_groups.ROLE_BATCHNORM) if rate != 0 else []):
-      settings[name] = {'layer_rate': rate, 'unit_group': group.label}
-  for name in prunable_layer_names(model):
-    if name in settings:
-      continue
-    if layer_rates.get(name) != 0:
-      reason = plan.unsupported.get(name, 'it has no units unit pruning knows')
-      raise ValueError(f"granularity='unit' cannot prune layer {name!r}: {reason}. Give it layer_rates "
-                       f"{{{name!r}: 0.0}} to leave it dense and unwrapped, or use granularity='weight'")
-  return settings
 
 
 def _numbered(wrapped):

@@ -12,6 +12,8 @@ from absl import logging
 import keras
 
 from ltp_tfmot import validation
+from ltp_tfmot.core import unit_plan as unit_plan_lib
+from ltp_tfmot.keras3 import unit_groups
 from ltp_tfmot.keras3 import wrapped_model
 from ltp_tfmot.keras3 import wrapper as wrapper_lib
 
@@ -115,9 +117,17 @@ def prune_lottery_ticket(to_prune, pruning_schedule=None, criterion='large_final
     block_size: (height, width) of the blocks 2-D kernels are pruned in.
     block_pooling_type: How a block's weight scores are pooled: 'AVG' or 'MAX'.
     seed: Seed for random criteria and actions.
-    granularity: 'weight' (weights are pruned one by one); 'unit' is refused
-      for now.
-    unit_pooling: 'L1', 'L2' or 'mean' (used by unit granularity).
+    granularity: 'weight' (weights are pruned one by one) or 'unit'
+      (structured tickets: whole output units are removed, as in the Keras 2
+      front end: Dense neurons, Conv1D/2D/3D filters and DepthwiseConv2D
+      channels, with the units tied by the graph, residual merges,
+      BatchNormalization and DepthwiseConv2D layers, pruned together; a
+      unit's bias and its BatchNormalization's gamma and beta are masked with
+      it; `ltp_tfmot.shrink` then cuts them out). Needs a Sequential or
+      functional model with a known input, `block_size=(1, 1)`,
+      `mask_0_action='zero'` and a criterion of weight values.
+    unit_pooling: How a unit's weight scores are pooled into its score: 'L1'
+      (default), 'L2' or 'mean'; tied units add their pooled scores.
 
   Returns:
     The wrapped layer, list of layers or model.
@@ -125,7 +135,9 @@ def prune_lottery_ticket(to_prune, pruning_schedule=None, criterion='large_final
   Raises:
     ValueError: for a bad argument (the message names it), a subclassed
       model, a model wrapped already or with no prunable layer, or a
-      `layer_rates` name that is not a prunable layer. Nothing is changed then.
+      `layer_rates` name that is not a prunable layer; in unit granularity,
+      for a layer whose units cannot be removed exactly, unless its
+      `layer_rates` entry is 0. Nothing is changed then.
     TypeError: for a `to_prune` that is no Keras 3 layer or model (a Keras 2
       one included) or an argument of the wrong type.
 
@@ -164,6 +176,13 @@ def prune_lottery_ticket(to_prune, pruning_schedule=None, criterion='large_final
   unknown = sorted(set(layer_rates) - set(names))
   if unknown:
     raise ValueError(f'layer_rates names {unknown}, which are not prunable layers here; prunable layers: {names}')
+  unit_settings = None
+  if settings['granularity'] == 'unit':
+    if not isinstance(to_prune, keras.Model):
+      raise ValueError("granularity='unit' needs a Sequential or functional Keras 3 model, whose graph ties units "
+                       f'together, got {type(to_prune).__name__}: pass the whole model, or use '
+                       "granularity='weight'")
+    unit_settings = unit_plan_lib.unit_settings(unit_groups.unit_plan(to_prune), names, layer_rates)
   reasons = unprunable_layers(to_prune)
   if reasons:
     logging.warning('prune_lottery_ticket leaves the kernels of %d layers dense: %s. To prune one, give it a '
@@ -173,9 +192,9 @@ def prune_lottery_ticket(to_prune, pruning_schedule=None, criterion='large_final
   def wrap(layer):
     if isinstance(layer, keras.Model):
       return keras.models.clone_model(layer, clone_function=wrap)
-    if not wrapper_lib.is_prunable(layer):
-      return layer
-    return wrapper_lib.PruneLotteryTicket(layer, layer_rate=layer_rates.get(layer.name), **settings)
+    arguments = unit_plan_lib.wrapper_arguments(layer.name, wrapper_lib.is_prunable(layer), unit_settings,
+                                                layer_rates)
+    return layer if arguments is None else wrapper_lib.PruneLotteryTicket(layer, **settings, **arguments)
 
   wrapped = [wrap(item) for item in items] if isinstance(to_prune, (list, tuple)) else wrap(to_prune)
   for position, w in enumerate(wrapped_model.lottery_wrappers(wrapped)):

@@ -23,6 +23,7 @@ from keras import ops
 from ltp_tfmot import validation
 from ltp_tfmot.core import criteria as criteria_lib
 from ltp_tfmot.core import schedule as schedule_lib
+from ltp_tfmot.core import unit_plan as unit_plan_lib
 
 # `snapshot_step` before any snapshot was taken.
 NO_SNAPSHOT = -1
@@ -38,6 +39,8 @@ _KERNEL_LAYERS = (keras.layers.Dense, keras.layers.EinsumDense, keras.layers.Con
 _RNN_LAYERS = (keras.layers.LSTM, keras.layers.GRU, keras.layers.SimpleRNN)
 PRUNED_LAYERS = ('Dense, EinsumDense, Conv1D/2D/3D, DepthwiseConv2D, SeparableConv2D, Embedding, '
                   'LSTM/GRU/SimpleRNN (and Bidirectional around them), MultiHeadAttention')
+# The Keras 3 layer classes unit granularity tells apart (`UNIT_KINDS.has_units`: the layers it wraps).
+UNIT_KINDS = unit_plan_lib.LayerKinds(keras.layers, keras.Model)
 
 
 def is_prunable(layer):
@@ -183,7 +186,8 @@ def check_settings(pruning_schedule=None, criterion='large_final', scope='layer'
     dynamic_weight_rescaling: A bool.
     rewind_step: An int >= 0, before the end of the schedule's first round.
     seed: An int.
-    granularity: 'weight' ('unit' is refused: the Keras 3 front end does not remove units yet).
+    granularity: 'weight' or 'unit' (with block_size (1, 1), mask_0_action 'zero' and a criterion of weight
+      values).
     unit_pooling: 'L1', 'L2' or 'mean'.
     block_size: Two ints >= 1.
     block_pooling_type: 'AVG' or 'MAX'.
@@ -194,7 +198,8 @@ def check_settings(pruning_schedule=None, criterion='large_final', scope='layer'
 
   Raises:
     TypeError: for an argument of the wrong type.
-    ValueError: for a bad value (the message names the argument and what it may be).
+    ValueError: for a bad value (the message names the argument and what it may be), or a setting unit
+      granularity cannot follow.
   """
   if pruning_schedule is None:
     pruning_schedule = schedule_lib.LotteryTicketSchedule()
@@ -203,12 +208,12 @@ def check_settings(pruning_schedule=None, criterion='large_final', scope='layer'
                     f'got {type(pruning_schedule).__name__}')
   rewind_step = validation.check_int(rewind_step, 'rewind_step', minimum=0, hint=' (0 = the initial weights)')
   schedule_lib.check_rewind_before_first_round(rewind_step, pruning_schedule)
-  if validation.check_choice(granularity, 'granularity', validation.GRANULARITIES) == 'unit':
-    raise ValueError("granularity='unit' is not in the Keras 3 front end yet: use granularity='weight', or "
-                     'the Keras 2 front end (tf_keras) for structured tickets')
+  validation.check_choice(granularity, 'granularity', validation.GRANULARITIES)
   if (not isinstance(block_size, (tuple, list)) or len(block_size) != 2
       or not all(validation.is_int(b) and b >= 1 for b in block_size)):
     raise ValueError(f'block_size must be two integers >= 1, e.g. (4, 1), got {block_size!r}')
+  if granularity == 'unit':
+    _check_unit_settings(tuple(block_size), mask_0_action, criteria_lib.get_criterion(criterion))
   return {
       'pruning_schedule': pruning_schedule,
       'criterion': criteria_lib.get_criterion(criterion).name,
@@ -223,6 +228,20 @@ def check_settings(pruning_schedule=None, criterion='large_final', scope='layer'
       'block_size': tuple(int(b) for b in block_size),
       'block_pooling_type': validation.check_choice(block_pooling_type, 'block_pooling_type', BLOCK_POOLING_TYPES),
   }
+
+
+def _check_unit_settings(block_size, mask_0_action, criterion):
+  """Raises for a setting granularity='unit' cannot follow (the Keras 2 front end's rules)."""
+  if block_size != (1, 1):
+    raise ValueError(f"granularity='unit' removes whole units, so block_size must be (1, 1), got {block_size}: "
+                     "use block_size with granularity='weight', or drop it")
+  if mask_0_action != 'zero':
+    raise ValueError("granularity='unit' needs mask_0_action='zero' (a removed unit is exactly 0, which shrink "
+                     f'relies on), got {mask_0_action!r}')
+  if criterion.needs_model:
+    raise ValueError(f"criterion {criterion.name!r} scores weights by running the model, which granularity='unit' "
+                     "does not pool yet: use a criterion of weight values (e.g. 'large_final') with "
+                     "granularity='unit'")
 
 
 # The arguments `get_config` records as they are (besides the layer, the schedule and the block size).
@@ -284,12 +303,15 @@ class PruneLotteryTicket(keras.layers.Wrapper):
       `prune_lottery_ticket` sets (random draws derive from the seed and
       this position, never from layer names); None: its index among the
       wrappers a round function is given.
-    granularity: 'weight' (weights are pruned one by one). 'unit' is refused
-      for now: the Keras 3 front end does not remove whole units yet.
-    unit_pooling: How a unit's weight scores would be pooled: 'L1', 'L2' or
-      'mean' (kept for the config; used by unit granularity).
+    granularity: 'weight' (weights are pruned one by one) or 'unit': whole
+      Dense neurons, Conv filters, DepthwiseConv2D channels, and the channels
+      of the BatchNormalization after them, whose gamma and beta (as a
+      unit's bias) are then masked with their unit, so that a removed unit
+      is exactly 0; the groups come from `prune_lottery_ticket`.
+    unit_pooling: 'L1' (sum), 'L2' or 'mean': how a unit's weight scores
+      make its score (`ltp_tfmot.core.masks.pool_units`).
     unit_group: The label of the group of wrappers whose units are pruned
-      together, or None.
+      together, unit for unit, or None.
     block_size: (height, width) of the blocks 2-D kernels are pruned in, as
       in tfmot; other kernels are pruned weight by weight.
     block_pooling_type: How a block's weight scores are pooled: 'AVG' or 'MAX'.
@@ -300,9 +322,9 @@ class PruneLotteryTicket(keras.layers.Wrapper):
     TypeError: for a layer that is no Keras 3 layer, a schedule that is no
       `LotteryTicketSchedule`, or an argument of the wrong type.
     ValueError: for an unknown criterion, scope or action, a bad rate,
-      rewind step, position or block, granularity='unit', a layer with no
-      prunable weight; when built, for a MultiHeadAttention that was never
-      called.
+      rewind step, position or block, a layer with no prunable weight (in
+      'unit' granularity: a layer with no units, or a setting units cannot
+      follow); when built, for a MultiHeadAttention that was never called.
   """
 
   def __init__(self, layer, pruning_schedule=None, criterion='large_final', scope='layer', layer_rate=None,
@@ -311,7 +333,10 @@ class PruneLotteryTicket(keras.layers.Wrapper):
                block_pooling_type='AVG', **kwargs):
     if not isinstance(layer, keras.layers.Layer):
       raise TypeError(f'layer must be a Keras 3 layer, got {type(layer).__module__}.{type(layer).__name__}')
-    if not is_prunable(layer):
+    if granularity == 'unit' and not UNIT_KINDS.has_units(layer):
+      raise ValueError(f"granularity='unit' prunes the units of Dense, Conv1D/2D/3D and DepthwiseConv2D layers; "
+                       f'layer {layer.name!r} is a {type(layer).__name__}: wrap it with granularity=\'weight\'')
+    if not is_prunable(layer) and granularity != 'unit':
       raise ValueError(f'layer {layer.name!r} ({type(layer).__name__}) has no prunable weight: wrap one of '
                        f'{PRUNED_LAYERS}, or give it a get_prunable_weights method')
     settings = check_settings(
@@ -342,8 +367,18 @@ class PruneLotteryTicket(keras.layers.Wrapper):
 
   @property
   def prunable_weights(self):
-    """The wrapped layer's variables that are pruned, in `masks` order."""
-    return pruned_weights_of(self.layer)
+    """The wrapped layer's variables that are masked, in `masks` order: the `ranked_count` ranked ones first.
+
+    In unit granularity the ranked kernel is followed by the weights masked with its units (its bias; a
+    BatchNormalization, which has no ranked weight, its gamma and beta).
+    """
+    ranked = pruned_weights_of(self.layer)
+    if self.granularity != 'unit':
+      return ranked
+    if isinstance(self.layer, keras.layers.BatchNormalization):
+      return [weight for weight in (self.layer.gamma, self.layer.beta) if weight is not None]
+    bias = getattr(self.layer, 'bias', None)
+    return ranked + ([] if bias is None else [bias])
 
   def build(self, input_shape=None):
     """Builds the wrapped layer if needed, then the masks, snapshots and counters.
@@ -374,7 +409,8 @@ class PruneLotteryTicket(keras.layers.Wrapper):
     ]
     positions = {id(weight): i for i, weight in enumerate(self.layer.weights)}
     self.prunable_snapshots = [self.snapshots[positions[id(weight)]] for weight in prunable]
-    self.ranked_count = len(prunable)
+    # The weights the criterion ranks; in unit granularity the companions masked with the units follow them.
+    self.ranked_count = len(pruned_weights_of(self.layer))
     self.snapshot_step = self._counter('snapshot_step', NO_SNAPSHOT)
     self.rounds_done = self._counter('rounds_done', 0)
     self.step_offset = self._counter('step_offset', NOT_COUNTING)
@@ -419,6 +455,8 @@ class PruneLotteryTicket(keras.layers.Wrapper):
 
   def unit_axis(self, index):
     """The axis of prunable weight `index` along which its output units lie (a DepthwiseConv2D's channels: 2)."""
+    if index >= self.ranked_count:  # a bias, gamma or beta: a vector of units
+      return 0
     if isinstance(self.layer, keras.layers.DepthwiseConv2D):
       return 2
     return len(self.prunable_weights[index].shape) - 1
