@@ -8,6 +8,8 @@ dynamic weight rescaling, on whole TensorFlow tensors.
 
 import tensorflow as tf
 
+from ltp_tfmot.core import criteria as criteria_lib
+
 
 def survivor_values(action, snapshot, mask, seed, fresh=None):
   """The values the kept weights of one prunable tensor start from.
@@ -54,3 +56,34 @@ def start_values(kept, snapshot, mask, mask_0_action, dynamic_weight_rescaling, 
     kept = kept * (tf.cast(tf.size(mask), mask.dtype) / n_kept)
   pruned = snapshot if mask_0_action == 'freeze' else tf.zeros([], snapshot.dtype)
   return tf.cast(tf.where(mask > 0, kept, pruned), dtype)
+
+
+def check_snapshots(wrappers):
+  """Raises unless every wrapper has a rewind snapshot.
+
+  Args:
+    wrappers: A list of built lottery wrappers (either front end).
+
+  Raises:
+    ValueError: naming the layers without one.
+  """
+  missing = [w.layer.name for w in wrappers if not w.has_snapshot]
+  if missing:
+    raise ValueError(f'layers {missing} have no rewind snapshot yet: call ltp_tfmot.take_snapshot(model) '
+                     'or train with UpdateLotteryStep first')
+
+
+def check_keeps_weights(wrappers):
+  """Raises unless every wrapper (of either front end) can be pruned without a rewind (`keep_weights=True`)."""
+  for w in wrappers:
+    if criteria_lib.get_criterion(w.criterion).needs_model:
+      raise ValueError(f'layer {w.layer.name!r} is pruned by {w.criterion!r}, which scores the rewind point, so it '
+                       "cannot prune with keep_weights=True: use a criterion of the weights' values such as "
+                       "'large_final'")
+    for attribute, default in (('mask_1_action', 'rewind'), ('mask_0_action', 'zero')):
+      if getattr(w, attribute) != default:
+        raise ValueError(f'layer {w.layer.name!r} has {attribute}={getattr(w, attribute)!r}, which acts at a rewind, '
+                         f'so it cannot prune with keep_weights=True: wrap it with {attribute}={default!r}')
+    if w.dynamic_weight_rescaling:
+      raise ValueError(f'layer {w.layer.name!r} rescales survivors at a rewind (dynamic_weight_rescaling), so it '
+                       'cannot prune with keep_weights=True: wrap it without dynamic_weight_rescaling')

@@ -7,6 +7,7 @@ import tf_keras as keras
 
 from ltp_tfmot import validation
 from ltp_tfmot.core import criteria as criteria_lib
+from ltp_tfmot.core import model_walk
 from ltp_tfmot.core import schedule as schedule_lib
 from ltp_tfmot.core import unit_plan as unit_plan_lib
 from ltp_tfmot.keras2 import rounds as rounds_lib
@@ -212,9 +213,7 @@ def prune_lottery_ticket(to_prune,
     return _numbered([wrap(layer) for layer in to_prune])
   if isinstance(to_prune, keras.Model):
     if not _is_sequential_or_functional(to_prune):
-      raise ValueError(f'to_prune is a subclassed model ({type(to_prune).__name__}), whose layers cannot be '
-                       'replaced from outside: wrap its prunable layers with prune_lottery_ticket(layer) '
-                       'inside its __init__, or build it as a Sequential or functional model')
+      raise model_walk.subclassed_model_error(to_prune)
     if wrapped_model.lottery_wrappers(to_prune):
       raise ValueError(f'model {to_prune.name!r} is already wrapped with prune_lottery_ticket; wrap the unwrapped '
                        'model (or use ltp_tfmot.strip_pruning first)')

@@ -16,6 +16,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from ltp_tfmot import validation
+from ltp_tfmot.core import model_walk
 from ltp_tfmot.core import rewind as core_rewind
 from ltp_tfmot.core import seeds
 from ltp_tfmot.keras2 import initializers
@@ -42,25 +43,7 @@ def unwrapped_layer_weights(model):
   Returns:
     A list of (layer, weight) pairs.
   """
-  if not isinstance(model, keras.Model):
-    return []
-  inside = {v.ref() for w in wrapped_model.lottery_wrappers(model) for v in w.weights}
-  pairs, seen = [], set()
-
-  def visit(container):
-    for layer in container.layers:
-      if isinstance(layer, wrapper_lib.PruneLotteryTicket):
-        continue
-      if isinstance(layer, keras.Model):
-        visit(layer)
-        continue
-      for weight in layer.weights:
-        if weight.ref() not in inside and weight.ref() not in seen:
-          seen.add(weight.ref())
-          pairs.append((layer, weight))
-
-  visit(model)
-  return pairs
+  return model_walk.weights_outside(model, wrapper_lib.PruneLotteryTicket, keras.Model)
 
 
 def take_snapshot(model, step=0):
@@ -110,21 +93,6 @@ def take_snapshot(model, step=0):
   logging.info('Took the rewind snapshot at step %d.', step)
 
 
-def check_snapshots(wrappers):
-  """Raises unless every wrapper has a rewind snapshot.
-
-  Args:
-    wrappers: A list of built `PruneLotteryTicket` layers.
-
-  Raises:
-    ValueError: naming the layers without one.
-  """
-  missing = [w.layer.name for w in wrappers if not w.has_snapshot]
-  if missing:
-    raise ValueError(f'layers {missing} have no rewind snapshot yet: call ltp_tfmot.take_snapshot(model) '
-                     'or train with UpdateLotteryStep first')
-
-
 def rewind_weights(model):
   """Sets every wrapped layer's weights for the next round's training.
 
@@ -152,7 +120,7 @@ def rewind_weights(model):
       Nothing is changed then.
   """
   wrappers = wrapped_model.built_lottery_wrappers(model)
-  check_snapshots(wrappers)
+  core_rewind.check_snapshots(wrappers)
   updates = _unwrapped_updates(model, wrappers)
   positions = seeds.wrapper_positions(wrappers)
   for w in wrappers:

@@ -14,6 +14,8 @@ import tf_keras as keras
 
 from ltp_tfmot.core import criteria as criteria_lib
 from ltp_tfmot.core import masks as masks_lib
+from ltp_tfmot.core import model_walk
+from ltp_tfmot.core import rewind as core_rewind
 from ltp_tfmot.core import selection
 from ltp_tfmot.keras2 import initializers
 from ltp_tfmot.keras2 import rewind as rewind_lib
@@ -156,12 +158,12 @@ def run_lottery_round(model, optimizer=None, rewind_iterations=None, data=None, 
   ```
   """
   wrappers = wrapped_model.built_lottery_wrappers(model)
-  rewind_lib.check_snapshots(wrappers)
+  core_rewind.check_snapshots(wrappers)
   if rewind_iterations is None:
     rewind_iterations = int(wrappers[0].snapshot_step.numpy())
   rewind_iterations = rewind_lib.check_iterations(rewind_iterations, 'rewind_iterations')
   if keep_weights:
-    _check_keeps_weights(wrappers)
+    core_rewind.check_keeps_weights(wrappers)
   if any(w.mask_1_action == 'reinit' for w in wrappers) and not keep_weights:
     for w in wrappers:
       for weight in w.layer.weights:
@@ -189,34 +191,13 @@ def run_lottery_round(model, optimizer=None, rewind_iterations=None, data=None, 
   return sparsity
 
 
-def _check_keeps_weights(wrappers):
-  """Raises unless every wrapper can be pruned without a rewind (`run_lottery_round(keep_weights=True)`)."""
-  for w in wrappers:
-    if criteria_lib.get_criterion(w.criterion).needs_model:
-      raise ValueError(f'layer {w.layer.name!r} is pruned by {w.criterion!r}, which scores the rewind point, so it '
-                       "cannot prune with keep_weights=True: use a criterion of the weights' values such as "
-                       "'large_final'")
-    for attribute, default in (('mask_1_action', 'rewind'), ('mask_0_action', 'zero')):
-      if getattr(w, attribute) != default:
-        raise ValueError(f'layer {w.layer.name!r} has {attribute}={getattr(w, attribute)!r}, which acts at a rewind, '
-                         f'so it cannot prune with keep_weights=True: wrap it with {attribute}={default!r}')
-    if w.dynamic_weight_rescaling:
-      raise ValueError(f'layer {w.layer.name!r} rescales survivors at a rewind (dynamic_weight_rescaling), so it '
-                       'cannot prune with keep_weights=True: wrap it without dynamic_weight_rescaling')
-
-
 def _masks_at_rewind_point(model, data):
   """`compute_next_masks` of the rewound model; every variable as it was if that raises."""
   variables = [v for w in wrapped_model.built_lottery_wrappers(model) for v in w.weights] + [
       weight for _, weight in rewind_lib.unwrapped_layer_weights(model)]
-  saved = [(variable, tf.identity(variable)) for variable in variables]
-  try:
+  with model_walk.restored_on_error(variables, tf.identity):
     rewind_lib.rewind_weights(model)
     return compute_next_masks(model, data)
-  except Exception:
-    for variable, value in saved:
-      variable.assign(value)
-    raise
 
 
 def layer_sparsity(model):

@@ -10,6 +10,7 @@ training-step count, which the wrappers hold so that it is saved with the model.
 
 import tf_keras as keras
 
+from ltp_tfmot.core import model_walk
 from ltp_tfmot.keras2 import wrapper as wrapper_lib
 
 
@@ -22,13 +23,7 @@ def lottery_wrappers(model):
   Returns:
     A list of `PruneLotteryTicket` layers.
   """
-  if isinstance(model, (list, tuple)):
-    return [w for item in model for w in lottery_wrappers(item)]
-  if isinstance(model, wrapper_lib.PruneLotteryTicket):
-    return [model]
-  if isinstance(model, keras.Model):
-    return [w for layer in model.layers for w in lottery_wrappers(layer)]
-  return []
+  return model_walk.lottery_wrappers(model, wrapper_lib.PruneLotteryTicket, keras.Model)
 
 
 def built_lottery_wrappers(model):
@@ -45,13 +40,7 @@ def built_lottery_wrappers(model):
     ValueError: if there is no wrapper, or one is not built yet.
   """
   wrapper_lib.check_tf_keras(model, 'model')
-  wrappers = lottery_wrappers(model)
-  if not wrappers:
-    raise ValueError('model has no PruneLotteryTicket layer: wrap it with ltp_tfmot.prune_lottery_ticket first')
-  unbuilt = [w.name for w in wrappers if not w.built]
-  if unbuilt:
-    raise ValueError(f'layers {unbuilt} are not built yet: call the model on data (or model.build) first')
-  return wrappers
+  return model_walk.check_built(lottery_wrappers(model))
 
 
 def model_optimizer(model, optimizer):

@@ -12,6 +12,7 @@ from absl import logging
 import keras
 
 from ltp_tfmot import validation
+from ltp_tfmot.core import model_walk
 from ltp_tfmot.core import unit_plan as unit_plan_lib
 from ltp_tfmot.keras3 import unit_groups
 from ltp_tfmot.keras3 import wrapped_model
@@ -205,9 +206,7 @@ def prune_lottery_ticket(to_prune, pruning_schedule=None, criterion='large_final
 def _check_model(model):
   """Raises for a model `prune_lottery_ticket` cannot wrap: subclassed, wrapped already, or nothing to prune."""
   if not _is_sequential_or_functional(model):
-    raise ValueError(f'to_prune is a subclassed model ({type(model).__name__}), whose layers cannot be replaced '
-                     'from outside: wrap its prunable layers with prune_lottery_ticket(layer) inside its __init__, '
-                     'or build it as a Sequential or functional model')
+    raise model_walk.subclassed_model_error(model)
   if wrapped_model.lottery_wrappers(model):
     raise ValueError(f'model {model.name!r} is already wrapped with prune_lottery_ticket; wrap the unwrapped model '
                      '(or strip_pruning it first)')

@@ -15,7 +15,7 @@ from absl import logging
 import keras
 
 from ltp_tfmot import validation
-from ltp_tfmot.core import criteria as criteria_lib
+from ltp_tfmot.core import model_walk
 from ltp_tfmot.core import rewind as core_rewind
 from ltp_tfmot.core import seeds
 from ltp_tfmot.keras3 import wrapped_model
@@ -35,25 +35,7 @@ def unwrapped_layer_weights(model):
   Returns:
     A list of (layer, weight) pairs, each weight once.
   """
-  if not isinstance(model, keras.Model):
-    return []
-  inside = {id(v) for w in wrapped_model.lottery_wrappers(model) for v in w.weights}
-  pairs, seen = [], set()
-
-  def visit(container):
-    for layer in container.layers:
-      if isinstance(layer, wrapper_lib.PruneLotteryTicket):
-        continue
-      if isinstance(layer, keras.Model):
-        visit(layer)
-        continue
-      for weight in layer.weights:
-        if id(weight) not in inside and id(weight) not in seen:
-          seen.add(id(weight))
-          pairs.append((layer, weight))
-
-  visit(model)
-  return pairs
+  return model_walk.weights_outside(model, wrapper_lib.PruneLotteryTicket, keras.Model)
 
 
 def take_snapshot(model, step=0):
@@ -80,30 +62,6 @@ def take_snapshot(model, step=0):
       w.step_offset.assign(0)
       w.pruning_step.assign(max(int(wrapped_model.value(w.pruning_step)), 0))
   logging.info('Took the rewind snapshot at step %d.', step)
-
-
-def check_snapshots(wrappers):
-  """Raises a ValueError naming the wrappers without a rewind snapshot, if any."""
-  missing = [w.layer.name for w in wrappers if not w.has_snapshot]
-  if missing:
-    raise ValueError(f'layers {missing} have no rewind snapshot yet: call ltp_tfmot.take_snapshot(model) '
-                     'or train with UpdateLotteryStep first')
-
-
-def check_keeps_weights(wrappers):
-  """Raises unless every wrapper can be pruned without a rewind (`run_lottery_round(keep_weights=True)`)."""
-  for w in wrappers:
-    if criteria_lib.get_criterion(w.criterion).needs_model:
-      raise ValueError(f'layer {w.layer.name!r} is pruned by {w.criterion!r}, which scores the rewind point, so it '
-                       "cannot prune with keep_weights=True: use a criterion of the weights' values such as "
-                       "'large_final'")
-    for attribute, default in (('mask_1_action', 'rewind'), ('mask_0_action', 'zero')):
-      if getattr(w, attribute) != default:
-        raise ValueError(f'layer {w.layer.name!r} has {attribute}={getattr(w, attribute)!r}, which acts at a rewind, '
-                         f'so it cannot prune with keep_weights=True: wrap it with {attribute}={default!r}')
-    if w.dynamic_weight_rescaling:
-      raise ValueError(f'layer {w.layer.name!r} rescales survivors at a rewind (dynamic_weight_rescaling), so it '
-                       'cannot prune with keep_weights=True: wrap it without dynamic_weight_rescaling')
 
 
 def fresh_value(layer, weight, seed):
@@ -145,7 +103,7 @@ def rewind_weights(model):
       initializer. Nothing is changed then.
   """
   wrappers = wrapped_model.built_lottery_wrappers(model)
-  check_snapshots(wrappers)
+  core_rewind.check_snapshots(wrappers)
   updates = _unwrapped_updates(model, wrappers)
   positions = seeds.wrapper_positions(wrappers)
   for w in wrappers:

@@ -15,6 +15,8 @@ import tensorflow as tf
 
 from ltp_tfmot.core import criteria as criteria_lib
 from ltp_tfmot.core import masks as masks_lib
+from ltp_tfmot.core import model_walk
+from ltp_tfmot.core import rewind as core_rewind
 from ltp_tfmot.core import selection
 from ltp_tfmot.keras3 import model_scores as model_scores_lib
 from ltp_tfmot.keras3 import rewind as rewind_lib
@@ -142,14 +144,14 @@ def run_lottery_round(model, optimizer=None, rewind_iterations=None, data=None, 
       that is not an integer. The model is left unchanged when any is raised.
   """
   wrappers = wrapped_model.built_lottery_wrappers(model)
-  rewind_lib.check_snapshots(wrappers)
+  core_rewind.check_snapshots(wrappers)
   if rewind_iterations is None:
     rewind_iterations = int(wrapped_model.value(wrappers[0].snapshot_step))
   rewind_iterations = rewind_lib.check_iterations(rewind_iterations, 'rewind_iterations')
   optimizer = wrapped_model.model_optimizer(model, optimizer)
   steps = wrapped_model.steps_done(wrappers, optimizer)
   if keep_weights:
-    rewind_lib.check_keeps_weights(wrappers)
+    core_rewind.check_keeps_weights(wrappers)
     sparsity = compute_next_masks(wrappers)
     apply_masks(wrappers)
   else:
@@ -166,14 +168,9 @@ def _masks_at_rewind_point(model, wrappers, data):
   if not any(criteria_lib.get_criterion(w.criterion).needs_model for w in wrappers):
     return compute_next_masks(model)
   variables = [v for w in wrappers for v in w.weights] + [v for _, v in rewind_lib.unwrapped_layer_weights(model)]
-  saved = [(v, wrapped_model.value(v)) for v in variables]
-  try:
+  with model_walk.restored_on_error(variables, wrapped_model.value):
     rewind_lib.rewind_weights(model)
     return compute_next_masks(model, data)
-  except Exception:
-    for variable, value in saved:
-      variable.assign(value)
-    raise
 
 
 def layer_sparsity(model):

@@ -16,6 +16,7 @@ import os
 from absl import logging
 
 from ltp_tfmot import files
+from ltp_tfmot.core import rewind as core_rewind
 from ltp_tfmot.core import tickets as core_tickets
 from ltp_tfmot.keras3 import rewind as rewind_lib
 from ltp_tfmot.keras3 import wrapped_model
@@ -46,7 +47,7 @@ def save_ticket(model, path, config=None):
     OSError: if the file cannot be written.
   """
   wrappers = wrapped_model.built_lottery_wrappers(model)
-  rewind_lib.check_snapshots(wrappers)
+  core_rewind.check_snapshots(wrappers)
   return core_tickets.write_ticket(
       path, [core_tickets.layer_ticket(_layout(w), w, wrapped_model.value) for w in wrappers], config)
 

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from ltp_tfmot.core import model_walk
 from ltp_tfmot.keras3 import wrapper as wrapper_lib
 
 
@@ -23,13 +24,7 @@ def lottery_wrappers(model):
   Returns:
     A list of `ltp_tfmot.keras3.wrapper.PruneLotteryTicket` layers.
   """
-  if isinstance(model, (list, tuple)):
-    return [w for item in model for w in lottery_wrappers(item)]
-  if isinstance(model, wrapper_lib.PruneLotteryTicket):
-    return [model]
-  if isinstance(model, keras.Model):
-    return [w for layer in model.layers for w in lottery_wrappers(layer)]
-  return []
+  return model_walk.lottery_wrappers(model, wrapper_lib.PruneLotteryTicket, keras.Model)
 
 
 def built_lottery_wrappers(model):
@@ -38,13 +33,7 @@ def built_lottery_wrappers(model):
   Raises:
     ValueError: if there is no wrapper, or one is not built yet.
   """
-  wrappers = lottery_wrappers(model)
-  if not wrappers:
-    raise ValueError('model has no PruneLotteryTicket layer: wrap it with ltp_tfmot.prune_lottery_ticket first')
-  unbuilt = [w.name for w in wrappers if not w.built]
-  if unbuilt:
-    raise ValueError(f'layers {unbuilt} are not built yet: call the model on data (or model.build) first')
-  return wrappers
+  return model_walk.check_built(lottery_wrappers(model))
 
 
 def value(variable):
