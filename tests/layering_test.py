@@ -135,6 +135,14 @@ class LayeringTest(tf.test.TestCase):
                 if owner[module] not in allowed]
     self.assertEqual(wrong, [], 'add the dep in BUILD if the layering allows it, else move the code')
 
+  def test_every_test_file_runs_in_a_bazel_target(self):
+    tests_dir = os.path.join(_ROOT, 'tests')
+    with open(os.path.join(tests_dir, 'BUILD'), encoding='utf-8') as build_file:
+      build = build_file.read()
+    names = sorted(name[:-len('.py')] for name in os.listdir(tests_dir) if name.endswith('_test.py'))
+    self.assertNotEmpty(names)
+    self.assertEqual([name for name in names if f'"{name}"' not in build], [])
+
   def test_no_import_cycle_between_modules(self):
     self.assertEqual(_cycles(self.imports), [])
 
