@@ -2,14 +2,14 @@
 
 Usage, from the repository root:
 
-  PYTHONPATH=. .venv/bin/python benchmarks/bench_keras3.py            # 15 epochs per variant, 7 mask repetitions
+  PYTHONPATH=. .venv/bin/python benchmarks/bench_keras3.py            # 11 epochs per variant, 7 mask repetitions
   PYTHONPATH=. .venv/bin/python benchmarks/bench_keras3.py --quick    # smoke run
 
 Three processes, one per front end and backend: Keras 3 on TensorFlow, Keras
 3 on JAX (KERAS_BACKEND) and Keras 2 (tf_keras, tfmot). In each:
 
-- `fit`: LeNet-300-100 on 3,000 random MNIST-sized examples, batch 60 (50
-  steps), Adam, as Keras compiles by default; *dense* is the model as built,
+- `fit`: LeNet-300-100 on 12,000 random MNIST-sized examples, batch 60 (200
+  steps, so that a fit's fixed costs weigh as in real epochs), Adam, as Keras compiles by default; *dense* is the model as built,
   *masked* the same model through `prune_lottery_ticket` with its masks at 50%
   (one `compute_next_masks`), trained with `UpdateLotteryStep` in the middle
   of a round (`LotteryTicketSchedule(0.5, round_steps=10**9, rounds=1)`). One
@@ -61,7 +61,7 @@ def _fit_times(front_end, epochs):
   import ltp_tfmot  # pylint: disable=g-import-not-at-top
   keras = _keras(front_end)
   rng = np.random.default_rng(0)
-  x, y = rng.standard_normal((3000, 784)).astype(np.float32), rng.integers(0, 10, 3000)
+  x, y = rng.standard_normal((12000, 784)).astype(np.float32), rng.integers(0, 10, 12000)
   models = {}
   for variant in ('dense', 'masked'):
     model = _mlp(keras, (784, 300, 100, 10), seed=0)
@@ -112,7 +112,7 @@ def _mask_times(front_end, reps):
 def child(front_end, quick):
   """Times one front end (the backend is the process's KERAS_BACKEND); prints one JSON line."""
   common.quiet_logs()
-  fit = _fit_times(front_end, 3 if quick else 15)
+  fit = _fit_times(front_end, 3 if quick else 11)
   masks, total = _mask_times(front_end, 2 if quick else 7)
   print(json.dumps({'fit': fit, 'masks': masks, 'weights': total}))
 

@@ -101,6 +101,10 @@ class UpdateLotteryStep:
   ```
   """
 
+  # Keras 3 reads this before it gives the model: the Keras 3 callback is async-safe (its own `async_safe`), and
+  # tf_keras does not read it.
+  async_safe = True
+
   def __init__(self):
     self.callback = None
     self._front_end = None

@@ -163,6 +163,10 @@ class UpdateLotteryStep(keras.callbacks.Callback):
   ```
   """
 
+  # Nothing happens after a batch (the rounds run inside the training call), so Keras may dispatch the
+  # batch-end callbacks asynchronously (the JAX backend does) without waiting for each step.
+  async_safe = True
+
   def __init__(self):
     super().__init__()
     self.wrappers = []
