@@ -9,10 +9,11 @@ Three processes, one per front end and backend: Keras 3 on TensorFlow, Keras
 3 on JAX (KERAS_BACKEND) and Keras 2 (tf_keras, tfmot). In each:
 
 - `fit`: LeNet-300-100 on 12,000 random MNIST-sized examples, batch 60 (200
-  steps, so that a fit's fixed costs weigh as in real epochs), Adam, as Keras compiles by default; *dense* is the model as built,
-  *masked* the same model through `prune_lottery_ticket` with its masks at 50%
-  (one `compute_next_masks`), trained with `UpdateLotteryStep` in the middle
-  of a round (`LotteryTicketSchedule(0.5, round_steps=10**9, rounds=1)`). One
+  steps, so that a fit's fixed costs weigh as in real epochs), Adam, as Keras
+  compiles by default; *dense* is the model as built, *masked* the same model
+  through `prune_lottery_ticket` with its masks at 50% (one
+  `compute_next_masks`), trained with `UpdateLotteryStep` in the middle of a
+  round (`LotteryTicketSchedule(0.5, round_steps=10**9, rounds=1)`). One
   warm-up epoch each, then one-epoch `fit` calls interleaved in a rotated
   order; the ratio is the median of the per-repetition ratios masked / dense.
 - mask: one global large_final round of an MLP 784-2048-2048-2048-1024-10
