@@ -133,7 +133,7 @@ def main():
       sys.stderr.write(process.stderr[-3000:])
       raise SystemExit(f'{label}: exit status {process.returncode}')
     rows.append((label, json.loads(process.stdout.strip().splitlines()[-1])))
-  lines = ['## Keras 3 and Keras 2: masks in `fit`, and a global mask of 12M weights', '',
+  lines = ['# Keras 3 and Keras 2: masks in `fit`, and a global mask of 12M weights', '',
            f'Command: `PYTHONPATH=. .venv/bin/python benchmarks/bench_keras3.py{" --quick" if quick else ""}` '
            f'({datetime.date.today().isoformat()}; {common.machine_info()["cpu"]}, '
            f'{os.cpu_count()} logical CPUs). One process per row; see the script\'s docstring for the set-up.', '',

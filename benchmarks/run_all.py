@@ -16,7 +16,8 @@ its columns stay empty. benchmarks/analysis.md (hand-written: where the time
 goes, what limits it) is appended to the report, then the reports that
 tflite_sparsity.py, bench_cli.py, bench_compiled.py, bench_parallel.py, bench_threads.py and
 bench_structured.py write themselves (benchmarks/tflite_results.md, cli_results.md, compiled_results.md,
-training_path_results.md, parallel_results.md, threads_results.md, structured_results.md).
+training_path_results.md, parallel_results.md, threads_results.md, structured_results.md) and bench_keras3.py
+(keras3_results.md).
 """
 
 import argparse
@@ -294,9 +295,9 @@ def render(results, info, command, started, wall, loads, quick, library=None):
               round_section(results['round']), memory_section(results['memory'])]
   text = '\n'.join(header) + '\n' + '\n'.join(sections)
   # The hand-written analysis, then the reports the TFLite, command-line, compiled-path, default-path,
-  # parallel-run, thread and structured-ticket benchmarks write themselves.
+  # parallel-run, thread, structured-ticket and Keras 3 benchmarks write themselves.
   for name in ('analysis.md', 'tflite_results.md', 'cli_results.md', 'compiled_results.md', 'training_path_results.md',
-               'parallel_results.md', 'threads_results.md', 'structured_results.md'):
+               'parallel_results.md', 'threads_results.md', 'structured_results.md', 'keras3_results.md'):
     extra = os.path.join(ROOT, 'benchmarks', name)
     if os.path.exists(extra):
       with open(extra, encoding='utf-8') as f:
