@@ -19,6 +19,7 @@ from ltp_tfmot import validation
 from ltp_tfmot.core import model_walk
 from ltp_tfmot.core import rewind as core_rewind
 from ltp_tfmot.core import seeds
+from ltp_tfmot.core import steps as steps_lib
 from ltp_tfmot.keras2 import initializers
 from ltp_tfmot.keras2 import wrapped_model
 from ltp_tfmot.keras2 import wrapper as wrapper_lib
@@ -87,9 +88,7 @@ def take_snapshot(model, step=0):
     for snapshot, weight in zip(w.snapshots, w.layer.weights, strict=True):
       snapshot.assign(weight)
     w.snapshot_step.assign(step)
-    if int(w.step_offset.numpy()) == wrapper_lib.NOT_COUNTING:
-      w.step_offset.assign(0)
-      w.pruning_step.assign(max(int(w.pruning_step.numpy()), 0))
+    steps_lib.start_counting(w, wrapped_model.read_int, wrapper_lib.NOT_COUNTING)
   logging.info('Took the rewind snapshot at step %d.', step)
 
 

@@ -11,6 +11,7 @@ training-step count, which the wrappers hold so that it is saved with the model.
 import tf_keras as keras
 
 from ltp_tfmot.core import model_walk
+from ltp_tfmot.core import steps as steps_lib
 from ltp_tfmot.keras2 import wrapper as wrapper_lib
 
 
@@ -41,6 +42,11 @@ def built_lottery_wrappers(model):
   """
   wrapper_lib.check_tf_keras(model, 'model')
   return model_walk.check_built(lottery_wrappers(model))
+
+
+def read_int(variable):
+  """A counter variable's value as an int."""
+  return int(variable.numpy())
 
 
 def model_optimizer(model, optimizer):
@@ -82,11 +88,8 @@ def steps_done(model, optimizer=None):
   """
   first = built_lottery_wrappers(model)[0]
   optimizer = model_optimizer(model, optimizer)
-  recorded = max(int(first.pruning_step.numpy()), 0)
-  offset = int(first.step_offset.numpy())
-  if offset == wrapper_lib.NOT_COUNTING or optimizer is None:
-    return recorded
-  return max(recorded, offset + int(optimizer.iterations.numpy()))
+  iterations = None if optimizer is None else read_int(optimizer.iterations)
+  return steps_lib.steps_done(first, iterations, read_int, wrapper_lib.NOT_COUNTING)
 
 
 def count_steps_with(model, optimizer, steps=None):
@@ -107,8 +110,4 @@ def count_steps_with(model, optimizer, steps=None):
   wrappers = built_lottery_wrappers(model)
   if steps is None:
     steps = steps_done(wrappers, optimizer)
-  offset = steps - int(optimizer.iterations.numpy())
-  for w in wrappers:
-    w.step_offset.assign(offset)
-    w.pruning_step.assign(steps)
-  return offset
+  return steps_lib.count_steps_with(wrappers, read_int(optimizer.iterations), steps)

@@ -152,13 +152,14 @@ class UpdateLotteryStep(keras.callbacks.Callback):
   so `BackupAndRestore` may come before or after it.
 
   Raises:
-    ValueError: at the start of training, if the model has no lottery wrapper,
-      its wrappers disagree on schedule or rewind step, or the rewind step is
-      not before the end of the first round.
+    ValueError: at the start of training, as `core.schedule.shared_schedule`:
+      no wrapper, a schedule or rewind step the wrappers disagree on, or a
+      rewind step not before the first round's end.
 
   Example:
 
   ```python
+  model.compile('adam', loss, steps_per_execution=8, jit_compile=True)  # rounds still end at exact steps
   model.fit(x, y, epochs=10, callbacks=[ltp_tfmot.UpdateLotteryStep()])
   ```
   """

@@ -18,6 +18,7 @@ from ltp_tfmot import validation
 from ltp_tfmot.core import model_walk
 from ltp_tfmot.core import rewind as core_rewind
 from ltp_tfmot.core import seeds
+from ltp_tfmot.core import steps as steps_lib
 from ltp_tfmot.keras3 import wrapped_model
 from ltp_tfmot.keras3 import wrapper as wrapper_lib
 
@@ -58,9 +59,7 @@ def take_snapshot(model, step=0):
     for snapshot, weight in zip(w.snapshots, w.layer.weights, strict=True):
       snapshot.assign(wrapped_model.value(weight))
     w.snapshot_step.assign(step)
-    if int(wrapped_model.value(w.step_offset)) == wrapper_lib.NOT_COUNTING:
-      w.step_offset.assign(0)
-      w.pruning_step.assign(max(int(wrapped_model.value(w.pruning_step)), 0))
+    steps_lib.start_counting(w, wrapped_model.read_int, wrapper_lib.NOT_COUNTING)
   logging.info('Took the rewind snapshot at step %d.', step)
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from ltp_tfmot.core import model_walk
+from ltp_tfmot.core import steps as steps_lib
 from ltp_tfmot.keras3 import wrapper as wrapper_lib
 
 
@@ -43,6 +44,11 @@ def value(variable):
   return keras.ops.convert_to_numpy(variable.value if isinstance(variable, keras.Variable) else variable)
 
 
+def read_int(variable):
+  """A Keras 3 counter variable's value as an int."""
+  return int(value(variable))
+
+
 def read(variable):
   """A Keras 3 variable's value as a TensorFlow tensor (for the shared mask maths, outside training steps)."""
   return tf.constant(value(variable))
@@ -72,11 +78,8 @@ def steps_done(model, optimizer=None):
   """
   first = built_lottery_wrappers(model)[0]
   optimizer = model_optimizer(model, optimizer)
-  recorded = max(int(value(first.pruning_step)), 0)
-  offset = int(value(first.step_offset))
-  if offset == wrapper_lib.NOT_COUNTING or optimizer is None:
-    return recorded
-  return max(recorded, offset + int(value(optimizer.iterations)))
+  iterations = None if optimizer is None else read_int(optimizer.iterations)
+  return steps_lib.steps_done(first, iterations, read_int, wrapper_lib.NOT_COUNTING)
 
 
 def count_steps_with(model, optimizer, steps=None):
@@ -93,11 +96,7 @@ def count_steps_with(model, optimizer, steps=None):
   wrappers = built_lottery_wrappers(model)
   if steps is None:
     steps = steps_done(wrappers, optimizer)
-  offset = steps - int(value(optimizer.iterations))
-  for w in wrappers:
-    w.step_offset.assign(offset)
-    w.pruning_step.assign(steps)
-  return offset
+  return steps_lib.count_steps_with(wrappers, read_int(optimizer.iterations), steps)
 
 
 def as_array(tensor, dtype):
